@@ -1,0 +1,190 @@
+// Package auth authenticates callers of every QLP service.
+//
+// Two kinds of credential exist:
+//   - tenant API keys ("qlp_" + 43 base64url characters), created with
+//     `qlp apikey create`, stored only as their SHA-256 digest;
+//   - the service token, a shared secret that QLP services use to call each
+//     other in split mode; such a caller names the tenant it acts for in the
+//     X-QLP-Tenant header.
+//
+// Keys travel as "Authorization: Bearer <key>" or "X-API-Key: <key>".
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/quantumlayer/qlp/internal/httpx"
+)
+
+// KeyPrefix starts every QLP API key, so that secret scanners can find them.
+const KeyPrefix = "qlp_"
+
+// Scopes a principal may hold.
+const (
+	ScopeAdmin   = "admin"   // budgets, tenants, keys
+	ScopeService = "service" // inter-service calls
+)
+
+// ErrInvalidKey is returned for a key that is unknown, revoked or malformed.
+var ErrInvalidKey = errors.New("invalid API key")
+
+// Principal is the authenticated caller.
+type Principal struct {
+	TenantID string
+	KeyID    string
+	Scopes   []string
+}
+
+// Has reports whether p holds scope.
+func (p Principal) Has(scope string) bool {
+	for _, s := range p.Scopes {
+		if s == scope {
+			return true
+		}
+	}
+	return false
+}
+
+// Authenticator resolves a presented key to a principal.
+type Authenticator interface {
+	Authenticate(ctx context.Context, key string) (Principal, error)
+}
+
+// Secret is a credential that never prints itself: not in logs, not in %v.
+type Secret string
+
+// String redacts the secret.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// LogValue redacts the secret in slog output.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// Reveal returns the secret's value for the one place that must send it.
+func (s Secret) Reveal() string { return string(s) }
+
+// NewKey makes a fresh random API key and its digest for storage.
+func NewKey() (key Secret, digest string, err error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", "", fmt.Errorf("auth: read random: %w", err)
+	}
+	k := KeyPrefix + base64.RawURLEncoding.EncodeToString(b[:])
+	return Secret(k), Digest(k), nil
+}
+
+// Digest is the stored form of a key. Keys carry 256 bits of entropy, so a
+// plain SHA-256 is not guessable and lets the store look keys up by index.
+func Digest(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// DisplayPrefix is the part of a key that may be shown to identify it.
+func DisplayPrefix(key string) string {
+	if len(key) > 12 {
+		return key[:12]
+	}
+	return key
+}
+
+// ServiceToken authenticates inter-service calls with a shared secret.
+type ServiceToken struct {
+	Token Secret
+}
+
+// Authenticate accepts exactly the configured token.
+func (s ServiceToken) Authenticate(_ context.Context, key string) (Principal, error) {
+	if s.Token == "" || subtle.ConstantTimeCompare([]byte(key), []byte(s.Token)) != 1 {
+		return Principal{}, ErrInvalidKey
+	}
+	return Principal{KeyID: "service", Scopes: []string{ScopeService}}, nil
+}
+
+// Chain tries each authenticator in order and returns the first success.
+type Chain []Authenticator
+
+// Authenticate implements Authenticator.
+func (c Chain) Authenticate(ctx context.Context, key string) (Principal, error) {
+	var last error = ErrInvalidKey
+	for _, a := range c {
+		if a == nil {
+			continue
+		}
+		p, err := a.Authenticate(ctx, key)
+		if err == nil {
+			return p, nil
+		}
+		last = err
+	}
+	return Principal{}, last
+}
+
+type ctxKey struct{}
+
+// WithPrincipal stores p in ctx.
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, ctxKey{}, p)
+}
+
+// From returns the principal stored by [Require].
+func From(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(ctxKey{}).(Principal)
+	return p, ok
+}
+
+// TenantHeader names the tenant a service-token caller acts for.
+const TenantHeader = "X-QLP-Tenant"
+
+// Require rejects requests without a valid credential with 401 and stores the
+// principal in the request context for the handlers.
+func Require(a Authenticator, logger *slog.Logger) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			key := PresentedKey(r)
+			if key == "" {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="qlp"`)
+				httpx.WriteError(w, r, logger, httpx.Unauthorized("missing API key: send Authorization: Bearer <key> or X-API-Key"))
+				return
+			}
+			p, err := a.Authenticate(r.Context(), key)
+			if err != nil {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="qlp", error="invalid_token"`)
+				he := httpx.Unauthorized("invalid API key")
+				if !errors.Is(err, ErrInvalidKey) {
+					he = httpx.Unavailable(err, "cannot check the API key right now")
+				}
+				httpx.WriteError(w, r, logger, he)
+				return
+			}
+			if p.Has(ScopeService) {
+				p.TenantID = strings.TrimSpace(r.Header.Get(TenantHeader))
+			}
+			next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
+		})
+	}
+}
+
+// PresentedKey extracts the key from Authorization: Bearer or X-API-Key.
+func PresentedKey(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		if k, ok := strings.CutPrefix(h, "Bearer "); ok {
+			return strings.TrimSpace(k)
+		}
+	}
+	return strings.TrimSpace(r.Header.Get("X-API-Key"))
+}

@@ -1,0 +1,91 @@
+// Package httpx holds the HTTP plumbing every QLP service shares: handlers
+// that return errors, one place that renders those errors as JSON, body
+// decoding with size limits, middleware, health probes and server timeouts.
+//
+// It imports no QLP service package; services import it.
+package httpx
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Error is an error with an HTTP status and a message that is safe to show to
+// the caller. The wrapped cause is logged but never sent.
+type Error struct {
+	Status  int    // HTTP status code
+	Code    string // stable machine-readable code, e.g. "invalid_field"
+	Message string // human-readable, safe to show
+	Field   string // the request field at fault, if any
+	// RetryAfter, when positive, is sent as a Retry-After header (seconds).
+	RetryAfter int
+	Err        error // private cause
+}
+
+func (e *Error) Error() string {
+	msg := e.Message
+	if e.Field != "" {
+		msg = e.Field + ": " + msg
+	}
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %v", msg, e.Err)
+	}
+	return msg
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// BadRequest reports a problem with one request field.
+func BadRequest(field, format string, args ...any) *Error {
+	return &Error{Status: http.StatusBadRequest, Code: "invalid_field", Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// NotFound reports that what was asked for does not exist (or is not visible
+// to the caller, which must look the same).
+func NotFound(what string) *Error {
+	return &Error{Status: http.StatusNotFound, Code: "not_found", Message: what + " not found"}
+}
+
+// Unauthorized reports a missing or invalid credential.
+func Unauthorized(msg string) *Error {
+	return &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: msg}
+}
+
+// Forbidden reports a valid credential without the right to do this.
+func Forbidden(msg string) *Error {
+	return &Error{Status: http.StatusForbidden, Code: "forbidden", Message: msg}
+}
+
+// Conflict reports a request that clashes with the current state.
+func Conflict(format string, args ...any) *Error {
+	return &Error{Status: http.StatusConflict, Code: "conflict", Message: fmt.Sprintf(format, args...)}
+}
+
+// TooManyRequests reports a full queue or a rate limit, with a retry hint.
+func TooManyRequests(retryAfterSeconds int, format string, args ...any) *Error {
+	return &Error{Status: http.StatusTooManyRequests, Code: "too_many_requests", RetryAfter: retryAfterSeconds, Message: fmt.Sprintf(format, args...)}
+}
+
+// Unavailable reports a dependency that cannot serve right now.
+func Unavailable(err error, format string, args ...any) *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: fmt.Sprintf(format, args...), Err: err}
+}
+
+// ErrorBody is the JSON shape of every error response.
+type ErrorBody struct {
+	Error     string `json:"error"`
+	Code      string `json:"code"`
+	Field     string `json:"field,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// AsError converts any error into an *Error. Errors that are not already
+// *Error become opaque 500s: their text is never shown to the caller.
+func AsError(err error) *Error {
+	var he *Error
+	if errors.As(err, &he) {
+		return he
+	}
+	return &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error", Err: err}
+}
