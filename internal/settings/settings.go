@@ -59,7 +59,7 @@ func (s Setting) Errorf(format string, args ...any) error {
 
 // Source says where values come from when applying settings.
 type Source struct {
-	File      string            // YAML file path; "" for none
+	File      string // YAML file path; "" for none
 	Environ   func(string) (string, bool)
 	Overrides map[string]string // --set key=value, by key or env name
 }
