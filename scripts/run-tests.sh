@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs the whole test suite against real services: formatting, vet, then
+# `go test -race` over every package, with PostgreSQL and Redis started by
+# scripts/test-services.sh and stopped again on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+eval "$(scripts/test-services.sh start)"
+export QLP_TEST_REQUIRE_SERVICES=1
+trap 'scripts/test-services.sh stop' EXIT
+
+echo "== gofmt" >&2
+out=$(gofmt -l $(git ls-files '*.go'))
+if [ -n "$out" ]; then echo "gofmt needed:" >&2; echo "$out" >&2; exit 1; fi
+
+echo "== go vet" >&2
+go vet ./...
+
+echo "== go test -race" >&2
+go test -race -timeout 20m ${QLP_TEST_FLAGS:-} ./...
