@@ -1,0 +1,294 @@
+// Package store is QLP's system of record: tenants and API keys, jobs and
+// their tasks, capsules with versions and files, LLM usage rows and progress
+// events.
+//
+// One implementation of [Store] speaks SQL to two databases: SQLite through
+// the pure-Go modernc.org/sqlite driver (the embedded default, a file under
+// QLP_DATA_DIR) and PostgreSQL through pgx v5. Each has its own versioned
+// migrations (migrations/sqlite, migrations/postgres) applied at start-up
+// and by `qlp migrate`; one conformance suite (package storetest) runs
+// against both.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Callers test them with errors.Is.
+var (
+	// ErrNotFound means the row does not exist or belongs to another tenant;
+	// the two must be indistinguishable to the caller.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means a unique constraint refused the write.
+	ErrConflict = errors.New("conflict")
+)
+
+// Tenant is an organisation whose jobs, capsules and costs are kept apart.
+type Tenant struct {
+	ID        string
+	Name      string
+	CreatedAt time.Time
+}
+
+// APIKey is a tenant credential. Only its SHA-256 digest is stored.
+type APIKey struct {
+	ID        string
+	TenantID  string
+	Name      string
+	Prefix    string // first characters of the key, for display
+	Digest    string // hex SHA-256 of the whole key
+	Scopes    []string
+	CreatedAt time.Time
+	RevokedAt *time.Time
+}
+
+// JobStatus is where a job stands.
+type JobStatus string
+
+// Job states. A job ends completed, failed or cancelled.
+const (
+	JobQueued    JobStatus = "queued"
+	JobRunning   JobStatus = "running"
+	JobCompleted JobStatus = "completed"
+	JobFailed    JobStatus = "failed"
+	JobCancelled JobStatus = "cancelled"
+)
+
+// Terminal reports whether the status is final.
+func (s JobStatus) Terminal() bool {
+	return s == JobCompleted || s == JobFailed || s == JobCancelled
+}
+
+// Job is one request to build a capsule. Its ID is the request id; its
+// Temporal workflow id is "qlp-execution-" + ID.
+type Job struct {
+	ID             string
+	TenantID       string
+	UserID         string
+	WorkflowID     string
+	Description    string
+	Requirements   string
+	Language       string
+	Framework      string
+	TierOverride   string
+	Mode           string // "v1" for /execute, or the /v2 mode (basic|complete|robust)
+	Constraints    json.RawMessage
+	Metadata       json.RawMessage
+	IdempotencyKey string
+	Status         JobStatus
+	Error          string
+	CapsuleID      string
+	TasksTotal     int
+	TasksDone      int
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	StartedAt      *time.Time
+	CompletedAt    *time.Time
+}
+
+// JobUpdate changes the fields that are set.
+type JobUpdate struct {
+	Status      *JobStatus
+	Error       *string
+	CapsuleID   *string
+	TasksTotal  *int
+	TasksDone   *int
+	StartedAt   *time.Time
+	CompletedAt *time.Time
+}
+
+// TaskStatus is where a task stands.
+type TaskStatus string
+
+// Task states. Skipped means an upstream task failed.
+const (
+	TaskPending   TaskStatus = "pending"
+	TaskRunning   TaskStatus = "running"
+	TaskCompleted TaskStatus = "completed"
+	TaskFailed    TaskStatus = "failed"
+	TaskSkipped   TaskStatus = "skipped"
+)
+
+// File is one file a task produced.
+type File struct {
+	Path    string `json:"path"`
+	Content string `json:"content"`
+}
+
+// Task is one node of a job's task graph.
+type Task struct {
+	JobID        string
+	ID           string
+	Seq          int // position in the decomposition, for stable ordering
+	Type         string
+	Description  string
+	Complexity   string
+	Dependencies []string
+	Status       TaskStatus
+	Tier         string
+	TierReason   string
+	Model        string
+	Attempts     int
+	Error        string
+	Summary      string // what the task produced, for its dependents' prompts
+	Files        []File
+	InputTokens  int
+	OutputTokens int
+	CostPUSD     int64 // pico-USD (1e-12 USD), exact
+	StartedAt    *time.Time
+	CompletedAt  *time.Time
+}
+
+// TaskUpdate changes the fields that are set.
+type TaskUpdate struct {
+	Status       *TaskStatus
+	Tier         *string
+	TierReason   *string
+	Model        *string
+	Attempts     *int
+	Error        *string
+	Summary      *string
+	Files        *[]File
+	InputTokens  *int
+	OutputTokens *int
+	CostPUSD     *int64
+	StartedAt    *time.Time
+	CompletedAt  *time.Time
+}
+
+// Capsule is a generated project; its content lives in versions.
+type Capsule struct {
+	ID            string
+	TenantID      string
+	JobID         string
+	Name          string
+	Description   string
+	Language      string
+	LatestVersion int
+	FileCount     int
+	TotalBytes    int64
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// CapsuleFile is one file of a capsule version, with its role and digest.
+type CapsuleFile struct {
+	Path    string
+	Role    string // source|test|doc|config
+	Size    int64
+	SHA256  string
+	Content []byte
+}
+
+// CapsuleVersion is one immutable revision of a capsule.
+type CapsuleVersion struct {
+	CapsuleID     string
+	Version       int
+	ParentVersion int
+	Message       string
+	Manifest      []byte // qlp-manifest.json as signed
+	Report        []byte // validation-report.json
+	Files         []CapsuleFile
+	CreatedAt     time.Time
+}
+
+// Usage is one metered LLM or embedding call.
+type Usage struct {
+	ID                int64
+	TenantID          string
+	JobID             string
+	TaskID            string
+	Attempt           int
+	Tier              string
+	Role              string // decomposer, coder, fixer, embedder, …
+	Provider          string
+	Model             string
+	InputTokens       int
+	CachedInputTokens int
+	OutputTokens      int
+	CostPUSD          int64 // pico-USD (1e-12 USD), exact
+	Cached            bool  // answered from the response cache: cost 0
+	LatencyMS         int64
+	CreatedAt         time.Time
+}
+
+// UsageFilter selects usage rows; zero fields match everything.
+type UsageFilter struct {
+	TenantID string
+	JobID    string
+	Since    time.Time
+	Until    time.Time
+}
+
+// UsageTotals sums usage rows.
+type UsageTotals struct {
+	Calls             int
+	InputTokens       int64
+	CachedInputTokens int64
+	OutputTokens      int64
+	CostPUSD          int64
+}
+
+// Event is one progress event of a job. ID grows monotonically across all
+// jobs, so it doubles as the SSE event id.
+type Event struct {
+	ID        int64
+	JobID     string
+	TenantID  string
+	Type      string
+	TaskID    string
+	Message   string
+	Data      json.RawMessage
+	CreatedAt time.Time
+}
+
+// Store is the system of record. Every method is safe for concurrent use.
+// Methods that take a tenantID scope their read to that tenant; an empty
+// tenantID is for internal callers (workflow activities) only.
+type Store interface {
+	EnsureTenant(ctx context.Context, id, name string) (Tenant, error)
+	GetTenant(ctx context.Context, id string) (Tenant, error)
+
+	CreateAPIKey(ctx context.Context, k APIKey) error
+	APIKeyByDigest(ctx context.Context, digest string) (APIKey, error)
+	ListAPIKeys(ctx context.Context, tenantID string) ([]APIKey, error)
+	RevokeAPIKey(ctx context.Context, tenantID, id string) error
+
+	// CreateJob inserts j. When j.IdempotencyKey is set and the tenant already
+	// has a job with that key, it returns that job and created=false.
+	CreateJob(ctx context.Context, j Job) (job Job, created bool, err error)
+	GetJob(ctx context.Context, tenantID, id string) (Job, error)
+	ListJobs(ctx context.Context, tenantID string, limit, offset int) ([]Job, error)
+	UpdateJob(ctx context.Context, id string, u JobUpdate) error
+
+	// PutTasks replaces the task graph of a job.
+	PutTasks(ctx context.Context, jobID string, tasks []Task) error
+	GetTask(ctx context.Context, jobID, taskID string) (Task, error)
+	ListTasks(ctx context.Context, jobID string) ([]Task, error)
+	UpdateTask(ctx context.Context, jobID, taskID string, u TaskUpdate) error
+
+	// AddCapsuleVersion stores v (files included) and creates c first when
+	// it does not exist yet; v.Version must be LatestVersion+1.
+	AddCapsuleVersion(ctx context.Context, c Capsule, v CapsuleVersion) error
+	GetCapsule(ctx context.Context, tenantID, id string) (Capsule, error)
+	ListCapsules(ctx context.Context, tenantID string, limit, offset int) (caps []Capsule, total int, err error)
+	// GetCapsuleVersion loads a version with its files; version 0 is the latest.
+	GetCapsuleVersion(ctx context.Context, tenantID, id string, version int) (CapsuleVersion, error)
+	GetCapsuleFile(ctx context.Context, tenantID, id string, version int, path string) (CapsuleFile, error)
+
+	RecordUsage(ctx context.Context, u Usage) error
+	ListUsage(ctx context.Context, f UsageFilter) ([]Usage, error)
+	SumUsage(ctx context.Context, f UsageFilter) (UsageTotals, error)
+
+	AppendEvent(ctx context.Context, e Event) (Event, error)
+	// ListEvents returns a job's events with ID > afterID, oldest first.
+	ListEvents(ctx context.Context, jobID string, afterID int64, limit int) ([]Event, error)
+
+	// Driver names the backend: "sqlite" or "postgres".
+	Driver() string
+	Ping(ctx context.Context) error
+	Close() error
+}

@@ -1,0 +1,378 @@
+// Package storetest is the conformance suite every store.Store backend must
+// pass, and helpers that give tests a real database.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // "pgx" driver for schema set-up
+	"github.com/stretchr/testify/require"
+
+	"github.com/quantumlayer/qlp/internal/store"
+)
+
+// PostgresURL returns a URL to a fresh, empty schema in the test PostgreSQL
+// server named by QLP_TEST_POSTGRES_URL, dropped when the test ends. Without
+// that variable the test is skipped, unless QLP_TEST_REQUIRE_SERVICES=1, in
+// which case it fails: CI must never skip silently.
+func PostgresURL(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv("QLP_TEST_POSTGRES_URL")
+	if base == "" {
+		if os.Getenv("QLP_TEST_REQUIRE_SERVICES") == "1" {
+			t.Fatal("QLP_TEST_POSTGRES_URL is not set but QLP_TEST_REQUIRE_SERVICES=1: start scripts/test-services.sh")
+		}
+		t.Skip("QLP_TEST_POSTGRES_URL not set (scripts/test-services.sh start)")
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "t_" + hex.EncodeToString(b[:])
+	db, err := sql.Open("pgx", base)
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.Exec("CREATE SCHEMA " + schema)
+	require.NoError(t, err, "create test schema")
+	t.Cleanup(func() {
+		db, err := sql.Open("pgx", base)
+		if err != nil {
+			return
+		}
+		defer db.Close()
+		_, _ = db.Exec("DROP SCHEMA " + schema + " CASCADE")
+	})
+	u, err := url.Parse(base)
+	require.NoError(t, err)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// Run runs the conformance suite; open returns a fresh, empty store.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{
+		{"tenants", testTenants},
+		{"api keys", testAPIKeys},
+		{"jobs", testJobs},
+		{"idempotency", testIdempotency},
+		{"tasks", testTasks},
+		{"capsules", testCapsules},
+		{"capsule write is atomic", testCapsuleAtomic},
+		{"usage", testUsage},
+		{"events", testEvents},
+		{"concurrent writers", testConcurrent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := open(t)
+			t.Cleanup(func() { s.Close() })
+			tt.fn(t, s)
+		})
+	}
+}
+
+func ctx(t *testing.T) context.Context { return t.Context() }
+
+func mustTenant(t *testing.T, s store.Store, id string) {
+	t.Helper()
+	_, err := s.EnsureTenant(ctx(t), id, id+" inc")
+	require.NoError(t, err)
+}
+
+func testTenants(t *testing.T, s store.Store) {
+	a, err := s.EnsureTenant(ctx(t), "acme", "Acme")
+	require.NoError(t, err)
+	require.Equal(t, "Acme", a.Name)
+	require.False(t, a.CreatedAt.IsZero())
+	again, err := s.EnsureTenant(ctx(t), "acme", "Other name")
+	require.NoError(t, err)
+	require.Equal(t, "Acme", again.Name, "EnsureTenant must not overwrite an existing tenant")
+	_, err = s.GetTenant(ctx(t), "nobody")
+	require.ErrorIs(t, err, store.ErrNotFound)
+}
+
+func testAPIKeys(t *testing.T, s store.Store) {
+	mustTenant(t, s, "acme")
+	k := store.APIKey{ID: "k1", TenantID: "acme", Name: "ci", Prefix: "qlp_abcdefgh", Digest: "d1", Scopes: []string{"admin"}}
+	require.NoError(t, s.CreateAPIKey(ctx(t), k))
+	got, err := s.APIKeyByDigest(ctx(t), "d1")
+	require.NoError(t, err)
+	require.Equal(t, "acme", got.TenantID)
+	require.Equal(t, []string{"admin"}, got.Scopes)
+	err = s.CreateAPIKey(ctx(t), store.APIKey{ID: "k2", TenantID: "acme", Prefix: "x", Digest: "d1"})
+	require.ErrorIs(t, err, store.ErrConflict, "a second key with the same digest")
+	list, err := s.ListAPIKeys(ctx(t), "acme")
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.ErrorIs(t, s.RevokeAPIKey(ctx(t), "other", "k1"), store.ErrNotFound, "another tenant cannot revoke")
+	require.NoError(t, s.RevokeAPIKey(ctx(t), "acme", "k1"))
+	_, err = s.APIKeyByDigest(ctx(t), "d1")
+	require.ErrorIs(t, err, store.ErrNotFound, "revoked keys do not authenticate")
+}
+
+func newJob(id, tenant string) store.Job {
+	return store.Job{ID: id, TenantID: tenant, UserID: "u", WorkflowID: "qlp-execution-" + id, Description: "build " + id,
+		Language: "go", Mode: "v1", Constraints: json.RawMessage(`{"language":"go"}`)}
+}
+
+func testJobs(t *testing.T, s store.Store) {
+	mustTenant(t, s, "acme")
+	mustTenant(t, s, "globex")
+	j, created, err := s.CreateJob(ctx(t), newJob("j1", "acme"))
+	require.NoError(t, err)
+	require.True(t, created)
+	require.Equal(t, store.JobQueued, j.Status)
+	require.JSONEq(t, `{"language":"go"}`, string(j.Constraints))
+	require.JSONEq(t, `{}`, string(j.Metadata))
+
+	_, err = s.GetJob(ctx(t), "globex", "j1")
+	require.ErrorIs(t, err, store.ErrNotFound, "another tenant's job is not found")
+	_, _, err = s.CreateJob(ctx(t), newJob("j1", "acme"))
+	require.ErrorIs(t, err, store.ErrConflict, "same id twice")
+
+	running, done := store.JobRunning, 2
+	started := time.Now().UTC().Truncate(time.Millisecond)
+	require.NoError(t, s.UpdateJob(ctx(t), "j1", store.JobUpdate{Status: &running, TasksDone: &done, StartedAt: &started}))
+	got, err := s.GetJob(ctx(t), "acme", "j1")
+	require.NoError(t, err)
+	require.Equal(t, store.JobRunning, got.Status)
+	require.Equal(t, 2, got.TasksDone)
+	require.NotNil(t, got.StartedAt)
+	require.WithinDuration(t, started, *got.StartedAt, time.Millisecond)
+	require.Nil(t, got.CompletedAt)
+	require.ErrorIs(t, s.UpdateJob(ctx(t), "nope", store.JobUpdate{Status: &running}), store.ErrNotFound)
+
+	time.Sleep(2 * time.Millisecond)
+	_, _, err = s.CreateJob(ctx(t), newJob("j2", "acme"))
+	require.NoError(t, err)
+	_, _, err = s.CreateJob(ctx(t), newJob("g1", "globex"))
+	require.NoError(t, err)
+	list, err := s.ListJobs(ctx(t), "acme", 10, 0)
+	require.NoError(t, err)
+	require.Len(t, list, 2)
+	require.Equal(t, "j2", list[0].ID, "newest first")
+	page, err := s.ListJobs(ctx(t), "acme", 1, 1)
+	require.NoError(t, err)
+	require.Len(t, page, 1)
+	require.Equal(t, "j1", page[0].ID)
+}
+
+func testIdempotency(t *testing.T, s store.Store) {
+	mustTenant(t, s, "acme")
+	mustTenant(t, s, "globex")
+	j := newJob("j1", "acme")
+	j.IdempotencyKey = "key-1"
+	_, created, err := s.CreateJob(ctx(t), j)
+	require.NoError(t, err)
+	require.True(t, created)
+	j2 := newJob("j2", "acme")
+	j2.IdempotencyKey = "key-1"
+	got, created, err := s.CreateJob(ctx(t), j2)
+	require.NoError(t, err)
+	require.False(t, created)
+	require.Equal(t, "j1", got.ID, "the first job is returned for a repeated key")
+	g := newJob("g1", "globex")
+	g.IdempotencyKey = "key-1"
+	_, created, err = s.CreateJob(ctx(t), g)
+	require.NoError(t, err)
+	require.True(t, created, "keys are per tenant")
+}
+
+func testTasks(t *testing.T, s store.Store) {
+	mustTenant(t, s, "acme")
+	_, _, err := s.CreateJob(ctx(t), newJob("j1", "acme"))
+	require.NoError(t, err)
+	tasks := []store.Task{
+		{ID: "t2", Type: "code_generation", Description: "b", Complexity: "simple", Dependencies: []string{"t1"}},
+		{ID: "t1", Type: "code_generation", Description: "a", Complexity: "medium"},
+	}
+	require.NoError(t, s.PutTasks(ctx(t), "j1", tasks))
+	list, err := s.ListTasks(ctx(t), "j1")
+	require.NoError(t, err)
+	require.Len(t, list, 2)
+	require.Equal(t, "t2", list[0].ID, "decomposition order is kept")
+	require.Equal(t, []string{"t1"}, list[0].Dependencies)
+	require.Equal(t, store.TaskPending, list[1].Status)
+
+	files := []store.File{{Path: "main.go", Content: "package main\n\nfunc main() {}\n"}}
+	status, summary, cost := store.TaskCompleted, "wrote main.go", int64(123456789)
+	require.NoError(t, s.UpdateTask(ctx(t), "j1", "t1", store.TaskUpdate{Status: &status, Files: &files, Summary: &summary, CostPUSD: &cost}))
+	got, err := s.GetTask(ctx(t), "j1", "t1")
+	require.NoError(t, err)
+	require.Equal(t, files, got.Files)
+	require.Equal(t, summary, got.Summary)
+	require.Equal(t, cost, got.CostPUSD)
+	_, err = s.GetTask(ctx(t), "j1", "t9")
+	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorIs(t, s.UpdateTask(ctx(t), "j1", "t9", store.TaskUpdate{Status: &status}), store.ErrNotFound)
+
+	require.NoError(t, s.PutTasks(ctx(t), "j1", tasks[:1]), "replacing the plan")
+	list, err = s.ListTasks(ctx(t), "j1")
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+}
+
+func capsuleVersion(id string, v int, files map[string]string) store.CapsuleVersion {
+	cv := store.CapsuleVersion{CapsuleID: id, Version: v, ParentVersion: v - 1, Manifest: []byte(`{"v":` + fmt.Sprint(v) + `}`), Report: []byte(`{}`)}
+	for p, c := range files {
+		cv.Files = append(cv.Files, store.CapsuleFile{Path: p, Role: "source", Size: int64(len(c)), SHA256: "h-" + p, Content: []byte(c)})
+	}
+	return cv
+}
+
+func testCapsules(t *testing.T, s store.Store) {
+	mustTenant(t, s, "acme")
+	mustTenant(t, s, "globex")
+	c := store.Capsule{ID: "c1", TenantID: "acme", JobID: "j1", Name: "url-shortener", Language: "go"}
+	require.NoError(t, s.AddCapsuleVersion(ctx(t), c, capsuleVersion("c1", 1, map[string]string{"b.go": "bb", "a.go": "a"})))
+	got, err := s.GetCapsule(ctx(t), "acme", "c1")
+	require.NoError(t, err)
+	require.Equal(t, 1, got.LatestVersion)
+	require.Equal(t, 2, got.FileCount)
+	require.EqualValues(t, 3, got.TotalBytes)
+	_, err = s.GetCapsule(ctx(t), "globex", "c1")
+	require.ErrorIs(t, err, store.ErrNotFound, "another tenant's capsule is not found")
+	_, err = s.GetCapsuleVersion(ctx(t), "globex", "c1", 0)
+	require.ErrorIs(t, err, store.ErrNotFound)
+	_, err = s.GetCapsuleFile(ctx(t), "globex", "c1", 0, "a.go")
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	v, err := s.GetCapsuleVersion(ctx(t), "acme", "c1", 0)
+	require.NoError(t, err)
+	require.Len(t, v.Files, 2)
+	require.Equal(t, "a.go", v.Files[0].Path, "files sorted by path")
+	require.JSONEq(t, `{"v":1}`, string(v.Manifest))
+
+	require.ErrorIs(t, s.AddCapsuleVersion(ctx(t), c, capsuleVersion("c1", 3, nil)), store.ErrConflict, "versions cannot skip")
+	require.NoError(t, s.AddCapsuleVersion(ctx(t), c, capsuleVersion("c1", 2, map[string]string{"a.go": "a2"})))
+	latest, err := s.GetCapsuleVersion(ctx(t), "acme", "c1", 0)
+	require.NoError(t, err)
+	require.Equal(t, 2, latest.Version)
+	require.Equal(t, 1, latest.ParentVersion)
+	f, err := s.GetCapsuleFile(ctx(t), "acme", "c1", 1, "b.go")
+	require.NoError(t, err)
+	require.Equal(t, "bb", string(f.Content))
+	_, err = s.GetCapsuleFile(ctx(t), "acme", "c1", 2, "b.go")
+	require.ErrorIs(t, err, store.ErrNotFound, "b.go is gone in version 2")
+	_, err = s.GetCapsuleVersion(ctx(t), "acme", "c1", 7)
+	require.ErrorIs(t, err, store.ErrNotFound)
+
+	require.NoError(t, s.AddCapsuleVersion(ctx(t), store.Capsule{ID: "c2", TenantID: "acme", Name: "two"}, capsuleVersion("c2", 1, nil)))
+	require.NoError(t, s.AddCapsuleVersion(ctx(t), store.Capsule{ID: "g1", TenantID: "globex", Name: "g"}, capsuleVersion("g1", 1, nil)))
+	list, total, err := s.ListCapsules(ctx(t), "acme", 1, 0)
+	require.NoError(t, err)
+	require.Equal(t, 2, total)
+	require.Len(t, list, 1)
+}
+
+func testCapsuleAtomic(t *testing.T, s store.Store) {
+	mustTenant(t, s, "acme")
+	v := capsuleVersion("c1", 1, map[string]string{"a.go": "a"})
+	v.Files = append(v.Files, v.Files[0]) // duplicate path: the insert must fail
+	err := s.AddCapsuleVersion(ctx(t), store.Capsule{ID: "c1", TenantID: "acme", Name: "x"}, v)
+	require.Error(t, err)
+	_, err = s.GetCapsule(ctx(t), "acme", "c1")
+	require.ErrorIs(t, err, store.ErrNotFound, "a failed write leaves no capsule behind")
+}
+
+func testUsage(t *testing.T, s store.Store) {
+	day1 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	day2 := day1.Add(24 * time.Hour)
+	rows := []store.Usage{
+		{TenantID: "acme", JobID: "j1", TaskID: "t1", Tier: "T0", Provider: "openai", Model: "gpt-4o-mini", InputTokens: 1000, OutputTokens: 500, CostPUSD: 450_000_000, CreatedAt: day1},
+		{TenantID: "acme", JobID: "j1", TaskID: "t2", Tier: "T1", Provider: "openai", Model: "gpt-4.1", InputTokens: 2000, CachedInputTokens: 1000, OutputTokens: 100, CostPUSD: 3_300_000_000, LatencyMS: 42, CreatedAt: day1},
+		{TenantID: "acme", JobID: "j2", Provider: "openai", Model: "gpt-4.1", InputTokens: 7, OutputTokens: 3, Cached: true, CreatedAt: day2},
+		{TenantID: "globex", JobID: "g1", Provider: "openai", Model: "gpt-4.1", InputTokens: 1, OutputTokens: 1, CostPUSD: 10, CreatedAt: day2},
+	}
+	for _, u := range rows {
+		require.NoError(t, s.RecordUsage(ctx(t), u))
+	}
+	tot, err := s.SumUsage(ctx(t), store.UsageFilter{TenantID: "acme"})
+	require.NoError(t, err)
+	require.Equal(t, store.UsageTotals{Calls: 3, InputTokens: 3007, CachedInputTokens: 1000, OutputTokens: 603, CostPUSD: 3_750_000_000}, tot)
+	tot, err = s.SumUsage(ctx(t), store.UsageFilter{TenantID: "acme", Since: day2})
+	require.NoError(t, err)
+	require.Equal(t, 1, tot.Calls)
+	tot, err = s.SumUsage(ctx(t), store.UsageFilter{JobID: "j1", Until: day2})
+	require.NoError(t, err)
+	require.Equal(t, 2, tot.Calls)
+	list, err := s.ListUsage(ctx(t), store.UsageFilter{TenantID: "acme"})
+	require.NoError(t, err)
+	require.Len(t, list, 3)
+	require.True(t, list[2].Cached)
+	require.EqualValues(t, 42, list[1].LatencyMS)
+	require.True(t, list[0].CreatedAt.Equal(day1))
+}
+
+func testEvents(t *testing.T, s store.Store) {
+	var ids []int64
+	for i := 0; i < 3; i++ {
+		e, err := s.AppendEvent(ctx(t), store.Event{JobID: "j1", TenantID: "acme", Type: "task_started", TaskID: fmt.Sprint("t", i), Data: json.RawMessage(`{"n":1}`)})
+		require.NoError(t, err)
+		ids = append(ids, e.ID)
+	}
+	_, err := s.AppendEvent(ctx(t), store.Event{JobID: "j2", TenantID: "acme", Type: "x"})
+	require.NoError(t, err)
+	require.Less(t, ids[0], ids[1])
+	require.Less(t, ids[1], ids[2])
+	all, err := s.ListEvents(ctx(t), "j1", 0, 0)
+	require.NoError(t, err)
+	require.Len(t, all, 3)
+	require.JSONEq(t, `{"n":1}`, string(all[0].Data))
+	after, err := s.ListEvents(ctx(t), "j1", ids[0], 10)
+	require.NoError(t, err)
+	require.Len(t, after, 2)
+	require.Equal(t, ids[1], after[0].ID)
+}
+
+func testConcurrent(t *testing.T, s store.Store) {
+	mustTenant(t, s, "acme")
+	_, _, err := s.CreateJob(ctx(t), newJob("j1", "acme"))
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	errs := make(chan error, 80)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for k := 0; k < 4; k++ {
+				var err error
+				switch k {
+				case 0:
+					_, err = s.AppendEvent(ctx(t), store.Event{JobID: "j1", TenantID: "acme", Type: "tick"})
+				case 1:
+					err = s.RecordUsage(ctx(t), store.Usage{TenantID: "acme", JobID: "j1", Provider: "p", Model: "m", InputTokens: 1, CostPUSD: 1})
+				case 2:
+					done := i
+					err = s.UpdateJob(ctx(t), "j1", store.JobUpdate{TasksDone: &done})
+				case 3:
+					_, err = s.ListEvents(ctx(t), "j1", 0, 0)
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	tot, err := s.SumUsage(ctx(t), store.UsageFilter{JobID: "j1"})
+	require.NoError(t, err)
+	require.Equal(t, 20, tot.Calls)
+}
