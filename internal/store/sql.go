@@ -38,6 +38,7 @@ type sqliteDialect struct{}
 
 func (sqliteDialect) name() string           { return "sqlite" }
 func (sqliteDialect) rebind(q string) string { return q }
+
 // sqliteTime has a fixed width so that times compare correctly as text.
 const sqliteTime = "2006-01-02T15:04:05.000000000Z07:00"
 
