@@ -1,0 +1,273 @@
+package capsule
+
+import (
+	"archive/tar"
+	"archive/zip"
+	"bytes"
+	"compress/gzip"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Archive formats.
+const (
+	FormatZip   = "zip"
+	FormatTar   = "tar"
+	FormatTarGz = "tar.gz"
+)
+
+// ContentType returns the MIME type of a format.
+func ContentType(format string) string {
+	switch format {
+	case FormatZip:
+		return "application/zip"
+	case FormatTar:
+		return "application/x-tar"
+	default:
+		return "application/gzip"
+	}
+}
+
+// ValidFormat reports whether format is one of zip, tar, tar.gz.
+func ValidFormat(format string) bool {
+	return format == FormatZip || format == FormatTar || format == FormatTarGz
+}
+
+// WriteArchive writes files as a deterministic archive: sorted paths, mode
+// 0644, every timestamp set to mtime, no owner names.
+func WriteArchive(w io.Writer, format string, files map[string][]byte, mtime time.Time) error {
+	paths := make([]string, 0, len(files))
+	for p := range files {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	mtime = mtime.UTC().Truncate(time.Second)
+	switch format {
+	case FormatZip:
+		zw := zip.NewWriter(w)
+		for _, p := range paths {
+			h := &zip.FileHeader{Name: p, Method: zip.Deflate, Modified: mtime}
+			h.SetMode(0o644)
+			fw, err := zw.CreateHeader(h)
+			if err != nil {
+				return fmt.Errorf("capsule: zip %s: %w", p, err)
+			}
+			if _, err := fw.Write(files[p]); err != nil {
+				return fmt.Errorf("capsule: zip %s: %w", p, err)
+			}
+		}
+		return zw.Close()
+	case FormatTar:
+		return writeTar(w, paths, files, mtime)
+	case FormatTarGz:
+		gz, err := gzip.NewWriterLevel(w, gzip.BestCompression)
+		if err != nil {
+			return err
+		}
+		// Header ModTime and Name stay zero: they would make bytes differ.
+		if err := writeTar(gz, paths, files, mtime); err != nil {
+			return err
+		}
+		return gz.Close()
+	default:
+		return fmt.Errorf("capsule: unknown archive format %q (want zip, tar or tar.gz)", format)
+	}
+}
+
+func writeTar(w io.Writer, paths []string, files map[string][]byte, mtime time.Time) error {
+	tw := tar.NewWriter(w)
+	for _, p := range paths {
+		h := &tar.Header{Name: p, Mode: 0o644, Size: int64(len(files[p])), ModTime: mtime, Typeflag: tar.TypeReg, Format: tar.FormatPAX}
+		if err := tw.WriteHeader(h); err != nil {
+			return fmt.Errorf("capsule: tar %s: %w", p, err)
+		}
+		if _, err := tw.Write(files[p]); err != nil {
+			return fmt.Errorf("capsule: tar %s: %w", p, err)
+		}
+	}
+	return tw.Close()
+}
+
+// ReadArchive reads a zip, tar or tar.gz archive (detected from its first
+// bytes) into a map of files. Entries that are not regular files, unsafe
+// paths and oversized content are errors.
+func ReadArchive(b []byte) (map[string][]byte, error) {
+	switch {
+	case bytes.HasPrefix(b, []byte("PK\x03\x04")) || bytes.HasPrefix(b, []byte("PK\x05\x06")):
+		return readZip(b)
+	case bytes.HasPrefix(b, []byte{0x1f, 0x8b}):
+		gz, err := gzip.NewReader(bytes.NewReader(b))
+		if err != nil {
+			return nil, fmt.Errorf("capsule: gzip: %w", err)
+		}
+		return readTar(gz)
+	case len(b) > 262 && string(b[257:262]) == "ustar":
+		return readTar(bytes.NewReader(b))
+	default:
+		return nil, errors.New("capsule: not a zip, tar or tar.gz archive")
+	}
+}
+
+func checkEntry(name string, size int64, seen map[string][]byte) error {
+	if name != ManifestFile && name != ReportFile {
+		if err := CheckPath(name); err != nil {
+			return fmt.Errorf("capsule: archive entry: %w", err)
+		}
+	}
+	if size > MaxFileBytes+1<<20 {
+		return fmt.Errorf("capsule: archive entry %s is too large (%d bytes)", name, size)
+	}
+	if _, dup := seen[name]; dup {
+		return fmt.Errorf("capsule: archive has %s twice", name)
+	}
+	return nil
+}
+
+func readZip(b []byte) (map[string][]byte, error) {
+	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		return nil, fmt.Errorf("capsule: zip: %w", err)
+	}
+	out := map[string][]byte{}
+	for _, f := range zr.File {
+		if f.FileInfo().IsDir() {
+			continue
+		}
+		if !f.Mode().IsRegular() {
+			return nil, fmt.Errorf("capsule: zip entry %s is not a regular file", f.Name)
+		}
+		if err := checkEntry(f.Name, int64(f.UncompressedSize64), out); err != nil {
+			return nil, err
+		}
+		rc, err := f.Open()
+		if err != nil {
+			return nil, fmt.Errorf("capsule: zip %s: %w", f.Name, err)
+		}
+		data, err := io.ReadAll(io.LimitReader(rc, MaxFileBytes+1<<20+1))
+		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("capsule: zip %s: %w", f.Name, err)
+		}
+		out[f.Name] = data
+	}
+	return out, nil
+}
+
+func readTar(r io.Reader) (map[string][]byte, error) {
+	tr := tar.NewReader(r)
+	out := map[string][]byte{}
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("capsule: tar: %w", err)
+		}
+		if h.Typeflag == tar.TypeDir {
+			continue
+		}
+		if h.Typeflag != tar.TypeReg {
+			return nil, fmt.Errorf("capsule: tar entry %s is not a regular file", h.Name)
+		}
+		name := strings.TrimPrefix(h.Name, "./")
+		if err := checkEntry(name, h.Size, out); err != nil {
+			return nil, err
+		}
+		data, err := io.ReadAll(io.LimitReader(tr, MaxFileBytes+1<<20+1))
+		if err != nil {
+			return nil, fmt.Errorf("capsule: tar %s: %w", name, err)
+		}
+		out[name] = data
+	}
+}
+
+// Verification is the result of checking an archive.
+type Verification struct {
+	Manifest Manifest
+	Files    int      // files checked against the manifest
+	KeyID    string   // signer
+	Trusted  bool     // the signer is one of the trusted keys
+	Problems []string // every mismatch; empty means valid
+}
+
+// OK reports whether every hash and the signature matched.
+func (v *Verification) OK() bool { return len(v.Problems) == 0 }
+
+// Verify checks every file against the manifest (presence, size, SHA-256,
+// no extra files) and the manifest's ed25519 signature. trusted lists the
+// keys whose signatures count as trusted; an empty list trusts none.
+func Verify(files map[string][]byte, trusted ...ed25519.PublicKey) (*Verification, error) {
+	raw, ok := files[ManifestFile]
+	if !ok {
+		return nil, fmt.Errorf("capsule: archive has no %s", ManifestFile)
+	}
+	v := &Verification{}
+	if err := json.Unmarshal(raw, &v.Manifest); err != nil {
+		return nil, fmt.Errorf("capsule: %s: %w", ManifestFile, err)
+	}
+	listed := map[string]bool{}
+	for _, e := range v.Manifest.Files {
+		listed[e.Path] = true
+		b, ok := files[e.Path]
+		switch {
+		case !ok:
+			v.Problems = append(v.Problems, fmt.Sprintf("%s: listed in the manifest but missing", e.Path))
+		case int64(len(b)) != e.Size:
+			v.Problems = append(v.Problems, fmt.Sprintf("%s: size %d, manifest says %d", e.Path, len(b), e.Size))
+		case Digest(b) != e.SHA256:
+			v.Problems = append(v.Problems, fmt.Sprintf("%s: SHA-256 %s, manifest says %s", e.Path, Digest(b), e.SHA256))
+		default:
+			v.Files++
+		}
+	}
+	extra := []string{}
+	for p := range files {
+		if p != ManifestFile && !listed[p] {
+			extra = append(extra, p)
+		}
+	}
+	sort.Strings(extra)
+	for _, p := range extra {
+		v.Problems = append(v.Problems, fmt.Sprintf("%s: in the archive but not in the manifest", p))
+	}
+	sig := v.Manifest.Signature
+	if sig == nil || sig.Algorithm != "ed25519" {
+		v.Problems = append(v.Problems, "manifest is not signed with ed25519")
+		return v, nil
+	}
+	pub, err := base64.StdEncoding.DecodeString(sig.PublicKey)
+	if err != nil || len(pub) != ed25519.PublicKeySize {
+		v.Problems = append(v.Problems, "manifest signature has a malformed public key")
+		return v, nil
+	}
+	v.KeyID = KeyID(pub)
+	if sig.KeyID != v.KeyID {
+		v.Problems = append(v.Problems, fmt.Sprintf("signature key id %s does not match its public key (%s)", sig.KeyID, v.KeyID))
+	}
+	value, err := base64.StdEncoding.DecodeString(sig.Value)
+	if err != nil {
+		v.Problems = append(v.Problems, "manifest signature is not base64")
+		return v, nil
+	}
+	canon, err := CanonicalBytes(raw)
+	if err != nil {
+		return nil, err
+	}
+	if !ed25519.Verify(pub, canon, value) {
+		v.Problems = append(v.Problems, "manifest signature does not match its content")
+	}
+	for _, k := range trusted {
+		if bytes.Equal(k, pub) {
+			v.Trusted = true
+		}
+	}
+	return v, nil
+}
