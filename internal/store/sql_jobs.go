@@ -10,21 +10,21 @@ import (
 )
 
 const jobCols = `id, tenant_id, user_id, workflow_id, description, requirements, language, framework,
-	tier_override, mode, constraints, metadata, idempotency_key, status, error, capsule_id,
+	tier_override, mode, constraints, metadata, project, idempotency_key, status, error, capsule_id,
 	tasks_total, tasks_done, created_at, updated_at, started_at, completed_at`
 
 func scanJob(sc interface{ Scan(...any) error }) (Job, error) {
 	var j Job
-	var constraints, metadata []byte
+	var constraints, metadata, project []byte
 	var idem sql.NullString
 	var created, updated, started, completed dbTime
 	err := sc.Scan(&j.ID, &j.TenantID, &j.UserID, &j.WorkflowID, &j.Description, &j.Requirements, &j.Language, &j.Framework,
-		&j.TierOverride, &j.Mode, &constraints, &metadata, &idem, &j.Status, &j.Error, &j.CapsuleID,
+		&j.TierOverride, &j.Mode, &constraints, &metadata, &project, &idem, &j.Status, &j.Error, &j.CapsuleID,
 		&j.TasksTotal, &j.TasksDone, &created, &updated, &started, &completed)
 	if err != nil {
 		return Job{}, err
 	}
-	j.Constraints, j.Metadata = json.RawMessage(constraints), json.RawMessage(metadata)
+	j.Constraints, j.Metadata, j.Project = json.RawMessage(constraints), json.RawMessage(metadata), json.RawMessage(project)
 	j.IdempotencyKey = idem.String
 	j.CreatedAt, j.UpdatedAt, j.StartedAt, j.CompletedAt = created.T, updated.T, started.ptr(), completed.ptr()
 	return j, nil
@@ -51,9 +51,9 @@ func (s *SQL) CreateJob(ctx context.Context, j Job) (Job, bool, error) {
 	if j.IdempotencyKey != "" {
 		idem = j.IdempotencyKey
 	}
-	_, err := s.exec(ctx, `INSERT INTO jobs (`+jobCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.exec(ctx, `INSERT INTO jobs (`+jobCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		j.ID, j.TenantID, j.UserID, j.WorkflowID, j.Description, j.Requirements, j.Language, j.Framework,
-		j.TierOverride, j.Mode, rawOr(j.Constraints, "{}"), rawOr(j.Metadata, "{}"), idem, string(j.Status), j.Error, j.CapsuleID,
+		j.TierOverride, j.Mode, rawOr(j.Constraints, "{}"), rawOr(j.Metadata, "{}"), rawOr(j.Project, "{}"), idem, string(j.Status), j.Error, j.CapsuleID,
 		j.TasksTotal, j.TasksDone, s.t(j.CreatedAt), s.t(j.UpdatedAt), s.tp(j.StartedAt), s.tp(j.CompletedAt))
 	if err != nil {
 		if s.d.isUnique(err) && j.IdempotencyKey != "" {
@@ -131,6 +131,9 @@ func (s *SQL) UpdateJob(ctx context.Context, id string, u JobUpdate) error {
 	}
 	if u.CapsuleID != nil {
 		st.add("capsule_id", *u.CapsuleID)
+	}
+	if u.Project != nil {
+		st.add("project", rawOr(*u.Project, "{}"))
 	}
 	if u.TasksTotal != nil {
 		st.add("tasks_total", *u.TasksTotal)

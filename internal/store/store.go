@@ -65,18 +65,21 @@ func (s JobStatus) Terminal() bool {
 // Job is one request to build a capsule. Its ID is the request id; its
 // Temporal workflow id is "qlp-execution-" + ID.
 type Job struct {
-	ID             string
-	TenantID       string
-	UserID         string
-	WorkflowID     string
-	Description    string
-	Requirements   string
-	Language       string
-	Framework      string
-	TierOverride   string
-	Mode           string // "v1" for /execute, or the /v2 mode (basic|complete|robust)
-	Constraints    json.RawMessage
-	Metadata       json.RawMessage
+	ID           string
+	TenantID     string
+	UserID       string
+	WorkflowID   string
+	Description  string
+	Requirements string
+	Language     string
+	Framework    string
+	TierOverride string
+	Mode         string // "v1" for /execute, or the /v2 mode (basic|complete|robust)
+	Constraints  json.RawMessage
+	Metadata     json.RawMessage
+	// Project is the shared context decided once by decomposition: name,
+	// language, framework, layout, commands.
+	Project        json.RawMessage
 	IdempotencyKey string
 	Status         JobStatus
 	Error          string
@@ -94,6 +97,7 @@ type JobUpdate struct {
 	Status      *JobStatus
 	Error       *string
 	CapsuleID   *string
+	Project     *json.RawMessage
 	TasksTotal  *int
 	TasksDone   *int
 	StartedAt   *time.Time

@@ -154,6 +154,11 @@ func testJobs(t *testing.T, s store.Store) {
 	require.WithinDuration(t, started, *got.StartedAt, time.Millisecond)
 	require.Nil(t, got.CompletedAt)
 	require.ErrorIs(t, s.UpdateJob(ctx(t), "nope", store.JobUpdate{Status: &running}), store.ErrNotFound)
+	project := json.RawMessage(`{"name":"shorty","language":"go"}`)
+	require.NoError(t, s.UpdateJob(ctx(t), "j1", store.JobUpdate{Project: &project}))
+	got, err = s.GetJob(ctx(t), "", "j1")
+	require.NoError(t, err, "an empty tenant is the internal, unscoped read")
+	require.JSONEq(t, string(project), string(got.Project))
 
 	time.Sleep(2 * time.Millisecond)
 	_, _, err = s.CreateJob(ctx(t), newJob("j2", "acme"))

@@ -30,6 +30,7 @@ CREATE TABLE jobs (
 	mode            TEXT NOT NULL DEFAULT '',
 	constraints     JSONB NOT NULL DEFAULT '{}',
 	metadata        JSONB NOT NULL DEFAULT '{}',
+	project         JSONB NOT NULL DEFAULT '{}',
 	idempotency_key TEXT,
 	status          TEXT NOT NULL,
 	error           TEXT NOT NULL DEFAULT '',

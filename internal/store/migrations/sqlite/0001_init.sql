@@ -31,6 +31,7 @@ CREATE TABLE jobs (
 	mode            TEXT NOT NULL DEFAULT '',
 	constraints     TEXT NOT NULL DEFAULT '{}',
 	metadata        TEXT NOT NULL DEFAULT '{}',
+	project         TEXT NOT NULL DEFAULT '{}',
 	idempotency_key TEXT,
 	status          TEXT NOT NULL,
 	error           TEXT NOT NULL DEFAULT '',
