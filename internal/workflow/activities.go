@@ -1,0 +1,435 @@
+package workflow
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/quantumlayer/qlp/internal/capsule"
+	"github.com/quantumlayer/qlp/internal/llm"
+	"github.com/quantumlayer/qlp/internal/llm/tiers"
+	"github.com/quantumlayer/qlp/internal/pricing"
+	"github.com/quantumlayer/qlp/internal/progress"
+	"github.com/quantumlayer/qlp/internal/store"
+)
+
+// Models gives the model target of each tier.
+type Models interface {
+	Target(tier string) (tiers.Target, error)
+}
+
+// Activities holds what the activities need. The worker registers a
+// populated pointer; the workflow refers to the methods through a nil one.
+type Activities struct {
+	Store  store.Store
+	Models Models
+	Bus    *progress.Bus
+	Signer *capsule.Signer
+	// Generator is recorded in every manifest.
+	Generator   capsule.Generator
+	MaxTokens   int
+	Temperature float64
+	MaxTasks    int
+	// DecomposerTier is the tier that plans jobs.
+	DecomposerTier string
+	Logger         *slog.Logger
+	Now            func() time.Time
+}
+
+func (a *Activities) now() time.Time {
+	if a.Now != nil {
+		return a.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// loadJob reads a job and its plan, if it has one.
+func (a *Activities) loadJob(ctx context.Context, requestID string) (store.Job, *Plan, error) {
+	job, err := a.Store.GetJob(ctx, "", requestID)
+	if err != nil {
+		return store.Job{}, nil, err
+	}
+	if len(job.Project) == 0 || string(job.Project) == "{}" {
+		return job, nil, nil
+	}
+	var p Plan
+	if err := json.Unmarshal(job.Project, &p); err != nil {
+		return job, nil, fmt.Errorf("workflow: job %s plan: %w", requestID, err)
+	}
+	return job, &p, nil
+}
+
+func (a *Activities) publish(ctx context.Context, job store.Job, typ, taskID, msg string, data map[string]any) {
+	if data == nil {
+		data = map[string]any{}
+	}
+	if tot, err := a.Store.SumUsage(ctx, store.UsageFilter{JobID: job.ID}); err == nil {
+		data["job_tokens_in"] = tot.InputTokens
+		data["job_tokens_out"] = tot.OutputTokens
+		data["job_cost_usd"] = pricing.USD(tot.CostPUSD)
+		data["job_calls"] = tot.Calls
+	}
+	if _, err := a.Bus.Publish(ctx, job.ID, job.TenantID, typ, taskID, msg, data); err != nil {
+		// Progress is best effort; the job's state in the store is the truth.
+		a.Logger.Warn("publish progress event", "job", job.ID, "type", typ, "error", err)
+	}
+}
+
+// StartJob marks the job running.
+func (a *Activities) StartJob(ctx context.Context, in JobRef) error {
+	job, err := a.Store.GetJob(ctx, "", in.RequestID)
+	if err != nil {
+		return err
+	}
+	if job.Status.Terminal() {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("job %s is already %s", job.ID, job.Status), ErrTypeJobState, nil)
+	}
+	if job.Status == store.JobRunning {
+		return nil // a retry after the update landed
+	}
+	running, now := store.JobRunning, a.now()
+	if err := a.Store.UpdateJob(ctx, job.ID, store.JobUpdate{Status: &running, StartedAt: &now}); err != nil {
+		return err
+	}
+	a.publish(ctx, job, progress.WorkflowStarted, "", "job started", map[string]any{"workflow_id": job.WorkflowID})
+	return nil
+}
+
+// llmError turns a model error into a Temporal error: retryable ones keep
+// the provider's Retry-After; the others stop the retries.
+func llmError(what string, err error) error {
+	var le *llm.Error
+	if errors.As(err, &le) {
+		msg := fmt.Sprintf("%s: %s", what, le.Error())
+		if llm.Retryable(err) {
+			return temporal.NewApplicationErrorWithOptions(msg, le.Kind.String(), temporal.ApplicationErrorOptions{NextRetryDelay: le.RetryAfter})
+		}
+		return temporal.NewNonRetryableApplicationError(msg, ErrTypeModelRefused, nil)
+	}
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// call runs one model exchange with heartbeats, streaming progress and up to
+// two continuations of an answer cut off at the token limit.
+func (a *Activities) call(ctx context.Context, job store.Job, tier string, meta llm.Meta, msgs []llm.Message, jsonMode bool) (*llm.Response, error) {
+	target, err := a.Models.Target(tier)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeModelRefused, nil)
+	}
+	meta.TenantID, meta.JobID, meta.Tier = job.TenantID, job.ID, tier
+	meta.Attempt = int(activity.GetInfo(ctx).Attempt)
+
+	// Heartbeat on a timer as well as on output: a model may think for a
+	// long time before its first token.
+	hbCtx, stopHB := context.WithCancel(ctx)
+	defer stopHB()
+	var streamed int
+	var mu sync.Mutex
+	go func() {
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-hbCtx.Done():
+				return
+			case <-t.C:
+				mu.Lock()
+				n := streamed
+				mu.Unlock()
+				activity.RecordHeartbeat(ctx, n)
+			}
+		}
+	}()
+	lastEvent := time.Now()
+	onChunk := func(c llm.Chunk) error {
+		mu.Lock()
+		streamed += len(c.Delta)
+		n := streamed
+		mu.Unlock()
+		if meta.TaskID != "" && time.Since(lastEvent) > 2*time.Second {
+			lastEvent = time.Now()
+			a.publish(ctx, job, progress.TaskProgress, meta.TaskID, "", map[string]any{"chars": n, "est_tokens_out": (n + 3) / 4})
+		}
+		return nil
+	}
+
+	var total *llm.Response
+	conv := append([]llm.Message(nil), msgs...)
+	for round := 0; round < 3; round++ {
+		resp, err := target.Provider.Stream(ctx, llm.Request{Model: target.Model, Messages: conv, Temperature: a.Temperature,
+			MaxTokens: a.MaxTokens, JSON: jsonMode && round == 0, Meta: meta}, onChunk)
+		if err != nil {
+			return nil, llmError(meta.Role+" call to "+target.Model, err)
+		}
+		if total == nil {
+			total = resp
+		} else {
+			total.Content += resp.Content
+			total.FinishReason = resp.FinishReason
+			total.Usage.InputTokens += resp.Usage.InputTokens
+			total.Usage.CachedInputTokens += resp.Usage.CachedInputTokens
+			total.Usage.OutputTokens += resp.Usage.OutputTokens
+			total.CostPUSD += resp.CostPUSD
+		}
+		if resp.FinishReason == llm.FinishContentFilter {
+			return nil, temporal.NewNonRetryableApplicationError(meta.Role+": the provider filtered the answer", ErrTypeModelRefused, nil)
+		}
+		if !resp.Truncated() {
+			return total, nil
+		}
+		a.publish(ctx, job, progress.LogMessage, meta.TaskID, "answer cut off at the token limit; asking the model to continue", nil)
+		conv = append(conv, llm.Message{Role: llm.RoleAssistant, Content: resp.Content},
+			llm.Message{Role: llm.RoleUser, Content: "Your answer was cut off at the output limit. Continue exactly where it stopped, without repeating anything and without any preamble."})
+	}
+	return nil, temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("%s: the answer was still cut off at the output limit after two continuations (%d output tokens); raise QLP_LLM_MAX_TOKENS or split the task", meta.Role, total.Usage.OutputTokens),
+		ErrTypeUnusableOutput, nil)
+}
+
+// Decompose plans the job: one model call returns the task graph, checked
+// against the schema and for cycles; a malformed plan is re-asked once.
+func (a *Activities) Decompose(ctx context.Context, in JobRef) (DecomposeResult, error) {
+	job, plan, err := a.loadJob(ctx, in.RequestID)
+	if err != nil {
+		return DecomposeResult{}, err
+	}
+	if plan != nil {
+		if tasks, err := a.Store.ListTasks(ctx, job.ID); err == nil && len(tasks) == len(plan.Tasks) {
+			return refs(plan), nil // a retry after the plan was stored
+		}
+	}
+	want := job.Language
+	if want == "" {
+		want = DetectLanguage(job.Description + "\n" + job.Requirements)
+	}
+	msgs, err := renderPrompt("decomposer", decomposerData{Description: job.Description, Requirements: job.Requirements,
+		Language: want, Framework: job.Framework, MaxTasks: a.MaxTasks, Languages: strings.Join(SupportedLanguages(), ", ")})
+	if err != nil {
+		return DecomposeResult{}, err
+	}
+	meta := llm.Meta{Role: "decomposer"}
+	resp, err := a.call(ctx, job, a.DecomposerTier, meta, msgs, true)
+	if err != nil {
+		return DecomposeResult{}, err
+	}
+	plan, perr := ParsePlan(resp.Content, want, a.MaxTasks)
+	if perr != nil {
+		a.publish(ctx, job, progress.LogMessage, "", "the task graph was malformed; asking once more", map[string]any{"problems": perr.Error()})
+		msgs = append(msgs, llm.Message{Role: llm.RoleAssistant, Content: resp.Content}, llm.Message{Role: llm.RoleUser,
+			Content: "Your answer was rejected: " + perr.Error() + ". Answer again with only the corrected JSON object."})
+		resp, err = a.call(ctx, job, a.DecomposerTier, meta, msgs, true)
+		if err != nil {
+			return DecomposeResult{}, err
+		}
+		if plan, perr = ParsePlan(resp.Content, want, a.MaxTasks); perr != nil {
+			return DecomposeResult{}, temporal.NewNonRetryableApplicationError(
+				"the model returned an invalid task graph twice: "+perr.Error(), ErrTypeMalformedPlan, nil)
+		}
+	}
+	tasks := make([]store.Task, len(plan.Tasks))
+	for i, t := range plan.Tasks {
+		tasks[i] = store.Task{ID: t.ID, Seq: i + 1, Type: t.Type, Description: t.Description, Complexity: t.Complexity, Dependencies: t.Dependencies}
+	}
+	raw, err := json.Marshal(plan)
+	if err != nil {
+		return DecomposeResult{}, err
+	}
+	if err := a.Store.PutTasks(ctx, job.ID, tasks); err != nil {
+		return DecomposeResult{}, err
+	}
+	rawMsg, total := json.RawMessage(raw), len(tasks)
+	if err := a.Store.UpdateJob(ctx, job.ID, store.JobUpdate{Project: &rawMsg, TasksTotal: &total}); err != nil {
+		return DecomposeResult{}, err
+	}
+	summary := make([]map[string]any, len(plan.Tasks))
+	for i, t := range plan.Tasks {
+		summary[i] = map[string]any{"id": t.ID, "type": t.Type, "complexity": t.Complexity, "dependencies": t.Dependencies, "description": t.Description}
+	}
+	a.publish(ctx, job, progress.Decomposed, "", fmt.Sprintf("planned %d tasks for %s (%s)", total, plan.Project.Name, plan.Project.Language),
+		map[string]any{"tasks": summary, "project": plan.Project.Name, "language": plan.Project.Language})
+	return refs(plan), nil
+}
+
+func refs(p *Plan) DecomposeResult {
+	out := DecomposeResult{Tasks: make([]TaskRef, len(p.Tasks))}
+	for i, t := range p.Tasks {
+		out.Tasks[i] = TaskRef{ID: t.ID, Dependencies: t.Dependencies}
+	}
+	return out
+}
+
+// complexityTier is the default routing: trivial/simple→T0, medium→T1,
+// complex→T2, meta→T3.
+var complexityTier = map[string]string{"trivial": "T0", "simple": "T0", "medium": "T1", "complex": "T2", "meta": "T3"}
+
+// chooseTier picks the tier of a task and says why.
+func chooseTier(override, complexity string) (string, string) {
+	if override != "" {
+		return override, "tier_override " + override + " from the request"
+	}
+	t, ok := complexityTier[complexity]
+	if !ok {
+		return "T1", fmt.Sprintf("complexity %q unknown → T1", complexity)
+	}
+	return t, fmt.Sprintf("complexity %s → %s (complexity map)", complexity, t)
+}
+
+// GenerateTask writes one task's files with the outputs of the tasks it
+// depends on in its prompt.
+func (a *Activities) GenerateTask(ctx context.Context, in TaskInput) (TaskResult, error) {
+	job, plan, err := a.loadJob(ctx, in.RequestID)
+	if err != nil {
+		return TaskResult{}, err
+	}
+	if plan == nil {
+		return TaskResult{}, temporal.NewNonRetryableApplicationError("job has no plan", ErrTypeJobState, nil)
+	}
+	task, err := a.Store.GetTask(ctx, job.ID, in.TaskID)
+	if err != nil {
+		return TaskResult{}, err
+	}
+	if task.Status == store.TaskCompleted {
+		return TaskResult{Files: len(task.Files), InputTokens: task.InputTokens, OutputTokens: task.OutputTokens, CostPUSD: task.CostPUSD}, nil
+	}
+	var planned PlannedTask
+	for _, t := range plan.Tasks {
+		if t.ID == task.ID {
+			planned = t
+		}
+	}
+	var upstream []store.Task
+	for _, d := range task.Dependencies {
+		dt, err := a.Store.GetTask(ctx, job.ID, d)
+		if err != nil {
+			return TaskResult{}, err
+		}
+		if dt.Status != store.TaskCompleted {
+			return TaskResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("upstream task %s is %s", d, dt.Status), ErrTypeJobState, nil)
+		}
+		upstream = append(upstream, dt)
+	}
+	tier, reason := chooseTier(job.TierOverride, task.Complexity)
+	target, err := a.Models.Target(tier)
+	if err != nil {
+		return TaskResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeModelRefused, nil)
+	}
+	attempt := int(activity.GetInfo(ctx).Attempt)
+	running, now := store.TaskRunning, a.now()
+	if err := a.Store.UpdateTask(ctx, job.ID, task.ID, store.TaskUpdate{Status: &running, Tier: &tier, TierReason: &reason,
+		Model: &target.Model, Attempts: &attempt, StartedAt: &now}); err != nil {
+		return TaskResult{}, err
+	}
+	a.publish(ctx, job, progress.TaskStarted, task.ID, task.Description, map[string]any{"tier": tier, "model": target.Model, "reason": reason, "attempt": attempt})
+
+	request := job.Description
+	if job.Requirements != "" {
+		request += "\nRequirements: " + job.Requirements
+	}
+	msgs, err := renderPrompt("coder", coderData{Project: plan.Project, Request: request, Plan: plan.Tasks, Upstream: upstreamOutputs(upstream), Task: planned})
+	if err != nil {
+		return TaskResult{}, err
+	}
+	meta := llm.Meta{TaskID: task.ID, Role: "coder"}
+	resp, err := a.call(ctx, job, tier, meta, msgs, true)
+	if err != nil {
+		return TaskResult{}, err
+	}
+	usage, cost := resp.Usage, resp.CostPUSD
+	ans, perr := ParseAnswer(resp.Content)
+	if perr != nil {
+		a.publish(ctx, job, progress.LogMessage, task.ID, "the answer could not be used; asking once more", map[string]any{"problem": perr.Error()})
+		msgs = append(msgs, llm.Message{Role: llm.RoleAssistant, Content: resp.Content}, llm.Message{Role: llm.RoleUser,
+			Content: "Your answer could not be used: " + perr.Error() + ". Answer again with only the JSON object."})
+		resp, err = a.call(ctx, job, tier, meta, msgs, true)
+		if err != nil {
+			return TaskResult{}, err
+		}
+		usage.InputTokens += resp.Usage.InputTokens
+		usage.OutputTokens += resp.Usage.OutputTokens
+		cost += resp.CostPUSD
+		if ans, perr = ParseAnswer(resp.Content); perr != nil {
+			return TaskResult{}, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("task %s: the model's answer was unusable twice: %v", task.ID, perr), ErrTypeUnusableOutput, nil)
+		}
+	}
+	summary := ans.Summary
+	if summary == "" {
+		summary = "wrote " + strings.Join(paths(ans.Files), ", ")
+	}
+	done, end := store.TaskCompleted, a.now()
+	if err := a.Store.UpdateTask(ctx, job.ID, task.ID, store.TaskUpdate{Status: &done, Files: &ans.Files, Summary: &summary,
+		InputTokens: &usage.InputTokens, OutputTokens: &usage.OutputTokens, CostPUSD: &cost, CompletedAt: &end}); err != nil {
+		return TaskResult{}, err
+	}
+	a.publish(ctx, job, progress.TaskCompleted, task.ID, summary, map[string]any{"files": paths(ans.Files), "tokens_in": usage.InputTokens,
+		"tokens_out": usage.OutputTokens, "cost_usd": pricing.USD(cost), "tier": tier, "model": target.Model})
+	return TaskResult{Files: len(ans.Files), InputTokens: usage.InputTokens, OutputTokens: usage.OutputTokens, CostPUSD: cost}, nil
+}
+
+func paths(fs []store.File) []string {
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = f.Path
+	}
+	return out
+}
+
+// FailTasks records failed or skipped tasks with the reason.
+func (a *Activities) FailTasks(ctx context.Context, in TaskFailure) error {
+	job, err := a.Store.GetJob(ctx, "", in.RequestID)
+	if err != nil {
+		return err
+	}
+	status, typ := store.TaskFailed, progress.TaskFailed
+	if in.Skipped {
+		status, typ = store.TaskSkipped, progress.TaskSkipped
+	}
+	for _, id := range in.TaskIDs {
+		reason, now := in.Reason, a.now()
+		if err := a.Store.UpdateTask(ctx, job.ID, id, store.TaskUpdate{Status: &status, Error: &reason, CompletedAt: &now}); err != nil {
+			return err
+		}
+		a.publish(ctx, job, typ, id, in.Reason, nil)
+	}
+	return nil
+}
+
+// FinishJob records the job's outcome and publishes the terminal event.
+func (a *Activities) FinishJob(ctx context.Context, in FinishInput) error {
+	job, err := a.Store.GetJob(ctx, "", in.RequestID)
+	if err != nil {
+		return err
+	}
+	if job.Status.Terminal() {
+		return nil // a retry after the update landed
+	}
+	status, now := store.JobStatus(in.Status), a.now()
+	u := store.JobUpdate{Status: &status, Error: &in.Error, CompletedAt: &now, TasksDone: &in.Done}
+	if in.CapsuleID != "" {
+		u.CapsuleID = &in.CapsuleID
+	}
+	if err := a.Store.UpdateJob(ctx, job.ID, u); err != nil {
+		return err
+	}
+	typ := map[string]string{"completed": progress.WorkflowCompleted, "cancelled": progress.WorkflowCancelled}[in.Status]
+	if typ == "" {
+		typ = progress.WorkflowFailed
+	}
+	msg := in.Error
+	if msg == "" {
+		msg = "job " + in.Status
+	}
+	a.publish(ctx, job, typ, "", msg, map[string]any{"status": in.Status, "capsule_id": in.CapsuleID, "error": in.Error})
+	return nil
+}

@@ -1,0 +1,131 @@
+package workflow_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/quantumlayer/qlp/internal/capsule"
+	"github.com/quantumlayer/qlp/internal/llm/llmtest"
+	"github.com/quantumlayer/qlp/internal/llm/tiers"
+	"github.com/quantumlayer/qlp/internal/logx"
+	"github.com/quantumlayer/qlp/internal/progress"
+	"github.com/quantumlayer/qlp/internal/store"
+	wf "github.com/quantumlayer/qlp/internal/workflow"
+)
+
+// exampleDir is the scripted URL shortener example.
+const exampleDir = "../../examples/url-shortener"
+
+// readExample loads the example's request, plan and per-task answers.
+func readExample(t testing.TB) (request, plan string, answers map[string]string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(exampleDir, "request.txt"))
+	require.NoError(t, err)
+	request = strings.TrimSpace(string(b))
+	b, err = os.ReadFile(filepath.Join(exampleDir, "plan.json"))
+	require.NoError(t, err)
+	plan = string(b)
+	answers = map[string]string{}
+	dirs, err := os.ReadDir(filepath.Join(exampleDir, "tasks"))
+	require.NoError(t, err)
+	for _, d := range dirs {
+		root := filepath.Join(exampleDir, "tasks", d.Name())
+		summary, err := os.ReadFile(filepath.Join(root, "SUMMARY"))
+		require.NoError(t, err)
+		var files []store.File
+		require.NoError(t, filepath.WalkDir(filepath.Join(root, "files"), func(p string, e os.DirEntry, err error) error {
+			if err != nil || e.IsDir() {
+				return err
+			}
+			content, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(filepath.Join(root, "files"), p)
+			files = append(files, store.File{Path: filepath.ToSlash(rel), Content: string(content)})
+			return nil
+		}))
+		sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+		answers[d.Name()] = llmtest.JSON(map[string]any{"summary": strings.TrimSpace(string(summary)), "files": files})
+	}
+	return request, plan, answers
+}
+
+// exampleRules script the decomposer and every coder task of the example.
+func exampleRules(t testing.TB) (string, []llmtest.Rule) {
+	request, plan, answers := readExample(t)
+	rules := []llmtest.Rule{{Role: "decomposer", Replies: []llmtest.Reply{{Content: plan}}}}
+	ids := make([]string, 0, len(answers))
+	for id := range answers {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		rules = append(rules, llmtest.Rule{Role: "coder", TaskID: id, Replies: []llmtest.Reply{{Content: answers[id]}}})
+	}
+	return request, rules
+}
+
+type harness struct {
+	store store.Store
+	acts  *wf.Activities
+	srv   *llmtest.Server
+	env   *testsuite.TestWorkflowEnvironment
+}
+
+// newHarness wires real activities to a SQLite store and a scripted model
+// server, inside Temporal's workflow test environment.
+func newHarness(t *testing.T, handler llmtest.Handler) *harness {
+	t.Helper()
+	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "qlp.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	srv := llmtest.New(handler)
+	t.Cleanup(srv.Close)
+	cfg := tiers.Defaults()
+	cfg.Provider, cfg.BaseURL = "openai", srv.URL
+	cfg.Models = [4]string{"gpt-4o-mini", "gpt-4.1-mini", "gpt-4.1", "gpt-4o"}
+	router, err := tiers.Build(cfg, st, logx.Discard())
+	require.NoError(t, err)
+	signer, err := capsule.LoadOrCreateSigner(t.TempDir())
+	require.NoError(t, err)
+	acts := &wf.Activities{
+		Store: st, Models: router, Bus: progress.NewBus(st, 0), Signer: signer,
+		Generator: capsule.Generator{QLPVersion: "test", Provider: "openai", Models: map[string]string{"T0": "gpt-4o-mini"}},
+		MaxTokens: 4096, Temperature: 0.2, MaxTasks: 20, DecomposerTier: "T2", Logger: logx.Discard(),
+	}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.SetTestTimeout(2 * time.Minute)
+	env.RegisterWorkflowWithOptions(wf.QLPWorkflow, workflow.RegisterOptions{Name: wf.WorkflowName})
+	env.RegisterActivity(acts)
+	return &harness{store: st, acts: acts, srv: srv, env: env}
+}
+
+func (h *harness) newJob(t *testing.T, id, description, language string) {
+	t.Helper()
+	_, err := h.store.EnsureTenant(t.Context(), "acme", "Acme")
+	require.NoError(t, err)
+	_, _, err = h.store.CreateJob(t.Context(), store.Job{ID: id, TenantID: "acme", WorkflowID: wf.WorkflowID(id),
+		Description: description, Language: language, Constraints: json.RawMessage(`{}`)})
+	require.NoError(t, err)
+}
+
+func (h *harness) run(id string) {
+	h.env.ExecuteWorkflow(wf.WorkflowName, wf.Input{RequestID: id, TenantID: "acme", HeartbeatTimeout: 10 * time.Second})
+}
+
+func (h *harness) events(t *testing.T, id string) []store.Event {
+	ev, err := h.store.ListEvents(t.Context(), id, 0, 0)
+	require.NoError(t, err)
+	return ev
+}

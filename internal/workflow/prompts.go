@@ -1,0 +1,102 @@
+package workflow
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"strings"
+	"text/template"
+
+	"github.com/quantumlayer/qlp/internal/llm"
+	"github.com/quantumlayer/qlp/internal/store"
+)
+
+//go:embed prompts/*.tmpl
+var promptFS embed.FS
+
+// PromptVersions names the prompt file used for each role; the manifest
+// records them as provenance.
+var PromptVersions = map[string]string{
+	"decomposer": "decomposer.v1",
+	"coder":      "coder.v1",
+}
+
+var prompts = func() map[string]*template.Template {
+	out := map[string]*template.Template{}
+	funcs := template.FuncMap{"join": strings.Join}
+	for role, version := range PromptVersions {
+		t := template.Must(template.New(version).Funcs(funcs).ParseFS(promptFS, "prompts/"+version+".tmpl"))
+		for _, part := range []string{"system", "user"} {
+			if t.Lookup(part) == nil {
+				panic(fmt.Sprintf("prompt %s has no %q template", version, part))
+			}
+		}
+		out[role] = t
+	}
+	return out
+}()
+
+// renderPrompt renders a role's system and user messages.
+func renderPrompt(role string, data any) ([]llm.Message, error) {
+	t, ok := prompts[role]
+	if !ok {
+		return nil, fmt.Errorf("workflow: no prompt for role %q", role)
+	}
+	var sys, user bytes.Buffer
+	if err := t.ExecuteTemplate(&sys, "system", data); err != nil {
+		return nil, fmt.Errorf("workflow: render %s system prompt: %w", role, err)
+	}
+	if err := t.ExecuteTemplate(&user, "user", data); err != nil {
+		return nil, fmt.Errorf("workflow: render %s user prompt: %w", role, err)
+	}
+	return []llm.Message{{Role: llm.RoleSystem, Content: sys.String()}, {Role: llm.RoleUser, Content: user.String()}}, nil
+}
+
+type decomposerData struct {
+	Description  string
+	Requirements string
+	Language     string
+	Framework    string
+	MaxTasks     int
+	Languages    string
+}
+
+type upstreamOutput struct {
+	ID           string
+	Summary      string
+	Files        []store.File
+	Omitted      int
+	OmittedPaths []string
+}
+
+type coderData struct {
+	Project  Project
+	Request  string
+	Plan     []PlannedTask
+	Upstream []upstreamOutput
+	Task     PlannedTask
+}
+
+// upstreamBudget bounds how many bytes of upstream files go into a prompt;
+// beyond it files are named but left out, and the prompt says so.
+const upstreamBudget = 96 << 10
+
+// upstreamOutputs formats the outputs of the tasks a task depends on.
+func upstreamOutputs(deps []store.Task) []upstreamOutput {
+	left := upstreamBudget
+	out := make([]upstreamOutput, 0, len(deps))
+	for _, d := range deps {
+		u := upstreamOutput{ID: d.ID, Summary: d.Summary}
+		for _, f := range d.Files {
+			if len(f.Content) > left {
+				u.Omitted += len(f.Content)
+				u.OmittedPaths = append(u.OmittedPaths, f.Path)
+				continue
+			}
+			left -= len(f.Content)
+			u.Files = append(u.Files, f)
+		}
+		out = append(out, u)
+	}
+	return out
+}

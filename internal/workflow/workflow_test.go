@@ -1,0 +1,308 @@
+package workflow_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/quantumlayer/qlp/internal/capsule"
+	"github.com/quantumlayer/qlp/internal/llm/llmtest"
+	"github.com/quantumlayer/qlp/internal/llm/replay"
+	"github.com/quantumlayer/qlp/internal/llm/tiers"
+	"github.com/quantumlayer/qlp/internal/logx"
+	"github.com/quantumlayer/qlp/internal/progress"
+	"github.com/quantumlayer/qlp/internal/store"
+	wf "github.com/quantumlayer/qlp/internal/workflow"
+)
+
+var update = flag.Bool("update", false, "rewrite the example cassette from the scripted answers")
+
+func TestExampleJobProducesAVerifiedCapsule(t *testing.T) {
+	request, rules := exampleRules(t)
+	script := llmtest.NewScript(rules...)
+	h := newHarness(t, script.Handle)
+	h.newJob(t, "req-1", request, "")
+	h.run("req-1")
+
+	require.True(t, h.env.IsWorkflowCompleted())
+	require.NoError(t, h.env.GetWorkflowError())
+	var res wf.Result
+	require.NoError(t, h.env.GetWorkflowResult(&res))
+	require.Equal(t, "completed", res.Status)
+	require.Equal(t, 3, res.TasksCompleted)
+	require.Equal(t, wf.CapsuleID("req-1"), res.CapsuleID)
+
+	// Dependent tasks see the outputs of the tasks they depend on.
+	coder := map[string]string{}
+	for _, c := range h.srv.CallsFor("coder") {
+		coder[c.TaskID] = c.Prompt()
+	}
+	require.Contains(t, coder["t2"], "### Output of t1")
+	require.Contains(t, coder["t2"], "func (s *Store) Shorten(raw string)", "t2's prompt holds t1's code")
+	require.Contains(t, coder["t3"], "func New(store *shortener.Store, baseURL string) http.Handler", "t3's prompt holds t2's code")
+	require.NotContains(t, coder["t1"], "### Output of", "t1 depends on nothing")
+	require.NotContains(t, coder["t3"], "### Output of t1", "only direct dependencies are quoted")
+
+	job, err := h.store.GetJob(t.Context(), "acme", "req-1")
+	require.NoError(t, err)
+	require.Equal(t, store.JobCompleted, job.Status)
+	require.Equal(t, 3, job.TasksDone)
+	tasks, err := h.store.ListTasks(t.Context(), "req-1")
+	require.NoError(t, err)
+	for _, task := range tasks {
+		require.Equal(t, store.TaskCompleted, task.Status)
+		require.NotEmpty(t, task.TierReason, "the routing reason is recorded on %s", task.ID)
+	}
+	require.Equal(t, "T1", tasks[1].Tier, "medium → T1")
+
+	v, err := h.store.GetCapsuleVersion(t.Context(), "acme", res.CapsuleID, 0)
+	require.NoError(t, err)
+	files := map[string][]byte{capsule.ManifestFile: v.Manifest}
+	for _, f := range v.Files {
+		files[f.Path] = f.Content
+	}
+	ver, err := capsule.Verify(files, h.acts.Signer.PublicKey())
+	require.NoError(t, err)
+	require.True(t, ver.OK(), ver.Problems)
+	require.True(t, ver.Trusted)
+	m := ver.Manifest
+	require.Equal(t, "url-shortener", m.Name)
+	require.Equal(t, "not_validated", m.Validation.Status, "nothing checked the code, and the capsule says so")
+	require.Equal(t, "go test ./...", m.Commands.Test)
+	require.GreaterOrEqual(t, len(m.Files), 8)
+	require.Equal(t, 4, m.Cost.Calls, "one decomposition and three tasks")
+	usage, err := h.store.SumUsage(t.Context(), store.UsageFilter{JobID: "req-1"})
+	require.NoError(t, err)
+	require.Equal(t, usage.CostPUSD, m.Cost.PUSD)
+	require.Positive(t, usage.CostPUSD, "gpt-4o-mini and friends are priced")
+
+	var types []string
+	for _, e := range h.events(t, "req-1") {
+		types = append(types, e.Type)
+	}
+	require.Equal(t, progress.WorkflowStarted, types[0])
+	require.Equal(t, progress.WorkflowCompleted, types[len(types)-1])
+	require.Contains(t, types, progress.Decomposed)
+	require.Contains(t, types, progress.CapsuleCreated)
+}
+
+func TestMalformedPlanTwiceFailsTheJobWithoutACapsule(t *testing.T) {
+	script := llmtest.NewScript(llmtest.Rule{Role: "decomposer", Replies: []llmtest.Reply{
+		{Content: "Sure! Here is your plan: tasks: build it, test it."},
+		{Content: `{"project":{"name":"x","language":"go"},"tasks":[{"id":"a","dependencies":["a"]}]}`},
+	}})
+	h := newHarness(t, script.Handle)
+	h.newJob(t, "req-2", "Build a thing in Go", "")
+	h.run("req-2")
+
+	require.True(t, h.env.IsWorkflowCompleted())
+	err := h.env.GetWorkflowError()
+	require.Error(t, err)
+	var ae *temporal.ApplicationError
+	require.True(t, errors.As(err, &ae))
+	require.Equal(t, wf.ErrTypeJobFailed, ae.Type())
+	require.Contains(t, err.Error(), "invalid task graph twice")
+	require.Len(t, h.srv.CallsFor("decomposer"), 2, "one re-ask, no more")
+	require.Contains(t, h.srv.CallsFor("decomposer")[1].Prompt(), "Your answer was rejected")
+
+	job, err := h.store.GetJob(t.Context(), "acme", "req-2")
+	require.NoError(t, err)
+	require.Equal(t, store.JobFailed, job.Status)
+	require.Contains(t, job.Error, "invalid task graph twice")
+	require.Empty(t, job.CapsuleID)
+	_, err = h.store.GetCapsule(t.Context(), "", wf.CapsuleID("req-2"))
+	require.ErrorIs(t, err, store.ErrNotFound, "no capsule, never placeholder code")
+	ev := h.events(t, "req-2")
+	require.Equal(t, progress.WorkflowFailed, ev[len(ev)-1].Type)
+}
+
+func TestFailedTaskSkipsItsDependentsAndFailsTheJob(t *testing.T) {
+	request, rules := exampleRules(t)
+	for i := range rules {
+		if rules[i].TaskID == "t2" {
+			rules[i].Replies = []llmtest.Reply{{Content: "I would rather not write this."}}
+		}
+	}
+	h := newHarness(t, llmtest.NewScript(rules...).Handle)
+	h.newJob(t, "req-3", request, "")
+	h.run("req-3")
+
+	err := h.env.GetWorkflowError()
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "task t2 failed")
+	require.Contains(t, err.Error(), "unusable twice")
+	tasks, err := h.store.ListTasks(t.Context(), "req-3")
+	require.NoError(t, err)
+	got := map[string]store.TaskStatus{}
+	for _, task := range tasks {
+		got[task.ID] = task.Status
+	}
+	require.Equal(t, map[string]store.TaskStatus{"t1": store.TaskCompleted, "t2": store.TaskFailed, "t3": store.TaskSkipped}, got)
+	require.Len(t, h.srv.CallsFor("coder"), 3, "t1 once, t2 twice (one re-ask), t3 never")
+}
+
+func TestTruncatedAnswerIsContinued(t *testing.T) {
+	request, rules := exampleRules(t)
+	for i := range rules {
+		if rules[i].TaskID == "t3" {
+			full := rules[i].Replies[0].Content
+			cut := len(full) / 2
+			rules[i] = llmtest.Rule{Role: "coder", TaskID: "t3", Replies: []llmtest.Reply{
+				{Content: full[:cut], Finish: "length"},
+				{Content: full[cut:]},
+			}}
+		}
+	}
+	h := newHarness(t, llmtest.NewScript(rules...).Handle)
+	h.newJob(t, "req-4", request, "")
+	h.run("req-4")
+	require.NoError(t, h.env.GetWorkflowError())
+	calls := 0
+	for _, c := range h.srv.CallsFor("coder") {
+		if c.TaskID == "t3" {
+			calls++
+			if calls == 2 {
+				require.Contains(t, c.Prompt(), "Continue exactly where it stopped")
+			}
+		}
+	}
+	require.Equal(t, 2, calls)
+	task, err := h.store.GetTask(t.Context(), "req-4", "t3")
+	require.NoError(t, err)
+	require.Equal(t, "main.go", task.Files[0].Path)
+	require.Contains(t, task.Files[0].Content, "func main()")
+}
+
+func TestIndependentTasksRunInParallelWithinTheBound(t *testing.T) {
+	plan := `{"project":{"name":"many","language":"go"},"tasks":[` +
+		`{"id":"a","type":"code_generation","description":"a","complexity":"simple","dependencies":[]},` +
+		`{"id":"b","type":"code_generation","description":"b","complexity":"simple","dependencies":[]},` +
+		`{"id":"c","type":"code_generation","description":"c","complexity":"simple","dependencies":[]},` +
+		`{"id":"d","type":"code_generation","description":"d","complexity":"simple","dependencies":[]},` +
+		`{"id":"e","type":"code_generation","description":"e","complexity":"simple","dependencies":["a","b","c","d"]}]}`
+	var inflight, peak atomic.Int32
+	handler := func(c llmtest.Call) llmtest.Reply {
+		if c.Role == "decomposer" {
+			return llmtest.Reply{Content: plan}
+		}
+		n := inflight.Add(1)
+		defer inflight.Add(-1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		time.Sleep(150 * time.Millisecond)
+		return llmtest.Reply{Content: llmtest.JSON(map[string]any{"files": []map[string]string{{"path": c.TaskID + ".go", "content": "package main\n"}}})}
+	}
+	h := newHarness(t, handler)
+	h.newJob(t, "req-5", "five files in Go", "go")
+	h.env.ExecuteWorkflow(wf.WorkflowName, wf.Input{RequestID: "req-5", TenantID: "acme", MaxParallel: 3})
+	require.NoError(t, h.env.GetWorkflowError())
+	require.EqualValues(t, 3, peak.Load(), "four ready tasks, at most three at once")
+	calls := h.srv.CallsFor("coder")
+	require.Equal(t, "e", calls[len(calls)-1].TaskID, "e waits for all four")
+	require.Contains(t, calls[len(calls)-1].Prompt(), "### Output of d")
+}
+
+func TestCancelledJobEndsCancelled(t *testing.T) {
+	request, rules := exampleRules(t)
+	for i := range rules {
+		if rules[i].TaskID == "t2" {
+			rules[i].Replies[0].Delay = 3 * time.Second
+		}
+	}
+	h := newHarness(t, llmtest.NewScript(rules...).Handle)
+	h.newJob(t, "req-6", request, "")
+	h.env.RegisterDelayedCallback(func() { h.env.CancelWorkflow() }, time.Second)
+	h.run("req-6")
+	err := h.env.GetWorkflowError()
+	require.Error(t, err)
+	var ce *temporal.CanceledError
+	require.True(t, errors.As(err, &ce), "got %v", err)
+	job, err := h.store.GetJob(t.Context(), "acme", "req-6")
+	require.NoError(t, err)
+	require.Equal(t, store.JobCancelled, job.Status)
+}
+
+// TestExampleCassetteIsCurrent re-records the example's scripted answers
+// through the real workflow and compares them with the committed cassette:
+// when a prompt changes, this fails until `go test ./internal/workflow -run
+// TestExampleCassetteIsCurrent -update` rewrites it.
+func TestExampleCassetteIsCurrent(t *testing.T) {
+	request, rules := exampleRules(t)
+	srv := llmtest.New(llmtest.NewScript(rules...).Handle)
+	defer srv.Close()
+	h := newHarness(t, func(llmtest.Call) llmtest.Reply { return llmtest.Reply{Status: 500} })
+	rec := filepath.Join(t.TempDir(), "rec.jsonl")
+	cfg := tiers.Defaults()
+	cfg.Provider, cfg.BaseURL, cfg.Record = "openai", srv.URL, rec
+	cfg.Models = [4]string{"gpt-4o-mini", "gpt-4.1-mini", "gpt-4.1", "gpt-4o"}
+	router, err := tiers.Build(cfg, h.store, logx.Discard())
+	require.NoError(t, err)
+	h.acts.Models = router
+	h.newJob(t, "req-demo", request, "")
+	h.run("req-demo")
+	require.NoError(t, h.env.GetWorkflowError())
+	require.NoError(t, router.Close())
+
+	header, _ := json.Marshal(replay.Header{Cassette: 1, Kind: "scripted", Description: "Scripted transcript for the QLP demo: " +
+		"these answers were written by hand (see examples/url-shortener/plan.json and tasks/); no model produced them. " +
+		"Regenerate with: go test ./internal/workflow -run TestExampleCassetteIsCurrent -update"})
+	got := canonicalEntries(t, rec)
+	path := filepath.Join(exampleDir, "cassette.jsonl")
+	if *update {
+		out := append(header, '\n')
+		for _, l := range got {
+			out = append(out, l...)
+			out = append(out, '\n')
+		}
+		require.NoError(t, os.WriteFile(path, out, 0o644))
+	}
+	want := canonicalEntries(t, path)
+	require.Equal(t, len(want), len(got), "cassette is stale: run with -update")
+	require.Equal(t, want, got, "cassette is stale: run with -update")
+	p, err := replay.Open(path)
+	require.NoError(t, err)
+	require.Equal(t, "scripted", p.Header().Kind)
+}
+
+// canonicalEntries reads a cassette's entries (header dropped), sorted.
+func canonicalEntries(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	var out []string
+	first := true
+	for sc.Scan() {
+		if first {
+			first = false
+			continue
+		}
+		if l := strings.TrimSpace(sc.Text()); l != "" {
+			var e replay.Entry
+			require.NoError(t, json.Unmarshal([]byte(l), &e))
+			b, _ := json.Marshal(e)
+			out = append(out, string(bytes.TrimSpace(b)))
+		}
+	}
+	require.NoError(t, sc.Err())
+	sort.Strings(out)
+	return out
+}
