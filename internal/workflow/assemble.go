@@ -21,7 +21,9 @@ import (
 var capsuleNamespace = uuid.MustParse("5b0e2f61-7c52-4f5e-9d0c-51c1b1a2e9a4")
 
 // CapsuleID is the id of the capsule a request produces.
-func CapsuleID(requestID string) string { return uuid.NewSHA1(capsuleNamespace, []byte(requestID)).String() }
+func CapsuleID(requestID string) string {
+	return uuid.NewSHA1(capsuleNamespace, []byte(requestID)).String()
+}
 
 // notValidatedReason is said plainly in every capsule until the Validation
 // Mesh and the sandbox check generated code.

@@ -49,19 +49,19 @@ func TestParsePlan(t *testing.T) {
 
 func TestDetectLanguageUsesWordBoundaries(t *testing.T) {
 	tests := map[string]string{
-		"Build a URL shortener in Go with tests":                 "go",
-		"a golang CLI":                                            "go",
-		"implement a sorting algorithm with good tests":          "",
-		"let users go back to the previous page":                 "",
-		"a REST API in Python using FastAPI":                      "python",
-		"a JavaScript todo app":                                   "javascript",
-		"write unit tests for the parser":                         "",
-		"a TypeScript library":                                    "typescript",
-		"a Java service":                                          "java",
-		"a Node.js server":                                        "javascript",
-		"a Rust CLI":                                              "rust",
-		"a shell script that backs up a directory":                "bash",
-		"Trust the process; ensure robustness":                    "",
+		"Build a URL shortener in Go with tests":        "go",
+		"a golang CLI":                                  "go",
+		"implement a sorting algorithm with good tests": "",
+		"let users go back to the previous page":        "",
+		"a REST API in Python using FastAPI":            "python",
+		"a JavaScript todo app":                         "javascript",
+		"write unit tests for the parser":               "",
+		"a TypeScript library":                          "typescript",
+		"a Java service":                                "java",
+		"a Node.js server":                              "javascript",
+		"a Rust CLI":                                    "rust",
+		"a shell script that backs up a directory":      "bash",
+		"Trust the process; ensure robustness":          "",
 	}
 	for text, want := range tests {
 		require.Equal(t, want, DetectLanguage(text), text)
