@@ -1,0 +1,191 @@
+// Package config is QLP's one configuration tree: every service's settings
+// gathered in one struct, loaded once at start-up from defaults, an optional
+// YAML file, QLP_* environment variables and --set flags (later wins), then
+// validated with errors that name the bad setting. Nothing reads the
+// environment after this.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/quantumlayer/qlp/internal/engine"
+	"github.com/quantumlayer/qlp/internal/llm/tiers"
+	"github.com/quantumlayer/qlp/internal/logx"
+	"github.com/quantumlayer/qlp/internal/settings"
+	"github.com/quantumlayer/qlp/internal/store"
+)
+
+// API configures the orchestrator's HTTP API.
+type API struct {
+	Addr         string
+	MaxBodyBytes int64
+	PublicURL    string // how clients reach the API, for links; empty = derived
+}
+
+// Workflow configures how jobs run.
+type Workflow struct {
+	MaxParallel      int
+	MaxTasks         int
+	HeartbeatTimeout time.Duration
+	TaskTimeout      time.Duration
+	DecomposerTier   string
+}
+
+// Client is how the CLI reaches a remote QLP.
+type Client struct {
+	URL    string
+	APIKey string
+}
+
+// Config is the whole configuration.
+type Config struct {
+	DataDir      string
+	LogLevel     string
+	LogFormat    string
+	ServiceToken string
+	API          API
+	Store        store.Config
+	Temporal     engine.Config
+	LLM          tiers.Config
+	Workflow     Workflow
+	Client       Client
+}
+
+// Defaults returns the embedded-mode defaults.
+func Defaults() Config {
+	return Config{
+		DataDir:   defaultDataDir(),
+		LogLevel:  "info",
+		LogFormat: logx.FormatAuto,
+		API:       API{Addr: "127.0.0.1:8000", MaxBodyBytes: 1 << 20},
+		Temporal:  engine.Defaults(),
+		LLM:       tiers.Defaults(),
+		Workflow: Workflow{MaxParallel: 4, MaxTasks: 20, HeartbeatTimeout: 30 * time.Second,
+			TaskTimeout: 20 * time.Minute, DecomposerTier: "T2"},
+	}
+}
+
+// defaultDataDir follows XDG: $XDG_DATA_HOME/qlp, else ~/.local/share/qlp.
+func defaultDataDir() string {
+	if x := os.Getenv("XDG_DATA_HOME"); x != "" {
+		return filepath.Join(x, "qlp")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "share", "qlp")
+	}
+	return ".qlp"
+}
+
+// Settings lists every setting, in a stable order.
+func (c *Config) Settings() []settings.Setting {
+	s := []settings.Setting{
+		{Key: "data_dir", Env: "QLP_DATA_DIR", Help: "directory for the SQLite store, the embedded Temporal database, the signing key and other state", Value: settings.String(&c.DataDir)},
+		{Key: "log.level", Env: "QLP_LOG_LEVEL", Help: "debug, info, warn or error", Value: settings.String(&c.LogLevel)},
+		{Key: "log.format", Env: "QLP_LOG_FORMAT", Help: "auto (text on a terminal, JSON otherwise), json or text", Value: settings.String(&c.LogFormat)},
+		{Key: "service_token", Env: "QLP_SERVICE_TOKEN", Help: "shared secret QLP services use to call each other in split mode", Secret: true, Value: settings.String(&c.ServiceToken)},
+		{Key: "api.addr", Env: "QLP_API_ADDR", Help: "listen address of the orchestrator API", Value: settings.String(&c.API.Addr)},
+		{Key: "api.max_body_bytes", Env: "QLP_API_MAX_BODY_BYTES", Help: "largest accepted request body (bytes, or 512KiB, 1MiB)", Value: settings.Int64(&c.API.MaxBodyBytes)},
+		{Key: "api.public_url", Env: "QLP_API_PUBLIC_URL", Help: "URL clients use to reach the API, for links in responses", Value: settings.String(&c.API.PublicURL)},
+		{Key: "workflow.max_parallel", Env: "QLP_WORKFLOW_MAX_PARALLEL", Help: "independent tasks generated at once per job", Value: settings.Int(&c.Workflow.MaxParallel)},
+		{Key: "workflow.max_tasks", Env: "QLP_WORKFLOW_MAX_TASKS", Help: "largest task graph a job may plan", Value: settings.Int(&c.Workflow.MaxTasks)},
+		{Key: "workflow.heartbeat_timeout", Env: "QLP_WORKFLOW_HEARTBEAT_TIMEOUT", Help: "how long a silent model call may go before Temporal retries it", Value: settings.Duration(&c.Workflow.HeartbeatTimeout)},
+		{Key: "workflow.task_timeout", Env: "QLP_WORKFLOW_TASK_TIMEOUT", Help: "time limit of one attempt of one task", Value: settings.Duration(&c.Workflow.TaskTimeout)},
+		{Key: "workflow.decomposer_tier", Env: "QLP_WORKFLOW_DECOMPOSER_TIER", Help: "tier that plans jobs (T0..T3)", Value: settings.String(&c.Workflow.DecomposerTier)},
+		{Key: "client.url", Env: "QLP_URL", Help: "CLI: URL of a QLP API to talk to; empty runs the platform in-process", Value: settings.String(&c.Client.URL)},
+		{Key: "client.api_key", Env: "QLP_API_KEY", Help: "CLI: API key for QLP_URL", Secret: true, Value: settings.String(&c.Client.APIKey)},
+	}
+	s = append(s, c.Store.Settings()...)
+	s = append(s, c.Temporal.Settings()...)
+	s = append(s, c.LLM.Settings()...)
+	return s
+}
+
+// Source says where to load from.
+type Source struct {
+	File      string // QLP_CONFIG or --config
+	Overrides map[string]string
+	Environ   func(string) (string, bool)
+}
+
+// Load builds the configuration. It does not validate: commands validate
+// what they use (a CLI talking to a remote server needs no LLM settings).
+func Load(src Source) (Config, error) {
+	c := Defaults()
+	env := src.Environ
+	if env == nil {
+		env = os.LookupEnv
+	}
+	file := src.File
+	if file == "" {
+		if f, ok := env("QLP_CONFIG"); ok {
+			file = f
+		}
+	}
+	if err := settings.Apply(c.Settings(), settings.Source{File: file, Environ: env, Overrides: src.Overrides}); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// ValidateCore checks what every server needs: data dir, logging, store,
+// API and workflow settings.
+func (c *Config) ValidateCore() error {
+	if strings.TrimSpace(c.DataDir) == "" {
+		return errors.New("data_dir (QLP_DATA_DIR): must not be empty")
+	}
+	if _, err := logx.ParseLevel(c.LogLevel); err != nil {
+		return fmt.Errorf("log.level (QLP_LOG_LEVEL): %w", err)
+	}
+	switch c.LogFormat {
+	case logx.FormatAuto, logx.FormatJSON, logx.FormatText:
+	default:
+		return fmt.Errorf("log.format (QLP_LOG_FORMAT): %q is not auto, json or text", c.LogFormat)
+	}
+	if err := c.Store.Validate(); err != nil {
+		return err
+	}
+	if _, _, err := net.SplitHostPort(c.API.Addr); err != nil {
+		return fmt.Errorf("api.addr (QLP_API_ADDR): %q is not host:port", c.API.Addr)
+	}
+	if c.API.MaxBodyBytes < 1024 {
+		return fmt.Errorf("api.max_body_bytes (QLP_API_MAX_BODY_BYTES): %d is too small (at least 1024)", c.API.MaxBodyBytes)
+	}
+	w := c.Workflow
+	switch {
+	case w.MaxParallel < 1 || w.MaxParallel > 64:
+		return fmt.Errorf("workflow.max_parallel (QLP_WORKFLOW_MAX_PARALLEL): %d is outside 1..64", w.MaxParallel)
+	case w.MaxTasks < 1 || w.MaxTasks > 200:
+		return fmt.Errorf("workflow.max_tasks (QLP_WORKFLOW_MAX_TASKS): %d is outside 1..200", w.MaxTasks)
+	case w.HeartbeatTimeout < time.Second:
+		return fmt.Errorf("workflow.heartbeat_timeout (QLP_WORKFLOW_HEARTBEAT_TIMEOUT): %v is shorter than 1s", w.HeartbeatTimeout)
+	case w.TaskTimeout < 10*time.Second:
+		return fmt.Errorf("workflow.task_timeout (QLP_WORKFLOW_TASK_TIMEOUT): %v is shorter than 10s", w.TaskTimeout)
+	}
+	if !validTier(w.DecomposerTier) {
+		return fmt.Errorf("workflow.decomposer_tier (QLP_WORKFLOW_DECOMPOSER_TIER): %q is not T0..T3", w.DecomposerTier)
+	}
+	return c.Temporal.Validate()
+}
+
+func validTier(t string) bool {
+	for _, n := range tiers.Names {
+		if t == n {
+			return true
+		}
+	}
+	return false
+}
+
+// Dump lists every setting with its value, secrets redacted, sorted by key.
+func (c *Config) Dump() []settings.Setting {
+	s := c.Settings()
+	sort.Slice(s, func(i, j int) bool { return s[i].Key < s[j].Key })
+	return s
+}

@@ -1,0 +1,104 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/quantumlayer/qlp/internal/config"
+)
+
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestPrecedenceDefaultsFileEnvOverrides(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "qlp.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(`
+data_dir: /from/file
+log:
+  level: debug
+llm:
+  provider: openai
+  model_t0: gpt-4o-mini
+workflow:
+  max_parallel: 2
+`), 0o600))
+	c, err := config.Load(config.Source{File: file,
+		Environ:   env(map[string]string{"QLP_LLM_PROVIDER": "replay", "QLP_WORKFLOW_MAX_PARALLEL": "3"}),
+		Overrides: map[string]string{"workflow.max_parallel": "5", "QLP_LOG_LEVEL": "warn"}})
+	require.NoError(t, err)
+	require.Equal(t, "/from/file", c.DataDir, "file beats defaults")
+	require.Equal(t, "replay", c.LLM.Provider, "env beats file")
+	require.Equal(t, 5, c.Workflow.MaxParallel, "--set beats env")
+	require.Equal(t, "warn", c.LogLevel, "--set accepts env names too")
+	require.Equal(t, "gpt-4o-mini", c.LLM.Models[0])
+	require.Equal(t, "gpt-4.1-mini", c.LLM.Models[1], "untouched defaults stay")
+	require.Equal(t, 30*time.Second, c.Workflow.HeartbeatTimeout)
+}
+
+func TestErrorsNameTheSetting(t *testing.T) {
+	tests := []struct {
+		name string
+		src  config.Source
+		want string
+	}{
+		{"bad int in env", config.Source{Environ: env(map[string]string{"QLP_WORKFLOW_MAX_PARALLEL": "many"})}, "QLP_WORKFLOW_MAX_PARALLEL"},
+		{"bad duration in env", config.Source{Environ: env(map[string]string{"QLP_WORKFLOW_HEARTBEAT_TIMEOUT": "soon"})}, "QLP_WORKFLOW_HEARTBEAT_TIMEOUT"},
+		{"unknown --set", config.Source{Environ: env(nil), Overrides: map[string]string{"nope": "1"}}, "--set nope"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(tt.src)
+			require.ErrorContains(t, err, tt.want)
+		})
+	}
+	file := filepath.Join(t.TempDir(), "qlp.yaml")
+	require.NoError(t, os.WriteFile(file, []byte("llm:\n  providr: openai\n"), 0o600))
+	_, err := config.Load(config.Source{File: file, Environ: env(nil)})
+	require.ErrorContains(t, err, `unknown setting "llm.providr"`)
+}
+
+func TestValidateCore(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(*config.Config)
+		want string
+	}{
+		{"ok", func(*config.Config) {}, ""},
+		{"log level", func(c *config.Config) { c.LogLevel = "loud" }, "QLP_LOG_LEVEL"},
+		{"api addr", func(c *config.Config) { c.API.Addr = "8000" }, "QLP_API_ADDR"},
+		{"parallel", func(c *config.Config) { c.Workflow.MaxParallel = 0 }, "QLP_WORKFLOW_MAX_PARALLEL"},
+		{"tier", func(c *config.Config) { c.Workflow.DecomposerTier = "T9" }, "QLP_WORKFLOW_DECOMPOSER_TIER"},
+		{"store", func(c *config.Config) { c.Store.Driver = "oracle" }, "QLP_STORE_DRIVER"},
+		{"empty data dir", func(c *config.Config) { c.DataDir = " " }, "QLP_DATA_DIR"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := config.Defaults()
+			tt.mod(&c)
+			err := c.ValidateCore()
+			if tt.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, tt.want)
+		})
+	}
+}
+
+func TestDumpRedactsSecrets(t *testing.T) {
+	c, err := config.Load(config.Source{Environ: env(map[string]string{"QLP_LLM_API_KEY": "sk-very-secret", "QLP_DATABASE_URL": "postgres://u:pw@h/db"})})
+	require.NoError(t, err)
+	var b strings.Builder
+	for _, s := range c.Dump() {
+		b.WriteString(s.Key + "=" + s.Display() + "\n")
+	}
+	require.NotContains(t, b.String(), "sk-very-secret")
+	require.NotContains(t, b.String(), "pw@")
+	require.Contains(t, b.String(), "llm.api_key=[redacted]")
+}
