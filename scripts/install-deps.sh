@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 
 mode="${1:-test}"
 case "$mode" in
-demo) concerns=$(grep -v '^#' scripts/deps/demo.list | xargs) ;;
+demo) concerns=$( (grep -v '^#' scripts/deps/demo.list || true) | xargs) ;;
 test)
 	shopt -s nullglob
 	concerns=$(for f in scripts/deps/*.apt scripts/deps/*.sh; do basename "${f%.*}"; done | sort -u | xargs)

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/google/uuid"
@@ -97,6 +98,7 @@ type Engine struct {
 	UIURL    string // "" unless the embedded UI runs
 	Embedded bool
 	server   *devserver.Server
+	lock     *os.File
 }
 
 // Start starts the embedded server (when cfg.Address is empty) with its
@@ -104,8 +106,14 @@ type Engine struct {
 func Start(ctx context.Context, cfg Config, dataDir string, logger *slog.Logger) (*Engine, error) {
 	e := &Engine{Address: cfg.Address}
 	if cfg.Address == "" {
+		lock, err := lockDir(filepath.Join(dataDir, "temporal"))
+		if err != nil {
+			return nil, err
+		}
+		e.lock = lock
 		srv, addr, ui, err := startEmbedded(cfg, dataDir, logger)
 		if err != nil {
+			e.Close()
 			return nil, err
 		}
 		e.server, e.Address, e.UIURL, e.Embedded = srv, addr, ui, true
@@ -205,6 +213,26 @@ func startEmbedded(cfg Config, dataDir string, logger *slog.Logger) (*devserver.
 	return srv, "127.0.0.1:" + strconv.Itoa(port), ui, nil
 }
 
+// lockDir takes an exclusive lock on dir/lock: two embedded servers on one
+// SQLite database would corrupt each other's state.
+func lockDir(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("engine: create %s: %w", dir, err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("engine: open lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("engine: another qlp process runs the embedded Temporal server of %s (is `qlp up` running? then set QLP_URL to its API, e.g. http://127.0.0.1:8000, or use another --data-dir): %w", filepath.Dir(dir), ErrEngineBusy)
+	}
+	return f, nil
+}
+
+// ErrEngineBusy means another process holds the embedded server's data.
+var ErrEngineBusy = errors.New("embedded Temporal server busy")
+
 // clusterID must stay the same across restarts on one database file, or the
 // server refuses the existing cluster metadata.
 func clusterID(dir string) string {
@@ -231,5 +259,8 @@ func (e *Engine) Close() {
 	}
 	if e.server != nil {
 		e.server.Stop()
+	}
+	if e.lock != nil {
+		e.lock.Close() // releases the flock
 	}
 }

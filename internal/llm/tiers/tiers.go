@@ -138,7 +138,12 @@ type Router struct {
 	targets     map[string]Target
 	MaxTokens   int
 	Temperature float64
-	closers     []func() error
+	// Provider is the configured provider's name.
+	Provider string
+	// Scripted is true when answers come from a scripted cassette: no model
+	// runs, and capsules say so.
+	Scripted bool
+	closers  []func() error
 }
 
 // Target returns the target of tier ("T0".."T3").
@@ -148,6 +153,15 @@ func (r *Router) Target(tier string) (Target, error) {
 		return Target{}, fmt.Errorf("tiers: unknown tier %q", tier)
 	}
 	return t, nil
+}
+
+// Models returns the model of each tier.
+func (r *Router) Models() map[string]string {
+	out := make(map[string]string, len(r.targets))
+	for t, tg := range r.targets {
+		out[t] = tg.Model
+	}
+	return out
 }
 
 // Close flushes recorders.
@@ -170,13 +184,18 @@ func Build(c Config, sink llm.UsageSink, logger *slog.Logger) (*Router, error) {
 		return nil, err
 	}
 	var p llm.Provider
+	scripted := false
 	switch c.Provider {
 	case "replay":
 		rp, err := replay.Open(c.Cassette)
 		if err != nil {
 			return nil, fmt.Errorf("llm.cassette (QLP_LLM_CASSETTE): %w", err)
 		}
+		// Every tier is answered by the cassette, whatever model it names:
+		// record that, not a model that never ran.
+		c.Models = [4]string{"replay", "replay", "replay", "replay"}
 		if rp.Header().Kind == "scripted" {
+			scripted = true
 			logger.Info("answering from a scripted cassette: no model runs", "cassette", c.Cassette, "description", rp.Header().Description)
 		}
 		p = rp
@@ -184,7 +203,7 @@ func Build(c Config, sink llm.UsageSink, logger *slog.Logger) (*Router, error) {
 		p = openai.New(openai.Config{Name: c.Provider, BaseURL: c.BaseURL, APIKey: auth.Secret(c.APIKey),
 			HTTPClient: &http.Client{Timeout: c.Timeout}})
 	}
-	r := &Router{targets: map[string]Target{}, MaxTokens: c.MaxTokens, Temperature: c.Temperature}
+	r := &Router{targets: map[string]Target{}, MaxTokens: c.MaxTokens, Temperature: c.Temperature, Provider: c.Provider, Scripted: scripted}
 	if c.Record != "" {
 		rec, err := replay.NewRecorder(p, c.Record, replay.Header{Kind: "recorded", Description: "recorded by qlp from provider " + c.Provider})
 		if err != nil {

@@ -1,0 +1,194 @@
+// Package app wires QLP's parts into a running platform: the store, the
+// Temporal engine (embedded or external), the progress bus, the signing
+// key, the orchestrator API and the worker that runs QLPWorkflow. It is the
+// only package that knows every service; the CLI asks it for what a command
+// needs.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/quantumlayer/qlp/internal/auth"
+	"github.com/quantumlayer/qlp/internal/capsule"
+	"github.com/quantumlayer/qlp/internal/config"
+	"github.com/quantumlayer/qlp/internal/engine"
+	"github.com/quantumlayer/qlp/internal/httpx"
+	"github.com/quantumlayer/qlp/internal/llm/tiers"
+	"github.com/quantumlayer/qlp/internal/orchestrator"
+	"github.com/quantumlayer/qlp/internal/progress"
+	"github.com/quantumlayer/qlp/internal/store"
+	"github.com/quantumlayer/qlp/internal/workflow"
+)
+
+// Options choose what a process runs.
+type Options struct {
+	// NoEngine skips Temporal: for commands that only read the store.
+	NoEngine bool
+	// Worker runs the Temporal worker for QLPWorkflow (needs LLM settings).
+	Worker bool
+	// Version is reported by /health and recorded in manifests.
+	Version string
+}
+
+// Platform is a running QLP.
+type Platform struct {
+	Cfg          config.Config
+	Logger       *slog.Logger
+	Store        *store.SQL
+	Engine       *engine.Engine
+	Bus          *progress.Bus
+	Signer       *capsule.Signer
+	Orchestrator *orchestrator.Service
+	Router       *tiers.Router
+	worker       worker.Worker
+	version      string
+}
+
+// Open starts what opts ask for. Close releases it.
+func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Options) (p *Platform, err error) {
+	if err := cfg.ValidateCore(); err != nil {
+		return nil, err
+	}
+	if opts.Worker {
+		if err := cfg.LLM.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	p = &Platform{Cfg: cfg, Logger: logger, version: opts.Version}
+	defer func() {
+		if err != nil {
+			p.Close()
+		}
+	}()
+	if p.Store, err = store.Open(ctx, cfg.Store, cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if p.Signer, err = capsule.LoadOrCreateSigner(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	p.Bus = progress.NewBus(p.Store, time.Second)
+	var tc client.Client
+	if !opts.NoEngine {
+		if p.Engine, err = engine.Start(ctx, cfg.Temporal, cfg.DataDir, logger); err != nil {
+			return nil, err
+		}
+		tc = p.Engine.Client
+	}
+	p.Orchestrator = orchestrator.New(orchestrator.Config{
+		MaxParallel: cfg.Workflow.MaxParallel, HeartbeatTimeout: cfg.Workflow.HeartbeatTimeout, TaskTimeout: cfg.Workflow.TaskTimeout,
+		MaxBodyBytes: cfg.API.MaxBodyBytes, PublicURL: cfg.API.PublicURL, Version: opts.Version,
+	}, orchestrator.Deps{Store: p.Store, Temporal: tc, Bus: p.Bus, Logger: logger.With("component", "orchestrator")})
+	if opts.Worker {
+		if opts.NoEngine {
+			return nil, errors.New("app: a worker needs the workflow engine")
+		}
+		if err := p.startWorker(); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func (p *Platform) startWorker() error {
+	router, err := tiers.Build(p.Cfg.LLM, p.Store, p.Logger.With("component", "llm"))
+	if err != nil {
+		return err
+	}
+	p.Router = router
+	acts := &workflow.Activities{
+		Store: p.Store, Models: router, Bus: p.Bus, Signer: p.Signer,
+		Generator: capsule.Generator{QLPVersion: p.version, Provider: router.Provider, Models: router.Models(), Scripted: router.Scripted},
+		MaxTokens: router.MaxTokens, Temperature: router.Temperature, MaxTasks: p.Cfg.Workflow.MaxTasks,
+		DecomposerTier: p.Cfg.Workflow.DecomposerTier, Logger: p.Logger.With("component", "activities"),
+	}
+	p.worker = workflow.NewWorker(p.Engine.Client, acts, worker.Options{
+		MaxConcurrentActivityExecutionSize: 4 * p.Cfg.Workflow.MaxParallel,
+		WorkerStopTimeout:                  10 * time.Second,
+	})
+	if err := p.worker.Start(); err != nil {
+		return fmt.Errorf("app: start worker on %s: %w", workflow.TaskQueue, err)
+	}
+	return nil
+}
+
+// Close stops the worker, the engine and the store.
+func (p *Platform) Close() error {
+	if p.worker != nil {
+		p.worker.Stop()
+	}
+	var errs []error
+	if p.Router != nil {
+		errs = append(errs, p.Router.Close())
+	}
+	if p.Engine != nil {
+		p.Engine.Close()
+	}
+	if p.Store != nil {
+		errs = append(errs, p.Store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// storeKeys authenticates tenant API keys against the store.
+type storeKeys struct{ s store.Store }
+
+func (k storeKeys) Authenticate(ctx context.Context, key string) (auth.Principal, error) {
+	rec, err := k.s.APIKeyByDigest(ctx, auth.Digest(key))
+	if errors.Is(err, store.ErrNotFound) {
+		return auth.Principal{}, auth.ErrInvalidKey
+	}
+	if err != nil {
+		return auth.Principal{}, err
+	}
+	return auth.Principal{TenantID: rec.TenantID, KeyID: rec.ID, Scopes: rec.Scopes}, nil
+}
+
+// Authenticator accepts tenant keys, the configured service token, and any
+// extra authenticators (the CLI's per-process token).
+func (p *Platform) Authenticator(extra ...auth.Authenticator) auth.Authenticator {
+	chain := auth.Chain{storeKeys{p.Store}}
+	if p.Cfg.ServiceToken != "" {
+		chain = append(chain, auth.ServiceToken{Token: auth.Secret(p.Cfg.ServiceToken)})
+	}
+	return append(chain, extra...)
+}
+
+// Probes returns the orchestrator's probes: the store and the engine must
+// answer for /readyz.
+func (p *Platform) Probes() *httpx.Probes {
+	pr := httpx.NewProbes("orchestrator", p.version)
+	pr.AddCheck("store", p.Store.Ping)
+	if p.Engine != nil {
+		pr.AddCheck("temporal", func(ctx context.Context) error {
+			_, err := p.Engine.Client.CheckHealth(ctx, nil)
+			return err
+		})
+	}
+	return pr
+}
+
+// APIHandler is the orchestrator's whole HTTP surface: probes without a
+// credential, everything else behind authentication.
+func (p *Platform) APIHandler(extra ...auth.Authenticator) http.Handler {
+	logger := p.Logger.With("component", "api")
+	probes := p.Probes()
+	metrics := httpx.NewHTTPMetrics(probes.Registry)
+	root := http.NewServeMux()
+	probes.Mount(root)
+	requireKey := auth.Require(p.Authenticator(extra...), logger)
+	p.Orchestrator.Mount(root, requireKey)
+	// Anything else is a JSON 404, still behind authentication so that the
+	// API's shape is not probed anonymously.
+	root.Handle("/", requireKey(httpx.Handle(logger, func(w http.ResponseWriter, r *http.Request) error {
+		return httpx.NotFound("route " + r.Method + " " + r.URL.Path)
+	})))
+	return httpx.Chain(root, httpx.RequestID, httpx.Recover(logger), httpx.Logging(logger, metrics))
+}

@@ -1,0 +1,475 @@
+package orchestrator
+
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"mime"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/quantumlayer/qlp/internal/auth"
+	"github.com/quantumlayer/qlp/internal/capsule"
+	"github.com/quantumlayer/qlp/internal/httpx"
+	"github.com/quantumlayer/qlp/internal/pricing"
+	"github.com/quantumlayer/qlp/internal/store"
+)
+
+// route is one API endpoint.
+type route struct {
+	method, pattern string
+	fn              httpx.HandlerFunc
+}
+
+// routes lists the API, in the order docs/api.md and openapi.json do.
+func (s *Service) routes() []route {
+	return []route{
+		{"POST", "/execute", s.handleExecute},
+		{"POST", "/v2/execute", s.handleV2Execute},
+		{"GET", "/workflow/status/{id}", s.handleStatus},
+		{"GET", "/v2/workflows/{id}", s.handleV2Status},
+		{"GET", "/v2/workflows/{id}/result", s.handleV2Result},
+		{"POST", "/v2/workflows/{id}/cancel", s.handleCancel},
+		{"GET", "/api/capsules", s.handleCapsuleList},
+		{"GET", "/api/capsules/{id}", s.handleCapsule},
+		{"GET", "/api/capsules/{id}/download", s.handleDownload},
+		{"GET", "/api/capsules/{id}/files/{path...}", s.handleFile},
+		{"GET", "/progress/stream/{id}", s.handleProgress},
+		{"GET", "/openapi.json", s.handleOpenAPI},
+	}
+}
+
+// Mount registers the API routes on mux, each wrapped by wrap (the
+// authentication every route here needs). Routes go on the caller's mux
+// itself so that request metrics see their patterns.
+func (s *Service) Mount(mux *http.ServeMux, wrap func(http.Handler) http.Handler) {
+	for _, rt := range s.routes() {
+		mux.Handle(rt.method+" "+rt.pattern, wrap(httpx.Handle(s.logger, rt.fn)))
+	}
+}
+
+func tenant(r *http.Request) (string, error) {
+	p, ok := auth.From(r.Context())
+	if !ok || p.TenantID == "" {
+		return "", httpx.Forbidden("this credential is not bound to a tenant; service callers must send " + auth.TenantHeader)
+	}
+	return p.TenantID, nil
+}
+
+func (s *Service) link(p string) string { return strings.TrimRight(s.cfg.PublicURL, "/") + p }
+
+func (s *Service) links(job store.Job) map[string]string {
+	return map[string]string{
+		"status":   s.link("/v2/workflows/" + job.WorkflowID),
+		"result":   s.link("/v2/workflows/" + job.WorkflowID + "/result"),
+		"cancel":   s.link("/v2/workflows/" + job.WorkflowID + "/cancel"),
+		"progress": s.link("/progress/stream/" + job.WorkflowID),
+	}
+}
+
+// constraint reads a string constraint, rejecting other types.
+func constraint(c map[string]any, key string) (string, error) {
+	v, ok := c[key]
+	if !ok || v == nil {
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", httpx.BadRequest("constraints."+key, "must be a string")
+	}
+	return s, nil
+}
+
+func (s *Service) submitFromBody(r *http.Request, req SubmitRequest, constraints map[string]any) (store.Job, bool, error) {
+	tid, err := tenant(r)
+	if err != nil {
+		return store.Job{}, false, err
+	}
+	if req.Language, err = constraint(constraints, "language"); err != nil {
+		return store.Job{}, false, err
+	}
+	if req.Framework, err = constraint(constraints, "framework"); err != nil {
+		return store.Job{}, false, err
+	}
+	req.Constraints = constraints
+	req.IdempotencyKey = strings.TrimSpace(r.Header.Get("Idempotency-Key"))
+	return s.Submit(r.Context(), tid, req)
+}
+
+func (s *Service) handleExecute(w http.ResponseWriter, r *http.Request) error {
+	var body ExecuteRequest
+	if err := httpx.DecodeJSON(w, r, s.cfg.MaxBodyBytes, &body); err != nil {
+		return err
+	}
+	if v, ok := body.Metadata["push_to_github"].(bool); ok && v {
+		return &httpx.Error{Status: http.StatusNotImplemented, Code: "not_implemented", Field: "metadata.push_to_github",
+			Message: "not implemented: GitHub delivery is not available in this build; download the capsule instead"}
+	}
+	job, created, err := s.submitFromBody(r, SubmitRequest{RequestID: body.ID, UserID: body.UserID, Description: body.Description,
+		Requirements: body.Requirements, TierOverride: body.TierOverride, Metadata: body.Metadata, Mode: "v1"}, body.Constraints)
+	if err != nil {
+		return err
+	}
+	status, code, msg := "submitted", http.StatusAccepted, "job submitted; follow it at /progress/stream/"+job.WorkflowID
+	if !created {
+		status, code, msg = string(job.Status), http.StatusOK, "an earlier job with this Idempotency-Key"
+	}
+	httpx.WriteJSON(w, code, ExecuteResponse{WorkflowID: job.WorkflowID, RequestID: job.ID, Status: status, Message: msg, Links: s.links(job)})
+	return nil
+}
+
+var modes = map[string]bool{"basic": true, "complete": true, "robust": true}
+
+func (s *Service) handleV2Execute(w http.ResponseWriter, r *http.Request) error {
+	var body V2ExecuteRequest
+	if err := httpx.DecodeJSON(w, r, s.cfg.MaxBodyBytes, &body); err != nil {
+		return err
+	}
+	mode := body.Options.Mode
+	if mode == "" {
+		mode = "complete"
+	}
+	if !modes[mode] {
+		return httpx.BadRequest("options.mode", "%q is not basic, complete or robust", mode)
+	}
+	if body.Options.GitHub != nil && body.Options.GitHub.Enabled {
+		return &httpx.Error{Status: http.StatusNotImplemented, Code: "not_implemented", Field: "options.github",
+			Message: "not implemented: GitHub delivery is not available in this build; download the capsule instead"}
+	}
+	job, created, err := s.submitFromBody(r, SubmitRequest{UserID: body.UserID, Description: body.Description, Requirements: body.Requirements,
+		TierOverride: body.Options.TierOverride, Metadata: body.Options.Metadata, Mode: mode}, body.Constraints)
+	if err != nil {
+		return err
+	}
+	status, code, msg := "submitted", http.StatusAccepted, "job submitted"
+	if !created {
+		status, code, msg = string(job.Status), http.StatusOK, "an earlier job with this Idempotency-Key"
+	}
+	httpx.WriteJSON(w, code, V2ExecuteResponse{WorkflowID: job.WorkflowID, RequestID: job.ID, Status: status, Message: msg, Links: s.links(job),
+		Metadata: map[string]any{"mode": mode, "estimated_duration": nil,
+			"features": []string{"decomposition", "tiered_generation", "signed_capsule"}}})
+	return nil
+}
+
+// result builds the earlier WorkflowResult from the store.
+func (s *Service) result(r *http.Request, job store.Job) (JobResult, error) {
+	tasks, err := s.store.ListTasks(r.Context(), job.ID)
+	if err != nil {
+		return JobResult{}, err
+	}
+	tot, err := s.store.SumUsage(r.Context(), store.UsageFilter{JobID: job.ID})
+	if err != nil {
+		return JobResult{}, err
+	}
+	res := JobResult{RequestID: job.ID, Status: string(job.Status), CapsuleID: job.CapsuleID, TasksTotal: len(tasks),
+		Outputs: []TaskOutput{}, Errors: []JobError{},
+		Cost: CostSummary{Calls: tot.Calls, TokensIn: tot.InputTokens, TokensOut: tot.OutputTokens, USD: pricing.USD(tot.CostPUSD)}}
+	for _, t := range tasks {
+		files := make([]string, len(t.Files))
+		for i, f := range t.Files {
+			files[i] = f.Path
+		}
+		if t.Status == store.TaskCompleted {
+			res.TasksCompleted++
+		}
+		res.Outputs = append(res.Outputs, TaskOutput{TaskID: t.ID, Type: t.Type, Status: string(t.Status), Complexity: t.Complexity,
+			Tier: t.Tier, TierReason: t.TierReason, Model: t.Model, Attempts: t.Attempts, Files: files, Summary: t.Summary, Error: t.Error,
+			TokensIn: t.InputTokens, TokensOut: t.OutputTokens, CostUSD: pricing.USD(t.CostPUSD)})
+	}
+	if job.Error != "" {
+		res.Errors = append(res.Errors, JobError{Type: "workflow_error", Message: job.Error})
+	}
+	res.ExecutionTime = executionTime(job)
+	return res, nil
+}
+
+func executionTime(job store.Job) float64 {
+	if job.StartedAt == nil {
+		return 0
+	}
+	end := time.Now()
+	if job.CompletedAt != nil {
+		end = *job.CompletedAt
+	}
+	return end.Sub(*job.StartedAt).Seconds()
+}
+
+func (s *Service) jobFor(r *http.Request) (store.Job, error) {
+	tid, err := tenant(r)
+	if err != nil {
+		return store.Job{}, err
+	}
+	return s.Job(r.Context(), tid, r.PathValue("id"))
+}
+
+func (s *Service) handleStatus(w http.ResponseWriter, r *http.Request) error {
+	job, err := s.jobFor(r)
+	if err != nil {
+		return err
+	}
+	resp := StatusResponse{WorkflowID: job.WorkflowID, RequestID: job.ID, Status: string(job.Status), CreatedAt: job.CreatedAt,
+		StartedAt: job.StartedAt, Error: job.Error}
+	if job.Status.Terminal() {
+		res, err := s.result(r, job)
+		if err != nil {
+			return err
+		}
+		resp.Result = &res
+		if job.Status == store.JobCompleted {
+			resp.CompletedAt = job.CompletedAt
+		} else {
+			resp.FailedAt = job.CompletedAt
+		}
+	}
+	httpx.WriteJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func progressOf(job store.Job) Progress {
+	p := Progress{TasksCompleted: job.TasksDone, TasksTotal: job.TasksTotal}
+	switch {
+	case job.Status == store.JobCompleted:
+		p.Percentage, p.CurrentStep, p.Message = 100, "completed", "capsule ready"
+	case job.Status.Terminal():
+		p.CurrentStep, p.Message = string(job.Status), job.Error
+		if job.TasksTotal > 0 {
+			p.Percentage = 10 + 80*job.TasksDone/job.TasksTotal
+		}
+	case job.Status == store.JobQueued:
+		p.CurrentStep, p.Message = "queued", "waiting for a worker"
+	case job.TasksTotal == 0:
+		p.Percentage, p.CurrentStep, p.Message = 5, "decomposing", "planning the tasks"
+	case job.TasksDone < job.TasksTotal:
+		p.Percentage, p.CurrentStep = 10+80*job.TasksDone/job.TasksTotal, "generating"
+		p.Message = fmt.Sprintf("%d of %d tasks done", job.TasksDone, job.TasksTotal)
+	default:
+		p.Percentage, p.CurrentStep, p.Message = 95, "assembling", "assembling the capsule"
+	}
+	return p
+}
+
+func (s *Service) handleV2Status(w http.ResponseWriter, r *http.Request) error {
+	job, err := s.jobFor(r)
+	if err != nil {
+		return err
+	}
+	// tasks_done is only written at the end; count live progress from tasks.
+	if !job.Status.Terminal() && job.TasksTotal > 0 {
+		if tasks, err := s.store.ListTasks(r.Context(), job.ID); err == nil {
+			job.TasksDone = 0
+			for _, t := range tasks {
+				if t.Status == store.TaskCompleted {
+					job.TasksDone++
+				}
+			}
+		}
+	}
+	resp := V2StatusResponse{WorkflowID: job.WorkflowID, RequestID: job.ID, Status: string(job.Status), StartedAt: job.StartedAt,
+		CompletedAt: job.CompletedAt, ExecutionTime: executionTime(job), Progress: progressOf(job), Error: job.Error, CapsuleID: job.CapsuleID}
+	if job.Status.Terminal() {
+		resp.ResultLink = s.link("/v2/workflows/" + job.WorkflowID + "/result")
+	}
+	httpx.WriteJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (s *Service) downloads(capsuleID string) map[string]string {
+	base := s.link("/api/capsules/" + capsuleID + "/download?format=")
+	return map[string]string{"zip": base + "zip", "tar": base + "tar", "targz": base + "tar.gz"}
+}
+
+func (s *Service) handleV2Result(w http.ResponseWriter, r *http.Request) error {
+	job, err := s.jobFor(r)
+	if err != nil {
+		return err
+	}
+	if !job.Status.Terminal() {
+		return &httpx.Error{Status: http.StatusConflict, Code: "not_finished", Message: fmt.Sprintf("job %s is still %s; poll /v2/workflows/%s", job.ID, job.Status, job.WorkflowID)}
+	}
+	res, err := s.result(r, job)
+	if err != nil {
+		return err
+	}
+	resp := V2ResultResponse{WorkflowID: job.WorkflowID, RequestID: job.ID, Status: string(job.Status), CapsuleID: job.CapsuleID, Error: job.Error, Result: res}
+	if job.CapsuleID != "" {
+		resp.Downloads = s.downloads(job.CapsuleID)
+	}
+	httpx.WriteJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+func (s *Service) handleCancel(w http.ResponseWriter, r *http.Request) error {
+	tid, err := tenant(r)
+	if err != nil {
+		return err
+	}
+	job, err := s.Cancel(r.Context(), tid, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusAccepted, CancelResponse{WorkflowID: job.WorkflowID, Status: "cancelling", Message: "cancellation requested"})
+	return nil
+}
+
+func queryInt(r *http.Request, name string, def, min, max int) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < min || n > max {
+		return 0, httpx.BadRequest(name, "must be an integer between %d and %d", min, max)
+	}
+	return n, nil
+}
+
+func (s *Service) handleCapsuleList(w http.ResponseWriter, r *http.Request) error {
+	tid, err := tenant(r)
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(r, "limit", 20, 1, 200)
+	if err != nil {
+		return err
+	}
+	offset, err := queryInt(r, "offset", 0, 0, 1<<30)
+	if err != nil {
+		return err
+	}
+	caps, total, err := s.Capsules(r.Context(), tid, limit, offset)
+	if err != nil {
+		return err
+	}
+	out := CapsuleList{Capsules: []CapsuleSummary{}, Total: total, Limit: limit, Offset: offset}
+	for _, c := range caps {
+		sum := CapsuleSummary{ID: c.ID, RequestID: c.JobID, Name: c.Name, Description: c.Description, Language: c.Language,
+			Version: c.LatestVersion, CreatedAt: c.CreatedAt, FileCount: c.FileCount, TotalBytes: c.TotalBytes}
+		if v, err := s.store.GetCapsuleVersion(r.Context(), tid, c.ID, 0); err == nil {
+			var m capsule.Manifest
+			if json.Unmarshal(v.Manifest, &m) == nil {
+				sum.Framework, sum.ValidationStatus, sum.ConfidenceScore = m.Framework, m.Validation.Status, m.Validation.ConfidenceScore
+				sum.ProductionReady = m.Validation.Status == "passed" && !m.Validation.RequiresHumanReview
+			}
+		}
+		out.Capsules = append(out.Capsules, sum)
+	}
+	out.Count = len(out.Capsules)
+	httpx.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func versionParam(r *http.Request) (int, error) { return queryInt(r, "version", 0, 0, 1<<20) }
+
+func (s *Service) handleCapsule(w http.ResponseWriter, r *http.Request) error {
+	tid, err := tenant(r)
+	if err != nil {
+		return err
+	}
+	version, err := versionParam(r)
+	if err != nil {
+		return err
+	}
+	c, v, err := s.Capsule(r.Context(), tid, r.PathValue("id"), version)
+	if err != nil {
+		return err
+	}
+	d := CapsuleDetail{ID: c.ID, RequestID: c.JobID, Name: c.Name, Description: c.Description, Version: v.Version, LatestVersion: c.LatestVersion,
+		CreatedAt: v.CreatedAt, Manifest: v.Manifest, ValidationReport: v.Report, Files: []CapsuleFileInfo{}, Downloads: s.downloads(c.ID),
+		Stats: CapsuleStats{ByRole: map[string]int{}, Languages: []string{}}}
+	if c.Language != "" {
+		d.Stats.Languages = []string{c.Language}
+	}
+	for _, f := range v.Files {
+		d.Files = append(d.Files, CapsuleFileInfo{Path: f.Path, Role: f.Role, Size: f.Size, SHA256: f.SHA256})
+		d.Stats.TotalFiles++
+		d.Stats.TotalBytes += f.Size
+		d.Stats.ByRole[f.Role]++
+		d.Stats.TotalLines += strings.Count(string(f.Content), "\n")
+	}
+	httpx.WriteJSON(w, http.StatusOK, d)
+	return nil
+}
+
+func (s *Service) handleDownload(w http.ResponseWriter, r *http.Request) error {
+	tid, err := tenant(r)
+	if err != nil {
+		return err
+	}
+	format := r.URL.Query().Get("format")
+	if format == "" {
+		format = capsule.FormatZip
+	}
+	version, err := versionParam(r)
+	if err != nil {
+		return err
+	}
+	b, c, err := s.Archive(r.Context(), tid, r.PathValue("id"), version, format)
+	if err != nil {
+		return err
+	}
+	ext := map[string]string{capsule.FormatZip: "zip", capsule.FormatTar: "tar", capsule.FormatTarGz: "tar.gz"}[format]
+	w.Header().Set("Content-Type", capsule.ContentType(format))
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": c.Name + "_capsule." + ext}))
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.Header().Set("X-Content-SHA256", capsule.Digest(b))
+	_, err = w.Write(b)
+	return err
+}
+
+// virtualFiles keeps the earlier QLP's names for QLP's own files.
+var virtualFiles = map[string]string{"manifest.json": capsule.ManifestFile, "validation_report.json": capsule.ReportFile}
+
+func (s *Service) handleFile(w http.ResponseWriter, r *http.Request) error {
+	tid, err := tenant(r)
+	if err != nil {
+		return err
+	}
+	version, err := versionParam(r)
+	if err != nil {
+		return err
+	}
+	p := r.PathValue("path")
+	if alias, ok := virtualFiles[p]; ok {
+		p = alias
+	}
+	var content []byte
+	if p == capsule.ManifestFile {
+		_, v, err := s.Capsule(r.Context(), tid, r.PathValue("id"), version)
+		if err != nil {
+			return err
+		}
+		content = v.Manifest
+	} else {
+		if _, err := s.store.GetCapsule(r.Context(), tid, r.PathValue("id")); err != nil {
+			return httpx.NotFound("capsule " + r.PathValue("id"))
+		}
+		f, err := s.store.GetCapsuleFile(r.Context(), tid, r.PathValue("id"), version, p)
+		if err != nil {
+			return httpx.NotFound("file " + p)
+		}
+		content = f.Content
+	}
+	ct := mime.TypeByExtension(path.Ext(p))
+	if ct == "" || strings.HasPrefix(ct, "text/html") || strings.Contains(ct, "javascript") {
+		// Never let a browser render or run generated content.
+		ct = "text/plain; charset=utf-8"
+	}
+	w.Header().Set("Content-Type", ct)
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	w.Header().Set("X-Content-SHA256", capsule.Digest(content))
+	_, err = w.Write(content)
+	return err
+}
+
+//go:embed openapi.json
+var openapiDoc []byte
+
+func (s *Service) handleOpenAPI(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Content-Type", "application/json")
+	_, err := w.Write(openapiDoc)
+	return err
+}

@@ -1,0 +1,313 @@
+// Package orchestrator is QLP's front door: it takes requests, starts
+// QLPWorkflow on Temporal, reports status and progress, cancels, and serves
+// capsules. [Service] is the logic, used in-process by `qlp generate`;
+// [Service.Handler] serves it over HTTP on :8000 with the earlier QLP's
+// contracts; [Client] speaks that HTTP API for the CLI.
+package orchestrator
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+
+	"github.com/quantumlayer/qlp/internal/capsule"
+	"github.com/quantumlayer/qlp/internal/httpx"
+	"github.com/quantumlayer/qlp/internal/progress"
+	"github.com/quantumlayer/qlp/internal/store"
+	"github.com/quantumlayer/qlp/internal/workflow"
+)
+
+// Config tunes the jobs the service starts.
+type Config struct {
+	MaxParallel      int
+	HeartbeatTimeout time.Duration
+	TaskTimeout      time.Duration
+	// MaxBodyBytes limits HTTP request bodies.
+	MaxBodyBytes int64
+	// PublicURL prefixes links in responses; empty leaves them relative.
+	PublicURL string
+	// Version is reported by /health.
+	Version string
+}
+
+// Deps are the service's collaborators.
+type Deps struct {
+	Store    store.Store
+	Temporal client.Client
+	Bus      *progress.Bus
+	Logger   *slog.Logger
+}
+
+// Service is the orchestrator.
+type Service struct {
+	cfg    Config
+	store  store.Store
+	tc     client.Client
+	bus    *progress.Bus
+	logger *slog.Logger
+}
+
+// New returns a service.
+func New(cfg Config, d Deps) *Service {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	return &Service{cfg: cfg, store: d.Store, tc: d.Temporal, bus: d.Bus, logger: d.Logger}
+}
+
+// Limits on request text.
+const (
+	MaxDescription  = 20_000
+	MaxRequirements = 50_000
+)
+
+var (
+	requestIDRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+	tierRe        = regexp.MustCompile(`^T[0-3]$`)
+	idempotencyRe = regexp.MustCompile(`^[\x21-\x7e]{1,128}$`)
+	languages     = map[string]bool{}
+)
+
+func init() {
+	for _, l := range workflow.SupportedLanguages() {
+		languages[l] = true
+	}
+	languages["auto"] = true
+}
+
+// SubmitRequest is a request to build a capsule.
+type SubmitRequest struct {
+	RequestID      string
+	UserID         string
+	Description    string
+	Requirements   string
+	Language       string
+	Framework      string
+	TierOverride   string
+	Mode           string
+	Constraints    map[string]any
+	Metadata       map[string]any
+	IdempotencyKey string
+}
+
+func (r *SubmitRequest) validate() error {
+	r.Description = strings.TrimSpace(r.Description)
+	switch {
+	case r.Description == "":
+		return httpx.BadRequest("description", "must not be empty: say what to build")
+	case len(r.Description) > MaxDescription:
+		return httpx.BadRequest("description", "is %d characters; the limit is %d", len(r.Description), MaxDescription)
+	case len(r.Requirements) > MaxRequirements:
+		return httpx.BadRequest("requirements", "is %d characters; the limit is %d", len(r.Requirements), MaxRequirements)
+	case r.RequestID != "" && !requestIDRe.MatchString(r.RequestID):
+		return httpx.BadRequest("id", "must be 1-64 characters of letters, digits, '.', '_' or '-'")
+	case r.TierOverride != "" && !tierRe.MatchString(r.TierOverride):
+		return httpx.BadRequest("tier_override", "%q is not one of T0, T1, T2, T3", r.TierOverride)
+	case r.IdempotencyKey != "" && !idempotencyRe.MatchString(r.IdempotencyKey):
+		return httpx.BadRequest("Idempotency-Key", "must be 1-128 printable ASCII characters")
+	}
+	r.Language = strings.ToLower(strings.TrimSpace(r.Language))
+	if r.Language != "" && !languages[r.Language] {
+		return httpx.BadRequest("constraints.language", "%q is not supported; use one of %s", r.Language, strings.Join(workflow.SupportedLanguages(), ", "))
+	}
+	if r.Language == "auto" {
+		r.Language = ""
+	}
+	if len(r.Framework) > 100 {
+		return httpx.BadRequest("constraints.framework", "is too long")
+	}
+	return nil
+}
+
+// Submit records a job and starts its workflow. With an idempotency key
+// that the tenant used before, it returns the earlier job (created=false)
+// and starts nothing.
+func (s *Service) Submit(ctx context.Context, tenantID string, r SubmitRequest) (store.Job, bool, error) {
+	if err := r.validate(); err != nil {
+		return store.Job{}, false, err
+	}
+	if r.RequestID == "" {
+		r.RequestID = uuid.NewString()
+	}
+	if r.Mode == "" {
+		r.Mode = "v1"
+	}
+	constraints, err := encodeObject(r.Constraints)
+	if err != nil {
+		return store.Job{}, false, httpx.BadRequest("constraints", "%v", err)
+	}
+	metadata, err := encodeObject(r.Metadata)
+	if err != nil {
+		return store.Job{}, false, httpx.BadRequest("metadata", "%v", err)
+	}
+	if _, err := s.store.EnsureTenant(ctx, tenantID, ""); err != nil {
+		return store.Job{}, false, err
+	}
+	job, created, err := s.store.CreateJob(ctx, store.Job{
+		ID: r.RequestID, TenantID: tenantID, UserID: r.UserID, WorkflowID: workflow.WorkflowID(r.RequestID),
+		Description: r.Description, Requirements: r.Requirements, Language: r.Language, Framework: r.Framework,
+		TierOverride: r.TierOverride, Mode: r.Mode, Constraints: constraints, Metadata: metadata, IdempotencyKey: r.IdempotencyKey,
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return store.Job{}, false, httpx.Conflict("a job with id %q already exists", r.RequestID)
+	}
+	if err != nil {
+		return store.Job{}, false, err
+	}
+	if !created && job.Status != store.JobQueued {
+		return job, false, nil
+	}
+	// Start (or, for a job whose start was interrupted, start again: an
+	// already-started workflow is fine).
+	if err := s.start(ctx, job); err != nil {
+		msg := "could not start the workflow: " + err.Error()
+		failed, now := store.JobFailed, time.Now()
+		_ = s.store.UpdateJob(context.WithoutCancel(ctx), job.ID, store.JobUpdate{Status: &failed, Error: &msg, CompletedAt: &now})
+		return store.Job{}, false, httpx.Unavailable(err, "the workflow engine did not accept the job; try again")
+	}
+	return job, created, nil
+}
+
+func encodeObject(m map[string]any) (json.RawMessage, error) {
+	if m == nil {
+		return json.RawMessage("{}"), nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// errNoEngine is returned by operations that need Temporal in a process
+// started without it.
+var errNoEngine = errors.New("this process runs without the workflow engine")
+
+func (s *Service) start(ctx context.Context, job store.Job) error {
+	if s.tc == nil {
+		return errNoEngine
+	}
+	_, err := s.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       job.WorkflowID,
+		TaskQueue:                workflow.TaskQueue,
+		WorkflowExecutionTimeout: 24 * time.Hour,
+	}, workflow.WorkflowName, workflow.Input{
+		RequestID: job.ID, TenantID: job.TenantID, MaxParallel: s.cfg.MaxParallel,
+		HeartbeatTimeout: s.cfg.HeartbeatTimeout, TaskTimeout: s.cfg.TaskTimeout,
+	})
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return nil
+	}
+	return err
+}
+
+// JobID turns a workflow id or a request id into the request id.
+func JobID(id string) string { return strings.TrimPrefix(id, "qlp-execution-") }
+
+// Job returns a tenant's job by request id or workflow id.
+func (s *Service) Job(ctx context.Context, tenantID, id string) (store.Job, error) {
+	job, err := s.store.GetJob(ctx, tenantID, JobID(id))
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Job{}, httpx.NotFound("job " + id)
+	}
+	return job, err
+}
+
+// Tasks returns a job's tasks.
+func (s *Service) Tasks(ctx context.Context, jobID string) ([]store.Task, error) {
+	return s.store.ListTasks(ctx, jobID)
+}
+
+// Cancel asks the job's workflow to stop.
+func (s *Service) Cancel(ctx context.Context, tenantID, id string) (store.Job, error) {
+	job, err := s.Job(ctx, tenantID, id)
+	if err != nil {
+		return store.Job{}, err
+	}
+	if job.Status.Terminal() {
+		return job, httpx.Conflict("job %s is already %s", job.ID, job.Status)
+	}
+	if s.tc == nil {
+		return store.Job{}, httpx.Unavailable(errNoEngine, "cannot cancel from here: %v", errNoEngine)
+	}
+	if err := s.tc.CancelWorkflow(ctx, job.WorkflowID, ""); err != nil {
+		var nf *serviceerror.NotFound
+		if !errors.As(err, &nf) {
+			return store.Job{}, httpx.Unavailable(err, "could not reach the workflow engine to cancel")
+		}
+		// The workflow never started: mark the job cancelled directly.
+		cancelled, msg, now := store.JobCancelled, "cancelled by request", time.Now()
+		if err := s.store.UpdateJob(ctx, job.ID, store.JobUpdate{Status: &cancelled, Error: &msg, CompletedAt: &now}); err != nil {
+			return store.Job{}, err
+		}
+	}
+	return job, nil
+}
+
+// Follow streams a job's progress events after afterID until its terminal
+// event.
+func (s *Service) Follow(ctx context.Context, tenantID, id string, afterID int64, fn func(store.Event) error) error {
+	job, err := s.Job(ctx, tenantID, id)
+	if err != nil {
+		return err
+	}
+	return s.bus.Follow(ctx, job.ID, afterID, fn)
+}
+
+// Capsules lists a tenant's capsules, newest first.
+func (s *Service) Capsules(ctx context.Context, tenantID string, limit, offset int) ([]store.Capsule, int, error) {
+	return s.store.ListCapsules(ctx, tenantID, limit, offset)
+}
+
+// Capsule returns a capsule and one of its versions (0 = latest).
+func (s *Service) Capsule(ctx context.Context, tenantID, id string, version int) (store.Capsule, store.CapsuleVersion, error) {
+	c, err := s.store.GetCapsule(ctx, tenantID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Capsule{}, store.CapsuleVersion{}, httpx.NotFound("capsule " + id)
+	}
+	if err != nil {
+		return store.Capsule{}, store.CapsuleVersion{}, err
+	}
+	v, err := s.store.GetCapsuleVersion(ctx, tenantID, id, version)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Capsule{}, store.CapsuleVersion{}, httpx.NotFound(fmt.Sprintf("capsule %s version %d", id, version))
+	}
+	return c, v, err
+}
+
+// Archive writes a capsule version as a zip, tar or tar.gz archive.
+func (s *Service) Archive(ctx context.Context, tenantID, id string, version int, format string) ([]byte, store.Capsule, error) {
+	if !capsule.ValidFormat(format) {
+		return nil, store.Capsule{}, httpx.BadRequest("format", "%q is not zip, tar or tar.gz", format)
+	}
+	c, v, err := s.Capsule(ctx, tenantID, id, version)
+	if err != nil {
+		return nil, store.Capsule{}, err
+	}
+	var buf bytes.Buffer
+	if err := capsule.WriteArchive(&buf, format, VersionFiles(v), v.CreatedAt); err != nil {
+		return nil, store.Capsule{}, err
+	}
+	return buf.Bytes(), c, nil
+}
+
+// VersionFiles returns every file of a version, the manifest included.
+func VersionFiles(v store.CapsuleVersion) map[string][]byte {
+	files := make(map[string][]byte, len(v.Files)+1)
+	for _, f := range v.Files {
+		files[f.Path] = f.Content
+	}
+	files[capsule.ManifestFile] = v.Manifest
+	return files
+}

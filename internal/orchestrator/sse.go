@@ -1,0 +1,86 @@
+package orchestrator
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/quantumlayer/qlp/internal/httpx"
+	"github.com/quantumlayer/qlp/internal/store"
+)
+
+// keepAlive is how often an idle stream sends a comment, so that proxies do
+// not close it.
+const keepAlive = 15 * time.Second
+
+// handleProgress streams a job's progress as server-sent events: first every
+// event after Last-Event-ID (header, or last_event_id query), then new ones
+// as they happen, until the job's terminal event.
+func (s *Service) handleProgress(w http.ResponseWriter, r *http.Request) error {
+	job, err := s.jobFor(r)
+	if err != nil {
+		return err
+	}
+	after := int64(0)
+	last := r.Header.Get("Last-Event-ID")
+	if last == "" {
+		last = r.URL.Query().Get("last_event_id")
+	}
+	if last != "" {
+		if after, err = strconv.ParseInt(last, 10, 64); err != nil || after < 0 {
+			return httpx.BadRequest("Last-Event-ID", "must be a non-negative integer event id")
+		}
+	}
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{}) // a stream lives as long as the job
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no") // nginx: do not buffer
+	w.WriteHeader(http.StatusOK)
+
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	var mu sync.Mutex
+	write := func(s string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if _, err := fmt.Fprint(w, s); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	if err := write("retry: 2000\n\n"); err != nil {
+		return nil
+	}
+	go func() {
+		t := time.NewTicker(keepAlive)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if write(": keep-alive\n\n") != nil {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	err = s.bus.Follow(ctx, job.ID, after, func(e store.Event) error {
+		b, err := json.Marshal(ProgressEvent{ID: e.ID, Type: e.Type, Timestamp: e.CreatedAt, Source: "qlp", WorkflowID: job.WorkflowID,
+			RequestID: job.ID, TaskID: e.TaskID, TenantID: e.TenantID, Message: e.Message, Data: e.Data})
+		if err != nil {
+			return err
+		}
+		return write(fmt.Sprintf("id: %d\nevent: %s\ndata: %s\n\n", e.ID, e.Type, b))
+	})
+	if err != nil && ctx.Err() == nil {
+		s.logger.Warn("progress stream ended", "job", job.ID, "error", err)
+	}
+	return nil // the response has started: errors cannot be sent as JSON any more
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The main job on the embedded defaults: build qlp, turn the example request
+# into a capsule with the scripted example cassette (no model, no network),
+# write the files to out/demo/ and the archive to out/demo.zip, and verify
+# the archive's hashes and signature.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mkdir -p bin out
+go build -ldflags "-X main.version=$(git describe --always --dirty 2>/dev/null || echo dev)" -o bin/qlp ./cmd/qlp
+
+export QLP_DATA_DIR="${QLP_DATA_DIR:-$PWD/out/.qlp}"
+bin/qlp generate "$(cat examples/url-shortener/request.txt)" \
+	--llm replay:examples/url-shortener/cassette.jsonl \
+	--out out/demo --archive out/demo.zip
+
+echo
+bin/qlp capsule verify out/demo.zip
+echo
+echo "capsule files:   $PWD/out/demo/"
+echo "capsule archive: $PWD/out/demo.zip"
