@@ -175,4 +175,3 @@ func newConfigCmd(e *env) *cobra.Command {
 	cmd.AddCommand(dump, verify)
 	return cmd
 }
-

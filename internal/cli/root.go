@@ -129,4 +129,3 @@ type exitError struct{ msg string }
 func (e *exitError) Error() string { return e.msg }
 
 func fail(format string, args ...any) error { return &exitError{msg: fmt.Sprintf(format, args...)} }
-
