@@ -1,0 +1,164 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/quantumlayer/qlp/internal/auth"
+	"github.com/quantumlayer/qlp/internal/capsule"
+	"github.com/quantumlayer/qlp/internal/cli"
+	"github.com/quantumlayer/qlp/internal/llm/llmtest"
+	"github.com/quantumlayer/qlp/internal/orchestrator"
+)
+
+// TestMain lets a test start this binary as the qlp command, so that a test
+// can kill a real qlp process and start it again.
+func TestMain(m *testing.M) {
+	if args := os.Getenv("QLP_E2E_CHILD_ARGS"); args != "" {
+		var argv []string
+		if err := json.Unmarshal([]byte(args), &argv); err != nil {
+			panic(err)
+		}
+		os.Exit(cli.Execute(context.Background(), "e2e-child", argv, os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// qlpProcess runs this test binary as `qlp ARGS...` with env.
+func qlpProcess(t *testing.T, env []string, args ...string) *exec.Cmd {
+	t.Helper()
+	argv, _ := json.Marshal(args)
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(append(os.Environ(), env...), "QLP_E2E_CHILD_ARGS="+string(argv))
+	// The child must not outlive a failed test.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	return cmd
+}
+
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s never became ready", url)
+}
+
+// TestKilledMidJobResumesAfterRestart kills the qlp process (kill -9) while a
+// task's model call is in flight, starts it again on the same data dir, and
+// checks that the same job completes with a verified capsule.
+func TestKilledMidJobResumesAfterRestart(t *testing.T) {
+	request, rules := exampleScript(t)
+	script := llmtest.NewScript(rules...)
+	var t2Calls atomic.Int32
+	t2Started := make(chan struct{}, 1)
+	model := llmtest.New(func(c llmtest.Call) llmtest.Reply {
+		r := script.Handle(c)
+		if c.Role == "coder" && c.TaskID == "t2" && t2Calls.Add(1) == 1 {
+			t2Started <- struct{}{}
+			r.Delay = time.Minute // never answered: the process dies first
+		}
+		return r
+	})
+	defer model.Close()
+
+	dataDir := t.TempDir()
+	apiAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	env := []string{
+		"QLP_DATA_DIR=" + dataDir, "QLP_API_ADDR=" + apiAddr, fmt.Sprintf("QLP_TEMPORAL_PORT=%d", freePort(t)),
+		"QLP_LLM_PROVIDER=openai", "QLP_LLM_BASE_URL=" + model.URL,
+		"QLP_LLM_MODEL_T0=gpt-4o-mini", "QLP_LLM_MODEL_T1=gpt-4.1-mini", "QLP_LLM_MODEL_T2=gpt-4.1", "QLP_LLM_MODEL_T3=gpt-4o",
+		"QLP_WORKFLOW_HEARTBEAT_TIMEOUT=3s", "QLP_LOG_LEVEL=warn", "QLP_STORE_DRIVER=sqlite", "QLP_DATABASE_URL=",
+	}
+	out, err := qlpProcess(t, env, "apikey", "create", "--tenant", "acme", "--json").Output()
+	require.NoError(t, err)
+	var key struct{ Key string }
+	require.NoError(t, json.Unmarshal(out, &key))
+	require.True(t, strings.HasPrefix(key.Key, auth.KeyPrefix))
+
+	logs := filepath.Join(dataDir, "child.log")
+	start := func() *exec.Cmd {
+		cmd := qlpProcess(t, env, "up")
+		f, err := os.OpenFile(logs, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		require.NoError(t, err)
+		cmd.Stdout, cmd.Stderr = f, f
+		require.NoError(t, cmd.Start())
+		return cmd
+	}
+	defer func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(logs)
+			t.Logf("qlp logs:\n%s", b)
+		}
+	}()
+	base := "http://" + apiAddr
+	first := start()
+	waitReady(t, base)
+	c := orchestrator.NewClient(base, auth.Secret(key.Key), nil)
+	sub, err := c.Execute(t.Context(), orchestrator.ExecuteRequest{Description: request}, "")
+	require.NoError(t, err)
+
+	select {
+	case <-t2Started:
+	case <-time.After(60 * time.Second):
+		t.Fatal("task t2 never reached the model")
+	}
+	require.NoError(t, syscall.Kill(-first.Process.Pid, syscall.SIGKILL)) // the whole process group
+	_ = first.Wait()
+
+	second := start()
+	defer func() {
+		_ = syscall.Kill(-second.Process.Pid, syscall.SIGTERM)
+		_ = second.Wait()
+	}()
+	waitReady(t, base)
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	var last orchestrator.ProgressEvent
+	require.NoError(t, c.Follow(ctx, sub.WorkflowID, 0, func(e orchestrator.ProgressEvent) error { last = e; return nil }))
+	require.Equal(t, "workflow_completed", last.Type, last.Message)
+	require.EqualValues(t, 2, t2Calls.Load(), "t2's interrupted call was retried once")
+
+	st, err := c.Status(t.Context(), sub.WorkflowID)
+	require.NoError(t, err)
+	require.Equal(t, "completed", st.Status)
+	require.Equal(t, 3, st.Result.TasksCompleted)
+	data, err := c.Download(t.Context(), st.Result.CapsuleID, 0, "zip")
+	require.NoError(t, err)
+	files, err := capsule.ReadArchive(data)
+	require.NoError(t, err)
+	v, err := capsule.Verify(files)
+	require.NoError(t, err)
+	require.True(t, v.OK(), v.Problems)
+	list, err := c.Capsules(t.Context(), 10, 0)
+	require.NoError(t, err)
+	require.Equal(t, 1, list.Total, "one job, one capsule")
+}

@@ -1,0 +1,155 @@
+// Package e2e drives the whole platform the way users do: HTTP calls to the
+// orchestrator API of a real platform (embedded Temporal server, real
+// worker, real store) whose model is an OpenAI-compatible test server
+// answering from a script.
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/quantumlayer/qlp/internal/app"
+	"github.com/quantumlayer/qlp/internal/auth"
+	"github.com/quantumlayer/qlp/internal/config"
+	"github.com/quantumlayer/qlp/internal/llm/llmtest"
+	"github.com/quantumlayer/qlp/internal/logx"
+	"github.com/quantumlayer/qlp/internal/orchestrator"
+	"github.com/quantumlayer/qlp/internal/store"
+)
+
+const exampleDir = "../../examples/url-shortener"
+
+// exampleScript answers as the scripted example does.
+func exampleScript(t testing.TB) (string, []llmtest.Rule) {
+	t.Helper()
+	req, err := os.ReadFile(filepath.Join(exampleDir, "request.txt"))
+	require.NoError(t, err)
+	plan, err := os.ReadFile(filepath.Join(exampleDir, "plan.json"))
+	require.NoError(t, err)
+	rules := []llmtest.Rule{{Role: "decomposer", Replies: []llmtest.Reply{{Content: string(plan)}}}}
+	dirs, err := os.ReadDir(filepath.Join(exampleDir, "tasks"))
+	require.NoError(t, err)
+	for _, d := range dirs {
+		root := filepath.Join(exampleDir, "tasks", d.Name())
+		summary, err := os.ReadFile(filepath.Join(root, "SUMMARY"))
+		require.NoError(t, err)
+		var files []map[string]string
+		require.NoError(t, filepath.WalkDir(filepath.Join(root, "files"), func(p string, e os.DirEntry, err error) error {
+			if err != nil || e.IsDir() {
+				return err
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(filepath.Join(root, "files"), p)
+			files = append(files, map[string]string{"path": filepath.ToSlash(rel), "content": string(b)})
+			return nil
+		}))
+		sort.Slice(files, func(i, j int) bool { return files[i]["path"] < files[j]["path"] })
+		rules = append(rules, llmtest.Rule{Role: "coder", TaskID: d.Name(), Replies: []llmtest.Reply{{
+			Content: llmtest.JSON(map[string]any{"summary": strings.TrimSpace(string(summary)), "files": files})}}})
+	}
+	return strings.TrimSpace(string(req)), rules
+}
+
+// testConfig is a platform configuration on a temp data dir, a store (SQLite
+// unless pgURL is set) and the scripted model at modelURL.
+func testConfig(t testing.TB, pgURL, modelURL string) config.Config {
+	cfg := config.Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.Store.DatabaseURL = pgURL
+	cfg.Temporal.Port = 0
+	cfg.LLM.Provider, cfg.LLM.BaseURL = "openai", modelURL
+	cfg.LLM.Models = [4]string{"gpt-4o-mini", "gpt-4.1-mini", "gpt-4.1", "gpt-4o"}
+	cfg.Workflow.HeartbeatTimeout = 3 * time.Second
+	cfg.API.MaxBodyBytes = 64 << 10
+	return cfg
+}
+
+type platform struct {
+	t     testing.TB
+	p     *app.Platform
+	srv   *httptest.Server
+	model *llmtest.Server
+	keys  map[string]string // tenant → API key
+}
+
+func startPlatform(t testing.TB, pgURL string, handler llmtest.Handler) *platform {
+	t.Helper()
+	model := llmtest.New(handler)
+	t.Cleanup(model.Close)
+	p, err := app.Open(t.Context(), testConfig(t, pgURL, model.URL), logx.Discard(), app.Options{Worker: true, Version: "test"})
+	require.NoError(t, err)
+	t.Cleanup(func() { p.Close() })
+	srv := httptest.NewServer(p.APIHandler())
+	t.Cleanup(srv.Close)
+	pl := &platform{t: t, p: p, srv: srv, model: model, keys: map[string]string{}}
+	for _, tenant := range []string{"acme", "globex"} {
+		pl.keys[tenant] = pl.newKey(tenant)
+	}
+	return pl
+}
+
+func (pl *platform) newKey(tenant string) string {
+	_, err := pl.p.Store.EnsureTenant(pl.t.Context(), tenant, tenant)
+	require.NoError(pl.t, err)
+	key, digest, err := auth.NewKey()
+	require.NoError(pl.t, err)
+	require.NoError(pl.t, pl.p.Store.CreateAPIKey(pl.t.Context(), store.APIKey{ID: tenant + "-key", TenantID: tenant, Prefix: auth.DisplayPrefix(key.Reveal()), Digest: digest}))
+	return key.Reveal()
+}
+
+func (pl *platform) client(tenant string) *orchestrator.Client {
+	return orchestrator.NewClient(pl.srv.URL, auth.Secret(pl.keys[tenant]), nil)
+}
+
+// call makes a raw HTTP request and returns status and body.
+func (pl *platform) call(method, path, key string, body []byte, hdr map[string]string) (int, []byte, http.Header) {
+	pl.t.Helper()
+	req, err := http.NewRequestWithContext(pl.t.Context(), method, pl.srv.URL+path, bytes.NewReader(body))
+	require.NoError(pl.t, err)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(pl.t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(pl.t, err)
+	return resp.StatusCode, b, resp.Header
+}
+
+// waitTerminal follows the job's progress stream to its end and returns the
+// events seen.
+func (pl *platform) waitTerminal(tenant, workflowID string) []orchestrator.ProgressEvent {
+	pl.t.Helper()
+	var events []orchestrator.ProgressEvent
+	require.NoError(pl.t, pl.client(tenant).Follow(pl.t.Context(), workflowID, 0, func(e orchestrator.ProgressEvent) error {
+		events = append(events, e)
+		return nil
+	}))
+	return events
+}
+
+func mustJSON(t testing.TB, b []byte, v any) {
+	t.Helper()
+	require.NoError(t, json.Unmarshal(b, v), string(b))
+}
