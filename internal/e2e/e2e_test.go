@@ -294,4 +294,3 @@ func TestCancelThroughTheAPI(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "cancelled", st.Status)
 }
-
