@@ -127,8 +127,8 @@ const (
 
 // Result is the outcome of a run.
 type Result struct {
-	ID       string `json:"id"`
-	Status   Status `json:"status"`
+	ID     string `json:"id"`
+	Status Status `json:"status"`
 	// Reason says in a sentence why the run ended as it did when it did
 	// not complete, e.g. `command "test" exceeded the wall time of 10s`.
 	Reason   string          `json:"reason,omitempty"`
@@ -139,13 +139,13 @@ type Result struct {
 	// "dependency unavailable".
 	MissingDependencies []string `json:"missing_dependencies,omitempty"`
 	// Notes report problems collecting files.
-	Notes []string `json:"notes,omitempty"`
-	Duration            Duration `json:"duration"`
-	CPUTime             Duration `json:"cpu_time"`
-	PeakMemoryBytes     int64    `json:"peak_memory_bytes"`
-	Backend             string   `json:"backend"`
-	Language            string   `json:"language"`
-	Limits              Limits   `json:"limits"` // as applied
+	Notes           []string `json:"notes,omitempty"`
+	Duration        Duration `json:"duration"`
+	CPUTime         Duration `json:"cpu_time"`
+	PeakMemoryBytes int64    `json:"peak_memory_bytes"`
+	Backend         string   `json:"backend"`
+	Language        string   `json:"language"`
+	Limits          Limits   `json:"limits"` // as applied
 }
 
 // CommandResult is the outcome of one command.
