@@ -186,6 +186,10 @@ func (h *helper) run(idx int, c helperCommand, deadline time.Time) CommandResult
 		res.Status, res.Reason = StatusTimeout, "the run's wall time was used up before this command started"
 		return res
 	}
+	if err := h.out.write(frameStart, mustJSON(frameStartBody{Index: idx})); err != nil {
+		res.Status, res.Reason = StatusError, "sandbox: write: "+err.Error()
+		return res
+	}
 	prog, err := lookPath(c.Args[0], c.Env)
 	if err != nil {
 		res.Status, res.ExitCode = StatusFailed, 127
@@ -211,9 +215,6 @@ func (h *helper) run(idx int, c helperCommand, deadline time.Time) CommandResult
 		return res
 	}
 	cmd.Stdout, cmd.Stderr = outW, errW
-	if err := h.out.write(frameStart, mustJSON(frameStartBody{Index: idx})); err != nil {
-		return res
-	}
 	began := time.Now()
 	err = cmd.Start()
 	outW.Close()
