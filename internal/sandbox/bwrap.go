@@ -177,6 +177,9 @@ func (b *bwrapBackend) launch(_ context.Context, p *prepared, _ *runCgroup) (*la
 	}
 	args = append(args,
 		"--ro-bind", b.helper, "/.qlp/helper",
+		// Nothing outside /sandbox and /dev/shm is writable, not even
+		// bwrap's own root tmpfs (which has no size limit).
+		"--remount-ro", "/dev", "--remount-ro", "/",
 		"--seccomp", "3", "--info-fd", "4",
 		"--chdir", "/sandbox",
 		"--", "/.qlp/helper", HelperCommand, "run")
