@@ -175,6 +175,9 @@ func (b *bwrapBackend) launch(_ context.Context, p *prepared, _ *runCgroup) (*la
 		}
 		args = append(args, "--ro-bind", from, src)
 	}
+	if p.seed != "" {
+		args = append(args, "--ro-bind", p.seed, seedPath)
+	}
 	args = append(args,
 		"--ro-bind", b.helper, "/.qlp/helper",
 		// Nothing outside /sandbox and /dev/shm is writable, not even

@@ -149,12 +149,14 @@ func (r *Local) Ready(ctx context.Context) error { return r.backend.ready(ctx) }
 
 // prepared is a validated spec turned into the helper's request.
 type prepared struct {
-	id      string
-	lang    *Language
-	limits  Limits
-	cmds    []Command
-	req     helperRequest
-	binds   []string // host paths bound read-only at the same path
+	id     string
+	lang   *Language
+	limits Limits
+	cmds   []Command
+	req    helperRequest
+	binds  []string // host paths bound read-only at the same path
+	// seed is the Go build-cache seed, bound read-only at seedPath.
+	seed    string
 	missing []string
 }
 
@@ -216,12 +218,19 @@ func (r *Local) prepare(ctx context.Context, s *Spec) (*prepared, error) {
 		if err != nil {
 			r.logger.Warn("go build cache seed unavailable; go runs compile the standard library each time", "error", err)
 		} else {
-			p.binds = append(p.binds, seed)
-			p.req.Copies = append(p.req.Copies, copySpec{From: seed, To: root + "/gocache"})
+			p.seed = seed
+			from := seedPath
+			if root != "/sandbox" { // unsafe-local sees the host's files
+				from = seed
+			}
+			p.req.Copies = append(p.req.Copies, copySpec{From: from, To: root + "/gocache"})
 		}
 	}
 	return p, nil
 }
+
+// seedPath is where sandboxes see the Go build-cache seed.
+const seedPath = "/.qlp/gocache-seed"
 
 // env builds the environment of every command: nothing from the service's
 // own environment.
