@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/quantumlayer/qlp/internal/sandbox/seccomp"
@@ -81,7 +82,18 @@ func newBwrap(r *Local) (*bwrapBackend, error) {
 			}
 			b.staged[src] = dst
 		}
-		if dst, ok := b.staged[r.helper]; ok {
+		if _, ok := b.staged[r.helper]; ok {
+			// Give the sandbox uid its own reachable link (or copy) of the
+			// helper, so that runs without other staged binds can start
+			// bwrap directly, without the stage step.
+			dst := filepath.Join(r.runtimeDir, "helper")
+			if err := os.Link(r.helper, dst); err != nil {
+				if err := copyFile(r.helper, dst); err != nil {
+					return nil, fmt.Errorf("sandbox: bwrap backend: copy helper: %w", err)
+				}
+			}
+			_ = os.Chmod(dst, 0o755)
+			delete(b.staged, r.helper)
 			b.helper = dst
 		}
 	}
@@ -187,15 +199,24 @@ func (b *bwrapBackend) launch(_ context.Context, p *prepared, _ *runCgroup) (*la
 		"--chdir", "/sandbox",
 		"--", "/.qlp/helper", HelperCommand, "run")
 
-	var cmd *exec.Cmd
-	if b.r.hostUID > 0 {
-		stageArgs := []string{HelperCommand, "stage", strconv.Itoa(b.r.hostUID), strconv.Itoa(b.r.hostGID)}
-		for src, dst := range b.staged {
+	var stageArgs []string
+	for _, src := range p.binds {
+		if dst, ok := b.staged[src]; ok {
 			stageArgs = append(stageArgs, src, dst)
 		}
+	}
+	var cmd *exec.Cmd
+	switch {
+	case b.r.hostUID > 0 && len(stageArgs) > 0:
+		// Toolchains the sandbox uid cannot reach: bind them in a private
+		// mount namespace, then drop privileges and start bwrap.
+		stageArgs = append([]string{HelperCommand, "stage", strconv.Itoa(b.r.hostUID), strconv.Itoa(b.r.hostGID)}, stageArgs...)
 		stageArgs = append(stageArgs, "--", b.bwrap)
 		cmd = exec.Command(b.r.helper, append(stageArgs, args...)...)
-	} else {
+	case b.r.hostUID > 0:
+		cmd = exec.Command(b.bwrap, args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(b.r.hostUID), Gid: uint32(b.r.hostGID)}}
+	default:
 		cmd = exec.Command(b.bwrap, args...)
 	}
 	cmd.Env = []string{}

@@ -324,8 +324,11 @@ func (rc *runCgroup) remove() error {
 	var errs []error
 	for ctrl, d := range rc.dirs {
 		for {
-			rc.kill()
 			err := os.Remove(d)
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				rc.kill()
+				err = os.Remove(d)
+			}
 			if err == nil || errors.Is(err, os.ErrNotExist) {
 				delete(rc.dirs, ctrl)
 				break
@@ -334,7 +337,7 @@ func (rc *runCgroup) remove() error {
 				errs = append(errs, fmt.Errorf("sandbox: cgroup: remove %s: %w", d, err))
 				break
 			}
-			time.Sleep(2 * time.Millisecond)
+			time.Sleep(500 * time.Microsecond)
 		}
 	}
 	return errors.Join(errs...)

@@ -400,22 +400,20 @@ func (h *helper) killAll(pid int, reap bool) {
 	}
 }
 
-// reap collects every exited child (orphans included).
+// reap collects every exited child (orphans included). In its own PID
+// namespace, after kill(-1), it blocks until every child is gone.
 func (h *helper) reap() {
+	flags := unix.WNOHANG
+	if h.req.PIDNamespace {
+		flags = 0
+	}
 	for {
 		var ws unix.WaitStatus
-		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		pid, err := unix.Wait4(-1, &ws, flags, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
 		if pid <= 0 || err != nil {
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
-			if h.req.PIDNamespace && pid == 0 {
-				// Killed processes may take a moment to exit.
-				time.Sleep(time.Millisecond)
-				if len(descendants(os.Getpid())) > 0 {
-					continue
-				}
-			}
 			return
 		}
 	}
