@@ -287,8 +287,9 @@ func hostState(t *testing.T) host {
 	sort.Strings(h.mounts)
 	entries, _ := os.ReadDir(os.TempDir())
 	for _, e := range entries {
-		// Other processes on the machine (go build) come and go there.
-		if !strings.HasPrefix(e.Name(), "go-build") {
+		// Other processes on the machine come and go there; what a run
+		// could leave is named qlp-*.
+		if strings.HasPrefix(e.Name(), "qlp-") && e.Name() != "qlp-test-services" {
 			h.tmp = append(h.tmp, e.Name())
 		}
 	}

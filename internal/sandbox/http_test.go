@@ -89,10 +89,19 @@ func TestQueueFull(t *testing.T) {
 	svc := newService(t, cfg)
 	h := svc.Handler()
 	done := make(chan struct{})
+	started := make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	go func() {
 		defer close(done)
-		_, _ = svc.Run(context.Background(), sandbox.Spec{Language: "bash", Files: files("main.sh", "sleep 2")}, nil)
+		_, _ = svc.Run(ctx, sandbox.Spec{Language: "bash", Files: files("main.sh", "echo started; sleep 30")}, func(sandbox.OutputChunk) {
+			select {
+			case started <- struct{}{}:
+			default:
+			}
+		})
 	}()
+	<-started
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		rec := post(t, h, "/v1/runs", []byte(`{"language":"bash","files":[{"path":"main.sh","content":"dHJ1ZQ=="}]}`))
@@ -107,5 +116,6 @@ func TestQueueFull(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	cancel()
 	<-done
 }
