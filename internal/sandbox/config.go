@@ -1,0 +1,213 @@
+package sandbox
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/quantumlayer/qlp/internal/settings"
+)
+
+// Backend names.
+const (
+	BackendBwrap       = "bwrap"
+	BackendGVisor      = "gvisor"
+	BackendUnsafeLocal = "unsafe-local"
+)
+
+// HelperCommand is the hidden subcommand of the qlp binary that runs
+// [ExecMain]: `qlp sandbox-exec`. The sandbox starts it inside every run.
+const HelperCommand = "sandbox-exec"
+
+// Config configures the sandbox service and its runner.
+type Config struct {
+	// Backend is bwrap (default), gvisor or unsafe-local.
+	Backend string `yaml:"backend"`
+	// AllowUnsafe must be true for the unsafe-local backend, which runs
+	// generated code as plain processes on the host.
+	AllowUnsafe bool `yaml:"allow_unsafe"`
+	// MaxConcurrent is how many runs execute at once.
+	MaxConcurrent int `yaml:"max_concurrent"`
+	// QueueSize is how many runs may wait for a slot; past it, 429.
+	QueueSize int `yaml:"queue_size"`
+	// PerTenant is how many runs of one tenant may execute at once.
+	PerTenant int `yaml:"per_tenant"`
+	// DefaultLimits apply to limit fields a spec leaves at zero.
+	DefaultLimits Limits `yaml:"default_limits"`
+	// MaxLimits are the most a spec may ask for.
+	MaxLimits Limits `yaml:"max_limits"`
+	// MaxFilesBytes bounds the total size of a spec's files.
+	MaxFilesBytes int64 `yaml:"max_files_bytes"`
+	// MaxBodyBytes bounds an HTTP request body.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxCollectBytes bounds the total size of collected files.
+	MaxCollectBytes int64 `yaml:"max_collect_bytes"`
+	// BwrapPath and RunscPath locate the isolation tools (looked up in PATH
+	// when not absolute).
+	BwrapPath string `yaml:"bwrap_path"`
+	RunscPath string `yaml:"runsc_path"`
+	// HelperPath is the binary that provides the hidden `sandbox-exec`
+	// command; empty means the running executable.
+	HelperPath string `yaml:"helper_path"`
+	// RuntimeDir holds the sandbox's own files (a copy of the helper when
+	// the sandbox user cannot read the executable, gVisor bundles and
+	// state, the Go build-cache seed). Empty: a fresh directory under the
+	// system temporary directory, removed by Close.
+	RuntimeDir string `yaml:"runtime_dir"`
+	// SandboxUID is the host uid sandboxed processes run as when the
+	// service runs as root (default 65534, "nobody").
+	SandboxUID int `yaml:"sandbox_uid"`
+	// CgroupParent is the cgroup (v2 path, or v1 path relative to each
+	// controller's mount) under which runs get their own cgroups. Empty:
+	// the service's own cgroup; "none": no cgroups.
+	CgroupParent string `yaml:"cgroup_parent"`
+	// GoModCache is the read-only Go module cache offered to Go runs.
+	// Empty: `go env GOMODCACHE`; "none": no module cache.
+	GoModCache string `yaml:"go_mod_cache"`
+	// GoCacheSeed pre-builds the standard library into a read-only build
+	// cache copied into each Go run, so that `go test` does not recompile
+	// the runtime every time (costs one build when the first Go run comes).
+	GoCacheSeed bool `yaml:"go_cache_seed"`
+}
+
+// Defaults returns the configuration used when nothing is set.
+func Defaults() Config {
+	return Config{
+		Backend:       BackendBwrap,
+		MaxConcurrent: 4,
+		QueueSize:     64,
+		PerTenant:     4,
+		DefaultLimits: Limits{
+			WallTime:    Duration(30 * time.Second),
+			CPUTime:     Duration(30 * time.Second),
+			MemoryBytes: 512 << 20,
+			Processes:   128,
+			OutputBytes: 1 << 20,
+			DiskBytes:   256 << 20,
+		},
+		MaxLimits: Limits{
+			WallTime:    Duration(10 * time.Minute),
+			CPUTime:     Duration(10 * time.Minute),
+			MemoryBytes: 4 << 30,
+			Processes:   1024,
+			OutputBytes: 64 << 20,
+			DiskBytes:   4 << 30,
+		},
+		MaxFilesBytes:   16 << 20,
+		MaxBodyBytes:    96 << 20,
+		MaxCollectBytes: 8 << 20,
+		BwrapPath:       "bwrap",
+		RunscPath:       "runsc",
+		SandboxUID:      65534,
+		GoCacheSeed:     true,
+	}
+}
+
+// Settings binds the configuration to YAML keys under "sandbox." and to
+// QLP_SANDBOX_* environment variables.
+func (c *Config) Settings() []settings.Setting {
+	s := func(key, env, help string, v settings.Value) settings.Setting {
+		return settings.Setting{Key: "sandbox." + key, Env: "QLP_SANDBOX_" + env, Help: help, Value: v}
+	}
+	return []settings.Setting{
+		s("backend", "BACKEND", "isolation backend: bwrap, gvisor or unsafe-local", settings.String(&c.Backend)),
+		s("allow_unsafe", "ALLOW_UNSAFE", "allow the unsafe-local backend (no isolation; never in production)", settings.Bool(&c.AllowUnsafe)),
+		s("max_concurrent", "MAX_CONCURRENT", "runs executing at once", settings.Int(&c.MaxConcurrent)),
+		s("queue_size", "QUEUE_SIZE", "runs waiting for a slot before 429", settings.Int(&c.QueueSize)),
+		s("per_tenant", "PER_TENANT", "runs of one tenant executing at once", settings.Int(&c.PerTenant)),
+		s("default_limits.wall_time", "DEFAULT_WALL_TIME", "default wall-clock limit of a run", durationValue(&c.DefaultLimits.WallTime)),
+		s("default_limits.cpu_time", "DEFAULT_CPU_TIME", "default CPU-time limit", durationValue(&c.DefaultLimits.CPUTime)),
+		s("default_limits.memory_bytes", "DEFAULT_MEMORY", "default memory limit (e.g. 512MiB)", settings.Int64(&c.DefaultLimits.MemoryBytes)),
+		s("default_limits.processes", "DEFAULT_PROCESSES", "default process/thread limit", settings.Int(&c.DefaultLimits.Processes)),
+		s("default_limits.output_bytes", "DEFAULT_OUTPUT", "default output limit per command", settings.Int64(&c.DefaultLimits.OutputBytes)),
+		s("default_limits.disk_bytes", "DEFAULT_DISK", "default size of the writable file system", settings.Int64(&c.DefaultLimits.DiskBytes)),
+		s("max_limits.wall_time", "MAX_WALL_TIME", "largest wall-clock limit a spec may ask for", durationValue(&c.MaxLimits.WallTime)),
+		s("max_limits.cpu_time", "MAX_CPU_TIME", "largest CPU-time limit", durationValue(&c.MaxLimits.CPUTime)),
+		s("max_limits.memory_bytes", "MAX_MEMORY", "largest memory limit", settings.Int64(&c.MaxLimits.MemoryBytes)),
+		s("max_limits.processes", "MAX_PROCESSES", "largest process limit", settings.Int(&c.MaxLimits.Processes)),
+		s("max_limits.output_bytes", "MAX_OUTPUT", "largest output limit", settings.Int64(&c.MaxLimits.OutputBytes)),
+		s("max_limits.disk_bytes", "MAX_DISK", "largest disk limit", settings.Int64(&c.MaxLimits.DiskBytes)),
+		s("max_files_bytes", "MAX_FILES_BYTES", "largest total size of a spec's files", settings.Int64(&c.MaxFilesBytes)),
+		s("max_body_bytes", "MAX_BODY_BYTES", "largest HTTP request body", settings.Int64(&c.MaxBodyBytes)),
+		s("max_collect_bytes", "MAX_COLLECT_BYTES", "largest total size of collected files", settings.Int64(&c.MaxCollectBytes)),
+		s("bwrap_path", "BWRAP_PATH", "bubblewrap binary", settings.String(&c.BwrapPath)),
+		s("runsc_path", "RUNSC_PATH", "gVisor runsc binary", settings.String(&c.RunscPath)),
+		s("helper_path", "HELPER_PATH", "binary providing `sandbox-exec` (default: this executable)", settings.String(&c.HelperPath)),
+		s("runtime_dir", "RUNTIME_DIR", "directory for the sandbox's own files (default: a temporary one)", settings.String(&c.RuntimeDir)),
+		s("sandbox_uid", "UID", "host uid of sandboxed processes when the service runs as root", settings.Int(&c.SandboxUID)),
+		s("cgroup_parent", "CGROUP_PARENT", "cgroup under which runs get theirs (empty: own; none: no cgroups)", settings.String(&c.CgroupParent)),
+		s("go_mod_cache", "GO_MOD_CACHE", "read-only Go module cache for Go runs (empty: go env GOMODCACHE; none)", settings.String(&c.GoModCache)),
+		s("go_cache_seed", "GO_CACHE_SEED", "pre-build the Go standard library once for Go runs", settings.Bool(&c.GoCacheSeed)),
+	}
+}
+
+// Validate reports the first setting that is out of range, by name.
+func (c *Config) Validate() error {
+	name := func(key string) string {
+		for _, s := range c.Settings() {
+			if s.Key == "sandbox."+key {
+				return s.Name()
+			}
+		}
+		return "sandbox." + key
+	}
+	switch c.Backend {
+	case BackendBwrap, BackendGVisor:
+	case BackendUnsafeLocal:
+		if !c.AllowUnsafe {
+			return fmt.Errorf("%s: unsafe-local runs generated code without isolation; set %s=true to allow it", name("backend"), name("allow_unsafe"))
+		}
+	default:
+		return fmt.Errorf("%s: unknown backend %q (want bwrap, gvisor or unsafe-local)", name("backend"), c.Backend)
+	}
+	for _, p := range []struct {
+		key string
+		v   int
+	}{{"max_concurrent", c.MaxConcurrent}, {"queue_size", c.QueueSize + 1}, {"per_tenant", c.PerTenant}} {
+		if p.v < 1 {
+			return fmt.Errorf("%s: must be at least 1", name(p.key))
+		}
+	}
+	for _, set := range []struct {
+		prefix string
+		l      Limits
+	}{{"default_limits.", c.DefaultLimits}, {"max_limits.", c.MaxLimits}} {
+		if err := set.l.positive(); err != nil {
+			var fe *SpecError
+			if errors.As(err, &fe) {
+				return fmt.Errorf("%s: %s", name(set.prefix+fe.Field), fe.Message)
+			}
+			return err
+		}
+	}
+	if err := c.DefaultLimits.within(c.MaxLimits); err != nil {
+		var fe *SpecError
+		if !errors.As(err, &fe) {
+			return err
+		}
+		return fmt.Errorf("%s: %s (the maximum)", name("default_limits."+strings.TrimPrefix(fe.Field, "limits.")), fe.Message)
+	}
+	if c.MaxFilesBytes < 1 || c.MaxBodyBytes < c.MaxFilesBytes {
+		return fmt.Errorf("%s: must be at least %s", name("max_body_bytes"), name("max_files_bytes"))
+	}
+	if c.SandboxUID < 1 {
+		return fmt.Errorf("%s: must be a non-root uid", name("sandbox_uid"))
+	}
+	return nil
+}
+
+// durationValue binds a Duration field to settings.
+func durationValue(p *Duration) settings.Value { return (*durSetting)(p) }
+
+type durSetting Duration
+
+func (d *durSetting) Set(s string) error {
+	var td time.Duration
+	if err := settings.Duration(&td).Set(s); err != nil {
+		return err
+	}
+	*d = durSetting(td)
+	return nil
+}
+func (d *durSetting) String() string { return time.Duration(*d).String() }

@@ -1,0 +1,311 @@
+package sandbox
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// backend starts the helper in some kind of isolation.
+type backend interface {
+	// root is the writable root as the helper sees it.
+	root(id string) string
+	// launch prepares the command that starts the helper for a run. The
+	// runner sets its stdin, stdout and stderr.
+	launch(ctx context.Context, p *prepared, cg *runCgroup) (*launch, error)
+	// ready checks that the backend can still start sandboxes.
+	ready(ctx context.Context) error
+	// slack is the start-up time allowed on top of the wall time limit.
+	slack() time.Duration
+}
+
+type launch struct {
+	cmd *exec.Cmd
+	// started runs right after cmd.Start; it returns the host pid of the
+	// helper to put in the run's cgroup, or 0 when the backend did that.
+	started func() (int, error)
+	cleanup func()
+}
+
+// execute carries out a prepared run and fills res.
+func (r *Local) execute(ctx context.Context, p *prepared, res *Result, onOutput func(OutputChunk)) error {
+	start := time.Now()
+	var cg *runCgroup
+	if r.cg != nil {
+		var err error
+		if cg, err = r.cg.create("qlp-sbx-"+p.id, p.limits); err != nil {
+			return fmt.Errorf("sandbox: run %s: %w", p.id, err)
+		}
+		defer func() {
+			if err := cg.remove(); err != nil {
+				r.logger.Error("sandbox cgroup left behind", "run", p.id, "error", err)
+			}
+		}()
+	}
+	l, err := r.backend.launch(ctx, p, cg)
+	if err != nil {
+		return fmt.Errorf("sandbox: run %s: %w", p.id, err)
+	}
+	if l.cleanup != nil {
+		defer l.cleanup()
+	}
+	stdin, err := l.cmd.StdinPipe()
+	if err != nil {
+		return fmt.Errorf("sandbox: run %s: %w", p.id, err)
+	}
+	stdout, err := l.cmd.StdoutPipe()
+	if err != nil {
+		return fmt.Errorf("sandbox: run %s: %w", p.id, err)
+	}
+	diag := &capped{max: 16 << 10}
+	l.cmd.Stderr = diag
+	if l.cmd.SysProcAttr == nil {
+		l.cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	// The launcher dies with this process; bwrap's --die-with-parent and
+	// the PID namespace take the rest of the run with it.
+	l.cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	l.cmd.SysProcAttr.Setpgid = true
+	if err := l.cmd.Start(); err != nil {
+		return fmt.Errorf("%w: start %s: %v", errLaunch, l.cmd.Path, err)
+	}
+	var (
+		killOnce sync.Once
+		why      string
+		whyMu    sync.Mutex
+	)
+	stop := func(reason string) {
+		killOnce.Do(func() {
+			whyMu.Lock()
+			why = reason
+			whyMu.Unlock()
+			_ = syscall.Kill(-l.cmd.Process.Pid, syscall.SIGKILL)
+			if cg != nil {
+				cg.kill()
+			}
+		})
+	}
+	if l.started != nil {
+		pid, err := l.started()
+		if err != nil {
+			stop("error")
+			_ = l.cmd.Wait()
+			return fmt.Errorf("%w: %v: %s", errLaunch, err, diag.String())
+		}
+		if pid > 0 && cg != nil {
+			if err := cg.add(pid); err != nil {
+				stop("error")
+				_ = l.cmd.Wait()
+				return err
+			}
+		}
+	}
+	wall := time.AfterFunc(p.limits.WallTime.D()+r.backend.slack(), func() { stop("timeout") })
+	defer wall.Stop()
+	go func() {
+		select {
+		case <-ctx.Done():
+			stop("cancelled")
+		case <-time.After(p.limits.WallTime.D() + r.backend.slack() + time.Minute):
+		}
+	}()
+	go func() {
+		_ = json.NewEncoder(stdin).Encode(p.req)
+		_ = stdin.Close()
+	}()
+
+	col := &collector{res: res, limits: p.limits, cmds: p.req.Commands, onOutput: onOutput, cg: cg}
+	readErr := col.read(bufio.NewReaderSize(stdout, 64<<10))
+	if readErr != nil {
+		stop("protocol")
+		_, _ = io.Copy(io.Discard, stdout)
+	}
+	waitErr := l.cmd.Wait()
+	wall.Stop()
+
+	res.Duration = Duration(time.Since(start))
+	var st cgroupStats
+	if cg != nil {
+		st = cg.stats()
+		res.PeakMemoryBytes = st.peakMemory
+		res.CPUTime = Duration(st.cpu)
+	}
+	for _, c := range res.Commands {
+		// The cgroup charges only pages the run touched first; a command's
+		// maxrss also counts shared libraries. Report the larger.
+		if c.PeakMemoryBytes > res.PeakMemoryBytes {
+			res.PeakMemoryBytes = c.PeakMemoryBytes
+		}
+		if cg == nil {
+			res.CPUTime += c.CPUTime
+		}
+	}
+	whyMu.Lock()
+	reason := why
+	whyMu.Unlock()
+	col.finish(st.oomKills, reason, readErr, waitErr, diag.String(), p.limits)
+	return nil
+}
+
+// collector turns the helper's frames into a Result.
+type collector struct {
+	res      *Result
+	limits   Limits
+	cmds     []helperCommand
+	onOutput func(OutputChunk)
+	cg       *runCgroup
+
+	stdout, stderr strings.Builder
+	current        int
+	done           bool
+	fatal          string
+	oomSeen        int64
+}
+
+func (c *collector) read(r *bufio.Reader) error {
+	c.current = -1
+	for {
+		typ, payload, err := readFrame(r)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		switch typ {
+		case frameStart:
+			var b frameStartBody
+			if json.Unmarshal(payload, &b) != nil || b.Index != len(c.res.Commands) || b.Index >= len(c.cmds) {
+				return fmt.Errorf("sandbox: helper started an unexpected command")
+			}
+			c.current = b.Index
+			c.stdout.Reset()
+			c.stderr.Reset()
+		case frameOutput:
+			idx, s, data, err := parseOutput(payload)
+			if err != nil || idx != c.current || idx < 0 {
+				return fmt.Errorf("sandbox: helper sent output for an unexpected command")
+			}
+			b := &c.stdout
+			if s == Stderr {
+				b = &c.stderr
+			}
+			// The helper caps output; a frame stream that does not is
+			// forged or broken, and is cut here.
+			if int64(c.stdout.Len()+c.stderr.Len()+len(data)) > c.limits.OutputBytes+4096 {
+				return fmt.Errorf("sandbox: helper sent more output than the limit")
+			}
+			b.Write(data)
+			if c.onOutput != nil {
+				c.onOutput(OutputChunk{Command: idx, Name: c.cmds[idx].Name, Stream: s, Data: data})
+			}
+		case frameCommand:
+			var cr CommandResult
+			if err := json.Unmarshal(payload, &cr); err != nil || len(c.res.Commands) >= len(c.cmds) {
+				return fmt.Errorf("sandbox: helper sent a bad command result")
+			}
+			if cr.Status != StatusSkipped {
+				cr.Stdout, cr.Stderr = c.stdout.String(), c.stderr.String()
+				c.stdout.Reset()
+				c.stderr.Reset()
+			}
+			cr.Name, cr.Args = c.cmds[len(c.res.Commands)].Name, c.cmds[len(c.res.Commands)].Args
+			c.checkOOM(&cr)
+			c.res.Commands = append(c.res.Commands, cr)
+			c.current = -1
+		case frameFile:
+			var f File
+			if err := json.Unmarshal(payload, &f); err != nil || checkRelPath("path", f.Path) != nil {
+				return fmt.Errorf("sandbox: helper sent a bad file")
+			}
+			c.res.Files = append(c.res.Files, f)
+		case frameNote:
+			c.res.Notes = append(c.res.Notes, string(payload))
+		case frameFatal:
+			c.fatal = string(payload)
+		case frameDone:
+			c.done = true
+		default:
+			return fmt.Errorf("sandbox: helper sent an unknown frame %q", typ)
+		}
+	}
+}
+
+// checkOOM turns a command the kernel's OOM killer ended into
+// memory_exceeded: the cgroup's oom_kill count went up while it ran.
+func (c *collector) checkOOM(cr *CommandResult) {
+	if c.cg == nil {
+		return
+	}
+	n := c.cg.stats().oomKills
+	if n > c.oomSeen && cr.Status != StatusCompleted && cr.Status != StatusSkipped {
+		cr.Status = StatusMemoryExceeded
+		cr.Reason = fmt.Sprintf("exceeded the memory limit of %d bytes (killed by the kernel's OOM killer)", c.limits.MemoryBytes)
+	}
+	c.oomSeen = n
+}
+
+// finish decides the run's status once the helper is gone.
+func (c *collector) finish(oomKills int64, why string, readErr, waitErr error, diag string, lim Limits) {
+	res := c.res
+	if !c.done {
+		// The helper did not finish: say why, from what is known outside.
+		cr := CommandResult{ExitCode: -1, Stdout: c.stdout.String(), Stderr: c.stderr.String()}
+		if c.current >= 0 && c.current < len(c.cmds) && len(res.Commands) == c.current {
+			cr.Name, cr.Args = c.cmds[c.current].Name, c.cmds[c.current].Args
+		}
+		switch {
+		case why == "timeout":
+			cr.Status, cr.Reason = StatusTimeout, fmt.Sprintf("exceeded the run's wall time limit of %s", lim.WallTime.D())
+		case why == "cancelled":
+			cr.Status, cr.Reason = StatusKilled, "cancelled by the caller"
+		case oomKills > c.oomSeen:
+			cr.Status, cr.Reason = StatusMemoryExceeded, fmt.Sprintf("exceeded the memory limit of %d bytes (the kernel's OOM killer ended the run)", lim.MemoryBytes)
+		case c.fatal != "":
+			cr.Status, cr.Reason = StatusError, c.fatal
+		case readErr != nil:
+			cr.Status, cr.Reason = StatusError, readErr.Error()
+		default:
+			msg := "the sandbox ended unexpectedly"
+			if waitErr != nil {
+				msg += " (" + waitErr.Error() + ")"
+			}
+			if diag != "" {
+				msg += ": " + diag
+			}
+			cr.Status, cr.Reason = StatusError, msg
+		}
+		if cr.Name != "" {
+			res.Commands = append(res.Commands, cr)
+		} else {
+			res.Status, res.Reason = cr.Status, cr.Reason
+		}
+		for i := len(res.Commands); i < len(c.cmds); i++ {
+			res.Commands = append(res.Commands, CommandResult{Name: c.cmds[i].Name, Args: c.cmds[i].Args,
+				Status: StatusSkipped, ExitCode: -1, Reason: "not run: the run ended early"})
+		}
+	}
+	if res.Status == "" {
+		res.Status = StatusCompleted
+		for _, cr := range res.Commands {
+			if cr.Status != StatusCompleted && cr.Status != StatusSkipped {
+				res.Status = cr.Status
+				res.Reason = fmt.Sprintf("command %q: %s", cr.Name, cr.Reason)
+				break
+			}
+		}
+	}
+	for _, cr := range res.Commands {
+		if cr.Status != StatusSkipped {
+			res.ExitCode = cr.ExitCode
+		}
+	}
+}

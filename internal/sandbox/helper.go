@@ -1,0 +1,558 @@
+package sandbox
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/quantumlayer/qlp/internal/sandbox/seccomp"
+)
+
+// ExecMain is the hidden `qlp sandbox-exec` command: the helper that runs
+// inside every sandbox. It reads one request from stdin, writes the
+// project files, runs the commands under their limits, streams their
+// output as frames on stdout and returns the process exit code.
+//
+// Two other modes serve the backends from outside the sandbox: "cgexec"
+// (join the run's cgroups, then execute runsc) and "stage" (root only:
+// private mount namespace, read-only binds, drop to the sandbox uid, then
+// execute bwrap).
+//
+// Register it as a hidden cobra command that calls
+// os.Exit(sandbox.ExecMain(args)) and does nothing else first: it must not
+// read configuration, open files or start goroutines of its own.
+func ExecMain(args []string) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "cgexec":
+			return cgexec(args[1:])
+		case "stage":
+			return stage(args[1:])
+		case "run":
+		default:
+			fmt.Fprintf(os.Stderr, "sandbox: unknown helper mode %q\n", args[0])
+			return 2
+		}
+	}
+	out := &frameWriter{w: os.Stdout}
+	if err := runHelper(out); err != nil {
+		_ = out.write(frameFatal, []byte(err.Error()))
+		return 1
+	}
+	return 0
+}
+
+func cgexec(args []string) int {
+	i := 0
+	for ; i < len(args) && args[i] != "--"; i++ {
+		if err := os.WriteFile(args[i], []byte("0"), 0); err != nil {
+			fmt.Fprintf(os.Stderr, "sandbox: join cgroup %s: %v\n", args[i], err)
+			return 125
+		}
+	}
+	if i+1 >= len(args) {
+		fmt.Fprintln(os.Stderr, "sandbox: cgexec: no program after --")
+		return 125
+	}
+	prog, err := exec.LookPath(args[i+1])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sandbox: cgexec: %v\n", err)
+		return 127
+	}
+	err = syscall.Exec(prog, args[i+1:], os.Environ())
+	fmt.Fprintf(os.Stderr, "sandbox: cgexec: exec %s: %v\n", prog, err)
+	return 126
+}
+
+type helper struct {
+	req   helperRequest
+	out   *frameWriter
+	start time.Time
+}
+
+func runHelper(out *frameWriter) error {
+	// Other processes of the sandbox run as the same user: a non-dumpable
+	// helper keeps them out of /proc/<helper>/fd, where they could forge
+	// frames on its stdout.
+	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
+		return fmt.Errorf("sandbox: helper: prctl dumpable: %w", err)
+	}
+	h := &helper{out: out, start: time.Now()}
+	dec := json.NewDecoder(io.LimitReader(os.Stdin, 1<<30))
+	if err := dec.Decode(&h.req); err != nil {
+		return fmt.Errorf("sandbox: helper: read request: %w", err)
+	}
+	_ = os.Stdin.Close()
+	if !h.req.PIDNamespace {
+		// Orphans of the commands re-parent to the helper, so that it can
+		// find and end them.
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+			return fmt.Errorf("sandbox: helper: become subreaper: %w", err)
+		}
+	}
+	if err := h.prepare(); err != nil {
+		return err
+	}
+	if h.req.Seccomp {
+		if err := seccomp.Install(); err != nil {
+			return fmt.Errorf("sandbox: helper: %w", err)
+		}
+	}
+	deadline := h.start.Add(h.req.WallTime.D())
+	stopped := false
+	for i, c := range h.req.Commands {
+		if stopped {
+			res := CommandResult{Name: c.Name, Args: c.Args, Status: StatusSkipped, ExitCode: -1,
+				Reason: "not run: an earlier command did not complete"}
+			if err := h.sendResult(res); err != nil {
+				return err
+			}
+			continue
+		}
+		res := h.run(i, c, deadline)
+		if err := h.sendResult(res); err != nil {
+			return err
+		}
+		if res.Status != StatusCompleted && !c.ContinueOnFailure {
+			stopped = true
+		}
+		if res.Status == StatusTimeout && time.Now().After(deadline) {
+			stopped = true
+		}
+	}
+	h.collect()
+	return out.write(frameDone)
+}
+
+func (h *helper) sendResult(res CommandResult) error {
+	b, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	return h.out.write(frameCommand, b)
+}
+
+// prepare creates the work, home and tmp directories and writes the files.
+func (h *helper) prepare() error {
+	for _, d := range []string{h.req.WorkDir, filepath.Join(h.req.Root, "home"), filepath.Join(h.req.Root, "tmp")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("sandbox: helper: create %s: %w", d, err)
+		}
+	}
+	for _, c := range h.req.Copies {
+		if err := copyTree(c.From, c.To); err != nil {
+			return fmt.Errorf("sandbox: helper: copy %s: %w", c.From, err)
+		}
+	}
+	for _, f := range h.req.Files {
+		// Paths were validated by the runner; check again, cheaply.
+		if checkRelPath("path", f.Path) != nil {
+			return fmt.Errorf("sandbox: helper: refusing path %q", f.Path)
+		}
+		p := filepath.Join(h.req.WorkDir, filepath.FromSlash(f.Path))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return fmt.Errorf("sandbox: helper: write files: %w", err)
+		}
+		mode := os.FileMode(0o644)
+		if f.Executable {
+			mode = 0o755
+		}
+		if err := os.WriteFile(p, f.Content, mode); err != nil {
+			return fmt.Errorf("sandbox: helper: write files (is the disk limit large enough for the project?): %w", err)
+		}
+	}
+	h.req.Files = nil
+	return nil
+}
+
+// run runs one command to its end and ends every process it left behind.
+func (h *helper) run(idx int, c helperCommand, deadline time.Time) CommandResult {
+	res := CommandResult{Name: c.Name, Args: c.Args, ExitCode: -1}
+	timeout := time.Until(deadline)
+	if c.Timeout > 0 && c.Timeout.D() < timeout {
+		timeout = c.Timeout.D()
+	}
+	if timeout <= 0 {
+		res.Status, res.Reason = StatusTimeout, "the run's wall time was used up before this command started"
+		return res
+	}
+	if err := h.out.write(frameStart, mustJSON(frameStartBody{Index: idx})); err != nil {
+		res.Status, res.Reason = StatusError, "sandbox: write: "+err.Error()
+		return res
+	}
+	prog, err := lookPath(c.Args[0], c.Env)
+	if err != nil {
+		res.Status, res.ExitCode = StatusFailed, 127
+		res.Reason = err.Error()
+		_ = h.out.output(idx, Stderr, []byte(err.Error()+"\n"))
+		return res
+	}
+	cmd := &exec.Cmd{Path: prog, Args: c.Args, Env: c.Env, Dir: h.req.WorkDir}
+	if c.Stdin != "" {
+		cmd.Stdin = strings.NewReader(c.Stdin)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		res.Status, res.Reason = StatusError, "sandbox: pipe: "+err.Error()
+		return res
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		res.Status, res.Reason = StatusError, "sandbox: pipe: "+err.Error()
+		return res
+	}
+	cmd.Stdout, cmd.Stderr = outW, errW
+	began := time.Now()
+	err = cmd.Start()
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
+		res.Status, res.ExitCode = StatusFailed, 126
+		res.Reason = fmt.Sprintf("cannot start %s: %v", c.Args[0], err)
+		_ = h.out.output(idx, Stderr, []byte(res.Reason+"\n"))
+		return res
+	}
+	h.limit(cmd.Process.Pid)
+
+	var (
+		mu       sync.Mutex
+		kill     = make(chan string, 3) // why the command is being ended
+		total    int64
+		overflow = map[Stream]bool{}
+		wg       sync.WaitGroup
+	)
+	pump := func(r *os.File, s Stream) {
+		defer wg.Done()
+		defer r.Close()
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := r.Read(buf)
+			if n > 0 {
+				mu.Lock()
+				room := h.req.OutputBytes - total
+				data := buf[:n]
+				if int64(n) > room {
+					if room < 0 {
+						room = 0
+					}
+					data = buf[:room]
+					if !overflow[Stdout] && !overflow[Stderr] {
+						kill <- "output"
+					}
+					overflow[s] = true
+				}
+				total += int64(len(data))
+				mu.Unlock()
+				if len(data) > 0 {
+					_ = h.out.output(idx, s, data)
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
+	wg.Add(2)
+	go pump(outR, Stdout)
+	go pump(errR, Stderr)
+
+	timer := time.AfterFunc(timeout, func() { kill <- "timeout" })
+	exited := make(chan *os.ProcessState, 1)
+	go func() {
+		st, _ := cmd.Process.Wait()
+		exited <- st
+	}()
+	var why string
+	var st *os.ProcessState
+	select {
+	case st = <-exited:
+	case why = <-kill:
+		h.killAll(cmd.Process.Pid, false)
+		st = <-exited
+	}
+	timer.Stop()
+	// Whatever the command left running (daemons, background jobs) ends
+	// with it; then the pipes reach EOF.
+	h.killAll(cmd.Process.Pid, true)
+	wg.Wait()
+	h.reap()
+	if why == "" {
+		select {
+		case why = <-kill:
+		default:
+		}
+	}
+	res.Duration = Duration(time.Since(began))
+	mu.Lock()
+	res.StdoutTruncated, res.StderrTruncated = overflow[Stdout], overflow[Stderr]
+	mu.Unlock()
+	h.classify(&res, st, why, timeout)
+	return res
+}
+
+func (h *helper) classify(res *CommandResult, st *os.ProcessState, why string, timeout time.Duration) {
+	var ws syscall.WaitStatus
+	if st != nil {
+		ws, _ = st.Sys().(syscall.WaitStatus)
+		if ru, ok := st.SysUsage().(*syscall.Rusage); ok && ru != nil {
+			res.PeakMemoryBytes = ru.Maxrss * 1024
+			res.CPUTime = Duration(time.Duration(ru.Utime.Nano() + ru.Stime.Nano()))
+		}
+	}
+	if st != nil && ws.Exited() {
+		res.ExitCode = ws.ExitStatus()
+	}
+	if st != nil && ws.Signaled() {
+		res.Signal = ws.Signal().String()
+	}
+	cpuLimit := h.req.CPUTime.D()
+	switch {
+	case why == "output":
+		res.Status = StatusOutputExceeded
+		res.Reason = fmt.Sprintf("wrote more than the output limit of %d bytes", h.req.OutputBytes)
+	case why == "timeout":
+		res.Status = StatusTimeout
+		res.Reason = fmt.Sprintf("exceeded the wall time limit of %s", timeout.Round(time.Millisecond))
+	case st == nil:
+		res.Status, res.Reason = StatusError, "sandbox: lost track of the process"
+	case ws.Signaled() && (ws.Signal() == syscall.SIGXCPU ||
+		(ws.Signal() == syscall.SIGKILL && cpuLimit > 0 && res.CPUTime.D() >= cpuLimit)):
+		res.Status = StatusTimeout
+		res.Reason = fmt.Sprintf("exceeded the CPU time limit of %s", cpuLimit)
+	case ws.Signaled() && ws.Signal() == syscall.SIGXFSZ:
+		res.Status = StatusFailed
+		res.Reason = fmt.Sprintf("wrote a file larger than the disk limit of %d bytes", h.req.DiskBytes)
+	case ws.Signaled():
+		res.Status = StatusKilled
+		res.Reason = "killed by signal: " + ws.Signal().String()
+	case res.ExitCode == 0:
+		res.Status = StatusCompleted
+	default:
+		res.Status = StatusFailed
+		res.Reason = fmt.Sprintf("exited with code %d", res.ExitCode)
+	}
+}
+
+// limit applies per-process rlimits to a started command. Processes the
+// command forks in the microseconds before this inherit the helper's limits;
+// the run's cgroup (when available) bounds them regardless.
+func (h *helper) limit(pid int) {
+	set := func(res int, cur, max uint64) {
+		_ = unix.Prlimit(pid, res, &unix.Rlimit{Cur: cur, Max: max}, nil)
+	}
+	if cpu := uint64(h.req.CPUTime.D().Seconds()); cpu > 0 {
+		set(unix.RLIMIT_CPU, cpu, cpu+1)
+	} else if h.req.CPUTime > 0 {
+		set(unix.RLIMIT_CPU, 1, 2)
+	}
+	if h.req.Processes > 0 {
+		n := uint64(h.req.Processes)
+		set(unix.RLIMIT_NPROC, n, n)
+	}
+	if h.req.DiskBytes > 0 {
+		set(unix.RLIMIT_FSIZE, uint64(h.req.DiskBytes), uint64(h.req.DiskBytes))
+	}
+	if h.req.MemoryRlimit > 0 {
+		set(unix.RLIMIT_DATA, uint64(h.req.MemoryRlimit), uint64(h.req.MemoryRlimit))
+	}
+	set(unix.RLIMIT_CORE, 0, 0)
+}
+
+// killAll ends every process of the run except the helper: in its own PID
+// namespace with kill(-1); otherwise the command's process group and every
+// descendant of the helper (orphans re-parent to it as subreaper).
+// reap is false while the command itself has not been waited for, so that
+// its exit status is not taken by wait4(-1).
+func (h *helper) killAll(pid int, reap bool) {
+	if h.req.PIDNamespace {
+		_ = unix.Kill(-1, unix.SIGKILL)
+		return
+	}
+	_ = unix.Kill(-pid, unix.SIGKILL)
+	for i := 0; i < 100; i++ {
+		kids := descendants(os.Getpid())
+		if len(kids) == 0 {
+			return
+		}
+		for _, k := range kids {
+			_ = unix.Kill(k, unix.SIGKILL)
+		}
+		if !reap {
+			return
+		}
+		h.reap()
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// reap collects every exited child (orphans included). In its own PID
+// namespace, after kill(-1), it blocks until every child is gone.
+func (h *helper) reap() {
+	flags := unix.WNOHANG
+	if h.req.PIDNamespace {
+		flags = 0
+	}
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, flags, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if pid <= 0 || err != nil {
+			return
+		}
+	}
+}
+
+// descendants lists the live (non-zombie) descendants of pid from /proc.
+func descendants(root int) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	parent := map[int]int{}
+	for _, e := range entries {
+		var pid int
+		if _, err := fmt.Sscan(e.Name(), &pid); err != nil || pid == root {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		var state string
+		var ppid int
+		if _, err := fmt.Sscan(s[i+1:], &state, &ppid); err != nil || state == "Z" {
+			continue
+		}
+		parent[pid] = ppid
+	}
+	var out []int
+	for pid := range parent {
+		for p, n := parent[pid], 0; n < 1000; p, n = parent[p], n+1 {
+			if p == root {
+				out = append(out, pid)
+				break
+			}
+			if p == 0 {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// collect sends the files the spec asked for: regular files inside the
+// work directory only, up to MaxCollectBytes in all.
+func (h *helper) collect() {
+	var total int64
+	sent := map[string]bool{}
+	root, err := filepath.EvalSymlinks(h.req.WorkDir)
+	if err != nil {
+		return
+	}
+	for _, pat := range h.req.Collect {
+		matches, err := filepath.Glob(filepath.Join(h.req.WorkDir, filepath.FromSlash(pat)))
+		if err != nil || len(matches) == 0 {
+			_ = h.out.write(frameNote, []byte(fmt.Sprintf("collect %q: no such file", pat)))
+			continue
+		}
+		for _, m := range matches {
+			real, err := filepath.EvalSymlinks(m)
+			if err != nil || !strings.HasPrefix(real, root+string(filepath.Separator)) {
+				_ = h.out.write(frameNote, []byte(fmt.Sprintf("collect %q: outside the work directory", pat)))
+				continue
+			}
+			rel, _ := filepath.Rel(root, real)
+			rel = filepath.ToSlash(rel)
+			fi, err := os.Lstat(real)
+			if err != nil || !fi.Mode().IsRegular() || sent[rel] {
+				continue
+			}
+			if total+fi.Size() > h.req.MaxCollectBytes {
+				_ = h.out.write(frameNote, []byte(fmt.Sprintf("collect %q: over the limit of %d bytes in all", rel, h.req.MaxCollectBytes)))
+				continue
+			}
+			b, err := os.ReadFile(real)
+			if err != nil || int64(len(b)) != fi.Size() {
+				continue
+			}
+			total += int64(len(b))
+			sent[rel] = true
+			_ = h.out.write(frameFile, mustJSON(File{Path: rel, Content: b}))
+		}
+	}
+}
+
+// lookPath resolves a program name with the command's own PATH.
+func lookPath(name string, env []string) (string, error) {
+	if strings.Contains(name, "/") {
+		return name, nil
+	}
+	pathVar := ""
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			pathVar = v
+		}
+	}
+	for _, dir := range filepath.SplitList(pathVar) {
+		if dir == "" {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("sandbox: command not found: %s (PATH=%s)", name, pathVar)
+}
+
+// copyTree copies a directory tree of regular files and directories.
+func copyTree(from, to string) error {
+	return filepath.WalkDir(from, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, p)
+		dst := filepath.Join(to, rel)
+		switch {
+		case d.IsDir():
+			return os.MkdirAll(dst, 0o755)
+		case d.Type().IsRegular():
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(dst, b, 0o644)
+		}
+		return nil
+	})
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only for types defined here, which always marshal
+	}
+	return b
+}

@@ -1,0 +1,381 @@
+package sandbox
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Local is the in-process [Runner]: it runs specs on this host with the
+// configured backend. It is safe for concurrent use; the [Service] bounds
+// how many runs execute at once.
+type Local struct {
+	cfg     Config
+	logger  *slog.Logger
+	backend backend
+	langs   map[string]*Language
+	cg      *cgroups
+	cgInfo  CgroupInfo
+
+	runtimeDir string
+	ownRuntime bool
+	helper     string // helper binary as the backend launches it
+	hostUID    int    // uid:gid sandboxed processes run as on the host; -1: the service's
+	hostGID    int
+
+	depMu    sync.Mutex
+	depCache map[string]bool
+
+	goSeedOnce sync.Once
+	goSeed     string
+	goSeedErr  error
+}
+
+var _ Runner = (*Local)(nil)
+
+// Info describes the runner, for GET /languages and the logs.
+type Info struct {
+	Backend string     `json:"backend"`
+	Cgroup  CgroupInfo `json:"cgroup"`
+	HostUID int        `json:"host_uid"` // -1: sandboxed processes run as the service's own uid
+	Seccomp bool       `json:"seccomp"`
+}
+
+// NewLocal checks the backend's tools, detects the languages and cgroups of
+// this host and prepares the runtime directory. Close releases it.
+func NewLocal(ctx context.Context, cfg Config, logger *slog.Logger) (*Local, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	r := &Local{cfg: cfg, logger: logger, depCache: map[string]bool{}, hostUID: -1, hostGID: -1}
+	if os.Geteuid() == 0 {
+		r.hostUID, r.hostGID = cfg.SandboxUID, cfg.SandboxUID
+	}
+	helper := cfg.HelperPath
+	if helper == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("sandbox: find own executable for the helper: %w", err)
+		}
+		helper = exe
+	}
+	if abs, err := filepath.Abs(helper); err == nil {
+		helper = abs
+	}
+	r.helper = helper
+	if cfg.RuntimeDir == "" {
+		d, err := os.MkdirTemp("", "qlp-sandbox-")
+		if err != nil {
+			return nil, fmt.Errorf("sandbox: create runtime directory: %w", err)
+		}
+		r.runtimeDir, r.ownRuntime = d, true
+	} else {
+		r.runtimeDir = cfg.RuntimeDir
+		if err := os.MkdirAll(r.runtimeDir, 0o711); err != nil {
+			return nil, fmt.Errorf("sandbox: create runtime directory %s: %w", r.runtimeDir, err)
+		}
+	}
+	// Others must be able to traverse it (the sandbox uid reaches its
+	// staged binds through it), never to list it.
+	if err := os.Chmod(r.runtimeDir, 0o711); err != nil {
+		return nil, fmt.Errorf("sandbox: chmod runtime directory: %w", err)
+	}
+	r.cg, r.cgInfo = detectCgroups(cfg.CgroupParent)
+	if r.cg == nil {
+		logger.Warn("sandbox runs without cgroup limits: memory and process limits fall back to rlimits", "reason", r.cgInfo.Reason)
+	}
+	r.langs = detectLanguages(ctx, cfg.GoModCache)
+	var err error
+	switch cfg.Backend {
+	case BackendBwrap:
+		r.backend, err = newBwrap(r)
+	case BackendGVisor:
+		r.backend, err = newGVisor(r)
+	case BackendUnsafeLocal:
+		logger.Warn("UNSAFE: the unsafe-local sandbox backend runs generated code as plain host processes with no file-system or network isolation; never use it for untrusted code or in production")
+		r.backend, err = newUnsafeLocal(r)
+	}
+	if err != nil {
+		_ = r.Close()
+		return nil, err
+	}
+	names := make([]string, 0, len(r.langs))
+	for n := range r.langs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	logger.Info("sandbox ready", "backend", cfg.Backend, "languages", names, "cgroup_version", r.cgInfo.Version, "host_uid", r.hostUID)
+	return r, nil
+}
+
+// Close removes the runtime directory if the runner created it.
+func (r *Local) Close() error {
+	if r.ownRuntime {
+		return os.RemoveAll(r.runtimeDir)
+	}
+	return nil
+}
+
+// Info reports the backend and what it enforces on this host.
+func (r *Local) Info() Info {
+	return Info{Backend: r.cfg.Backend, Cgroup: r.cgInfo, HostUID: r.hostUID, Seccomp: true}
+}
+
+// Languages lists what this host can run, sorted by name.
+func (r *Local) Languages() []Language {
+	out := make([]Language, 0, len(r.langs))
+	for _, l := range r.langs {
+		out = append(out, *l)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Ready checks that the backend can still start.
+func (r *Local) Ready(ctx context.Context) error { return r.backend.ready(ctx) }
+
+// prepared is a validated spec turned into the helper's request.
+type prepared struct {
+	id     string
+	lang   *Language
+	limits Limits
+	cmds   []Command
+	req    helperRequest
+	binds  []string // host paths bound read-only at the same path
+	// seed is the Go build-cache seed, bound read-only at seedPath.
+	seed    string
+	missing []string
+}
+
+// Prepare validates a spec and resolves its defaults without running it.
+// The service uses it to answer 400 before a request is queued.
+func (r *Local) Prepare(ctx context.Context, s Spec) error {
+	_, err := r.prepare(ctx, &s)
+	return err
+}
+
+func (r *Local) prepare(ctx context.Context, s *Spec) (*prepared, error) {
+	lang := r.langs[s.Language]
+	if lang == nil {
+		names := make([]string, 0, len(r.langs))
+		for n := range r.langs {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		if s.Language == "" {
+			return nil, specErr("language", "must be set (this host runs: %s)", strings.Join(names, ", "))
+		}
+		return nil, specErr("language", "unknown or unavailable language %q (this host runs: %s)", s.Language, strings.Join(names, ", "))
+	}
+	if err := r.cfg.validate(s); err != nil {
+		return nil, err
+	}
+	p := &prepared{id: newID(), lang: lang, limits: s.Limits.withDefaults(r.cfg.DefaultLimits)}
+	p.cmds = s.Commands
+	if len(p.cmds) == 0 {
+		mode := s.Mode
+		if mode == "" {
+			mode = "run"
+		}
+		cmds, err := lang.commands(s, mode, p.limits)
+		if err != nil {
+			return nil, specErr("commands", "no default %s command for %s: %v", mode, lang.Name, err)
+		}
+		p.cmds = cmds
+	}
+	p.missing = r.checkDependencies(ctx, s, lang)
+	root := r.backend.root(p.id)
+	env := r.env(lang, s.Env, root)
+	p.req = helperRequest{
+		Root: root, WorkDir: root + "/work", Files: s.Files, Collect: s.Collect,
+		MaxCollectBytes: r.cfg.MaxCollectBytes, OutputBytes: p.limits.OutputBytes, Processes: p.limits.Processes,
+		DiskBytes: p.limits.DiskBytes, CPUTime: p.limits.CPUTime, WallTime: p.limits.WallTime,
+	}
+	for i, c := range p.cmds {
+		name := c.Name
+		if name == "" {
+			name = fmt.Sprintf("command-%d", i+1)
+		}
+		p.req.Commands = append(p.req.Commands, helperCommand{Name: name, Args: c.Args, Env: env, Stdin: c.Stdin,
+			Timeout: c.Timeout, ContinueOnFailure: c.ContinueOnFailure})
+	}
+	p.binds = append(p.binds, lang.binds...)
+	if lang.Name == "go" && r.cfg.GoCacheSeed && len(p.missing) == 0 {
+		seed, err := r.goCacheSeed(ctx)
+		if err != nil {
+			r.logger.Warn("go build cache seed unavailable; go runs compile the standard library each time", "error", err)
+		} else {
+			p.seed = seed
+			from := seedPath
+			if root != "/sandbox" { // unsafe-local sees the host's files
+				from = seed
+			}
+			p.req.Copies = append(p.req.Copies, copySpec{From: from, To: root + "/gocache"})
+		}
+	}
+	return p, nil
+}
+
+// seedPath is where sandboxes see the Go build-cache seed.
+const seedPath = "/.qlp/gocache-seed"
+
+// env builds the environment of every command: nothing from the service's
+// own environment.
+func (r *Local) env(lang *Language, extra map[string]string, root string) []string {
+	m := map[string]string{
+		"PATH":   strings.Join(append(append([]string{}, lang.pathDirs...), basePath), ":"),
+		"HOME":   root + "/home",
+		"TMPDIR": root + "/tmp",
+		"LANG":   "C.UTF-8",
+		"USER":   "sandbox",
+		"TERM":   "dumb",
+	}
+	for k, v := range lang.env {
+		m[k] = strings.ReplaceAll(v, "/sandbox", root)
+	}
+	for k, v := range extra {
+		m[k] = v
+	}
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Run implements [Runner].
+func (r *Local) Run(ctx context.Context, s Spec, onOutput func(OutputChunk)) (*Result, error) {
+	p, err := r.prepare(ctx, &s)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{ID: p.id, Backend: r.cfg.Backend, Language: p.lang.Name, Limits: p.limits, ExitCode: -1}
+	if len(p.missing) > 0 {
+		res.Status = StatusError
+		res.MissingDependencies = p.missing
+		res.Reason = "dependency unavailable: " + strings.Join(p.missing, "; ") + "; the sandbox has no network, so only what this host has installed can be used"
+		for _, c := range p.req.Commands {
+			res.Commands = append(res.Commands, CommandResult{Name: c.Name, Args: c.Args, Status: StatusSkipped, ExitCode: -1, Reason: "not run: dependency unavailable"})
+		}
+		return res, nil
+	}
+	if err := r.execute(ctx, p, res, onOutput); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func newID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// goCacheSeed builds, once, a Go build cache holding the standard library
+// packages tests commonly use, by compiling and testing a trivial module of
+// our own (trusted code) with the host's go. Runs copy it into their own
+// writable GOCACHE.
+func (r *Local) goCacheSeed(ctx context.Context) (string, error) {
+	r.goSeedOnce.Do(func() {
+		lang := r.langs["go"]
+		dir := filepath.Join(r.runtimeDir, "gocache-seed")
+		mod := filepath.Join(r.runtimeDir, "gocache-seed-src")
+		files := map[string]string{
+			"go.mod":       "module seed\n\ngo 1.21\n",
+			"seed.go":      "package seed\n\nimport (\n\t\"encoding/json\"\n\t\"fmt\"\n\t\"os\"\n\t\"sort\"\n\t\"strconv\"\n\t\"strings\"\n)\n\nvar _ = json.Marshal\nvar _ = fmt.Sprint\nvar _ = os.Exit\nvar _ = sort.Ints\nvar _ = strconv.Itoa\nvar _ = strings.TrimSpace\n",
+			"seed_test.go": "package seed\n\nimport \"testing\"\n\nfunc TestSeed(t *testing.T) {}\n",
+			"cmd/main.go":  "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println() }\n",
+		}
+		for name, content := range files {
+			p := filepath.Join(mod, name)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				r.goSeedErr = err
+				return
+			}
+			if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+				r.goSeedErr = err
+				return
+			}
+		}
+		env := []string{"PATH=" + strings.Join(append(append([]string{}, lang.pathDirs...), basePath), ":"),
+			"HOME=" + mod, "GOCACHE=" + dir, "GOPATH=" + filepath.Join(mod, "gopath")}
+		for k, v := range lang.env {
+			if k != "GOCACHE" && k != "GOPATH" && k != "GOMODCACHE" {
+				env = append(env, k+"="+v)
+			}
+		}
+		env = append(env, "GOMODCACHE="+filepath.Join(mod, "gopath", "mod"))
+		for _, args := range [][]string{{"go", "build", "./..."}, {"go", "vet", "./..."}, {"go", "test", "-json", "./..."}} {
+			cmd := exec.CommandContext(ctx, filepath.Join(lang.pathDirs[0], "go"), args[1:]...)
+			cmd.Dir, cmd.Env = mod, env
+			if out, err := cmd.CombinedOutput(); err != nil {
+				r.goSeedErr = fmt.Errorf("sandbox: seed go build cache (%s): %w: %s", strings.Join(args, " "), err, lastLines(string(out), 5))
+				return
+			}
+		}
+		// The sandbox user must be able to read it.
+		_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err == nil {
+				mode := os.FileMode(0o644)
+				if d.IsDir() {
+					mode = 0o755
+				}
+				_ = os.Chmod(p, mode)
+			}
+			return nil
+		})
+		r.goSeed = dir
+	})
+	return r.goSeed, r.goSeedErr
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// capped collects a launcher's stderr up to a limit.
+type capped struct {
+	mu  sync.Mutex
+	buf []byte
+	max int
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if room := c.max - len(c.buf); room > 0 {
+		if len(p) < room {
+			room = len(p)
+		}
+		c.buf = append(c.buf, p[:room]...)
+	}
+	return len(p), nil
+}
+
+func (c *capped) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return strings.TrimSpace(string(c.buf))
+}
+
+var errLaunch = errors.New("sandbox: the sandbox could not start")
+
+var _ io.Writer = (*capped)(nil)

@@ -1,0 +1,95 @@
+package sandbox_test
+
+import (
+	"os"
+	"os/exec"
+	"sync"
+	"testing"
+
+	"github.com/quantumlayer/qlp/internal/logx"
+	"github.com/quantumlayer/qlp/internal/sandbox"
+)
+
+// TestMain lets the test binary act as the sandbox helper, as the qlp
+// binary does with its hidden `sandbox-exec` command.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == sandbox.HelperCommand {
+		os.Exit(sandbox.ExecMain(os.Args[2:]))
+	}
+	code := m.Run()
+	runners.Range(func(_, v any) bool {
+		if r, ok := v.(*sandbox.Local); ok {
+			_ = r.Close()
+		}
+		return true
+	})
+	os.Exit(code)
+}
+
+// runners holds one Local per backend for the whole test binary: detecting
+// the languages of the host takes a second, so tests share them.
+var (
+	runners  sync.Map
+	runnerMu sync.Mutex
+)
+
+// requireServices is set by `make test` / CI: a missing isolation tool is
+// then a failure, never a silent skip.
+func requireServices() bool { return os.Getenv("QLP_TEST_REQUIRE_SERVICES") == "1" }
+
+func testConfig(backend string) sandbox.Config {
+	cfg := sandbox.Defaults()
+	cfg.Backend = backend
+	cfg.AllowUnsafe = backend == sandbox.BackendUnsafeLocal
+	return cfg
+}
+
+// backendAvailable skips (or, with QLP_TEST_REQUIRE_SERVICES=1, fails) when
+// the backend's tool is missing here.
+func backendAvailable(t testing.TB, backend string) {
+	t.Helper()
+	var tool string
+	switch backend {
+	case sandbox.BackendBwrap:
+		tool = "bwrap"
+	case sandbox.BackendGVisor:
+		tool = "runsc"
+		if os.Geteuid() != 0 {
+			t.Skip("gvisor backend needs root on this machine")
+		}
+	default:
+		return
+	}
+	if _, err := exec.LookPath(tool); err != nil {
+		if requireServices() {
+			t.Fatalf("%s is not installed (run scripts/install-deps.sh test): %v", tool, err)
+		}
+		t.Skipf("%s is not installed; skipping the %s backend", tool, backend)
+	}
+}
+
+func runnerFor(t testing.TB, backend string) *sandbox.Local {
+	t.Helper()
+	backendAvailable(t, backend)
+	runnerMu.Lock()
+	defer runnerMu.Unlock()
+	if r, ok := runners.Load(backend); ok {
+		return r.(*sandbox.Local)
+	}
+	r, err := sandbox.NewLocal(t.Context(), testConfig(backend), logx.Discard())
+	if err != nil {
+		t.Fatalf("NewLocal(%s): %v", backend, err)
+	}
+	runners.Store(backend, r)
+	return r
+}
+
+var allBackends = []string{sandbox.BackendBwrap, sandbox.BackendGVisor, sandbox.BackendUnsafeLocal}
+
+func files(kv ...string) []sandbox.File {
+	var out []sandbox.File
+	for i := 0; i+1 < len(kv); i += 2 {
+		out = append(out, sandbox.File{Path: kv[i], Content: []byte(kv[i+1])})
+	}
+	return out
+}

@@ -1,0 +1,134 @@
+package sandbox
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// The runner and the helper inside the sandbox talk over the helper's
+// stdin (one JSON helperRequest) and stdout (a stream of frames). The
+// helper shares the sandbox with the program it runs, so the runner treats
+// every frame as untrusted input: sizes are bounded, unknown frames are an
+// error, and limits the helper reports are re-checked outside where
+// possible (cgroup OOM counts, wall time).
+
+// helperRequest is everything the helper needs to carry out a run.
+type helperRequest struct {
+	Root            string          `json:"root"`     // writable root (work, home, tmp live under it)
+	WorkDir         string          `json:"work_dir"` // Root/work
+	Files           []File          `json:"files"`
+	Copies          []copySpec      `json:"copies,omitempty"`
+	Commands        []helperCommand `json:"commands"`
+	Collect         []string        `json:"collect,omitempty"`
+	MaxCollectBytes int64           `json:"max_collect_bytes"`
+	OutputBytes     int64           `json:"output_bytes"`
+	Processes       int             `json:"processes"`
+	DiskBytes       int64           `json:"disk_bytes"`
+	CPUTime         Duration        `json:"cpu_time"`
+	WallTime        Duration        `json:"wall_time"`
+	// MemoryRlimit, when positive, is applied as RLIMIT_DATA because no
+	// memory cgroup bounds the run.
+	MemoryRlimit int64 `json:"memory_rlimit,omitempty"`
+	// PIDNamespace: the helper is PID 1 of the run's own PID namespace,
+	// so kill(-1) ends every other process of the run.
+	PIDNamespace bool `json:"pid_namespace"`
+	// Seccomp: install the filter in the helper (backends that cannot pass
+	// it from outside).
+	Seccomp bool `json:"seccomp"`
+}
+
+type copySpec struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+type helperCommand struct {
+	Name              string   `json:"name"`
+	Args              []string `json:"args"`
+	Env               []string `json:"env"`
+	Stdin             string   `json:"stdin,omitempty"`
+	Timeout           Duration `json:"timeout,omitempty"`
+	ContinueOnFailure bool     `json:"continue_on_failure,omitempty"`
+}
+
+// Frame types sent by the helper.
+const (
+	frameOutput  byte = 'o' // [command u16][stream u8][data]
+	frameStart   byte = 's' // JSON frameStartBody
+	frameCommand byte = 'c' // JSON CommandResult without stdout/stderr
+	frameFile    byte = 'f' // JSON File
+	frameNote    byte = 'n' // text: a problem collecting files
+	frameFatal   byte = 'x' // text: the helper could not go on
+	frameDone    byte = 'd' // empty
+)
+
+const maxFrame = 4 << 20 // larger than any frame the helper legitimately sends
+
+type frameStartBody struct {
+	Index int `json:"index"`
+}
+
+// frameWriter serialises frames from several goroutines.
+type frameWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (fw *frameWriter) write(typ byte, payload ...[]byte) error {
+	n := 0
+	for _, p := range payload {
+		n += len(p)
+	}
+	buf := make([]byte, 5, 5+n)
+	buf[0] = typ
+	binary.BigEndian.PutUint32(buf[1:], uint32(n))
+	for _, p := range payload {
+		buf = append(buf, p...)
+	}
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	_, err := fw.w.Write(buf)
+	return err
+}
+
+func (fw *frameWriter) output(cmd int, s Stream, data []byte) error {
+	hdr := []byte{byte(cmd >> 8), byte(cmd), 0}
+	if s == Stderr {
+		hdr[2] = 1
+	}
+	return fw.write(frameOutput, hdr, data)
+}
+
+// readFrame reads one frame; io.EOF means the helper closed its stdout.
+func readFrame(r *bufio.Reader) (byte, []byte, error) {
+	var hdr [5]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		if err == io.ErrUnexpectedEOF {
+			return 0, nil, fmt.Errorf("sandbox: helper output ends inside a frame header")
+		}
+		return 0, nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr[1:])
+	if n > maxFrame {
+		return 0, nil, fmt.Errorf("sandbox: helper sent a %d-byte frame (limit %d)", n, maxFrame)
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return 0, nil, fmt.Errorf("sandbox: helper output ends inside a frame: %w", err)
+	}
+	return hdr[0], buf, nil
+}
+
+func parseOutput(p []byte) (int, Stream, []byte, error) {
+	if len(p) < 3 {
+		return 0, "", nil, fmt.Errorf("sandbox: short output frame")
+	}
+	s := Stdout
+	if p[2] == 1 {
+		s = Stderr
+	}
+	return int(p[0])<<8 | int(p[1]), s, p[3:], nil
+}
