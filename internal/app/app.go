@@ -24,6 +24,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/llm/tiers"
 	"github.com/quantumlayer/qlp/internal/orchestrator"
 	"github.com/quantumlayer/qlp/internal/progress"
+	"github.com/quantumlayer/qlp/internal/sandbox"
 	"github.com/quantumlayer/qlp/internal/store"
 	"github.com/quantumlayer/qlp/internal/workflow"
 )
@@ -34,6 +35,8 @@ type Options struct {
 	NoEngine bool
 	// Worker runs the Temporal worker for QLPWorkflow (needs LLM settings).
 	Worker bool
+	// Sandbox runs the Execution Sandbox service in this process.
+	Sandbox bool
 	// Version is reported by /health and recorded in manifests.
 	Version string
 }
@@ -48,8 +51,11 @@ type Platform struct {
 	Signer       *capsule.Signer
 	Orchestrator *orchestrator.Service
 	Router       *tiers.Router
-	worker       worker.Worker
-	version      string
+	// Sandbox is the in-process Execution Sandbox (nil unless asked for).
+	Sandbox       *sandbox.Service
+	sandboxProbes *httpx.Probes
+	worker        worker.Worker
+	version       string
 }
 
 // Open starts what opts ask for. Close releases it.
@@ -86,6 +92,13 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 		MaxParallel: cfg.Workflow.MaxParallel, HeartbeatTimeout: cfg.Workflow.HeartbeatTimeout, TaskTimeout: cfg.Workflow.TaskTimeout,
 		MaxBodyBytes: cfg.API.MaxBodyBytes, PublicURL: cfg.API.PublicURL, Version: opts.Version,
 	}, orchestrator.Deps{Store: p.Store, Temporal: tc, Bus: p.Bus, Logger: logger.With("component", "orchestrator")})
+	if opts.Sandbox {
+		p.sandboxProbes = httpx.NewProbes("sandbox", opts.Version)
+		if p.Sandbox, err = sandbox.New(ctx, cfg.Sandbox, sandbox.Deps{Logger: logger, Registerer: p.sandboxProbes.Registry}); err != nil {
+			return nil, err
+		}
+		p.sandboxProbes.AddCheck("sandbox", p.Sandbox.Ready)
+	}
 	if opts.Worker {
 		if opts.NoEngine {
 			return nil, errors.New("app: a worker needs the workflow engine")
@@ -127,6 +140,9 @@ func (p *Platform) Close() error {
 	var errs []error
 	if p.Router != nil {
 		errs = append(errs, p.Router.Close())
+	}
+	if p.Sandbox != nil {
+		errs = append(errs, p.Sandbox.Close())
 	}
 	if p.Engine != nil {
 		p.Engine.Close()
@@ -175,20 +191,35 @@ func (p *Platform) Probes() *httpx.Probes {
 	return pr
 }
 
-// APIHandler is the orchestrator's whole HTTP surface: probes without a
-// credential, everything else behind authentication.
-func (p *Platform) APIHandler(extra ...auth.Authenticator) http.Handler {
-	logger := p.Logger.With("component", "api")
-	probes := p.Probes()
+// serviceHandler is one service's whole HTTP surface: its probes without a
+// credential, everything mount adds behind authentication, and request ids,
+// panic recovery, logging and metrics around all of it.
+func (p *Platform) serviceHandler(name string, probes *httpx.Probes, mount func(mux *http.ServeMux, requireKey func(http.Handler) http.Handler), extra ...auth.Authenticator) http.Handler {
+	logger := p.Logger.With("component", name)
 	metrics := httpx.NewHTTPMetrics(probes.Registry)
 	root := http.NewServeMux()
 	probes.Mount(root)
 	requireKey := auth.Require(p.Authenticator(extra...), logger)
-	p.Orchestrator.Mount(root, requireKey)
-	// Anything else is a JSON 404, still behind authentication so that the
-	// API's shape is not probed anonymously.
-	root.Handle("/", requireKey(httpx.Handle(logger, func(w http.ResponseWriter, r *http.Request) error {
-		return httpx.NotFound("route " + r.Method + " " + r.URL.Path)
-	})))
+	mount(root, requireKey)
 	return httpx.Chain(root, httpx.RequestID, httpx.Recover(logger), httpx.Logging(logger, metrics))
+}
+
+// APIHandler is the orchestrator's HTTP surface (:8000).
+func (p *Platform) APIHandler(extra ...auth.Authenticator) http.Handler {
+	logger := p.Logger.With("component", "api")
+	return p.serviceHandler("api", p.Probes(), func(mux *http.ServeMux, requireKey func(http.Handler) http.Handler) {
+		p.Orchestrator.Mount(mux, requireKey)
+		// Anything else is a JSON 404, still behind authentication so that
+		// the API's shape is not probed anonymously.
+		mux.Handle("/", requireKey(httpx.Handle(logger, func(w http.ResponseWriter, r *http.Request) error {
+			return httpx.NotFound("route " + r.Method + " " + r.URL.Path)
+		})))
+	}, extra...)
+}
+
+// SandboxHandler is the Execution Sandbox's HTTP surface (:8004).
+func (p *Platform) SandboxHandler(extra ...auth.Authenticator) http.Handler {
+	return p.serviceHandler("sandbox", p.sandboxProbes, func(mux *http.ServeMux, requireKey func(http.Handler) http.Handler) {
+		mux.Handle("/", requireKey(p.Sandbox.Handler()))
+	}, extra...)
 }

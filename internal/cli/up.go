@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 
+	"net/http"
+
 	"github.com/spf13/cobra"
 
 	"github.com/quantumlayer/qlp/internal/app"
@@ -17,10 +19,11 @@ import (
 // Targets a process can run.
 const (
 	targetOrchestrator = "orchestrator"
+	targetSandbox      = "sandbox"
 	targetWorker       = "worker"
 )
 
-var allTargets = []string{targetOrchestrator, targetWorker}
+var allTargets = []string{targetOrchestrator, targetSandbox, targetWorker}
 
 func newUpCmd(e *env) *cobra.Command {
 	var ui bool
@@ -93,22 +96,36 @@ func serve(parent context.Context, e *env, targets []string) error {
 	ctx, stop := signal.NotifyContext(parent, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	sort.Strings(targets)
-	p, err := app.Open(ctx, e.cfg, e.logger, app.Options{Worker: contains(targets, targetWorker), Version: e.version})
+	p, err := app.Open(ctx, e.cfg, e.logger, app.Options{Worker: contains(targets, targetWorker), Sandbox: contains(targets, targetSandbox), Version: e.version})
 	if err != nil {
 		return err
 	}
 	defer p.Close()
 	var servers []*httpx.Server
-	if contains(targets, targetOrchestrator) {
-		srv, err := httpx.Listen("orchestrator", e.cfg.API.Addr, p.APIHandler(), e.logger)
+	listen := func(name, addr string, h http.Handler) error {
+		srv, err := httpx.Listen(name, addr, h, e.logger)
 		if err != nil {
 			return err
 		}
 		servers = append(servers, srv)
+		return nil
+	}
+	if contains(targets, targetOrchestrator) {
+		if err := listen("orchestrator", e.cfg.API.Addr, p.APIHandler()); err != nil {
+			return err
+		}
+	}
+	if contains(targets, targetSandbox) {
+		if err := listen("sandbox", e.cfg.Services.SandboxAddr, p.SandboxHandler()); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(e.stdout, "QLP %s running: %s\n", e.version, strings.Join(targets, ", "))
 	for _, s := range servers {
-		fmt.Fprintf(e.stdout, "  %-13s %s  (health %s/healthz, metrics %s/metrics, API %s/openapi.json)\n", "orchestrator", s.URL(), s.URL(), s.URL(), s.URL())
+		fmt.Fprintf(e.stdout, "  %-13s %s  (%s/healthz, %s/readyz, %s/metrics)\n", s.Name(), s.URL(), s.URL(), s.URL(), s.URL())
+	}
+	if contains(targets, targetOrchestrator) {
+		fmt.Fprintf(e.stdout, "  %-13s %s/openapi.json\n", "API document", servers[0].URL())
 	}
 	if p.Engine.Embedded {
 		fmt.Fprintf(e.stdout, "  %-13s %s  (embedded, data in %s)\n", "temporal", p.Engine.Address, e.cfg.DataDir)

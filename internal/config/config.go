@@ -18,6 +18,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/engine"
 	"github.com/quantumlayer/qlp/internal/llm/tiers"
 	"github.com/quantumlayer/qlp/internal/logx"
+	"github.com/quantumlayer/qlp/internal/sandbox"
 	"github.com/quantumlayer/qlp/internal/settings"
 	"github.com/quantumlayer/qlp/internal/store"
 )
@@ -27,6 +28,13 @@ type API struct {
 	Addr         string
 	MaxBodyBytes int64
 	PublicURL    string // how clients reach the API, for links; empty = derived
+}
+
+// Services holds the listen address of each service started in this
+// process, and the URL of each service another process runs (split mode).
+type Services struct {
+	SandboxAddr string
+	SandboxURL  string
 }
 
 // Workflow configures how jobs run.
@@ -56,6 +64,8 @@ type Config struct {
 	LLM          tiers.Config
 	Workflow     Workflow
 	Client       Client
+	Services     Services
+	Sandbox      sandbox.Config
 }
 
 // Defaults returns the embedded-mode defaults.
@@ -69,6 +79,8 @@ func Defaults() Config {
 		LLM:       tiers.Defaults(),
 		Workflow: Workflow{MaxParallel: 4, MaxTasks: 20, HeartbeatTimeout: 30 * time.Second,
 			TaskTimeout: 20 * time.Minute, DecomposerTier: "T2"},
+		Services: Services{SandboxAddr: "127.0.0.1:8004"},
+		Sandbox:  sandbox.Defaults(),
 	}
 }
 
@@ -98,12 +110,15 @@ func (c *Config) Settings() []settings.Setting {
 		{Key: "workflow.heartbeat_timeout", Env: "QLP_WORKFLOW_HEARTBEAT_TIMEOUT", Help: "how long a silent model call may go before Temporal retries it", Value: settings.Duration(&c.Workflow.HeartbeatTimeout)},
 		{Key: "workflow.task_timeout", Env: "QLP_WORKFLOW_TASK_TIMEOUT", Help: "time limit of one attempt of one task", Value: settings.Duration(&c.Workflow.TaskTimeout)},
 		{Key: "workflow.decomposer_tier", Env: "QLP_WORKFLOW_DECOMPOSER_TIER", Help: "tier that plans jobs (T0..T3)", Value: settings.String(&c.Workflow.DecomposerTier)},
+		{Key: "services.sandbox.addr", Env: "QLP_SANDBOX_ADDR", Help: "listen address of the Execution Sandbox service", Value: settings.String(&c.Services.SandboxAddr)},
+		{Key: "services.sandbox.url", Env: "QLP_SANDBOX_URL", Help: "URL of a sandbox service in another process; empty runs the sandbox in this process", Value: settings.String(&c.Services.SandboxURL)},
 		{Key: "client.url", Env: "QLP_URL", Help: "CLI: URL of a QLP API to talk to; empty runs the platform in-process", Value: settings.String(&c.Client.URL)},
 		{Key: "client.api_key", Env: "QLP_API_KEY", Help: "CLI: API key for QLP_URL", Secret: true, Value: settings.String(&c.Client.APIKey)},
 	}
 	s = append(s, c.Store.Settings()...)
 	s = append(s, c.Temporal.Settings()...)
 	s = append(s, c.LLM.Settings()...)
+	s = append(s, c.Sandbox.Settings()...)
 	return s
 }
 

@@ -131,6 +131,9 @@ func Listen(name, addr string, h http.Handler, logger *slog.Logger) (*Server, er
 	}, nil
 }
 
+// Name is the server's name, e.g. "orchestrator".
+func (s *Server) Name() string { return s.name }
+
 // Addr is the bound address, e.g. "127.0.0.1:8000".
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
