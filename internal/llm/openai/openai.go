@@ -31,23 +31,32 @@ type Config struct {
 	Name    string
 	BaseURL string
 	APIKey  auth.Secret
+	// KeyHeader is the header that carries APIKey: empty for
+	// "Authorization: Bearer KEY" (OpenAI), "api-key" for Azure OpenAI.
+	KeyHeader string
+	// Endpoint, when set, gives the chat completions URL of a model
+	// (Azure's per-deployment URLs); BaseURL is then unused.
+	Endpoint func(model string) string
 	// HTTPClient defaults to one with a 10-minute timeout.
 	HTTPClient *http.Client
 }
 
 // Client is an OpenAI-compatible chat client. It is safe for concurrent use.
 type Client struct {
-	name    string
-	baseURL string
-	apiKey  auth.Secret
-	hc      *http.Client
+	name      string
+	baseURL   string
+	apiKey    auth.Secret
+	keyHeader string
+	endpoint  func(model string) string
+	hc        *http.Client
 }
 
 var _ llm.Provider = (*Client)(nil)
 
 // New returns a client.
 func New(cfg Config) *Client {
-	c := &Client{name: cfg.Name, baseURL: strings.TrimRight(cfg.BaseURL, "/"), apiKey: cfg.APIKey, hc: cfg.HTTPClient}
+	c := &Client{name: cfg.Name, baseURL: strings.TrimRight(cfg.BaseURL, "/"), apiKey: cfg.APIKey,
+		keyHeader: cfg.KeyHeader, endpoint: cfg.Endpoint, hc: cfg.HTTPClient}
 	if c.name == "" {
 		c.name = "openai"
 	}
@@ -69,13 +78,16 @@ type wireMessage struct {
 }
 
 type wireRequest struct {
-	Model          string          `json:"model"`
-	Messages       []wireMessage   `json:"messages"`
-	Temperature    *float64        `json:"temperature,omitempty"`
-	MaxTokens      int             `json:"max_tokens,omitempty"`
-	ResponseFormat *responseFormat `json:"response_format,omitempty"`
-	Stream         bool            `json:"stream,omitempty"`
-	StreamOptions  *streamOptions  `json:"stream_options,omitempty"`
+	Model       string        `json:"model"`
+	Messages    []wireMessage `json:"messages"`
+	Temperature *float64      `json:"temperature,omitempty"`
+	MaxTokens   int           `json:"max_tokens,omitempty"`
+	// MaxCompletionTokens replaces max_tokens for reasoning models, which
+	// refuse max_tokens and any temperature but the default.
+	MaxCompletionTokens int             `json:"max_completion_tokens,omitempty"`
+	ResponseFormat      *responseFormat `json:"response_format,omitempty"`
+	Stream              bool            `json:"stream,omitempty"`
+	StreamOptions       *streamOptions  `json:"stream_options,omitempty"`
 }
 
 type responseFormat struct {
@@ -116,13 +128,30 @@ type wireError struct {
 	} `json:"error"`
 }
 
+// Reasoning reports whether model is one of OpenAI's reasoning models
+// (o1, o3, o4-mini, gpt-5 …), which take max_completion_tokens and no
+// temperature.
+func Reasoning(model string) bool {
+	for _, p := range []string{"o1", "o3", "o4", "gpt-5"} {
+		if model == p || strings.HasPrefix(model, p+"-") {
+			return true
+		}
+	}
+	return false
+}
+
 func toWire(req llm.Request, stream bool) wireRequest {
-	w := wireRequest{Model: req.Model, MaxTokens: req.MaxTokens, Stream: stream}
+	w := wireRequest{Model: req.Model, Stream: stream}
 	for _, m := range req.Messages {
 		w.Messages = append(w.Messages, wireMessage(m))
 	}
-	t := req.Temperature
-	w.Temperature = &t
+	if Reasoning(req.Model) {
+		w.MaxCompletionTokens = req.MaxTokens
+	} else {
+		w.MaxTokens = req.MaxTokens
+		t := req.Temperature
+		w.Temperature = &t
+	}
 	if req.JSON {
 		w.ResponseFormat = &responseFormat{Type: "json_object"}
 	}
@@ -162,12 +191,20 @@ func (c *Client) post(ctx context.Context, body wireRequest) (*http.Response, er
 	if err != nil {
 		return nil, fmt.Errorf("llm: %s: encode request: %w", c.name, err)
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.baseURL+"/chat/completions", bytes.NewReader(b))
+	url := c.baseURL + "/chat/completions"
+	if c.endpoint != nil {
+		url = c.endpoint(body.Model)
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
 	if err != nil {
 		return nil, fmt.Errorf("llm: %s: %w", c.name, err)
 	}
 	hreq.Header.Set("Content-Type", "application/json")
-	if c.apiKey != "" {
+	switch {
+	case c.apiKey == "":
+	case c.keyHeader != "":
+		hreq.Header.Set(c.keyHeader, c.apiKey.Reveal())
+	default:
 		hreq.Header.Set("Authorization", "Bearer "+c.apiKey.Reveal())
 	}
 	if body.Stream {

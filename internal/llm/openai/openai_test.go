@@ -149,3 +149,36 @@ func TestConnectionRefusedIsUnavailable(t *testing.T) {
 	require.ErrorIs(t, err, llm.ErrUnavailable)
 	require.True(t, strings.Contains(err.Error(), "openai"))
 }
+
+func TestReasoningModelsGetMaxCompletionTokensAndNoTemperature(t *testing.T) {
+	tests := []struct {
+		model     string
+		reasoning bool
+	}{
+		{"o3", true}, {"o4-mini", true}, {"gpt-5-mini", true}, {"o1", true},
+		{"gpt-4.1", false}, {"gpt-4o-mini", false}, {"o3x", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.model, func(t *testing.T) {
+			var got map[string]any
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				require.NoError(t, json.NewDecoder(r.Body).Decode(&got))
+				io.WriteString(w, `{"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}]}`)
+			}))
+			defer srv.Close()
+			req := chatReq()
+			req.Model = tt.model
+			_, err := openai.New(openai.Config{BaseURL: srv.URL}).Chat(t.Context(), req)
+			require.NoError(t, err)
+			if tt.reasoning {
+				require.EqualValues(t, 100, got["max_completion_tokens"])
+				require.NotContains(t, got, "max_tokens")
+				require.NotContains(t, got, "temperature")
+			} else {
+				require.EqualValues(t, 100, got["max_tokens"])
+				require.NotContains(t, got, "max_completion_tokens")
+				require.Contains(t, got, "temperature")
+			}
+		})
+	}
+}
