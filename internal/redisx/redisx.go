@@ -1,0 +1,60 @@
+// Package redisx opens the Redis that QLP's services share in production
+// (LLM response cache, rate limits); without one, each service keeps that
+// state in process.
+package redisx
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/quantumlayer/qlp/internal/settings"
+)
+
+// Config says where Redis is.
+type Config struct {
+	// URL is redis://[user:password@]host:port/db (rediss:// for TLS);
+	// empty means no Redis.
+	URL string
+}
+
+// Settings binds QLP_REDIS_URL.
+func (c *Config) Settings() []settings.Setting {
+	return []settings.Setting{
+		{Key: "redis.url", Env: "QLP_REDIS_URL", Secret: true,
+			Help: "Redis shared by QLP processes for the LLM response cache and rate limits (redis://host:6379/0); empty keeps them in process",
+			Value: settings.String(&c.URL)},
+	}
+}
+
+// Enabled reports whether a Redis is configured.
+func (c Config) Enabled() bool { return c.URL != "" }
+
+// Validate checks the URL's form.
+func (c Config) Validate() error {
+	if c.URL == "" {
+		return nil
+	}
+	if _, err := redis.ParseURL(c.URL); err != nil {
+		return fmt.Errorf("redis.url (QLP_REDIS_URL): %w", err)
+	}
+	return nil
+}
+
+// Open connects and pings. The caller closes the client.
+func Open(ctx context.Context, c Config) (*redis.Client, error) {
+	opts, err := redis.ParseURL(c.URL)
+	if err != nil {
+		return nil, fmt.Errorf("redis.url (QLP_REDIS_URL): %w", err)
+	}
+	rdb := redis.NewClient(opts)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("redisx: ping %s: %w", opts.Addr, err)
+	}
+	return rdb, nil
+}
