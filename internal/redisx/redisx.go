@@ -24,7 +24,7 @@ type Config struct {
 func (c *Config) Settings() []settings.Setting {
 	return []settings.Setting{
 		{Key: "redis.url", Env: "QLP_REDIS_URL", Secret: true,
-			Help: "Redis shared by QLP processes for the LLM response cache and rate limits (redis://host:6379/0); empty keeps them in process",
+			Help:  "Redis shared by QLP processes for the LLM response cache and rate limits (redis://host:6379/0); empty keeps them in process",
 			Value: settings.String(&c.URL)},
 	}
 }

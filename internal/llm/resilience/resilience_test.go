@@ -391,8 +391,12 @@ func TestFallback(t *testing.T) {
 		})
 	}
 	// Both down: the error says both.
-	down := &fake{name: "a", answer: func(int, llm.Request, func(llm.Chunk) error) (*llm.Response, error) { return nil, lerr(llm.KindUnavailable, 0) }}
-	down2 := &fake{name: "b", answer: func(int, llm.Request, func(llm.Chunk) error) (*llm.Response, error) { return nil, lerr(llm.KindTimeout, 0) }}
+	down := &fake{name: "a", answer: func(int, llm.Request, func(llm.Chunk) error) (*llm.Response, error) {
+		return nil, lerr(llm.KindUnavailable, 0)
+	}}
+	down2 := &fake{name: "b", answer: func(int, llm.Request, func(llm.Chunk) error) (*llm.Response, error) {
+		return nil, lerr(llm.KindTimeout, 0)
+	}}
 	_, err := resilience.NewFallback("T0", resilience.Route{Provider: down, Model: "x"}, resilience.Route{Provider: down2, Model: "y"}, nil).Chat(t.Context(), req)
 	require.ErrorIs(t, err, llm.ErrUnavailable)
 	require.ErrorIs(t, err, llm.ErrTimeout)
