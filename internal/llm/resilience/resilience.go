@@ -32,25 +32,14 @@ import (
 var ErrBreakerOpen = errors.New("circuit breaker open")
 
 // BreakerState is a breaker's state, as the metric reports it.
-type BreakerState int
+type BreakerState = llm.BreakerState
 
 // Breaker states.
 const (
-	StateClosed   BreakerState = 0
-	StateHalfOpen BreakerState = 1
-	StateOpen     BreakerState = 2
+	StateClosed   = llm.BreakerClosed
+	StateHalfOpen = llm.BreakerHalfOpen
+	StateOpen     = llm.BreakerOpen
 )
-
-func (s BreakerState) String() string {
-	switch s {
-	case StateHalfOpen:
-		return "half-open"
-	case StateOpen:
-		return "open"
-	default:
-		return "closed"
-	}
-}
 
 // Observer is told what the wrappers do; llm.Metrics implements it. Every
 // method must be safe for concurrent use.

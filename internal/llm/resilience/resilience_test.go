@@ -401,3 +401,5 @@ func TestFallback(t *testing.T) {
 	require.ErrorIs(t, err, llm.ErrUnavailable)
 	require.ErrorIs(t, err, llm.ErrTimeout)
 }
+
+var _ resilience.Observer = (*llm.Metrics)(nil)

@@ -149,3 +149,5 @@ func TestKeyCoversProvider(t *testing.T) {
 	r.Meta = llm.Meta{TenantID: "other", TaskID: "t9"}
 	require.Equal(t, respcache.Key("openai", base()), respcache.Key("openai", r), "who asks does not change the answer")
 }
+
+var _ respcache.Observer = (*llm.Metrics)(nil)
