@@ -37,7 +37,8 @@ workflow:
 	require.Equal(t, 5, c.Workflow.MaxParallel, "--set beats env")
 	require.Equal(t, "warn", c.LogLevel, "--set accepts env names too")
 	require.Equal(t, "gpt-4o-mini", c.LLM.Models[0])
-	require.Equal(t, "gpt-4.1-mini", c.LLM.Models[1], "untouched defaults stay")
+	require.Empty(t, c.LLM.Models[1], "an untouched tier takes its pack's model")
+	require.Equal(t, 5*time.Minute, c.LLM.Timeout, "untouched defaults stay")
 	require.Equal(t, 30*time.Second, c.Workflow.HeartbeatTimeout)
 }
 

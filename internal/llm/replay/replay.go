@@ -179,6 +179,7 @@ func (p *Provider) Stream(ctx context.Context, req llm.Request, fn func(llm.Chun
 // Recorder wraps a provider and appends every exchange to a cassette.
 type Recorder struct {
 	inner llm.Provider
+	tape  *Recorder // the Recorder that owns the file, for Wrap's views
 	mu    sync.Mutex
 	f     *os.File
 }
@@ -206,6 +207,13 @@ func NewRecorder(inner llm.Provider, path string, h Header) (*Recorder, error) {
 	}
 	return &Recorder{inner: inner, f: f}, nil
 }
+
+// NewTape creates a cassette that several providers record into through
+// [Recorder.Wrap].
+func NewTape(path string, h Header) (*Recorder, error) { return NewRecorder(nil, path, h) }
+
+// Wrap returns inner recording its exchanges into r's cassette.
+func (r *Recorder) Wrap(inner llm.Provider) llm.Provider { return &Recorder{inner: inner, tape: r} }
 
 // Name implements llm.Provider: usage is priced as the wrapped provider's.
 func (r *Recorder) Name() string { return r.inner.Name() }
@@ -237,6 +245,9 @@ func (r *Recorder) write(req llm.Request, resp *llm.Response) error {
 	b, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("replay: encode entry: %w", err)
+	}
+	if r.tape != nil {
+		r = r.tape
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
