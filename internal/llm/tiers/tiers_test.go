@@ -91,7 +91,9 @@ func TestValidateNamesTheSetting(t *testing.T) {
 			c.Provider, c.Anthropic.APIKey, c.TenantPacks = "anthropic", "k", []string{"azure"}
 		}, "QLP_LLM_AZURE_ENDPOINT"},
 		{"unknown fallback pack", func(c *tiers.Config) { c.Provider, c.APIKey, c.FallbackPack = "openai", "k", "nope" }, "QLP_LLM_FALLBACK_PACK"},
-		{"rate limits", func(c *tiers.Config) { c.Provider, c.APIKey, c.RateLimits = "openai", "k", "openai=500/200000, ollama=0/0" }, ""},
+		{"rate limits", func(c *tiers.Config) {
+			c.Provider, c.APIKey, c.RateLimits = "openai", "k", "openai=500/200000, ollama=0/0"
+		}, ""},
 		{"bad rate limits", func(c *tiers.Config) { c.Provider, c.APIKey, c.RateLimits = "openai", "k", "openai=500" }, "QLP_LLM_RATE_LIMITS"},
 		{"rate limit of an unknown provider", func(c *tiers.Config) { c.Provider, c.APIKey, c.RateLimits = "openai", "k", "groq=1/1" }, "QLP_LLM_RATE_LIMITS"},
 		{"replay without cassette", func(c *tiers.Config) { c.Provider = "replay" }, "QLP_LLM_CASSETTE"},
@@ -337,7 +339,7 @@ func TestSharedRedisState(t *testing.T) {
 		require.NoError(t, err)
 		return r
 	}
-	a, b := build(), build() // two worker processes
+	a, b := build(), build()                              // two worker processes
 	prompt := "hi " + time.Now().Format(time.RFC3339Nano) // no answer cached by an earlier run
 	req := llm.Request{Model: "gpt-4.1-mini", MaxTokens: 10, Temperature: 0.2, Messages: []llm.Message{{Role: "user", Content: prompt}},
 		Meta: llm.Meta{TenantID: "acme", Attempt: 1}}
