@@ -11,7 +11,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
@@ -24,6 +27,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/llm/tiers"
 	"github.com/quantumlayer/qlp/internal/orchestrator"
 	"github.com/quantumlayer/qlp/internal/progress"
+	"github.com/quantumlayer/qlp/internal/redisx"
 	"github.com/quantumlayer/qlp/internal/sandbox"
 	"github.com/quantumlayer/qlp/internal/store"
 	"github.com/quantumlayer/qlp/internal/workflow"
@@ -54,6 +58,9 @@ type Platform struct {
 	// Sandbox is the in-process Execution Sandbox (nil unless asked for).
 	Sandbox       *sandbox.Service
 	sandboxProbes *httpx.Probes
+	apiProbes     *httpx.Probes
+	apiChecks     sync.Once
+	redis         *redis.Client
 	worker        worker.Worker
 	version       string
 }
@@ -68,7 +75,7 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 			return nil, err
 		}
 	}
-	p = &Platform{Cfg: cfg, Logger: logger, version: opts.Version}
+	p = &Platform{Cfg: cfg, Logger: logger, version: opts.Version, apiProbes: httpx.NewProbes("orchestrator", opts.Version)}
 	defer func() {
 		if err != nil {
 			p.Close()
@@ -103,15 +110,23 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 		if opts.NoEngine {
 			return nil, errors.New("app: a worker needs the workflow engine")
 		}
-		if err := p.startWorker(); err != nil {
+		if err := p.startWorker(ctx); err != nil {
 			return nil, err
 		}
 	}
 	return p, nil
 }
 
-func (p *Platform) startWorker() error {
-	router, err := tiers.Build(p.Cfg.LLM, p.Store, p.Logger.With("component", "llm"))
+func (p *Platform) startWorker(ctx context.Context) error {
+	deps := tiers.Deps{Sink: p.Store, Logger: p.Logger.With("component", "llm"), Registerer: p.apiProbes.Registry}
+	if p.Cfg.Redis.Enabled() {
+		rdb, err := redisx.Open(ctx, p.Cfg.Redis)
+		if err != nil {
+			return err
+		}
+		p.redis, deps.Redis = rdb, rdb
+	}
+	router, err := tiers.New(p.Cfg.LLM, deps)
 	if err != nil {
 		return err
 	}
@@ -147,6 +162,9 @@ func (p *Platform) Close() error {
 	if p.Engine != nil {
 		p.Engine.Close()
 	}
+	if p.redis != nil {
+		errs = append(errs, p.redis.Close())
+	}
 	if p.Store != nil {
 		errs = append(errs, p.Store.Close())
 	}
@@ -178,17 +196,23 @@ func (p *Platform) Authenticator(extra ...auth.Authenticator) auth.Authenticator
 }
 
 // Probes returns the orchestrator's probes: the store and the engine must
-// answer for /readyz.
+// answer for /readyz. Its /metrics also carries the LLM metrics of a
+// worker running in this process.
 func (p *Platform) Probes() *httpx.Probes {
-	pr := httpx.NewProbes("orchestrator", p.version)
-	pr.AddCheck("store", p.Store.Ping)
-	if p.Engine != nil {
-		pr.AddCheck("temporal", func(ctx context.Context) error {
-			_, err := p.Engine.Client.CheckHealth(ctx, nil)
-			return err
-		})
-	}
-	return pr
+	p.apiChecks.Do(func() {
+		pr := p.apiProbes
+		pr.AddCheck("store", p.Store.Ping)
+		if p.Engine != nil {
+			pr.AddCheck("temporal", func(ctx context.Context) error {
+				_, err := p.Engine.Client.CheckHealth(ctx, nil)
+				return err
+			})
+		}
+		if p.redis != nil {
+			pr.AddCheck("redis", func(ctx context.Context) error { return p.redis.Ping(ctx).Err() })
+		}
+	})
+	return p.apiProbes
 }
 
 // serviceHandler is one service's whole HTTP surface: its probes without a

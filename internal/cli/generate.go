@@ -51,7 +51,7 @@ be configured (QLP_LLM_PROVIDER, or --llm). The capsule's files are written to
 	f.StringVar(&o.tier, "tier", "", "force every task onto one tier: T0..T3")
 	f.StringVarP(&o.out, "out", "o", "", "write the capsule's files into this directory")
 	f.StringVar(&o.archive, "archive", "", "write the capsule's archive to this file (.zip, .tar or .tar.gz)")
-	f.StringVar(&o.llm, "llm", "", "model provider for an in-process run: openai[:URL], ollama[:URL] or replay:CASSETTE")
+	f.StringVar(&o.llm, "llm", "", "model provider for an in-process run: openai[:URL], azure[:ENDPOINT], anthropic[:URL], bedrock[:REGION], ollama[:URL], pack:NAME or replay:CASSETTE")
 	f.StringVar(&o.idempotencyKey, "idempotency-key", "", "submit at most once with this key")
 	f.BoolVar(&o.force, "force", false, "write into a non-empty --out directory that holds no earlier capsule")
 	f.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")

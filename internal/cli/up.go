@@ -136,7 +136,7 @@ func serve(parent context.Context, e *env, targets []string) error {
 		fmt.Fprintf(e.stdout, "  %-13s %s\n", "temporal-ui", p.Engine.UIURL)
 	}
 	if contains(targets, targetWorker) {
-		fmt.Fprintf(e.stdout, "  %-13s task queue qlp-main, LLM provider %s\n", "worker", e.cfg.LLM.Provider)
+		fmt.Fprintf(e.stdout, "  %-13s task queue qlp-main, LLM pack %s\n", "worker", p.Router.DefaultPack())
 	}
 	errc := make(chan error, len(servers))
 	for _, s := range servers {

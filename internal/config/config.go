@@ -18,6 +18,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/engine"
 	"github.com/quantumlayer/qlp/internal/llm/tiers"
 	"github.com/quantumlayer/qlp/internal/logx"
+	"github.com/quantumlayer/qlp/internal/redisx"
 	"github.com/quantumlayer/qlp/internal/sandbox"
 	"github.com/quantumlayer/qlp/internal/settings"
 	"github.com/quantumlayer/qlp/internal/store"
@@ -60,6 +61,7 @@ type Config struct {
 	ServiceToken string
 	API          API
 	Store        store.Config
+	Redis        redisx.Config
 	Temporal     engine.Config
 	LLM          tiers.Config
 	Workflow     Workflow
@@ -116,6 +118,7 @@ func (c *Config) Settings() []settings.Setting {
 		{Key: "client.api_key", Env: "QLP_API_KEY", Help: "CLI: API key for QLP_URL", Secret: true, Value: settings.String(&c.Client.APIKey)},
 	}
 	s = append(s, c.Store.Settings()...)
+	s = append(s, c.Redis.Settings()...)
 	s = append(s, c.Temporal.Settings()...)
 	s = append(s, c.LLM.Settings()...)
 	s = append(s, c.Sandbox.Settings()...)
@@ -164,6 +167,9 @@ func (c *Config) ValidateCore() error {
 		return fmt.Errorf("log.format (QLP_LOG_FORMAT): %q is not auto, json or text", c.LogFormat)
 	}
 	if err := c.Store.Validate(); err != nil {
+		return err
+	}
+	if err := c.Redis.Validate(); err != nil {
 		return err
 	}
 	if _, _, err := net.SplitHostPort(c.API.Addr); err != nil {
