@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -355,4 +356,16 @@ func TestSharedRedisState(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"qlp:llm:ratelimit:{openai}:rpm"}, keys)
 	rdb.Del(context.Background(), "qlp:llm:ratelimit:{openai}:rpm", "qlp:llm:cache:"+respcache.Key("openai", req))
+}
+
+func TestEverySettingIsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../../docs/llm.md")
+	require.NoError(t, err)
+	c := tiers.Defaults()
+	for _, s := range c.Settings() {
+		require.True(t, strings.Contains(string(doc), "`"+s.Env+"`"), "docs/llm.md does not list %s", s.Env)
+	}
+	for _, p := range tiers.Packs() {
+		require.True(t, strings.Contains(string(doc), "| `"+p.Name+"` |"), "docs/llm.md does not list pack %s", p.Name)
+	}
 }
