@@ -46,8 +46,10 @@ type Config struct {
 	AccessKeyID     string
 	SecretAccessKey auth.Secret
 	SessionToken    auth.Secret
-	// HTTPClient defaults to the SDK's.
-	HTTPClient *http.Client
+	// Timeout bounds one call (default: none beyond the context's). The
+	// SDK's own buildable HTTP client is used so that its options (a
+	// custom CA bundle from AWS_CA_BUNDLE) still apply.
+	Timeout time.Duration
 }
 
 // Client is a Bedrock Converse client. It is safe for concurrent use.
@@ -67,8 +69,8 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.Profile != "" {
 		opts = append(opts, config.WithSharedConfigProfile(cfg.Profile))
 	}
-	if cfg.HTTPClient != nil {
-		opts = append(opts, config.WithHTTPClient(cfg.HTTPClient))
+	if cfg.Timeout > 0 {
+		opts = append(opts, config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(cfg.Timeout)))
 	}
 	if cfg.AccessKeyID != "" || cfg.SecretAccessKey != "" {
 		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(

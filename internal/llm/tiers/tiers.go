@@ -698,7 +698,7 @@ func (b *builder) client(name string) (llm.Provider, error) {
 	case "anthropic":
 		return anthropic.New(anthropic.Config{BaseURL: c.Anthropic.BaseURL, APIKey: auth.Secret(c.Anthropic.APIKey), Version: c.Anthropic.Version, HTTPClient: hc}), nil
 	case "bedrock":
-		p, err := bedrock.New(context.Background(), bedrock.Config{Region: c.Bedrock.Region, Profile: c.Bedrock.Profile, Endpoint: c.Bedrock.Endpoint, HTTPClient: hc})
+		p, err := bedrock.New(context.Background(), bedrock.Config{Region: c.Bedrock.Region, Profile: c.Bedrock.Profile, Endpoint: c.Bedrock.Endpoint, Timeout: c.Timeout})
 		if err != nil {
 			return nil, fmt.Errorf("llm.bedrock (QLP_LLM_AWS_REGION, QLP_LLM_AWS_PROFILE): %w", err)
 		}

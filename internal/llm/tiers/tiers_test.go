@@ -369,3 +369,62 @@ func TestEverySettingIsDocumented(t *testing.T) {
 		require.True(t, strings.Contains(string(doc), "| `"+p.Name+"` |"), "docs/llm.md does not list pack %s", p.Name)
 	}
 }
+
+// TestHostedPacksCallTheirProviders builds each hosted pack against a
+// server speaking that provider's format and checks the priced usage row.
+func TestHostedPacksCallTheirProviders(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDTEST")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	tests := []struct {
+		pack      string
+		configure func(c *tiers.Config, url string)
+		path      string
+		body      string
+		model     string
+	}{
+		{"azure", func(c *tiers.Config, url string) {
+			c.Azure.Endpoint, c.Azure.APIKey, c.Azure.Deployments = url, "k", "gpt-4.1=prod-41"
+		}, "/openai/deployments/prod-41/chat/completions",
+			`{"model":"gpt-4.1","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1000,"completion_tokens":100}}`,
+			"gpt-4.1"},
+		{"anthropic", func(c *tiers.Config, url string) { c.Anthropic.BaseURL, c.Anthropic.APIKey = url, "k" }, "/v1/messages",
+			`{"type":"message","model":"claude-sonnet-4-5-20250929","content":[{"type":"text","text":"ok"}],"stop_reason":"end_turn","usage":{"input_tokens":1000,"output_tokens":100}}`,
+			"claude-sonnet-4-5-20250929"},
+		{"bedrock", func(c *tiers.Config, url string) { c.Bedrock.Region, c.Bedrock.Endpoint = "us-east-1", url },
+			"/model/us.anthropic.claude-sonnet-4-20250514-v1:0/converse",
+			`{"output":{"message":{"role":"assistant","content":[{"text":"ok"}]}},"stopReason":"end_turn","usage":{"inputTokens":1000,"outputTokens":100,"totalTokens":1100}}`,
+			"us.anthropic.claude-sonnet-4-20250514-v1:0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.pack, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				require.Equal(t, tt.path, r.URL.Path)
+				w.Header().Set("Content-Type", "application/json")
+				io.WriteString(w, tt.body)
+			}))
+			defer srv.Close()
+			c := tiers.Defaults()
+			c.Provider = tt.pack
+			tt.configure(&c, srv.URL)
+			rows := &sink{}
+			r, err := tiers.New(c, tiers.Deps{Sink: rows, Logger: logx.Discard()})
+			require.NoError(t, err)
+			tg, err := r.Target("T2")
+			require.NoError(t, err)
+			require.Equal(t, tt.model, tg.Model)
+			resp, err := tg.Provider.Chat(t.Context(), llm.Request{Model: tg.Model, MaxTokens: 100, Temperature: 0.2,
+				Messages: []llm.Message{{Role: "user", Content: "hi"}}, Meta: llm.Meta{TenantID: "acme", Tier: "T2"}})
+			require.NoError(t, err)
+			require.Equal(t, "ok", resp.Content)
+			require.Len(t, rows.all(), 1)
+			u := rows.all()[0]
+			require.Equal(t, tt.pack, u.Provider)
+			require.Equal(t, tt.model, u.Model)
+			require.Equal(t, 1000, u.InputTokens)
+			require.Positive(t, u.CostPUSD)
+		})
+	}
+}
