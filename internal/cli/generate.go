@@ -20,9 +20,9 @@ import (
 )
 
 type generateOpts struct {
-	language, framework, requirements, tier string
-	out, archive, llm, idempotencyKey       string
-	force, jsonOut                          bool
+	language, framework, requirements, tier   string
+	out, archive, llm, record, idempotencyKey string
+	force, jsonOut                            bool
 }
 
 func newGenerateCmd(e *env) *cobra.Command {
@@ -52,6 +52,7 @@ be configured (QLP_LLM_PROVIDER, or --llm). The capsule's files are written to
 	f.StringVarP(&o.out, "out", "o", "", "write the capsule's files into this directory")
 	f.StringVar(&o.archive, "archive", "", "write the capsule's archive to this file (.zip, .tar or .tar.gz)")
 	f.StringVar(&o.llm, "llm", "", "model provider for an in-process run: openai[:URL], ollama[:URL] or replay:CASSETTE")
+	f.StringVar(&o.record, "record", "", "write every model exchange of an in-process run to this cassette (replay it with --llm replay:FILE)")
 	f.StringVar(&o.idempotencyKey, "idempotency-key", "", "submit at most once with this key")
 	f.BoolVar(&o.force, "force", false, "write into a non-empty --out directory that holds no earlier capsule")
 	f.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
@@ -89,6 +90,12 @@ func runGenerate(parent context.Context, e *env, request string, o generateOpts)
 		if err := e.cfg.LLM.ParseFlag(o.llm); err != nil {
 			return err
 		}
+	}
+	if o.record != "" {
+		if e.cfg.Client.URL != "" {
+			return errors.New("--record applies to in-process runs; record on the server with QLP_LLM_RECORD")
+		}
+		e.cfg.LLM.Record = o.record
 	}
 	ctx, stop := signal.NotifyContext(parent, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()

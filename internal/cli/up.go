@@ -27,6 +27,7 @@ var allTargets = []string{targetOrchestrator, targetSandbox, targetWorker}
 
 func newUpCmd(e *env) *cobra.Command {
 	var ui bool
+	var record string
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run the whole platform in one process (embedded defaults)",
@@ -39,9 +40,13 @@ Stop with Ctrl-C.`,
 			if ui {
 				e.cfg.Temporal.UI = true
 			}
+			if record != "" {
+				e.cfg.LLM.Record = record
+			}
 			return serve(cmd.Context(), e, allTargets)
 		},
 	}
+	cmd.Flags().StringVar(&record, "record", "", "write every model exchange to this cassette (replay it with QLP_LLM_PROVIDER=replay)")
 	cmd.Flags().BoolVar(&ui, "temporal-ui", false, "also serve the embedded Temporal Web UI (QLP_TEMPORAL_UI_PORT, default 8233)")
 	return cmd
 }

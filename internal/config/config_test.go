@@ -102,3 +102,16 @@ func TestDumpRedactsSecrets(t *testing.T) {
 	require.NotContains(t, b.String(), "pw@")
 	require.Contains(t, b.String(), "llm.api_key=[redacted]")
 }
+
+// TestConfigurationDocIsComplete keeps docs/configuration.md in step with
+// the code: every setting must be listed there.
+func TestConfigurationDocIsComplete(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/configuration.md")
+	require.NoError(t, err)
+	c := config.Defaults()
+	for _, s := range c.Settings() {
+		require.Containsf(t, string(doc), "`"+s.Env+"`",
+			"docs/configuration.md lacks %s: regenerate its table with `go run ./cmd/qlp config dump --markdown`", s.Env)
+		require.Containsf(t, string(doc), "`"+s.Key+"`", "docs/configuration.md lacks %s", s.Key)
+	}
+}
