@@ -60,9 +60,14 @@ func (ix *Index) Encode(w io.Writer) error {
 	return nil
 }
 
-// Decode reads a graph written by Encode.
+// Decode reads a graph written by Encode. It reads no further than the
+// graph's end when r is a *bufio.Reader, so a graph can be embedded in a
+// larger stream.
 func Decode(r io.Reader) (*Index, error) {
-	br := bufio.NewReaderSize(r, 1<<16)
+	br, ok := r.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(r, 1<<16)
+	}
 	var m [len(magic)]byte
 	if _, err := io.ReadFull(br, m[:]); err != nil {
 		return nil, fmt.Errorf("hnsw: decode header: %w", err)

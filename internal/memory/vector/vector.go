@@ -293,6 +293,9 @@ func CheckFilter(f Filter) error {
 		if c.Key == "" {
 			return fmt.Errorf("%w: filter condition %d has no key", ErrInvalid, i)
 		}
+		if c.Key == TenantKey {
+			return fmt.Errorf("%w: filter on %q: the tenant is chosen by the caller's credential, not a filter", ErrInvalid, TenantKey)
+		}
 		if (c.Match == nil) == (c.Range == nil) {
 			return fmt.Errorf("%w: filter condition on %q needs exactly one of match or range", ErrInvalid, c.Key)
 		}
