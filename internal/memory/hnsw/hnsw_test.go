@@ -84,6 +84,14 @@ func recall(got []Result, want []int) float64 {
 	return float64(hit) / float64(len(want))
 }
 
+// size is n, or a fifth of it under the race detector.
+func size(n int) int {
+	if raceEnabled {
+		return n / 5
+	}
+	return n
+}
+
 func TestRecall(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -91,9 +99,9 @@ func TestRecall(t *testing.T) {
 		ef        int
 		minRecall float64
 	}{
-		{"clustered 64d", func(r *rand.Rand) [][]float32 { return clustered(r, 2000, 64, 40, 0.6) }, 64, 0.95},
+		{"clustered 64d", func(r *rand.Rand) [][]float32 { return clustered(r, size(2000), 64, 40, 0.6) }, 64, 0.95},
 		{"uniform 32d", func(r *rand.Rand) [][]float32 {
-			out := make([][]float32, 2000)
+			out := make([][]float32, size(2000))
 			for i := range out {
 				out[i] = randomUnit(r, 32)
 			}
@@ -123,7 +131,7 @@ func TestRecall(t *testing.T) {
 
 func TestDeleteAndFilter(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	data := clustered(r, 1500, 32, 20, 0.5)
+	data := clustered(r, size(1500), 32, 20, 0.5)
 	ix := New(32, Config{})
 	for _, v := range data {
 		ix.Add(v)
@@ -151,7 +159,7 @@ func TestDeleteAndFilter(t *testing.T) {
 
 func TestEncodeDecode(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	data := clustered(r, 1500, 24, 10, 0.5)
+	data := clustered(r, size(1500), 24, 10, 0.5)
 	ix := New(24, Config{M: 8})
 	for _, v := range data {
 		ix.Add(v)
@@ -190,7 +198,7 @@ func TestEncodeDecode(t *testing.T) {
 
 func TestConcurrentAddSearch(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	data := clustered(r, 2000, 32, 20, 0.5)
+	data := clustered(r, size(2000), 32, 20, 0.5)
 	ix := New(32, Config{M: 12, EfConstruction: 64})
 	var wg sync.WaitGroup
 	const workers = 4

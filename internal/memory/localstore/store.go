@@ -557,19 +557,19 @@ func (sh *shard) exact(q []float32, k int, accept func(uint32) bool) []hnsw.Resu
 }
 
 // Scroll implements vector.Store.
-func (s *Store) Scroll(ctx context.Context, name string, p vector.Page) ([]vector.Point, error) {
+func (s *Store) Scroll(ctx context.Context, name string, p vector.Page) ([]vector.Point, string, error) {
 	if err := vector.CheckFilter(p.Filter); err != nil {
-		return nil, fmt.Errorf("localstore: %w", err)
+		return nil, "", fmt.Errorf("localstore: %w", err)
 	}
 	sh, err := s.readShard(name, p.Tenant)
 	if err != nil || sh == nil || p.Limit <= 0 {
-		return []vector.Point{}, err
+		return []vector.Point{}, "", err
 	}
 	sh.mu.RLock()
 	defer sh.mu.RUnlock()
 	ids := make([]string, 0, len(sh.byID))
 	for id := range sh.byID {
-		if id > p.After {
+		if id > p.Cursor {
 			ids = append(ids, id)
 		}
 	}
@@ -582,10 +582,10 @@ func (s *Store) Scroll(ctx context.Context, name string, p vector.Page) ([]vecto
 		}
 		out = append(out, sh.point(n, p.Tenant))
 		if len(out) == p.Limit {
-			break
+			return out, id, nil
 		}
 	}
-	return out, nil
+	return out, "", nil
 }
 
 // Count implements vector.Store.

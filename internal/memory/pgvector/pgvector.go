@@ -497,28 +497,28 @@ func (s *Store) Search(ctx context.Context, name string, q vector.Query) ([]vect
 }
 
 // Scroll implements vector.Store.
-func (s *Store) Scroll(ctx context.Context, name string, p vector.Page) ([]vector.Point, error) {
+func (s *Store) Scroll(ctx context.Context, name string, p vector.Page) ([]vector.Point, string, error) {
 	if _, err := s.Dimension(ctx, name); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := vector.CheckTenant(p.Tenant); err != nil {
-		return nil, fmt.Errorf("pgvector: %w", err)
+		return nil, "", fmt.Errorf("pgvector: %w", err)
 	}
 	cond, args, err := where(p.Tenant, p.Filter, nil)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if p.Limit <= 0 {
-		return []vector.Point{}, nil
+		return []vector.Point{}, "", nil
 	}
-	if p.After != "" {
-		args = append(args, p.After)
+	if p.Cursor != "" {
+		args = append(args, p.Cursor)
 		cond += fmt.Sprintf(" AND id::text > $%d", len(args))
 	}
 	args = append(args, p.Limit)
 	rows, err := s.pool.Query(ctx, fmt.Sprintf(`SELECT id::text, payload, created_at FROM %s WHERE %s ORDER BY id LIMIT $%d`, table(name), cond, len(args)), args...)
 	if err != nil {
-		return nil, fmt.Errorf("pgvector: scroll %s: %w", name, err)
+		return nil, "", fmt.Errorf("pgvector: scroll %s: %w", name, err)
 	}
 	defer rows.Close()
 	out := []vector.Point{}
@@ -526,18 +526,22 @@ func (s *Store) Scroll(ctx context.Context, name string, p vector.Page) ([]vecto
 		pt := vector.Point{Tenant: p.Tenant}
 		var payload []byte
 		if err := rows.Scan(&pt.ID, &payload, &pt.CreatedAt); err != nil {
-			return nil, fmt.Errorf("pgvector: scroll %s: %w", name, err)
+			return nil, "", fmt.Errorf("pgvector: scroll %s: %w", name, err)
 		}
 		pt.CreatedAt = pt.CreatedAt.UTC()
 		if pt.Payload, err = vector.DecodePayload(payload); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		out = append(out, pt)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("pgvector: scroll %s: %w", name, err)
+		return nil, "", fmt.Errorf("pgvector: scroll %s: %w", name, err)
 	}
-	return out, nil
+	next := ""
+	if len(out) == p.Limit {
+		next = out[len(out)-1].ID
+	}
+	return out, next, nil
 }
 
 // Count implements vector.Store.

@@ -137,13 +137,14 @@ type Query struct {
 	Filter   Filter
 }
 
-// Page asks for one page of a scroll through a tenant's points, in id order.
+// Page asks for one page of a scroll through a tenant's points. The order is
+// the store's own (stable while nothing is written).
 type Page struct {
 	Tenant string
 	Filter Filter
 	Limit  int
-	// After is the cursor: the last id of the previous page, "" to start.
-	After string
+	// Cursor is the Next of the previous page; "" starts at the beginning.
+	Cursor string
 }
 
 // Store is a vector store. Implementations are safe for concurrent use.
@@ -163,8 +164,9 @@ type Store interface {
 	Get(ctx context.Context, collection, tenant, id string) (Point, error)
 	// Delete removes points by id; ids that do not exist are ignored.
 	Delete(ctx context.Context, collection, tenant string, ids []string) error
-	// Scroll returns one page of points (without vectors) in id order.
-	Scroll(ctx context.Context, collection string, p Page) ([]Point, error)
+	// Scroll returns one page of points (without vectors) and the cursor of
+	// the next page, "" after the last one.
+	Scroll(ctx context.Context, collection string, p Page) (points []Point, next string, err error)
 	// Count returns how many of the tenant's points match the filter.
 	Count(ctx context.Context, collection, tenant string, f Filter) (int, error)
 	// DropCollection removes a collection with all tenants' points.
