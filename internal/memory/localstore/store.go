@@ -588,6 +588,27 @@ func (s *Store) Scroll(ctx context.Context, name string, p vector.Page) ([]vecto
 	return out, "", nil
 }
 
+// Tenants implements vector.Store.
+func (s *Store) Tenants(ctx context.Context, name string) ([]string, error) {
+	c, err := s.collection(name)
+	if err != nil {
+		return nil, fmt.Errorf("localstore: %w", err)
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := []string{}
+	for t, sh := range c.shards {
+		sh.mu.RLock()
+		n := len(sh.byID)
+		sh.mu.RUnlock()
+		if n > 0 {
+			out = append(out, t)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
 // Count implements vector.Store.
 func (s *Store) Count(ctx context.Context, name, tenant string, f vector.Filter) (int, error) {
 	if err := vector.CheckFilter(f); err != nil {

@@ -334,6 +334,11 @@ func testTenants(t *testing.T, h Harness) {
 			}
 		}
 	}
+	tenants, err := s.Tenants(ctx, vector.ErrorPatterns)
+	must(t, err)
+	if !slices.Equal(tenants, []string{"tenant-a", "tenant-b"}) {
+		t.Fatalf("Tenants = %v", tenants)
+	}
 	// The same tenant in another collection is another set of points.
 	n, err := s.Count(ctx, vector.Requirements, "tenant-a", vector.Filter{})
 	must(t, err)

@@ -544,6 +544,25 @@ func (s *Store) Scroll(ctx context.Context, name string, p vector.Page) ([]vecto
 	return out, next, nil
 }
 
+// Tenants implements vector.Store.
+func (s *Store) Tenants(ctx context.Context, name string) ([]string, error) {
+	if _, err := s.Dimension(ctx, name); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, fmt.Sprintf(`SELECT DISTINCT tenant_id FROM %s ORDER BY 1`, table(name)))
+	if err != nil {
+		return nil, fmt.Errorf("pgvector: tenants of %s: %w", name, err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("pgvector: tenants of %s: %w", name, err)
+	}
+	if out == nil {
+		out = []string{}
+	}
+	return out, nil
+}
+
 // Count implements vector.Store.
 func (s *Store) Count(ctx context.Context, name, tenant string, f vector.Filter) (int, error) {
 	if _, err := s.Dimension(ctx, name); err != nil {

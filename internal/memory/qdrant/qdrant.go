@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -486,6 +487,40 @@ func (s *Store) Scroll(ctx context.Context, name string, p vector.Page) ([]vecto
 		out = append(out, vector.Point{ID: id, Tenant: p.Tenant, Payload: payload, CreatedAt: created})
 	}
 	return out, next.GetUuid(), nil
+}
+
+// Tenants implements vector.Store. It scrolls the tenant field of every
+// point, which is fine for the maintenance it serves.
+func (s *Store) Tenants(ctx context.Context, name string) ([]string, error) {
+	if _, err := s.Dimension(ctx, name); err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var offset *qc.PointId
+	for {
+		res, next, err := s.client.ScrollAndOffset(ctx, &qc.ScrollPoints{
+			CollectionName: name, Limit: qc.PtrOf(uint32(1000)), Offset: offset,
+			WithPayload: qc.NewWithPayload(true),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("qdrant: tenants of %s: %w", name, err)
+		}
+		for _, r := range res {
+			if t := r.GetPayload()[vector.TenantKey].GetStringValue(); t != "" {
+				seen[t] = true
+			}
+		}
+		if next == nil {
+			break
+		}
+		offset = next
+	}
+	out := make([]string, 0, len(seen))
+	for t := range seen {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // Count implements vector.Store.

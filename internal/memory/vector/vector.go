@@ -169,6 +169,9 @@ type Store interface {
 	Scroll(ctx context.Context, collection string, p Page) (points []Point, next string, err error)
 	// Count returns how many of the tenant's points match the filter.
 	Count(ctx context.Context, collection, tenant string, f Filter) (int, error)
+	// Tenants lists the tenants that have points in a collection (for
+	// maintenance such as re-embedding; never for serving a tenant).
+	Tenants(ctx context.Context, collection string) ([]string, error)
 	// DropCollection removes a collection with all tenants' points.
 	DropCollection(ctx context.Context, collection string) error
 	// Ready reports whether the store can serve.
