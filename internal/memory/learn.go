@@ -203,8 +203,12 @@ func (s *Service) RecordCapsule(ctx context.Context, c CapsuleRecord) (CapsuleSt
 		if lang == "" {
 			continue
 		}
+		desc := c.Description
+		if f.Task != "" {
+			desc += "\n" + clip(f.Task, 4096)
+		}
 		p := CodePattern{RequestID: c.RequestID, CapsuleID: c.CapsuleID, Path: f.Path, Language: lang, TaskType: f.TaskType,
-			Description: c.Description, Code: f.Content, Validated: true, Score: c.ValidationScore}
+			Description: desc, Code: f.Content, Validated: true, Score: c.ValidationScore}
 		ids = append(ids, entryID("code", c.CapsuleID, f.Path))
 		texts = append(texts, codeText(p.Description, p.Path, p.Code))
 		pl := codePayload(p)

@@ -59,15 +59,17 @@ var (
 	reAbsPath = regexp.MustCompile(`(?:[A-Za-z]:)?(?:/[\w.\-]+)+/([\w.\-]+)`)
 	reHex     = regexp.MustCompile(`0x[0-9a-fA-F]+`)
 	reNumber  = regexp.MustCompile(`\d+`)
+	reFileLoc = regexp.MustCompile(`[\w.\-]+\.[A-Za-z]{1,5}:N(:N)?`)
 	reSpace   = regexp.MustCompile(`\s+`)
 )
 
 // normalizeError strips what differs between two occurrences of the same
-// error: directories, addresses, line and column numbers, spacing.
+// error: file locations, addresses, numbers, spacing.
 func normalizeError(e string) string {
 	e = reAbsPath.ReplaceAllString(e, "$1")
 	e = reHex.ReplaceAllString(e, "0x")
 	e = reNumber.ReplaceAllString(e, "N")
+	e = reFileLoc.ReplaceAllString(e, "FILE:N")
 	e = reSpace.ReplaceAllString(e, " ")
 	return clip(strings.TrimSpace(e), maxEmbedChars)
 }

@@ -195,6 +195,9 @@ type CapsuleFile struct {
 	Role     string `json:"role,omitempty"` // source, test, doc or config
 	Language string `json:"language,omitempty"`
 	TaskType string `json:"task_type,omitempty"`
+	// Task describes the task that produced the file; it is embedded with
+	// the file, so a coder working on a similar task finds it.
+	Task string `json:"task,omitempty"`
 }
 
 // CapsuleRecord is a finished capsule.
