@@ -199,4 +199,3 @@ func (c *Client) Reindex(ctx context.Context, opts ReindexOptions) (ReindexRepor
 	var out ReindexReport
 	return out, c.do(ctx, http.MethodPost, "/v1/memory/reindex", opts, &out)
 }
-

@@ -258,7 +258,10 @@ func testInvalidInput(t *testing.T, m memory.Memory, _ *recorder) {
 			_, err := m.SimilarRequests(ctx, memory.RequestQuery{Description: "x", Filters: map[string]any{vector.TenantKey: "other"}})
 			return err
 		}, "filters"},
-		{"min score", func() error { _, err := m.FindReusable(ctx, memory.ReuseQuery{Description: "x", MinScore: 2}); return err }, "min_score"},
+		{"min score", func() error {
+			_, err := m.FindReusable(ctx, memory.ReuseQuery{Description: "x", MinScore: 2})
+			return err
+		}, "min_score"},
 		{"no files", func() error {
 			_, err := m.RecordCapsule(ctx, memory.CapsuleRecord{CapsuleID: "c", RequestID: "r", Description: "d", Validated: true})
 			return err

@@ -170,4 +170,3 @@ func fmtScore(f float32) float64 {
 	// Scores travel as float64 with 4 decimals, enough and stable in JSON.
 	return float64(int64(float64(f)*10000+0.5)) / 10000
 }
-

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/quantumlayer/qlp/internal/memory/embed"
@@ -18,13 +19,16 @@ type bedrockCall struct {
 }
 
 // bedrockServer speaks Bedrock Runtime's InvokeModel wire format for Titan
-// and Cohere embedding models.
+// and Cohere embedding models. Titan calls arrive concurrently.
 func bedrockServer(t *testing.T, dim int, calls *[]bedrockCall) *httptest.Server {
+	var mu sync.Mutex
 	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		c := bedrockCall{path: r.URL.EscapedPath(), auth: r.Header.Get("Authorization")}
 		json.Unmarshal(b, &c.body)
+		mu.Lock()
 		*calls = append(*calls, c)
+		mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Amzn-Requestid", "req-1")
 		switch {
