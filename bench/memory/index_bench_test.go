@@ -316,7 +316,7 @@ func benchPgvector(b *testing.B, d *dataset) {
 	conn.QueryRow(ctx, `SELECT pg_table_size('qlp_bench_vectors'), pg_relation_size('qlp_bench_vectors_hnsw')`).Scan(&tableBytes, &indexBytes)
 	rep := &report{name: "pgvector " + version + " HNSW (PostgreSQL " + pgVersion + ", loopback)", build: indexed,
 		bytesPerVec: float64(indexBytes) / float64(len(d.vecs)),
-		extra: fmt.Sprintf("COPY %s first; table %.0f B/vector besides the index", loaded.Round(time.Millisecond), float64(tableBytes)/float64(len(d.vecs)))}
+		extra:       fmt.Sprintf("COPY %s first; table %.0f B/vector besides the index", loaded.Round(time.Millisecond), float64(tableBytes)/float64(len(d.vecs)))}
 	const q = `SELECT id FROM qlp_bench_vectors ORDER BY embedding <=> $1 LIMIT 10`
 	rows, err := conn.Query(ctx, `EXPLAIN (FORMAT TEXT) `+q, pgv.NewVector(d.queries[0]))
 	if err != nil {
