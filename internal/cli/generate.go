@@ -22,7 +22,7 @@ import (
 type generateOpts struct {
 	language, framework, requirements, tier   string
 	out, archive, llm, record, idempotencyKey string
-	force, jsonOut                            bool
+	force, jsonOut, reuse                     bool
 }
 
 func newGenerateCmd(e *env) *cobra.Command {
@@ -54,6 +54,7 @@ be configured (QLP_LLM_PROVIDER, or --llm). The capsule's files are written to
 	f.StringVar(&o.llm, "llm", "", "model provider for an in-process run: openai[:URL], ollama[:URL] or replay:CASSETTE")
 	f.StringVar(&o.record, "record", "", "write every model exchange of an in-process run to this cassette (replay it with --llm replay:FILE)")
 	f.StringVar(&o.idempotencyKey, "idempotency-key", "", "submit at most once with this key")
+	f.BoolVar(&o.reuse, "reuse", false, "accept an earlier validated capsule made for a near-identical request (no model call, cost 0)")
 	f.BoolVar(&o.force, "force", false, "write into a non-empty --out directory that holds no earlier capsule")
 	f.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
 	return cmd
@@ -115,8 +116,12 @@ func runGenerate(parent context.Context, e *env, request string, o generateOpts)
 	if o.framework != "" {
 		constraints["framework"] = o.framework
 	}
+	var metadata map[string]any
+	if o.reuse {
+		metadata = map[string]any{"allow_reuse": true}
+	}
 	sub, err := b.Execute(ctx, orchestrator.ExecuteRequest{Description: request, Requirements: o.requirements, Constraints: constraints,
-		TierOverride: o.tier, UserID: os.Getenv("USER")}, o.idempotencyKey)
+		TierOverride: o.tier, UserID: os.Getenv("USER"), Metadata: metadata}, o.idempotencyKey)
 	if err != nil {
 		return err
 	}
@@ -191,6 +196,9 @@ func runGenerate(parent context.Context, e *env, request string, o generateOpts)
 	fmt.Fprintf(e.stdout, "  cost        $%s (%d calls, %d tokens in, %d out)\n", m.Cost.USD, m.Cost.Calls, m.Cost.InputTokens, m.Cost.OutputTokens)
 	if m.Generator.Scripted {
 		fmt.Fprintf(e.stdout, "  generator   scripted cassette: no model ran\n")
+	}
+	if m.ReusedFrom != "" {
+		fmt.Fprintf(e.stdout, "  reused      capsule %s (no model call)\n", m.ReusedFrom)
 	}
 	if !ver.OK() {
 		return fail("the downloaded capsule does not verify: %s", strings.Join(ver.Problems, "; "))

@@ -19,11 +19,12 @@ import (
 // Targets a process can run.
 const (
 	targetOrchestrator = "orchestrator"
+	targetMemory       = "memory"
 	targetSandbox      = "sandbox"
 	targetWorker       = "worker"
 )
 
-var allTargets = []string{targetOrchestrator, targetSandbox, targetWorker}
+var allTargets = []string{targetOrchestrator, targetMemory, targetSandbox, targetWorker}
 
 func newUpCmd(e *env) *cobra.Command {
 	var ui bool
@@ -101,7 +102,8 @@ func serve(parent context.Context, e *env, targets []string) error {
 	ctx, stop := signal.NotifyContext(parent, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	sort.Strings(targets)
-	p, err := app.Open(ctx, e.cfg, e.logger, app.Options{Worker: contains(targets, targetWorker), Sandbox: contains(targets, targetSandbox), Version: e.version})
+	p, err := app.Open(ctx, e.cfg, e.logger, app.Options{Worker: contains(targets, targetWorker), Sandbox: contains(targets, targetSandbox),
+		Memory: contains(targets, targetMemory), Version: e.version})
 	if err != nil {
 		return err
 	}
@@ -117,6 +119,15 @@ func serve(parent context.Context, e *env, targets []string) error {
 	}
 	if contains(targets, targetOrchestrator) {
 		if err := listen("orchestrator", e.cfg.API.Addr, p.APIHandler()); err != nil {
+			return err
+		}
+	}
+	if contains(targets, targetMemory) {
+		h, err := p.MemoryHandler()
+		if err != nil {
+			return err
+		}
+		if err := listen("memory", e.cfg.Services.MemoryAddr, h); err != nil {
 			return err
 		}
 	}

@@ -110,8 +110,8 @@ func TestConfigurationDocIsComplete(t *testing.T) {
 	require.NoError(t, err)
 	c := config.Defaults()
 	for _, s := range c.Settings() {
-		require.Containsf(t, string(doc), "`"+s.Env+"`",
-			"docs/configuration.md lacks %s: regenerate its table with `go run ./cmd/qlp config dump --markdown`", s.Env)
-		require.Containsf(t, string(doc), "`"+s.Key+"`", "docs/configuration.md lacks %s", s.Key)
+		if !strings.Contains(string(doc), "`"+s.Env+"`") || !strings.Contains(string(doc), "`"+s.Key+"`") {
+			t.Errorf("docs/configuration.md lacks %s (%s): run scripts/update-config-doc.sh", s.Key, s.Env)
+		}
 	}
 }
