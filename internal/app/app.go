@@ -64,7 +64,7 @@ type Platform struct {
 	memorySvc    *memory.Service
 	memoryProbes *httpx.Probes
 	worker       worker.Worker
-	version       string
+	version      string
 }
 
 // Open starts what opts ask for. Close releases it.

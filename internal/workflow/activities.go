@@ -43,8 +43,8 @@ type Activities struct {
 	DecomposerTier string
 	// Memory recalls past requests, code and statistics; nil runs without.
 	Memory Memory
-	Logger         *slog.Logger
-	Now            func() time.Time
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 func (a *Activities) now() time.Time {

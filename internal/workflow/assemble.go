@@ -252,7 +252,7 @@ func (a *Activities) Reuse(ctx context.Context, in JobRef) (ReuseResult, error) 
 	c, err := capsule.Build(capsule.Input{ID: id, Version: 1, Name: m.Name, Description: m.Description, Request: requestText(job), RequestID: job.ID,
 		Language: firstOr(m.Languages, ""), Framework: m.Framework, Entrypoint: m.Entrypoint, Commands: m.Commands, Dependencies: m.Dependencies,
 		Files: files, Generator: gen, Cost: capsule.Cost{USD: pricing.USD(0)}, Report: rep, ReusedFrom: src.ID,
-		Warnings: []string{fmt.Sprintf("reused capsule %s made for the request %q (similarity %.2f); no model was called", src.ID, match.Description, match.Score)},
+		Warnings:  []string{fmt.Sprintf("reused capsule %s made for the request %q (similarity %.2f); no model was called", src.ID, match.Description, match.Score)},
 		CreatedAt: created.Format(time.RFC3339)}, a.Signer)
 	if err != nil {
 		return ReuseResult{}, fmt.Errorf("workflow: reuse %s: %w", src.ID, err)
