@@ -9,7 +9,11 @@ cd "$(dirname "$0")/.."
 mkdir -p bin out
 go build -ldflags "-X main.version=$(git describe --always --dirty 2>/dev/null || echo dev)" -o bin/qlp ./cmd/qlp
 
-export QLP_DATA_DIR="${QLP_DATA_DIR:-$PWD/out/.qlp}"
+# A fresh installation each time: the scripted cassette answers the prompts
+# of a platform with an empty memory (a second run would recall the first
+# and ask different questions, which the cassette rightly refuses).
+export QLP_DATA_DIR="$PWD/out/.qlp-demo"
+rm -rf "$QLP_DATA_DIR" out/demo out/demo.zip
 bin/qlp generate "$(cat examples/url-shortener/request.txt)" \
 	--llm replay:examples/url-shortener/cassette.jsonl \
 	--out out/demo --archive out/demo.zip

@@ -25,6 +25,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/engine"
 	"github.com/quantumlayer/qlp/internal/httpx"
 	"github.com/quantumlayer/qlp/internal/llm/tiers"
+	"github.com/quantumlayer/qlp/internal/memory"
 	"github.com/quantumlayer/qlp/internal/orchestrator"
 	"github.com/quantumlayer/qlp/internal/progress"
 	"github.com/quantumlayer/qlp/internal/redisx"
@@ -41,6 +42,9 @@ type Options struct {
 	Worker bool
 	// Sandbox runs the Execution Sandbox service in this process.
 	Sandbox bool
+	// Memory opens the Vector Memory (in this process, or a client of
+	// QLP_MEMORY_URL). A worker always has it.
+	Memory bool
 	// Version is reported by /health and recorded in manifests.
 	Version string
 }
@@ -58,11 +62,16 @@ type Platform struct {
 	// Sandbox is the in-process Execution Sandbox (nil unless asked for).
 	Sandbox       *sandbox.Service
 	sandboxProbes *httpx.Probes
-	apiProbes     *httpx.Probes
-	apiChecks     sync.Once
-	redis         *redis.Client
-	worker        worker.Worker
-	version       string
+	// Memory is the Vector Memory the worker recalls from (nil unless
+	// asked for); memorySvc is set when it runs in this process.
+	Memory       memory.Memory
+	memorySvc    *memory.Service
+	memoryProbes *httpx.Probes
+	apiProbes    *httpx.Probes
+	apiChecks    sync.Once
+	redis        *redis.Client
+	worker       worker.Worker
+	version      string
 }
 
 // Open starts what opts ask for. Close releases it.
@@ -106,6 +115,11 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 		}
 		p.sandboxProbes.AddCheck("sandbox", p.Sandbox.Ready)
 	}
+	if opts.Memory || opts.Worker {
+		if err := p.openMemory(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if opts.Worker {
 		if opts.NoEngine {
 			return nil, errors.New("app: a worker needs the workflow engine")
@@ -136,6 +150,7 @@ func (p *Platform) startWorker(ctx context.Context) error {
 		Generator: capsule.Generator{QLPVersion: p.version, Provider: router.Provider, Models: router.Models(), Scripted: router.Scripted},
 		MaxTokens: router.MaxTokens, Temperature: router.Temperature, MaxTasks: p.Cfg.Workflow.MaxTasks,
 		DecomposerTier: p.Cfg.Workflow.DecomposerTier, Logger: p.Logger.With("component", "activities"),
+		Memory: p.Memory,
 	}
 	p.worker = workflow.NewWorker(p.Engine.Client, acts, worker.Options{
 		MaxConcurrentActivityExecutionSize: 4 * p.Cfg.Workflow.MaxParallel,
@@ -158,6 +173,9 @@ func (p *Platform) Close() error {
 	}
 	if p.Sandbox != nil {
 		errs = append(errs, p.Sandbox.Close())
+	}
+	if p.memorySvc != nil {
+		errs = append(errs, p.memorySvc.Close())
 	}
 	if p.Engine != nil {
 		p.Engine.Close()

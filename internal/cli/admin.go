@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quantumlayer/qlp/internal/auth"
+	"github.com/quantumlayer/qlp/internal/config"
 	"github.com/quantumlayer/qlp/internal/store"
 )
 
@@ -144,11 +146,25 @@ func newMigrateCmd(e *env) *cobra.Command {
 
 func newConfigCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Show or check the configuration"}
+	var markdown bool
 	dump := &cobra.Command{
 		Use:   "dump",
 		Short: "Print every setting with its value (secrets redacted), YAML key and environment variable",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if markdown {
+				fmt.Fprintln(e.stdout, "| YAML key | Environment variable | Meaning |")
+				fmt.Fprintln(e.stdout, "|---|---|---|")
+				defaults := config.Defaults()
+				for _, s := range defaults.Dump() {
+					help := s.Help
+					if s.Secret {
+						help += " (secret)"
+					}
+					fmt.Fprintf(e.stdout, "| `%s` | `%s` | %s |\n", s.Key, s.Env, strings.ReplaceAll(help, "|", "\\|"))
+				}
+				return nil
+			}
 			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "KEY\tENV\tVALUE\tMEANING")
 			for _, s := range e.cfg.Dump() {
@@ -157,6 +173,7 @@ func newConfigCmd(e *env) *cobra.Command {
 			return tw.Flush()
 		},
 	}
+	dump.Flags().BoolVar(&markdown, "markdown", false, "print the table of settings as Markdown (no values), as in docs/configuration.md")
 	verify := &cobra.Command{
 		Use:   "verify",
 		Short: "Validate the configuration as `qlp up` would; exit 1 on the first problem",

@@ -20,9 +20,9 @@ import (
 )
 
 type generateOpts struct {
-	language, framework, requirements, tier string
-	out, archive, llm, idempotencyKey       string
-	force, jsonOut                          bool
+	language, framework, requirements, tier   string
+	out, archive, llm, record, idempotencyKey string
+	force, jsonOut, reuse                     bool
 }
 
 func newGenerateCmd(e *env) *cobra.Command {
@@ -52,7 +52,9 @@ be configured (QLP_LLM_PROVIDER, or --llm). The capsule's files are written to
 	f.StringVarP(&o.out, "out", "o", "", "write the capsule's files into this directory")
 	f.StringVar(&o.archive, "archive", "", "write the capsule's archive to this file (.zip, .tar or .tar.gz)")
 	f.StringVar(&o.llm, "llm", "", "model provider for an in-process run: openai[:URL], azure[:ENDPOINT], anthropic[:URL], bedrock[:REGION], ollama[:URL], pack:NAME or replay:CASSETTE")
+	f.StringVar(&o.record, "record", "", "write every model exchange of an in-process run to this cassette (replay it with --llm replay:FILE)")
 	f.StringVar(&o.idempotencyKey, "idempotency-key", "", "submit at most once with this key")
+	f.BoolVar(&o.reuse, "reuse", false, "accept an earlier validated capsule made for a near-identical request (no model call, cost 0)")
 	f.BoolVar(&o.force, "force", false, "write into a non-empty --out directory that holds no earlier capsule")
 	f.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
 	return cmd
@@ -90,6 +92,12 @@ func runGenerate(parent context.Context, e *env, request string, o generateOpts)
 			return err
 		}
 	}
+	if o.record != "" {
+		if e.cfg.Client.URL != "" {
+			return errors.New("--record applies to in-process runs; record on the server with QLP_LLM_RECORD")
+		}
+		e.cfg.LLM.Record = o.record
+	}
 	ctx, stop := signal.NotifyContext(parent, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if e.cfg.Client.URL == "" {
@@ -108,8 +116,12 @@ func runGenerate(parent context.Context, e *env, request string, o generateOpts)
 	if o.framework != "" {
 		constraints["framework"] = o.framework
 	}
+	var metadata map[string]any
+	if o.reuse {
+		metadata = map[string]any{"allow_reuse": true}
+	}
 	sub, err := b.Execute(ctx, orchestrator.ExecuteRequest{Description: request, Requirements: o.requirements, Constraints: constraints,
-		TierOverride: o.tier, UserID: os.Getenv("USER")}, o.idempotencyKey)
+		TierOverride: o.tier, UserID: os.Getenv("USER"), Metadata: metadata}, o.idempotencyKey)
 	if err != nil {
 		return err
 	}
@@ -184,6 +196,9 @@ func runGenerate(parent context.Context, e *env, request string, o generateOpts)
 	fmt.Fprintf(e.stdout, "  cost        $%s (%d calls, %d tokens in, %d out)\n", m.Cost.USD, m.Cost.Calls, m.Cost.InputTokens, m.Cost.OutputTokens)
 	if m.Generator.Scripted {
 		fmt.Fprintf(e.stdout, "  generator   scripted cassette: no model ran\n")
+	}
+	if m.ReusedFrom != "" {
+		fmt.Fprintf(e.stdout, "  reused      capsule %s (no model call)\n", m.ReusedFrom)
 	}
 	if !ver.OK() {
 		return fail("the downloaded capsule does not verify: %s", strings.Join(ver.Problems, "; "))

@@ -19,14 +19,16 @@ import (
 // Targets a process can run.
 const (
 	targetOrchestrator = "orchestrator"
+	targetMemory       = "memory"
 	targetSandbox      = "sandbox"
 	targetWorker       = "worker"
 )
 
-var allTargets = []string{targetOrchestrator, targetSandbox, targetWorker}
+var allTargets = []string{targetOrchestrator, targetMemory, targetSandbox, targetWorker}
 
 func newUpCmd(e *env) *cobra.Command {
 	var ui bool
+	var record string
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run the whole platform in one process (embedded defaults)",
@@ -39,9 +41,13 @@ Stop with Ctrl-C.`,
 			if ui {
 				e.cfg.Temporal.UI = true
 			}
+			if record != "" {
+				e.cfg.LLM.Record = record
+			}
 			return serve(cmd.Context(), e, allTargets)
 		},
 	}
+	cmd.Flags().StringVar(&record, "record", "", "write every model exchange to this cassette (replay it with QLP_LLM_PROVIDER=replay)")
 	cmd.Flags().BoolVar(&ui, "temporal-ui", false, "also serve the embedded Temporal Web UI (QLP_TEMPORAL_UI_PORT, default 8233)")
 	return cmd
 }
@@ -96,7 +102,8 @@ func serve(parent context.Context, e *env, targets []string) error {
 	ctx, stop := signal.NotifyContext(parent, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	sort.Strings(targets)
-	p, err := app.Open(ctx, e.cfg, e.logger, app.Options{Worker: contains(targets, targetWorker), Sandbox: contains(targets, targetSandbox), Version: e.version})
+	p, err := app.Open(ctx, e.cfg, e.logger, app.Options{Worker: contains(targets, targetWorker), Sandbox: contains(targets, targetSandbox),
+		Memory: contains(targets, targetMemory), Version: e.version})
 	if err != nil {
 		return err
 	}
@@ -112,6 +119,15 @@ func serve(parent context.Context, e *env, targets []string) error {
 	}
 	if contains(targets, targetOrchestrator) {
 		if err := listen("orchestrator", e.cfg.API.Addr, p.APIHandler()); err != nil {
+			return err
+		}
+	}
+	if contains(targets, targetMemory) {
+		h, err := p.MemoryHandler()
+		if err != nil {
+			return err
+		}
+		if err := listen("memory", e.cfg.Services.MemoryAddr, h); err != nil {
 			return err
 		}
 	}

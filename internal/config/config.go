@@ -18,6 +18,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/engine"
 	"github.com/quantumlayer/qlp/internal/llm/tiers"
 	"github.com/quantumlayer/qlp/internal/logx"
+	"github.com/quantumlayer/qlp/internal/memory"
 	"github.com/quantumlayer/qlp/internal/redisx"
 	"github.com/quantumlayer/qlp/internal/sandbox"
 	"github.com/quantumlayer/qlp/internal/settings"
@@ -36,6 +37,8 @@ type API struct {
 type Services struct {
 	SandboxAddr string
 	SandboxURL  string
+	MemoryAddr  string
+	MemoryURL   string
 }
 
 // Workflow configures how jobs run.
@@ -68,6 +71,7 @@ type Config struct {
 	Client       Client
 	Services     Services
 	Sandbox      sandbox.Config
+	Memory       memory.Config
 }
 
 // Defaults returns the embedded-mode defaults.
@@ -81,9 +85,26 @@ func Defaults() Config {
 		LLM:       tiers.Defaults(),
 		Workflow: Workflow{MaxParallel: 4, MaxTasks: 20, HeartbeatTimeout: 30 * time.Second,
 			TaskTimeout: 20 * time.Minute, DecomposerTier: "T2"},
-		Services: Services{SandboxAddr: "127.0.0.1:8004"},
+		Services: Services{SandboxAddr: "127.0.0.1:8004", MemoryAddr: "127.0.0.1:8003"},
 		Sandbox:  sandbox.Defaults(),
+		Memory:   memoryDefaults(),
 	}
+}
+
+// memoryDefaults leaves the embedded store's directory empty: it then lives
+// under the data directory (see MemoryDataDir).
+func memoryDefaults() memory.Config {
+	m := memory.Defaults()
+	m.DataDir = ""
+	return m
+}
+
+// MemoryDataDir is where the embedded vector store lives.
+func (c *Config) MemoryDataDir() string {
+	if c.Memory.DataDir != "" {
+		return c.Memory.DataDir
+	}
+	return filepath.Join(c.DataDir, "memory")
 }
 
 // defaultDataDir follows XDG: $XDG_DATA_HOME/qlp, else ~/.local/share/qlp.
@@ -114,6 +135,8 @@ func (c *Config) Settings() []settings.Setting {
 		{Key: "workflow.decomposer_tier", Env: "QLP_WORKFLOW_DECOMPOSER_TIER", Help: "tier that plans jobs (T0..T3)", Value: settings.String(&c.Workflow.DecomposerTier)},
 		{Key: "services.sandbox.addr", Env: "QLP_SANDBOX_ADDR", Help: "listen address of the Execution Sandbox service", Value: settings.String(&c.Services.SandboxAddr)},
 		{Key: "services.sandbox.url", Env: "QLP_SANDBOX_URL", Help: "URL of a sandbox service in another process; empty runs the sandbox in this process", Value: settings.String(&c.Services.SandboxURL)},
+		{Key: "services.memory.addr", Env: "QLP_MEMORY_ADDR", Help: "listen address of the Vector Memory service", Value: settings.String(&c.Services.MemoryAddr)},
+		{Key: "services.memory.url", Env: "QLP_MEMORY_URL", Help: "URL of a memory service in another process; empty runs memory in this process", Value: settings.String(&c.Services.MemoryURL)},
 		{Key: "client.url", Env: "QLP_URL", Help: "CLI: URL of a QLP API to talk to; empty runs the platform in-process", Value: settings.String(&c.Client.URL)},
 		{Key: "client.api_key", Env: "QLP_API_KEY", Help: "CLI: API key for QLP_URL", Secret: true, Value: settings.String(&c.Client.APIKey)},
 	}
@@ -122,6 +145,7 @@ func (c *Config) Settings() []settings.Setting {
 	s = append(s, c.Temporal.Settings()...)
 	s = append(s, c.LLM.Settings()...)
 	s = append(s, c.Sandbox.Settings()...)
+	s = append(s, c.Memory.Settings()...)
 	return s
 }
 

@@ -103,3 +103,16 @@ func TestDumpRedactsSecrets(t *testing.T) {
 	require.NotContains(t, b.String(), "pw@")
 	require.Contains(t, b.String(), "llm.api_key=[redacted]")
 }
+
+// TestConfigurationDocIsComplete keeps docs/configuration.md in step with
+// the code: every setting must be listed there.
+func TestConfigurationDocIsComplete(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/configuration.md")
+	require.NoError(t, err)
+	c := config.Defaults()
+	for _, s := range c.Settings() {
+		if !strings.Contains(string(doc), "`"+s.Env+"`") || !strings.Contains(string(doc), "`"+s.Key+"`") {
+			t.Errorf("docs/configuration.md lacks %s (%s): run scripts/update-config-doc.sh", s.Key, s.Env)
+		}
+	}
+}

@@ -70,7 +70,7 @@ func TestMainJobEndToEnd(t *testing.T) {
 			require.Equal(t, "completed", st.Status)
 			require.NotNil(t, st.Result)
 			require.Equal(t, 3, st.Result.TasksCompleted)
-			require.Equal(t, 4, st.Result.Cost.Calls)
+			require.GreaterOrEqual(t, st.Result.Cost.Calls, 4, "four model calls, and the memory's embedding calls")
 			v2, err := c.Progress(t.Context(), sub.RequestID)
 			require.NoError(t, err)
 			require.Equal(t, 100, v2.Progress.Percentage)
@@ -120,12 +120,21 @@ func TestMainJobEndToEnd(t *testing.T) {
 
 			usage, err := pl.p.Store.ListUsage(t.Context(), store.UsageFilter{JobID: sub.RequestID})
 			require.NoError(t, err)
-			require.Len(t, usage, 4)
+			chat, embed := 0, 0
 			for _, u := range usage {
 				require.Equal(t, "acme", u.TenantID)
+				if strings.HasPrefix(u.Role, "embedder:") {
+					embed++
+					require.Equal(t, "builtin", u.Provider)
+					require.Zero(t, u.CostPUSD, "the built-in embedder is free")
+					continue
+				}
+				chat++
 				require.Equal(t, "openai", u.Provider)
 				require.Positive(t, u.CostPUSD)
 			}
+			require.Equal(t, 4, chat, "one decomposition and three tasks")
+			require.Positive(t, embed, "memory's embedding calls are metered too")
 		})
 	}
 }

@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -51,3 +52,46 @@ func TestValidateNamesTheSetting(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// TestExternalAddress connects a second engine to the first one's server,
+// as a worker does to a Temporal cluster named by QLP_TEMPORAL_ADDRESS.
+func TestExternalAddress(t *testing.T) {
+	cfg := engine.Defaults()
+	cfg.Port = 0
+	embedded, err := engine.Start(t.Context(), cfg, t.TempDir(), logx.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer embedded.Close()
+	ext := engine.Defaults()
+	ext.Address = embedded.Address
+	if err := ext.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.Start(t.Context(), ext, t.TempDir(), logx.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if e.Embedded {
+		t.Fatal("an external address must not start an embedded server")
+	}
+	if _, err := e.Client.CheckHealth(t.Context(), nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSecondEmbeddedServerOnOneDataDirIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	cfg := engine.Defaults()
+	cfg.Port = 0
+	first, err := engine.Start(t.Context(), cfg, dir, logx.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	_, err = engine.Start(t.Context(), cfg, dir, logx.Discard())
+	if !errors.Is(err, engine.ErrEngineBusy) {
+		t.Fatalf("second start = %v, want ErrEngineBusy", err)
+	}
+}

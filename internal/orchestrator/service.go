@@ -123,6 +123,11 @@ func (r *SubmitRequest) validate() error {
 	if r.Language == "auto" {
 		r.Language = ""
 	}
+	if v, ok := r.Metadata["allow_reuse"]; ok {
+		if _, isBool := v.(bool); !isBool {
+			return httpx.BadRequest("metadata.allow_reuse", "must be true or false")
+		}
+	}
 	if len(r.Framework) > 100 {
 		return httpx.BadRequest("constraints.framework", "is too long")
 	}
@@ -203,13 +208,24 @@ func (s *Service) start(ctx context.Context, job store.Job) error {
 		WorkflowExecutionTimeout: 24 * time.Hour,
 	}, workflow.WorkflowName, workflow.Input{
 		RequestID: job.ID, TenantID: job.TenantID, MaxParallel: s.cfg.MaxParallel,
-		HeartbeatTimeout: s.cfg.HeartbeatTimeout, TaskTimeout: s.cfg.TaskTimeout,
+		HeartbeatTimeout: s.cfg.HeartbeatTimeout, TaskTimeout: s.cfg.TaskTimeout, AllowReuse: allowReuse(job.Metadata),
 	})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		return nil
 	}
 	return err
+}
+
+// allowReuse reads metadata.allow_reuse: the user's consent to receive an
+// earlier validated capsule for a near-identical request.
+func allowReuse(metadata json.RawMessage) bool {
+	var m map[string]any
+	if json.Unmarshal(metadata, &m) != nil {
+		return false
+	}
+	b, _ := m["allow_reuse"].(bool)
+	return b
 }
 
 // JobID turns a workflow id or a request id into the request id.

@@ -16,6 +16,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/llm"
 	"github.com/quantumlayer/qlp/internal/llm/tiers"
+	"github.com/quantumlayer/qlp/internal/memory"
 	"github.com/quantumlayer/qlp/internal/pricing"
 	"github.com/quantumlayer/qlp/internal/progress"
 	"github.com/quantumlayer/qlp/internal/store"
@@ -40,8 +41,10 @@ type Activities struct {
 	MaxTasks    int
 	// DecomposerTier is the tier that plans jobs.
 	DecomposerTier string
-	Logger         *slog.Logger
-	Now            func() time.Time
+	// Memory recalls past requests, code and statistics; nil runs without.
+	Memory Memory
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 func (a *Activities) now() time.Time {
@@ -213,8 +216,25 @@ func (a *Activities) Decompose(ctx context.Context, in JobRef) (DecomposeResult,
 	if want == "" {
 		want = DetectLanguage(job.Description + "\n" + job.Requirements)
 	}
+	var similar []memory.RequestMatch
+	if a.Memory != nil {
+		similar, err = a.Memory.SimilarRequests(memCtx(ctx, job), memory.RequestQuery{RequestID: job.ID, Description: requestText(job), Limit: 3, SuccessfulOnly: true})
+		if err != nil {
+			a.memoryFailed(ctx, job, "", "similar requests", err)
+			similar = nil
+		}
+		if want != "" {
+			kept := similar[:0]
+			for _, m := range similar {
+				if m.Language == "" || m.Language == want {
+					kept = append(kept, m)
+				}
+			}
+			similar = kept
+		}
+	}
 	msgs, err := renderPrompt("decomposer", decomposerData{Description: job.Description, Requirements: job.Requirements,
-		Language: want, Framework: job.Framework, MaxTasks: a.MaxTasks, Languages: strings.Join(SupportedLanguages(), ", ")})
+		Language: want, Framework: job.Framework, MaxTasks: a.MaxTasks, Languages: strings.Join(SupportedLanguages(), ", "), Similar: similar})
 	if err != nil {
 		return DecomposeResult{}, err
 	}
@@ -256,8 +276,13 @@ func (a *Activities) Decompose(ctx context.Context, in JobRef) (DecomposeResult,
 	for i, t := range plan.Tasks {
 		summary[i] = map[string]any{"id": t.ID, "type": t.Type, "complexity": t.Complexity, "dependencies": t.Dependencies, "description": t.Description}
 	}
+	hints := make([]string, len(similar))
+	for i, m := range similar {
+		hints[i] = m.RequestID
+	}
 	a.publish(ctx, job, progress.Decomposed, "", fmt.Sprintf("planned %d tasks for %s (%s)", total, plan.Project.Name, plan.Project.Language),
-		map[string]any{"tasks": summary, "project": plan.Project.Name, "language": plan.Project.Language})
+		map[string]any{"tasks": summary, "project": plan.Project.Name, "language": plan.Project.Language, "recalled_requests": hints})
+	a.recordRequest(ctx, job, plan, nil, "", 0)
 	return refs(plan), nil
 }
 
@@ -273,10 +298,15 @@ func refs(p *Plan) DecomposeResult {
 // complex→T2, meta→T3.
 var complexityTier = map[string]string{"trivial": "T0", "simple": "T0", "medium": "T1", "complex": "T2", "meta": "T3"}
 
-// chooseTier picks the tier of a task and says why.
-func chooseTier(override, complexity string) (string, string) {
+// chooseTier picks the tier of a task and says why: the request's
+// override, else what memory learned works for this kind of task, else the
+// complexity map.
+func chooseTier(override, learned, learnedReason, complexity string) (string, string) {
 	if override != "" {
 		return override, "tier_override " + override + " from the request"
+	}
+	if learned != "" {
+		return learned, learnedReason
 	}
 	t, ok := complexityTier[complexity]
 	if !ok {
@@ -319,7 +349,11 @@ func (a *Activities) GenerateTask(ctx context.Context, in TaskInput) (TaskResult
 		}
 		upstream = append(upstream, dt)
 	}
-	tier, reason := chooseTier(job.TierOverride, task.Complexity)
+	learned, learnedReason := "", ""
+	if job.TierOverride == "" {
+		learned, learnedReason = a.learnedTier(ctx, job, task)
+	}
+	tier, reason := chooseTier(job.TierOverride, learned, learnedReason, task.Complexity)
 	target, err := a.Models.Target(tier)
 	if err != nil {
 		return TaskResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeModelRefused, nil)
@@ -336,7 +370,17 @@ func (a *Activities) GenerateTask(ctx context.Context, in TaskInput) (TaskResult
 	if job.Requirements != "" {
 		request += "\nRequirements: " + job.Requirements
 	}
-	msgs, err := renderPrompt("coder", coderData{Project: plan.Project, Request: request, Plan: plan.Tasks, Upstream: upstreamOutputs(upstream), Task: planned})
+	var examples []memory.CodeExample
+	if a.Memory != nil {
+		examples, err = a.Memory.CodeExamples(memCtx(ctx, job), memory.CodeQuery{RequestID: job.ID, Query: task.Description,
+			Language: plan.Project.Language, Limit: 2})
+		if err != nil {
+			a.memoryFailed(ctx, job, task.ID, "code examples", err)
+			examples = nil
+		}
+	}
+	msgs, err := renderPrompt("coder", coderData{Project: plan.Project, Request: request, Plan: plan.Tasks, Upstream: upstreamOutputs(upstream),
+		Task: planned, Examples: examplesFor(examples)})
 	if err != nil {
 		return TaskResult{}, err
 	}
@@ -350,7 +394,8 @@ func (a *Activities) GenerateTask(ctx context.Context, in TaskInput) (TaskResult
 	if perr != nil {
 		a.publish(ctx, job, progress.LogMessage, task.ID, "the answer could not be used; asking once more", map[string]any{"problem": perr.Error()})
 		msgs = append(msgs, llm.Message{Role: llm.RoleAssistant, Content: resp.Content}, llm.Message{Role: llm.RoleUser,
-			Content: "Your answer could not be used: " + perr.Error() + ". Answer again with only the JSON object."})
+			Content: "Your answer could not be used: " + perr.Error() + "." + a.repairHints(ctx, job, task.ID, perr.Error(), plan.Project.Language) +
+				" Answer again with only the JSON object."})
 		resp, err = a.call(ctx, job, tier, meta, msgs, true)
 		if err != nil {
 			return TaskResult{}, err
@@ -358,9 +403,17 @@ func (a *Activities) GenerateTask(ctx context.Context, in TaskInput) (TaskResult
 		usage.InputTokens += resp.Usage.InputTokens
 		usage.OutputTokens += resp.Usage.OutputTokens
 		cost += resp.CostPUSD
+		firstProblem := perr
 		if ans, perr = ParseAnswer(resp.Content); perr != nil {
 			return TaskResult{}, temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("task %s: the model's answer was unusable twice: %v", task.ID, perr), ErrTypeUnusableOutput, nil)
+		}
+		if a.Memory != nil {
+			fix := memory.ErrorFix{RequestID: job.ID, Error: firstProblem.Error(), Language: plan.Project.Language, ErrorType: "output_format",
+				TaskType: task.Type, Fix: "answered again as one JSON object {\"summary\", \"files\": [{\"path\", \"content\"}]} with safe relative paths"}
+			if err := a.Memory.RecordErrorFix(memCtx(ctx, job), fix); err != nil {
+				a.memoryFailed(ctx, job, task.ID, "record error fix", err)
+			}
 		}
 	}
 	summary := ans.Summary
@@ -373,7 +426,10 @@ func (a *Activities) GenerateTask(ctx context.Context, in TaskInput) (TaskResult
 		return TaskResult{}, err
 	}
 	a.publish(ctx, job, progress.TaskCompleted, task.ID, summary, map[string]any{"files": paths(ans.Files), "tokens_in": usage.InputTokens,
-		"tokens_out": usage.OutputTokens, "cost_usd": pricing.USD(cost), "tier": tier, "model": target.Model})
+		"tokens_out": usage.OutputTokens, "cost_usd": pricing.USD(cost), "tier": tier, "model": target.Model, "examples": len(examples)})
+	if done, err := a.Store.GetTask(ctx, job.ID, task.ID); err == nil {
+		a.recordOutcome(ctx, job, done, true)
+	}
 	return TaskResult{Files: len(ans.Files), InputTokens: usage.InputTokens, OutputTokens: usage.OutputTokens, CostPUSD: cost}, nil
 }
 
@@ -401,6 +457,11 @@ func (a *Activities) FailTasks(ctx context.Context, in TaskFailure) error {
 			return err
 		}
 		a.publish(ctx, job, typ, id, in.Reason, nil)
+		if !in.Skipped {
+			if t, err := a.Store.GetTask(ctx, job.ID, id); err == nil {
+				a.recordOutcome(ctx, job, t, false)
+			}
+		}
 	}
 	return nil
 }
@@ -431,5 +492,29 @@ func (a *Activities) FinishJob(ctx context.Context, in FinishInput) error {
 		msg = "job " + in.Status
 	}
 	a.publish(ctx, job, typ, "", msg, map[string]any{"status": in.Status, "capsule_id": in.CapsuleID, "error": in.Error})
+	if in.Status != "cancelled" {
+		if _, plan, err := a.loadJob(ctx, job.ID); err == nil && plan != nil {
+			ok := in.Status == "completed"
+			a.recordRequest(ctx, job, plan, &ok, in.CapsuleID, in.Done)
+		}
+	}
 	return nil
+}
+
+// repairHints recalls fixes that worked for a similar problem, as a
+// sentence for the re-ask prompt ("" when none).
+func (a *Activities) repairHints(ctx context.Context, job store.Job, taskID, problem, language string) string {
+	if a.Memory == nil {
+		return ""
+	}
+	hints, err := a.Memory.RepairHints(memCtx(ctx, job), memory.ErrorQuery{RequestID: job.ID, Error: problem, Language: language, Limit: 2})
+	if err != nil {
+		a.memoryFailed(ctx, job, taskID, "repair hints", err)
+		return ""
+	}
+	var b strings.Builder
+	for _, h := range hints {
+		fmt.Fprintf(&b, " A fix that worked for a similar problem before: %s.", h.Fix)
+	}
+	return b.String()
 }

@@ -2,15 +2,18 @@ package workflow
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/quantumlayer/qlp/internal/capsule"
+	"github.com/quantumlayer/qlp/internal/memory"
 	"github.com/quantumlayer/qlp/internal/pricing"
 	"github.com/quantumlayer/qlp/internal/progress"
 	"github.com/quantumlayer/qlp/internal/store"
@@ -153,5 +156,136 @@ func (a *Activities) AssembleCapsule(ctx context.Context, in JobRef) (AssembleRe
 	}
 	a.publish(ctx, job, progress.CapsuleCreated, "", fmt.Sprintf("capsule %s: %d files, validation: %s", c.Manifest.Name, len(c.Manifest.Files), c.Manifest.Validation.Status),
 		map[string]any{"capsule_id": id, "files": len(c.Manifest.Files), "validation": c.Manifest.Validation.Status, "warnings": warnings})
+	a.recordCapsule(ctx, job, plan, tasks, c)
 	return AssembleResult{CapsuleID: id, Files: len(c.Manifest.Files)}, nil
+}
+
+// recordCapsule offers the capsule's files to memory. Memory keeps them as
+// examples, and the request as reusable, only if the capsule was validated.
+func (a *Activities) recordCapsule(ctx context.Context, job store.Job, plan *Plan, tasks []store.Task, c *capsule.Capsule) {
+	if a.Memory == nil {
+		return
+	}
+	rec := memory.CapsuleRecord{CapsuleID: c.Manifest.ID, RequestID: job.ID, Description: requestText(job), Language: plan.Project.Language,
+		Validated: c.Manifest.Validation.Status == "passed"}
+	if s := c.Manifest.Validation.ConfidenceScore; s != nil {
+		rec.ValidationScore = *s
+	}
+	byPath := map[string]store.Task{}
+	for _, t := range tasks {
+		for _, f := range t.Files {
+			byPath[f.Path] = t
+		}
+	}
+	for _, e := range c.Manifest.Files {
+		t, ok := byPath[e.Path]
+		if !ok {
+			continue // QLP's own files
+		}
+		rec.Files = append(rec.Files, memory.CapsuleFile{Path: e.Path, Content: string(c.Files[e.Path]), Role: e.Role,
+			Language: plan.Project.Language, TaskType: t.Type, Task: t.Description})
+	}
+	if _, err := a.Memory.RecordCapsule(memCtx(ctx, job), rec); err != nil {
+		a.memoryFailed(ctx, job, "", "record capsule", err)
+	}
+}
+
+// ReuseResult names the capsule a job reused, if any.
+type ReuseResult struct {
+	CapsuleID string
+	From      string
+}
+
+// Reuse delivers an earlier validated capsule when the request allows it
+// (metadata.allow_reuse) and memory finds one made for a near-identical
+// request: no model call, cost 0, and the manifest says where it came from.
+func (a *Activities) Reuse(ctx context.Context, in JobRef) (ReuseResult, error) {
+	job, err := a.Store.GetJob(ctx, "", in.RequestID)
+	if err != nil {
+		return ReuseResult{}, err
+	}
+	var meta map[string]any
+	_ = json.Unmarshal(job.Metadata, &meta)
+	if allow, _ := meta["allow_reuse"].(bool); !allow || a.Memory == nil {
+		return ReuseResult{}, nil
+	}
+	id := CapsuleID(job.ID)
+	if c, err := a.Store.GetCapsule(ctx, "", id); err == nil {
+		return ReuseResult{CapsuleID: c.ID}, nil // a retry after the copy landed
+	}
+	match, err := a.Memory.FindReusable(memCtx(ctx, job), memory.ReuseQuery{RequestID: job.ID, Description: requestText(job), Language: job.Language})
+	if err != nil {
+		a.memoryFailed(ctx, job, "", "find a reusable capsule", err)
+		return ReuseResult{}, nil
+	}
+	src, v, err := a.sourceCapsule(ctx, job.TenantID, match.CapsuleID)
+	if err != nil {
+		a.publish(ctx, job, progress.LogMessage, "", fmt.Sprintf("memory suggested capsule %s for reuse, but it cannot be read: %v; generating instead", match.CapsuleID, err), nil)
+		return ReuseResult{}, nil
+	}
+	var m capsule.Manifest
+	if err := json.Unmarshal(v.Manifest, &m); err != nil || m.Validation.Status != "passed" {
+		a.publish(ctx, job, progress.LogMessage, "", fmt.Sprintf("capsule %s is not validated; generating instead", src.ID), nil)
+		return ReuseResult{}, nil
+	}
+	files := map[string][]byte{}
+	var report []byte
+	for _, f := range v.Files {
+		switch f.Path {
+		case capsule.ReportFile:
+			report = f.Content
+		case capsule.ReadmeFile:
+			own, _, _ := strings.Cut(string(f.Content), "\n## QLP capsule\n")
+			files[f.Path] = []byte(strings.TrimRight(own, "\n") + "\n")
+		default:
+			files[f.Path] = f.Content
+		}
+	}
+	var rep capsule.Report
+	if err := json.Unmarshal(report, &rep); err != nil {
+		return ReuseResult{}, fmt.Errorf("workflow: reuse %s: read its validation report: %w", src.ID, err)
+	}
+	rep.Summary = fmt.Sprintf("validated as capsule %s (reused): %s", src.ID, rep.Summary)
+	gen := m.Generator
+	gen.QLPVersion = a.Generator.QLPVersion
+	created := a.now().Truncate(time.Second)
+	c, err := capsule.Build(capsule.Input{ID: id, Version: 1, Name: m.Name, Description: m.Description, Request: requestText(job), RequestID: job.ID,
+		Language: firstOr(m.Languages, ""), Framework: m.Framework, Entrypoint: m.Entrypoint, Commands: m.Commands, Dependencies: m.Dependencies,
+		Files: files, Generator: gen, Cost: capsule.Cost{USD: pricing.USD(0)}, Report: rep, ReusedFrom: src.ID,
+		Warnings:  []string{fmt.Sprintf("reused capsule %s made for the request %q (similarity %.2f); no model was called", src.ID, match.Description, match.Score)},
+		CreatedAt: created.Format(time.RFC3339)}, a.Signer)
+	if err != nil {
+		return ReuseResult{}, fmt.Errorf("workflow: reuse %s: %w", src.ID, err)
+	}
+	version := store.CapsuleVersion{CapsuleID: id, Version: 1, Message: "reused from capsule " + src.ID, Manifest: c.ManifestJSON,
+		Report: c.Files[capsule.ReportFile], CreatedAt: created}
+	for _, e := range c.Manifest.Files {
+		version.Files = append(version.Files, store.CapsuleFile{Path: e.Path, Role: e.Role, Size: e.Size, SHA256: e.SHA256, Content: c.Files[e.Path]})
+	}
+	if err := a.Store.AddCapsuleVersion(ctx, store.Capsule{ID: id, TenantID: job.TenantID, JobID: job.ID, Name: m.Name, Description: m.Description,
+		Language: firstOr(m.Languages, ""), CreatedAt: created}, version); err != nil && !errors.Is(err, store.ErrConflict) {
+		return ReuseResult{}, err
+	}
+	if err := a.Store.UpdateJob(ctx, job.ID, store.JobUpdate{CapsuleID: &id}); err != nil {
+		return ReuseResult{}, err
+	}
+	a.publish(ctx, job, progress.CapsuleCreated, "", fmt.Sprintf("reused validated capsule %s (similarity %.2f): no model call, cost $0", src.ID, match.Score),
+		map[string]any{"capsule_id": id, "reused_from": src.ID, "files": len(c.Manifest.Files), "validation": c.Manifest.Validation.Status})
+	return ReuseResult{CapsuleID: id, From: src.ID}, nil
+}
+
+func (a *Activities) sourceCapsule(ctx context.Context, tenant, id string) (store.Capsule, store.CapsuleVersion, error) {
+	c, err := a.Store.GetCapsule(ctx, tenant, id)
+	if err != nil {
+		return store.Capsule{}, store.CapsuleVersion{}, err
+	}
+	v, err := a.Store.GetCapsuleVersion(ctx, tenant, id, 0)
+	return c, v, err
+}
+
+func firstOr(s []string, def string) string {
+	if len(s) > 0 {
+		return s[0]
+	}
+	return def
 }

@@ -111,6 +111,17 @@ func newHarness(t *testing.T, handler llmtest.Handler) *harness {
 	return &harness{store: st, acts: acts, srv: srv, env: env}
 }
 
+// again returns a harness on the same store, model and activities with a
+// fresh workflow environment (one environment runs one workflow).
+func (h *harness) again(t *testing.T) *harness {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.SetTestTimeout(2 * time.Minute)
+	env.RegisterWorkflowWithOptions(wf.QLPWorkflow, workflow.RegisterOptions{Name: wf.WorkflowName})
+	env.RegisterActivity(h.acts)
+	return &harness{store: h.store, acts: h.acts, srv: h.srv, env: env}
+}
+
 func (h *harness) newJob(t *testing.T, id, description, language string) {
 	t.Helper()
 	_, err := h.store.EnsureTenant(t.Context(), "acme", "Acme")

@@ -8,6 +8,7 @@ import (
 	"text/template"
 
 	"github.com/quantumlayer/qlp/internal/llm"
+	"github.com/quantumlayer/qlp/internal/memory"
 	"github.com/quantumlayer/qlp/internal/store"
 )
 
@@ -59,6 +60,28 @@ type decomposerData struct {
 	Framework    string
 	MaxTasks     int
 	Languages    string
+	Similar      []memory.RequestMatch
+}
+
+// example is a recalled piece of validated code, as the coder sees it.
+type example struct {
+	Path, Language, Description, Code string
+}
+
+// exampleBudget bounds the bytes of recalled code in one prompt.
+const exampleBudget = 16 << 10
+
+func examplesFor(xs []memory.CodeExample) []example {
+	left := exampleBudget
+	var out []example
+	for _, x := range xs {
+		if len(x.Code) > left {
+			continue
+		}
+		left -= len(x.Code)
+		out = append(out, example{Path: x.Path, Language: x.Language, Description: x.Description, Code: x.Code})
+	}
+	return out
 }
 
 type upstreamOutput struct {
@@ -75,6 +98,7 @@ type coderData struct {
 	Plan     []PlannedTask
 	Upstream []upstreamOutput
 	Task     PlannedTask
+	Examples []example
 }
 
 // upstreamBudget bounds how many bytes of upstream files go into a prompt;

@@ -31,6 +31,9 @@ type Input struct {
 	HeartbeatTimeout time.Duration
 	// TaskTimeout bounds one attempt of one task (all its model calls).
 	TaskTimeout time.Duration
+	// AllowReuse lets the job deliver an earlier validated capsule made for
+	// a near-identical request instead of generating (metadata.allow_reuse).
+	AllowReuse bool
 }
 
 // Result is what a finished job returns; it keeps the earlier QLP's

@@ -87,6 +87,19 @@ func QLPWorkflow(ctx workflow.Context, in Input) (Result, error) {
 		return fail("could not start the job: " + reason(err))
 	}
 
+	var reuse ReuseResult
+	if in.AllowReuse {
+		if err := workflow.ExecuteActivity(assembleCtx, a.Reuse, JobRef{RequestID: in.RequestID}).Get(ctx, &reuse); err != nil {
+			return fail("reuse failed: " + reason(err))
+		}
+	}
+	if reuse.CapsuleID != "" {
+		if err := finish("completed", "", reuse.CapsuleID); err != nil {
+			return res, err
+		}
+		return res, nil
+	}
+
 	state.Step = "decomposing"
 	var plan DecomposeResult
 	if err := workflow.ExecuteActivity(modelCtx, a.Decompose, JobRef{RequestID: in.RequestID}).Get(ctx, &plan); err != nil {

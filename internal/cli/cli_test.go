@@ -1,0 +1,123 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/quantumlayer/qlp/internal/capsule"
+	"github.com/quantumlayer/qlp/internal/cli"
+)
+
+func run(t *testing.T, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	var out, errOut bytes.Buffer
+	code := cli.Execute(context.Background(), "test", args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+const example = "../../examples/url-shortener"
+
+// TestGenerateWithTheExampleCassette is `make demo` as a test: qlp generate
+// in-process on the scripted cassette writes a capsule that verifies.
+func TestGenerateWithTheExampleCassette(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"QLP_DATA_DIR": filepath.Join(dir, "data"), "QLP_TEMPORAL_PORT": "0", "QLP_URL": "", "QLP_LOG_LEVEL": "warn",
+		"QLP_DATABASE_URL": "", "QLP_STORE_DRIVER": ""}
+	request, err := os.ReadFile(filepath.Join(example, "request.txt"))
+	require.NoError(t, err)
+	out, archive := filepath.Join(dir, "demo"), filepath.Join(dir, "demo.zip")
+	code, stdout, stderr := run(t, env, "generate", strings.TrimSpace(string(request)),
+		"--llm", "replay:"+filepath.Join(example, "cassette.jsonl"), "--out", out, "--archive", archive)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, "capsule url-shortener")
+	require.Contains(t, stdout, "scripted cassette: no model ran")
+	require.Contains(t, stderr, "job completed", "progress is shown")
+
+	for _, p := range []string{"go.mod", "main.go", "shortener/store.go", "server/server_test.go", "README.md", capsule.ManifestFile} {
+		require.FileExists(t, filepath.Join(out, p))
+	}
+	code, stdout, stderr = run(t, env, "capsule", "verify", archive, "--json")
+	require.Equal(t, 0, code, stderr)
+	var v struct {
+		OK      bool `json:"ok"`
+		Files   int  `json:"files_checked"`
+		Trusted bool `json:"trusted"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(stdout), &v))
+	require.True(t, v.OK)
+	require.True(t, v.Trusted, "signed by this data dir's key")
+	require.GreaterOrEqual(t, v.Files, 3)
+
+	// Tamper with one file: verify must fail, naming it.
+	data, err := os.ReadFile(archive)
+	require.NoError(t, err)
+	files, err := capsule.ReadArchive(data)
+	require.NoError(t, err)
+	files["main.go"] = append(files["main.go"], []byte("// evil\n")...)
+	var buf bytes.Buffer
+	require.NoError(t, capsule.WriteArchive(&buf, capsule.FormatZip, files, capsuleTime(t, files)))
+	bad := filepath.Join(dir, "bad.zip")
+	require.NoError(t, os.WriteFile(bad, buf.Bytes(), 0o600))
+	code, stdout, stderr = run(t, env, "capsule", "verify", bad)
+	require.Equal(t, 1, code)
+	require.Contains(t, stdout, "MISMATCH main.go")
+	require.Contains(t, stderr, "does not verify")
+
+	// The stored capsule is listed, and its job's status is readable.
+	code, stdout, stderr = run(t, env, "capsule", "list", "--json")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, `"name": "url-shortener"`)
+}
+
+func capsuleTime(t *testing.T, files map[string][]byte) time.Time {
+	var m capsule.Manifest
+	require.NoError(t, json.Unmarshal(files[capsule.ManifestFile], &m))
+	tm, err := time.Parse(time.RFC3339, m.CreatedAt)
+	require.NoError(t, err)
+	return tm
+}
+
+func TestGenerateFailsWithTheReason(t *testing.T) {
+	dir := t.TempDir()
+	cassette := filepath.Join(dir, "empty.jsonl")
+	require.NoError(t, os.WriteFile(cassette, []byte(`{"qlp_cassette":1,"kind":"scripted"}`+"\n"), 0o600))
+	env := map[string]string{"QLP_DATA_DIR": filepath.Join(dir, "data"), "QLP_TEMPORAL_PORT": "0", "QLP_URL": "", "QLP_LOG_LEVEL": "warn",
+		"QLP_DATABASE_URL": "", "QLP_STORE_DRIVER": ""}
+	code, _, stderr := run(t, env, "generate", "a URL shortener in Go", "--llm", "replay:"+cassette)
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "failed")
+	require.Contains(t, stderr, "has no answer for this request")
+}
+
+func TestConfigErrorsNameTheSetting(t *testing.T) {
+	code, _, stderr := run(t, map[string]string{"QLP_WORKFLOW_MAX_PARALLEL": "lots"}, "config", "verify")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "QLP_WORKFLOW_MAX_PARALLEL")
+	code, _, stderr = run(t, map[string]string{"QLP_WORKFLOW_MAX_PARALLEL": "2", "QLP_LLM_PROVIDER": "magic"}, "config", "verify")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "QLP_LLM_PROVIDER")
+}
+
+func TestAPIKeyCreateJSON(t *testing.T) {
+	env := map[string]string{"QLP_DATA_DIR": t.TempDir(), "QLP_DATABASE_URL": "", "QLP_STORE_DRIVER": ""}
+	code, stdout, stderr := run(t, env, "apikey", "create", "--tenant", "acme", "--json")
+	require.Equal(t, 0, code, stderr)
+	var k struct{ Key string }
+	require.NoError(t, json.Unmarshal([]byte(stdout), &k))
+	require.True(t, strings.HasPrefix(k.Key, "qlp_"))
+	code, stdout, _ = run(t, env, "apikey", "list", "--tenant", "acme")
+	require.Equal(t, 0, code)
+	require.NotContains(t, stdout, k.Key, "keys are never shown again")
+	require.Contains(t, stdout, k.Key[:12])
+}
