@@ -22,9 +22,9 @@ import (
 	"github.com/quantumlayer/qlp/internal/store"
 )
 
-// Models gives the model target of each tier.
+// Models gives the model target of each tier, in the tenant's model pack.
 type Models interface {
-	Target(tier string) (tiers.Target, error)
+	TargetFor(ctx context.Context, tenantID, tier string) (tiers.Target, error)
 }
 
 // Activities holds what the activities need. The worker registers a
@@ -126,7 +126,7 @@ func llmError(what string, err error) error {
 // call runs one model exchange with heartbeats, streaming progress and up to
 // two continuations of an answer cut off at the token limit.
 func (a *Activities) call(ctx context.Context, job store.Job, tier string, meta llm.Meta, msgs []llm.Message, jsonMode bool) (*llm.Response, error) {
-	target, err := a.Models.Target(tier)
+	target, err := a.Models.TargetFor(ctx, job.TenantID, tier)
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeModelRefused, nil)
 	}
@@ -354,7 +354,7 @@ func (a *Activities) GenerateTask(ctx context.Context, in TaskInput) (TaskResult
 		learned, learnedReason = a.learnedTier(ctx, job, task)
 	}
 	tier, reason := chooseTier(job.TierOverride, learned, learnedReason, task.Complexity)
-	target, err := a.Models.Target(tier)
+	target, err := a.Models.TargetFor(ctx, job.TenantID, tier)
 	if err != nil {
 		return TaskResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeModelRefused, nil)
 	}
