@@ -45,7 +45,7 @@ func (r Runway) SVG() []byte {
 
 	w(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" %s>`+"\n", chartW, chartH, chartW, chartH, chartFont)
 	w(`<title>QLP credit runway as of %s (projection)</title>`+"\n", r.AsOf.Format(time.DateOnly))
-	w(`<rect width="100%%" height="100%%" fill="#fff"/>`+"\n")
+	w(`<rect width="100%%" height="100%%" fill="#fff"/>` + "\n")
 	w(`<text x="%d" y="28" font-size="%d" font-weight="bold">Credit runway as of %s — a projection</text>`+"\n", marginL, titleSize, r.AsOf.Format(time.DateOnly))
 	w(`<text x="%d" y="46" font-size="%d" fill="%s">Balance in USD%s; infrastructure %s/month; LLM trend over the last %d days</text>`+"\n",
 		marginL, labelSize, axisColour, rateNote(r), "$"+trim2(r.InfraMonthlyUSD), r.TrendDays)

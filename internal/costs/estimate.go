@@ -31,7 +31,9 @@ func Complexities() []string {
 	for c := range complexities {
 		out = append(out, c)
 	}
-	sort.Slice(out, func(i, j int) bool { return complexities[out[i]].mult < complexities[out[j]].mult || (complexities[out[i]].mult == complexities[out[j]].mult && out[i] < out[j]) })
+	sort.Slice(out, func(i, j int) bool {
+		return complexities[out[i]].mult < complexities[out[j]].mult || (complexities[out[i]].mult == complexities[out[j]].mult && out[i] < out[j])
+	})
 	return out
 }
 
