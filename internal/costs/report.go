@@ -70,7 +70,7 @@ type ReportQuery struct {
 	// the total down by tenant.
 	AllTenants bool
 	// JobID limits the report to one job (request) and breaks it down by
-	// task and attempt.
+	// task and attempt; without Since and Until it covers the whole job.
 	JobID string
 	Since time.Time
 	Until time.Time
@@ -109,7 +109,7 @@ type Period struct {
 type Report struct {
 	TenantID          string `json:"tenant_id,omitempty"`
 	RequestID         string `json:"request_id,omitempty"`
-	Period            Period `json:"period"`
+	Period            *Period `json:"period,omitempty"`
 	TotalCostUSD      string `json:"total_cost_usd"`
 	TotalCalls        int    `json:"total_calls"`
 	CachedCalls       int    `json:"cached_calls"`
@@ -155,14 +155,18 @@ func (s *Service) Report(ctx context.Context, q ReportQuery) (Report, error) {
 	if q.TenantID == "" && !q.AllTenants {
 		return Report{}, errors.New("costs: report needs a tenant")
 	}
-	if !q.Until.After(q.Since) {
+	whole := q.JobID != "" && q.Since.IsZero() && q.Until.IsZero()
+	if !whole && !q.Until.After(q.Since) {
 		return Report{}, fmt.Errorf("costs: report period %s..%s is empty", q.Since.Format(time.RFC3339), q.Until.Format(time.RFC3339))
 	}
 	f := store.UsageFilter{TenantID: q.TenantID, JobID: q.JobID, Since: q.Since, Until: q.Until}
 	if q.AllTenants {
 		f.TenantID = ""
 	}
-	r := Report{TenantID: f.TenantID, RequestID: q.JobID, Period: Period{Start: q.Since.UTC(), End: q.Until.UTC(), Days: q.Until.Sub(q.Since).Hours() / 24}}
+	r := Report{TenantID: f.TenantID, RequestID: q.JobID}
+	if !whole {
+		r.Period = &Period{Start: q.Since.UTC(), End: q.Until.UTC(), Days: q.Until.Sub(q.Since).Hours() / 24}
+	}
 	roll := func(period string, by ...string) ([]Line, error) {
 		groups, err := s.ledger.RollupUsage(ctx, store.RollupQuery{Filter: f, Period: period, By: by})
 		if err != nil {
@@ -209,8 +213,7 @@ func (s *Service) Report(ctx context.Context, q ReportQuery) (Report, error) {
 	if q.JobID != "" {
 		return r, nil
 	}
-	days := r.Period.Days
-	if days > 0 {
+	if days := r.Period.Days; days > 0 {
 		avg := int64(float64(r.TotalCostPUSD) / days)
 		r.AverageDailyCostUSD, r.ProjectedMonthlyCostUSD = pricing.USD(avg), pricing.USD(avg*30)
 	}
