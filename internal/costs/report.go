@@ -107,16 +107,16 @@ type Period struct {
 // keeps the earlier QLP's fields (totals, daily breakdown, average per day,
 // projected month) with exact amounts.
 type Report struct {
-	TenantID          string `json:"tenant_id,omitempty"`
-	RequestID         string `json:"request_id,omitempty"`
+	TenantID          string  `json:"tenant_id,omitempty"`
+	RequestID         string  `json:"request_id,omitempty"`
 	Period            *Period `json:"period,omitempty"`
-	TotalCostUSD      string `json:"total_cost_usd"`
-	TotalCalls        int    `json:"total_calls"`
-	CachedCalls       int    `json:"cached_calls"`
-	InputTokens       int64  `json:"input_tokens"`
-	CachedInputTokens int64  `json:"cached_input_tokens"`
-	OutputTokens      int64  `json:"output_tokens"`
-	TotalTokens       int64  `json:"total_tokens"`
+	TotalCostUSD      string  `json:"total_cost_usd"`
+	TotalCalls        int     `json:"total_calls"`
+	CachedCalls       int     `json:"cached_calls"`
+	InputTokens       int64   `json:"input_tokens"`
+	CachedInputTokens int64   `json:"cached_input_tokens"`
+	OutputTokens      int64   `json:"output_tokens"`
+	TotalTokens       int64   `json:"total_tokens"`
 	// AverageDailyCostUSD is the total over the period's days.
 	AverageDailyCostUSD string `json:"average_daily_cost_usd,omitempty"`
 	// ProjectedMonthlyCostUSD is AverageDailyCostUSD × 30, the earlier
