@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"sort"
 	"time"
 
 	"github.com/quantumlayer/qlp/internal/pricing"
@@ -170,7 +169,6 @@ func (s *Service) RunwayAt(ctx context.Context, asOf time.Time) (Runway, error) 
 		project(&pr, pool, st, plan.InfraMonthlyPUSD(pool.Name), llmByPool[pool.Name], asOf, horizonDays)
 		r.Pools = append(r.Pools, pr)
 	}
-	sort.SliceStable(r.Pools, func(i, j int) bool { return r.Pools[i].Name < r.Pools[j].Name })
 	r.CreditsUSD, r.BalanceUSD = pricing.USD(credits), pricing.USD(balance)
 	return r, nil
 }

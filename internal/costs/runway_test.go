@@ -71,13 +71,14 @@ func TestSeedRunway(t *testing.T) {
 		"temporal-cloud": {"906.450000", "906.450000", "0.000000", "", "2025-10-31", "2025-10", costs.EndExpired, "906.450000"},
 	}
 	require.Len(t, r.Pools, len(expect))
+	require.Equal(t, "azure", r.Pools[0].Name, "in the plan's order")
 	for _, p := range r.Pools {
 		w, ok := expect[p.Name]
 		require.True(t, ok, p.Name)
 		got := want{p.AmountUSD, p.BalanceUSD, p.MonthlyUSD, p.RunsOut, p.Ends, p.EndsMonth, p.EndReason, p.UnusedUSD}
 		require.Equal(t, w, got, p.Name)
 	}
-	azure := r.Pools[1]
+	azure := r.Pools[0]
 	require.Equal(t, "azure", azure.Name)
 	require.Equal(t, "2025-06-01", azure.Series[0].Date)
 	require.Equal(t, "5000.000000", azure.Series[0].BalanceUSD)
