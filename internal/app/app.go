@@ -77,9 +77,11 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 		}
 	}
 	p = &Platform{Cfg: cfg, Logger: logger, version: opts.Version}
+	// Each error return sets p to nil; close what was opened through pl.
+	pl := p
 	defer func() {
 		if err != nil {
-			p.Close()
+			pl.Close()
 		}
 	}()
 	if p.Store, err = store.Open(ctx, cfg.Store, cfg.DataDir); err != nil {
