@@ -13,6 +13,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/budget"
 	"github.com/quantumlayer/qlp/internal/costs"
 	"github.com/quantumlayer/qlp/internal/httpx"
+	"github.com/quantumlayer/qlp/internal/store"
 )
 
 // CostService answers the cost routes; *costs.Service satisfies it.
@@ -249,6 +250,12 @@ func (s *Service) handleBudgetsPut(w http.ResponseWriter, r *http.Request) error
 	u, err := budget.ParseUpdate(raw)
 	if err != nil {
 		return fieldError(err)
+	}
+	// A service-token caller may name any tenant: it must exist.
+	if _, err := s.store.GetTenant(r.Context(), tid); errors.Is(err, store.ErrNotFound) {
+		return httpx.NotFound("tenant " + tid)
+	} else if err != nil {
+		return err
 	}
 	st, err := b.Update(r.Context(), tid, u, p.KeyID)
 	if err != nil {
