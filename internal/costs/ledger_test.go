@@ -225,6 +225,13 @@ func TestReportBreakdownsAndProjections(t *testing.T) {
 	require.Equal(t, "4.000000", job.TotalCostUSD)
 	require.Len(t, job.ByTask, 2)
 	require.Empty(t, job.ProjectedMonthlyCostUSD, "a job has no monthly projection")
+	whole, err := svc.Report(t.Context(), costs.ReportQuery{TenantID: "acme", JobID: "j1"})
+	require.NoError(t, err, "a job's report needs no period")
+	require.Nil(t, whole.Period)
+	require.Equal(t, "4.000000", whole.TotalCostUSD)
+	other, err := svc.Report(t.Context(), costs.ReportQuery{TenantID: "globex", JobID: "j1"})
+	require.NoError(t, err)
+	require.Equal(t, "0.000000", other.TotalCostUSD, "another tenant's job shows nothing")
 
 	_, err = svc.Report(t.Context(), costs.ReportQuery{Since: now, Until: now.Add(time.Hour)})
 	require.Error(t, err, "a report needs a tenant")
