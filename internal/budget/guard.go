@@ -173,7 +173,7 @@ func (g *guard) admit(ctx context.Context, req llm.Request) (*ticket, error) {
 	s := g.s
 	for {
 		s.mu.Lock()
-		t, wait, err := g.check(ctx, req)
+		t, wait, report, err := g.check(ctx, req)
 		if t != nil {
 			for _, sc := range t.scopes {
 				s.reserved[sc.key] += t.est
@@ -181,6 +181,9 @@ func (g *guard) admit(ctx context.Context, req llm.Request) (*ticket, error) {
 		}
 		ch := s.released
 		s.mu.Unlock()
+		if report != nil {
+			report() // events and webhooks, outside the lock
+		}
 		if !wait {
 			return t, err
 		}
@@ -204,14 +207,16 @@ func (s *Service) release(t *ticket) {
 	s.released = make(chan struct{})
 }
 
-// check runs under s.mu.
-func (g *guard) check(ctx context.Context, req llm.Request) (*ticket, bool, error) {
+// check runs under s.mu. It admits the call (a ticket), asks it to wait, or
+// refuses it; report, when not nil, announces a downgrade or a refusal and
+// is called once the lock is released.
+func (g *guard) check(ctx context.Context, req llm.Request) (_ *ticket, wait bool, report func(), _ error) {
 	s := g.s
 	m := req.Meta
 	now := s.now().UTC()
 	lim, err := s.Limits(ctx, m.TenantID)
 	if err != nil {
-		return nil, false, err
+		return nil, false, nil, err
 	}
 	var common []scope
 	sum := func(f store.UsageFilter) (int64, error) {
@@ -224,7 +229,7 @@ func (g *guard) check(ctx context.Context, req llm.Request) (*ticket, bool, erro
 	if m.JobID != "" && lim.RequestPUSD != store.NoLimit {
 		spent, err := sum(store.UsageFilter{JobID: m.JobID})
 		if err != nil {
-			return nil, false, err
+			return nil, false, nil, err
 		}
 		common = append(common, scope{name: ScopeRequest, subject: m.JobID, key: "job/" + m.JobID, limit: lim.RequestPUSD, spent: spent})
 	}
@@ -243,7 +248,7 @@ func (g *guard) check(ctx context.Context, req llm.Request) (*ticket, bool, erro
 		}
 		spent, err := sum(store.UsageFilter{TenantID: m.TenantID, Since: t.since})
 		if err != nil {
-			return nil, false, err
+			return nil, false, nil, err
 		}
 		common = append(common, scope{name: t.name, subject: m.TenantID, period: t.period, key: t.name + "/" + m.TenantID + "/" + t.period, limit: t.limit, spent: spent})
 	}
@@ -264,7 +269,7 @@ func (g *guard) check(ctx context.Context, req llm.Request) (*ticket, bool, erro
 		}
 		price, err := s.prices.Lookup(provider, model)
 		if err != nil {
-			return nil, false, fmt.Errorf("budget: %w", err)
+			return nil, false, nil, fmt.Errorf("budget: %w", err)
 		}
 		est := estimate(price, req, g.maxTokens)
 		scopes := append([]scope(nil), common...)
@@ -273,7 +278,7 @@ func (g *guard) check(ctx context.Context, req llm.Request) (*ticket, bool, erro
 			if !ok {
 				st, err := s.plan.Status(ctx, s.store, pool, now)
 				if err != nil {
-					return nil, false, err
+					return nil, false, nil, err
 				}
 				s.metrics.poolBalance.WithLabelValues(pool.Name).Set(pricing.Dollars(st.BalancePUSD))
 				ps = &scope{name: ScopePool, subject: pool.Name, key: "pool/" + pool.Name, limit: pool.AmountPUSD,
@@ -298,13 +303,13 @@ func (g *guard) check(ctx context.Context, req llm.Request) (*ticket, bool, erro
 		case viol == nil && !inFlight:
 			t := &ticket{rung: c, est: est, scopes: scopes}
 			if c != g.idx {
-				s.downgraded(ctx, req, g.rungs[g.idx], rung, first)
-			} else {
-				s.metrics.decisions.WithLabelValues("allowed", "").Inc()
+				from, why := g.rungs[g.idx], first
+				return t, false, func() { s.downgraded(ctx, req, from, rung, why) }, nil
 			}
-			return t, false, nil
+			s.metrics.decisions.WithLabelValues("allowed", "").Inc()
+			return t, false, nil, nil
 		case viol == nil:
-			return nil, true, nil // it fits once the calls in flight end
+			return nil, true, nil, nil // it fits once the calls in flight end
 		case first == nil:
 			first = &Error{Scope: viol.name, Subject: viol.subject, Period: viol.period, LimitPUSD: viol.limit, SpentPUSD: viol.spent,
 				ReservedPUSD: s.reserved[viol.key], EstimatePUSD: est, JobID: m.JobID, Tier: rung.Tier, Provider: provider, Model: model,
@@ -313,11 +318,10 @@ func (g *guard) check(ctx context.Context, req llm.Request) (*ticket, bool, erro
 	}
 	if m.JobID != "" {
 		if first.JobSpentPUSD, err = sum(store.UsageFilter{JobID: m.JobID}); err != nil {
-			return nil, false, err
+			return nil, false, nil, err
 		}
 	}
-	s.refused(ctx, req, first)
-	return nil, false, first
+	return nil, false, func() { s.refused(ctx, req, first) }, first
 }
 
 // estimate is a call's worst case: the prompt's estimated tokens at the
@@ -443,6 +447,9 @@ func (s *Service) afterCall(ctx context.Context, req llm.Request, t *ticket) {
 	}
 }
 
+// maxFired bounds the memory of alerts already recorded.
+const maxFired = 10_000
+
 // alert records and announces that a budget reached p percent, once.
 func (s *Service) alert(ctx context.Context, m llm.Meta, sc scope, p int, spent int64) {
 	key := fmt.Sprintf("%s/%s/%s/%d", sc.name, sc.subject, sc.period, p)
@@ -464,6 +471,9 @@ func (s *Service) alert(ctx context.Context, m llm.Meta, sc scope, p int, spent 
 		return
 	}
 	s.firedMu.Lock()
+	if len(s.fired) >= maxFired {
+		s.fired = map[string]bool{} // the store still dedupes; this only spares it
+	}
 	s.fired[key] = true
 	s.firedMu.Unlock()
 	if !created {
