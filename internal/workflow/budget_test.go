@@ -2,6 +2,7 @@ package workflow_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -31,6 +32,11 @@ var exampleUsage = map[string]llm.Usage{
 // guard in front of the harness's tiers, as the platform does.
 func guardHarness(t *testing.T, request, policy string) *harness {
 	t.Helper()
+	return guardHarnessPlan(t, request, policy, &costs.Plan{}, nil)
+}
+
+func guardHarnessPlan(t *testing.T, request, policy string, plan *costs.Plan, now func() time.Time) *harness {
+	t.Helper()
 	_, rules := exampleRules(t)
 	script := llmtest.NewScript(rules...)
 	h := newHarness(t, func(c llmtest.Call) llmtest.Reply {
@@ -43,7 +49,7 @@ func guardHarness(t *testing.T, request, policy string) *harness {
 	require.NoError(t, err)
 	cfg := budget.Defaults()
 	cfg.RequestUSD, cfg.Policy = request, policy
-	svc, err := budget.New(cfg, budget.Deps{Store: h.store, Prices: prices, Plan: &costs.Plan{}, Bus: h.acts.Bus, Logger: logx.Discard()})
+	svc, err := budget.New(cfg, budget.Deps{Store: h.store, Prices: prices, Plan: plan, Bus: h.acts.Bus, Logger: logx.Discard(), Now: now})
 	require.NoError(t, err)
 	t.Cleanup(func() { svc.Close() })
 	router := h.acts.Models.(*tiers.Router)
@@ -155,4 +161,26 @@ func TestRequestBudgetDowngradesToACheaperTier(t *testing.T) {
 		}
 	}
 	require.Equal(t, 1, downgrades)
+}
+
+// TestExpiredCreditPoolRefusesTheJobsCalls: the OpenAI calls draw on a
+// credit that expired the day before; the job fails before any model call.
+func TestExpiredCreditPoolRefusesTheJobsCalls(t *testing.T) {
+	prices, err := pricing.Builtin()
+	require.NoError(t, err)
+	plan, err := costs.ParsePlan([]byte(`pools: [{name: openai-credit, amount: "100", currency: USD, providers: [openai], expires: 2026-04-30}]`), "", prices)
+	require.NoError(t, err)
+	request, _, _ := readExample(t)
+	h := guardHarnessPlan(t, "", "downgrade", plan, func() time.Time { return time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC) })
+	h.newJob(t, "req-expired", request, "")
+	h.run("req-expired")
+
+	require.True(t, h.env.IsWorkflowCompleted())
+	require.Error(t, h.env.GetWorkflowError())
+	job, err := h.store.GetJob(t.Context(), "acme", "req-expired")
+	require.NoError(t, err)
+	require.Equal(t, store.JobFailed, job.Status)
+	require.Contains(t, job.Error, "decomposition failed: decomposer call to gpt-4.1: budget exceeded: credit pool openai-credit expired on 2026-04-30")
+	require.Empty(t, h.srv.Calls(), "nothing was spent against the expired credit, on any tier")
+	require.Equal(t, "0.000000", spent(t, h, "req-expired"))
 }
