@@ -20,13 +20,16 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/quantumlayer/qlp/internal/auth"
+	"github.com/quantumlayer/qlp/internal/budget"
 	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/config"
+	"github.com/quantumlayer/qlp/internal/costs"
 	"github.com/quantumlayer/qlp/internal/engine"
 	"github.com/quantumlayer/qlp/internal/httpx"
 	"github.com/quantumlayer/qlp/internal/llm/tiers"
 	"github.com/quantumlayer/qlp/internal/memory"
 	"github.com/quantumlayer/qlp/internal/orchestrator"
+	"github.com/quantumlayer/qlp/internal/pricing"
 	"github.com/quantumlayer/qlp/internal/progress"
 	"github.com/quantumlayer/qlp/internal/redisx"
 	"github.com/quantumlayer/qlp/internal/sandbox"
@@ -59,6 +62,11 @@ type Platform struct {
 	Signer       *capsule.Signer
 	Orchestrator *orchestrator.Service
 	Router       *tiers.Router
+	Prices       *pricing.Catalogue
+	// Budget guards model calls and answers /api/v2/budgets; Costs answers
+	// /api/v2/costs*.
+	Budget *budget.Service
+	Costs  *costs.Service
 	// Sandbox is the in-process Execution Sandbox (nil unless asked for).
 	Sandbox       *sandbox.Service
 	sandboxProbes *httpx.Probes
@@ -85,9 +93,11 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 		}
 	}
 	p = &Platform{Cfg: cfg, Logger: logger, version: opts.Version, apiProbes: httpx.NewProbes("orchestrator", opts.Version)}
+	// Each error return sets p to nil; close what was opened through pl.
+	pl := p
 	defer func() {
 		if err != nil {
-			p.Close()
+			pl.Close()
 		}
 	}()
 	if p.Store, err = store.Open(ctx, cfg.Store, cfg.DataDir); err != nil {
@@ -97,6 +107,17 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 		return nil, err
 	}
 	p.Bus = progress.NewBus(p.Store, time.Second)
+	var plan *costs.Plan
+	if p.Prices, plan, err = cfg.LoadCosts(); err != nil {
+		return nil, err
+	}
+	if p.Budget, err = budget.New(cfg.Budget, budget.Deps{Store: p.Store, Prices: p.Prices, Plan: plan, Bus: p.Bus,
+		Logger: logger.With("component", "budget")}); err != nil {
+		return nil, err
+	}
+	if p.Costs, err = costs.New(cfg.Costs, costs.Deps{Ledger: p.Store, Prices: p.Prices, Plan: plan, Tiers: tierModels(cfg.LLM)}); err != nil {
+		return nil, fmt.Errorf("%w (llm.model_* (QLP_LLM_MODEL_T0..T3) must be priced)", err)
+	}
 	var tc client.Client
 	if !opts.NoEngine {
 		if p.Engine, err = engine.Start(ctx, cfg.Temporal, cfg.DataDir, logger); err != nil {
@@ -107,7 +128,7 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 	p.Orchestrator = orchestrator.New(orchestrator.Config{
 		MaxParallel: cfg.Workflow.MaxParallel, HeartbeatTimeout: cfg.Workflow.HeartbeatTimeout, TaskTimeout: cfg.Workflow.TaskTimeout,
 		MaxBodyBytes: cfg.API.MaxBodyBytes, PublicURL: cfg.API.PublicURL, Version: opts.Version,
-	}, orchestrator.Deps{Store: p.Store, Temporal: tc, Bus: p.Bus, Logger: logger.With("component", "orchestrator")})
+	}, orchestrator.Deps{Store: p.Store, Temporal: tc, Bus: p.Bus, Costs: p.Costs, Budgets: p.Budget, Logger: logger.With("component", "orchestrator")})
 	if opts.Sandbox {
 		p.sandboxProbes = httpx.NewProbes("sandbox", opts.Version)
 		if p.Sandbox, err = sandbox.New(ctx, cfg.Sandbox, sandbox.Deps{Logger: logger, Registerer: p.sandboxProbes.Registry}); err != nil {
@@ -145,6 +166,9 @@ func (p *Platform) startWorker(ctx context.Context) error {
 		return err
 	}
 	p.Router = router
+	if err := guard(router, p.Budget); err != nil {
+		return err
+	}
 	acts := &workflow.Activities{
 		Store: p.Store, Models: router, Bus: p.Bus, Signer: p.Signer,
 		Generator: capsule.Generator{QLPVersion: p.version, Provider: router.Provider, Models: router.Models(), Scripted: router.Scripted},
@@ -162,6 +186,44 @@ func (p *Platform) startWorker(ctx context.Context) error {
 	return nil
 }
 
+// guard puts the budget guard in front of every tier's (metered) provider:
+// the guard sees Meta.TenantID/JobID, prices the call's worst case before
+// it is made and, under the downgrade policy, sends it to a cheaper tier.
+func guard(router *tiers.Router, b *budget.Service) error {
+	return router.Wrap(func(ts []tiers.Target) ([]tiers.Target, error) {
+		rungs := make([]budget.Rung, len(ts))
+		for i, t := range ts {
+			rungs[i] = budget.Rung{Tier: t.Tier, Provider: t.Provider, Model: t.Model}
+		}
+		guarded, err := b.Guard(rungs, router.MaxTokens)
+		if err != nil {
+			return nil, fmt.Errorf("llm.model_* (QLP_LLM_MODEL_T0..T3): %w", err)
+		}
+		for i := range ts {
+			ts[i].Provider = guarded[i]
+		}
+		return ts, nil
+	})
+}
+
+// tierModels are the configured model of each tier, for cost estimates;
+// none when no provider is configured (an API-only process).
+func tierModels(c tiers.Config) []costs.TierModel {
+	if c.Provider == "" {
+		return nil
+	}
+	provider := c.Provider
+	out := make([]costs.TierModel, len(tiers.Names))
+	for i, t := range tiers.Names {
+		model := c.Models[i]
+		if provider == "replay" {
+			model = "replay" // every tier answers from the cassette, at no cost
+		}
+		out[i] = costs.TierModel{Tier: t, Provider: provider, Model: model}
+	}
+	return out
+}
+
 // Close stops the worker, the engine and the store.
 func (p *Platform) Close() error {
 	if p.worker != nil {
@@ -176,6 +238,9 @@ func (p *Platform) Close() error {
 	}
 	if p.memorySvc != nil {
 		errs = append(errs, p.memorySvc.Close())
+	}
+	if p.Budget != nil {
+		errs = append(errs, p.Budget.Close())
 	}
 	if p.Engine != nil {
 		p.Engine.Close()
@@ -219,6 +284,9 @@ func (p *Platform) Authenticator(extra ...auth.Authenticator) auth.Authenticator
 func (p *Platform) Probes() *httpx.Probes {
 	p.apiChecks.Do(func() {
 		pr := p.apiProbes
+		if p.Budget != nil {
+			pr.Registry.MustRegister(p.Budget)
+		}
 		pr.AddCheck("store", p.Store.Ping)
 		if p.Engine != nil {
 			pr.AddCheck("temporal", func(ctx context.Context) error {

@@ -15,11 +15,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/quantumlayer/qlp/internal/budget"
+	"github.com/quantumlayer/qlp/internal/costs"
 	"github.com/quantumlayer/qlp/internal/engine"
 	"github.com/quantumlayer/qlp/internal/llm/tiers"
 	"github.com/quantumlayer/qlp/internal/logx"
 	"github.com/quantumlayer/qlp/internal/memory"
 	"github.com/quantumlayer/qlp/internal/redisx"
+	"github.com/quantumlayer/qlp/internal/pricing"
 	"github.com/quantumlayer/qlp/internal/sandbox"
 	"github.com/quantumlayer/qlp/internal/settings"
 	"github.com/quantumlayer/qlp/internal/store"
@@ -72,6 +75,8 @@ type Config struct {
 	Services     Services
 	Sandbox      sandbox.Config
 	Memory       memory.Config
+	Budget       budget.Config
+	Costs        costs.Config
 }
 
 // Defaults returns the embedded-mode defaults.
@@ -88,6 +93,8 @@ func Defaults() Config {
 		Services: Services{SandboxAddr: "127.0.0.1:8004", MemoryAddr: "127.0.0.1:8003"},
 		Sandbox:  sandbox.Defaults(),
 		Memory:   memoryDefaults(),
+		Budget:   budget.Defaults(),
+		Costs:    costs.Defaults(),
 	}
 }
 
@@ -146,6 +153,8 @@ func (c *Config) Settings() []settings.Setting {
 	s = append(s, c.LLM.Settings()...)
 	s = append(s, c.Sandbox.Settings()...)
 	s = append(s, c.Memory.Settings()...)
+	s = append(s, c.Budget.Settings()...)
+	s = append(s, c.Costs.Settings()...)
 	return s
 }
 
@@ -216,7 +225,28 @@ func (c *Config) ValidateCore() error {
 	if !validTier(w.DecomposerTier) {
 		return fmt.Errorf("workflow.decomposer_tier (QLP_WORKFLOW_DECOMPOSER_TIER): %q is not T0..T3", w.DecomposerTier)
 	}
+	if err := c.Budget.Validate(); err != nil {
+		return err
+	}
+	if err := c.Costs.Validate(); err != nil {
+		return err
+	}
 	return c.Temporal.Validate()
+}
+
+// LoadCosts reads the price catalogue (with pricing.file) and the cost plan
+// (costs.file) and checks them: an unknown currency, a negative amount or a
+// pool on an unknown provider is an error naming the setting and field.
+func (c *Config) LoadCosts() (*pricing.Catalogue, *costs.Plan, error) {
+	prices, err := pricing.Load(c.LLM.PricingFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	plan, err := c.Costs.LoadPlan(prices)
+	if err != nil {
+		return nil, nil, err
+	}
+	return prices, plan, nil
 }
 
 func validTier(t string) bool {

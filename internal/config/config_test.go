@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/quantumlayer/qlp/internal/config"
+	"github.com/quantumlayer/qlp/internal/llm/tiers"
+	"github.com/quantumlayer/qlp/internal/logx"
 )
 
 func env(m map[string]string) func(string) (string, bool) {
@@ -115,4 +117,58 @@ func TestConfigurationDocIsComplete(t *testing.T) {
 			t.Errorf("docs/configuration.md lacks %s (%s): run scripts/update-config-doc.sh", s.Key, s.Env)
 		}
 	}
+}
+
+// TestCostSettingsBadInput: negative budgets, an unknown currency and an
+// unknown model are refused at configuration time, naming the setting.
+func TestCostSettingsBadInput(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
+		return p
+	}
+	euro := write("euro.yaml", "pools: [{name: azure, amount: \"4000\", currency: EUR, providers: [azure]}]\n")
+	gbp := write("gbp.yaml", "pools: [{name: azure, amount: \"4000\", currency: GBP, providers: [azure]}]\n")
+	unpriced := write("prices.yaml", "models: [{provider: openai, model: my-model, input: \"1\", output: \"-2\"}]\n")
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"negative request budget", map[string]string{"QLP_BUDGET_REQUEST_USD": "-0.10"}, `budget.request_usd (QLP_BUDGET_REQUEST_USD): "-0.10" is negative`},
+		{"negative daily budget", map[string]string{"QLP_BUDGET_TENANT_DAILY_USD": "-1"}, "budget.tenant_daily_usd (QLP_BUDGET_TENANT_DAILY_USD)"},
+		{"negative monthly budget", map[string]string{"QLP_BUDGET_TENANT_MONTHLY_USD": "-1"}, "budget.tenant_monthly_usd (QLP_BUDGET_TENANT_MONTHLY_USD)"},
+		{"unknown policy", map[string]string{"QLP_BUDGET_POLICY": "hope"}, "budget.policy (QLP_BUDGET_POLICY)"},
+		{"unknown currency", map[string]string{"QLP_COSTS_FILE": euro}, `costs.file (QLP_COSTS_FILE) ` + euro + `: pools[0] (azure).currency: unknown currency "EUR" (want USD or GBP)`},
+		{"GBP without a rate", map[string]string{"QLP_COSTS_FILE": gbp}, "set costs.gbp_usd_rate (QLP_COSTS_GBP_USD_RATE)"},
+		{"bad rate", map[string]string{"QLP_COSTS_GBP_USD_RATE": "-1.3"}, "costs.gbp_usd_rate (QLP_COSTS_GBP_USD_RATE)"},
+		{"bad price file", map[string]string{"QLP_PRICING_FILE": unpriced}, "pricing.file (QLP_PRICING_FILE)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := config.Load(config.Source{Environ: env(tt.env)})
+			require.NoError(t, err)
+			err = c.ValidateCore()
+			if err == nil {
+				_, _, err = c.LoadCosts()
+			}
+			require.ErrorContains(t, err, tt.want)
+		})
+	}
+
+	// An unknown model is refused when the tiers are built, naming the settings.
+	c, err := config.Load(config.Source{Environ: env(map[string]string{"QLP_LLM_PROVIDER": "openai", "QLP_LLM_MODEL_T2": "gpt-4.1-turbo-ultra"})})
+	require.NoError(t, err)
+	_, err = tiers.Build(c.LLM, nil, logx.Discard())
+	require.ErrorContains(t, err, "llm.model_* (QLP_LLM_MODEL_T0..T3)")
+	require.ErrorContains(t, err, `no price for model "gpt-4.1-turbo-ultra" of provider "openai"`)
+
+	// GBP with the rate given: $5,000.
+	c, err = config.Load(config.Source{Environ: env(map[string]string{"QLP_COSTS_FILE": gbp, "QLP_COSTS_GBP_USD_RATE": "1.25"})})
+	require.NoError(t, err)
+	require.NoError(t, c.ValidateCore())
+	_, plan, err := c.LoadCosts()
+	require.NoError(t, err)
+	require.EqualValues(t, 5_000_000_000_000_000, plan.Pools[0].AmountPUSD)
 }

@@ -75,6 +75,9 @@ type Response struct {
 	Latency      time.Duration
 	Cached       bool  // served from QLP's response cache
 	CostPUSD     int64 // set by the metering wrapper
+	// Tier is set when a wrapper (the budget guard) had a cheaper tier
+	// answer instead of the one asked for: the tier that answered.
+	Tier string
 }
 
 // Truncated reports whether the answer stopped at the token limit.

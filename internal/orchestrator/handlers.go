@@ -38,6 +38,11 @@ func (s *Service) routes() []route {
 		{"GET", "/api/capsules/{id}/download", s.handleDownload},
 		{"GET", "/api/capsules/{id}/files/{path...}", s.handleFile},
 		{"GET", "/progress/stream/{id}", s.handleProgress},
+		{"GET", "/api/v2/costs", s.handleCosts},
+		{"GET", "/api/v2/costs/estimate", s.handleCostEstimate},
+		{"GET", "/api/v2/costs/runway", s.handleRunway},
+		{"GET", "/api/v2/budgets", s.handleBudgets},
+		{"PUT", "/api/v2/budgets", s.handleBudgetsPut},
 		{"GET", "/openapi.json", s.handleOpenAPI},
 	}
 }

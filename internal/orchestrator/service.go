@@ -45,16 +45,22 @@ type Deps struct {
 	Store    store.Store
 	Temporal client.Client
 	Bus      *progress.Bus
-	Logger   *slog.Logger
+	// Costs and Budgets answer /api/v2/costs* and /api/v2/budgets; nil
+	// answers 501.
+	Costs   CostService
+	Budgets BudgetService
+	Logger  *slog.Logger
 }
 
 // Service is the orchestrator.
 type Service struct {
-	cfg    Config
-	store  store.Store
-	tc     client.Client
-	bus    *progress.Bus
-	logger *slog.Logger
+	cfg     Config
+	store   store.Store
+	tc      client.Client
+	bus     *progress.Bus
+	costs   CostService
+	budgets BudgetService
+	logger  *slog.Logger
 }
 
 // New returns a service.
@@ -62,7 +68,7 @@ func New(cfg Config, d Deps) *Service {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}
-	return &Service{cfg: cfg, store: d.Store, tc: d.Temporal, bus: d.Bus, logger: d.Logger}
+	return &Service{cfg: cfg, store: d.Store, tc: d.Temporal, bus: d.Bus, costs: d.Costs, budgets: d.Budgets, logger: d.Logger}
 }
 
 // Limits on request text.

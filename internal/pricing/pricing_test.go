@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -88,4 +89,121 @@ func TestUSDRounding(t *testing.T) {
 	require.Equal(t, "0.000000", pricing.USD(499_999))
 	require.Equal(t, "1.000000", pricing.USD(1_000_000_000_000))
 	require.Equal(t, "-0.000002", pricing.USD(-2_000_000))
+}
+
+func TestPriceVersionsByEffectiveDate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "prices.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(`version: local-2
+models:
+  - {provider: openai, model: gpt-4o, input: "2.00", output: "8.00", effective: 2027-01-01}
+  - {provider: openai, model: gpt-4o, input: "1.00", output: "4.00", effective: 2027-06-01}
+  - {provider: openai, model: gpt-4.1, input: "1.00", output: "1.00"}
+`), 0o600))
+	c, err := pricing.Load(path)
+	require.NoError(t, err)
+	day := func(s string) time.Time {
+		d, err := time.Parse(time.DateOnly, s)
+		require.NoError(t, err)
+		return d
+	}
+	tests := []struct {
+		model string
+		at    string
+		input int64
+	}{
+		{"gpt-4o", "2026-12-31", 2_500_000}, // the built-in price until the first override takes effect
+		{"gpt-4o", "2027-01-01", 2_000_000},
+		{"gpt-4o", "2027-05-31", 2_000_000},
+		{"gpt-4o", "2027-06-01", 1_000_000},
+		{"gpt-4o", "2030-01-01", 1_000_000},
+		{"gpt-4o", "2001-01-01", 2_500_000},  // the oldest known price covers earlier dates
+		{"gpt-4.1", "2001-01-01", 1_000_000}, // an undated override replaces the whole history
+		{"gpt-4.1", "2030-01-01", 1_000_000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.model+"@"+tt.at, func(t *testing.T) {
+			p, err := c.LookupAt("openai", tt.model, day(tt.at))
+			require.NoError(t, err)
+			require.Equal(t, tt.input, p.Input)
+		})
+	}
+	require.Len(t, c.History("openai", "gpt-4o"), 3)
+	require.Len(t, c.History("openai", "gpt-4.1"), 1)
+}
+
+func TestEmbeddingModelsArePricedByInputOnly(t *testing.T) {
+	c, err := pricing.Builtin()
+	require.NoError(t, err)
+	n := 0
+	for _, p := range c.Models() {
+		if p.Kind != pricing.KindEmbedding {
+			require.Equal(t, pricing.KindChat, p.Kind, p.Model)
+			require.Positive(t, p.Output, "%s/%s: a chat model has an output price", p.Provider, p.Model)
+			continue
+		}
+		n++
+		require.Positive(t, p.Input, p.Model)
+		require.Zero(t, p.Output, p.Model)
+	}
+	require.GreaterOrEqual(t, n, 7)
+	for _, m := range []string{"text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002"} {
+		p, err := c.Lookup("azure", m)
+		require.NoError(t, err, "Azure embeddings bill by OpenAI ids")
+		require.Equal(t, pricing.KindEmbedding, p.Kind)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte(`models: [{provider: openai, model: e, kind: embedding, input: "0.1", output: "1"}]`), 0o600))
+	_, err = pricing.Load(bad)
+	require.ErrorContains(t, err, "embedding model has no output")
+	require.NoError(t, os.WriteFile(bad, []byte(`models: [{provider: openai, model: e, kind: image, input: "0.1"}]`), 0o600))
+	_, err = pricing.Load(bad)
+	require.ErrorContains(t, err, "kind")
+	require.NoError(t, os.WriteFile(bad, []byte(`models: [{provider: openai, model: e, input: "0.1", output: "1", effective: "next week"}]`), 0o600))
+	_, err = pricing.Load(bad)
+	require.ErrorContains(t, err, "effective")
+}
+
+func TestCurrencies(t *testing.T) {
+	for in, want := range map[string]pricing.Currency{"": pricing.USDCurrency, "usd": pricing.USDCurrency, " GBP ": pricing.GBPCurrency} {
+		got, err := pricing.ParseCurrency(in)
+		require.NoError(t, err)
+		require.Equal(t, want, got)
+	}
+	for _, bad := range []string{"EUR", "£", "dollars"} {
+		_, err := pricing.ParseCurrency(bad)
+		require.ErrorIs(t, err, pricing.ErrUnknownCurrency)
+		require.ErrorContains(t, err, "want USD or GBP")
+	}
+
+	r, err := pricing.NewRates("1.25")
+	require.NoError(t, err)
+	m, err := pricing.ParseAmount("4000")
+	require.NoError(t, err)
+	got, err := r.PUSD(m, pricing.GBPCurrency)
+	require.NoError(t, err)
+	require.Equal(t, "5000.000000", pricing.USD(got))
+	r2, err := pricing.NewRates("1.2634")
+	require.NoError(t, err)
+	got, err = r2.PUSD(950_000_000, pricing.GBPCurrency) // £950
+	require.NoError(t, err)
+	require.EqualValues(t, 1_200_230_000_000_000, got)
+	got, err = r2.PUSD(1, pricing.GBPCurrency) // a millionth of a pound, rounded half up
+	require.NoError(t, err)
+	require.EqualValues(t, 1_263_400, got)
+
+	_, err = pricing.Rates{}.PUSD(1, pricing.GBPCurrency)
+	require.ErrorContains(t, err, "QLP_COSTS_GBP_USD_RATE")
+	_, err = pricing.Rates{}.PUSD(1, "EUR")
+	require.ErrorIs(t, err, pricing.ErrUnknownCurrency)
+	for _, bad := range []string{"-1.2", "0", "1/3", "1e2", "abc"} {
+		_, err := pricing.NewRates(bad)
+		require.ErrorContains(t, err, "QLP_COSTS_GBP_USD_RATE", bad)
+	}
+	for _, bad := range []string{"-5", "1.0000001", "1e3", "ten"} {
+		_, err := pricing.ParseAmount(bad)
+		require.Error(t, err, bad)
+	}
+	require.Equal(t, "906.45", pricing.FormatMicros(906_450_000))
+	require.Equal(t, "4000.00", pricing.FormatMicros(4_000_000_000))
+	require.Equal(t, "0.075", pricing.FormatMicros(75_000))
 }

@@ -29,6 +29,9 @@ const (
 	WorkflowFailed    = "workflow_failed"
 	WorkflowCancelled = "workflow_cancelled"
 	LogMessage        = "log_message"
+	// BudgetAlert reports spend reaching a share of a budget, a call moved
+	// to a cheaper tier, or a call refused because a budget is exhausted.
+	BudgetAlert = "budget_alert"
 )
 
 // Terminal reports whether an event of this type ends a job's stream.

@@ -32,6 +32,10 @@ type dialect interface {
 	// timeArg is how a time is passed as a query argument.
 	timeArg(t time.Time) any
 	isUnique(err error) bool
+	// day and month format a timestamp column as "2006-01-02" / "2006-01"
+	// in UTC.
+	day(col string) string
+	month(col string) string
 }
 
 type sqliteDialect struct{}
@@ -54,7 +58,18 @@ func (sqliteDialect) isUnique(err error) bool {
 	return false
 }
 
+// Times are stored as fixed-width UTC text, so a prefix is the day or month.
+func (sqliteDialect) day(col string) string   { return "substr(" + col + ", 1, 10)" }
+func (sqliteDialect) month(col string) string { return "substr(" + col + ", 1, 7)" }
+
 type postgresDialect struct{}
+
+func (postgresDialect) day(col string) string {
+	return "to_char(" + col + " AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+}
+func (postgresDialect) month(col string) string {
+	return "to_char(" + col + " AT TIME ZONE 'UTC', 'YYYY-MM')"
+}
 
 func (postgresDialect) name() string { return "postgres" }
 func (postgresDialect) rebind(q string) string {

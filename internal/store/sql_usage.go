@@ -33,6 +33,12 @@ func (s *SQL) usageWhere(f UsageFilter) (string, []any) {
 		conds = append(conds, "job_id = ?")
 		args = append(args, f.JobID)
 	}
+	if len(f.Providers) > 0 {
+		conds = append(conds, "provider IN (?"+strings.Repeat(", ?", len(f.Providers)-1)+")")
+		for _, p := range f.Providers {
+			args = append(args, p)
+		}
+	}
 	if !f.Since.IsZero() {
 		conds = append(conds, "created_at >= ?")
 		args = append(args, s.t(f.Since))

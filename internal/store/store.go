@@ -223,8 +223,10 @@ type Usage struct {
 type UsageFilter struct {
 	TenantID string
 	JobID    string
-	Since    time.Time
-	Until    time.Time
+	// Providers, when not empty, keeps the rows of these providers only.
+	Providers []string
+	Since     time.Time
+	Until     time.Time
 }
 
 // UsageTotals sums usage rows.
@@ -234,6 +236,87 @@ type UsageTotals struct {
 	CachedInputTokens int64
 	OutputTokens      int64
 	CostPUSD          int64
+}
+
+// Rollup periods: usage summed per UTC calendar day or month.
+const (
+	PeriodDay   = "day"
+	PeriodMonth = "month"
+)
+
+// Rollup groupings: the usage row columns a rollup may group by.
+const (
+	GroupTenant   = "tenant"
+	GroupJob      = "job"
+	GroupTask     = "task"
+	GroupAttempt  = "attempt"
+	GroupTier     = "tier"
+	GroupRole     = "role"
+	GroupProvider = "provider"
+	GroupModel    = "model"
+)
+
+// RollupQuery asks for usage sums per period and grouping.
+type RollupQuery struct {
+	Filter UsageFilter
+	// Period is "" (the whole range), PeriodDay or PeriodMonth.
+	Period string
+	// By lists Group* columns; the result has one row per combination seen,
+	// ordered by period and then these columns.
+	By []string
+}
+
+// UsageGroup is one row of a rollup. Only the period and the columns asked
+// for are set.
+type UsageGroup struct {
+	Period            string // "2026-11-25" or "2026-11"; "" without a period
+	TenantID          string
+	JobID             string
+	TaskID            string
+	Attempt           int
+	Tier              string
+	Role              string
+	Provider          string
+	Model             string
+	Calls             int
+	CachedCalls       int // answered from the response cache, at cost 0
+	Jobs              int // distinct jobs among the rows
+	Tasks             int // distinct (job, task) pairs among the rows
+	InputTokens       int64
+	CachedInputTokens int64
+	OutputTokens      int64
+	CostPUSD          int64
+}
+
+// NoLimit is a budget limit that allows any spend.
+const NoLimit int64 = -1
+
+// Budget is a tenant's own budget settings. A nil limit means the configured
+// default; [NoLimit] means none; an empty policy means the configured one.
+type Budget struct {
+	TenantID    string
+	RequestPUSD *int64
+	DailyPUSD   *int64
+	MonthlyPUSD *int64
+	Policy      string
+	UpdatedBy   string // the key id that set it
+	UpdatedAt   time.Time
+}
+
+// BudgetAlert records that spend reached a share of a budget. An alert is
+// recorded once per (Scope, Subject, Period, Percent).
+type BudgetAlert struct {
+	ID        int64
+	Scope     string // request, tenant_daily, tenant_monthly, pool
+	Subject   string // the job id, tenant id or pool name
+	Period    string // the day or month of a tenant budget; "" otherwise
+	Percent   int
+	TenantID  string
+	JobID     string
+	SpentPUSD int64
+	LimitPUSD int64
+	Message   string
+	CreatedAt time.Time
 }
 
 // Event is one progress event of a job. ID grows monotonically across all
@@ -286,6 +369,20 @@ type Store interface {
 	RecordUsage(ctx context.Context, u Usage) error
 	ListUsage(ctx context.Context, f UsageFilter) ([]Usage, error)
 	SumUsage(ctx context.Context, f UsageFilter) (UsageTotals, error)
+	// RollupUsage sums usage rows per period and grouping, in the database.
+	RollupUsage(ctx context.Context, q RollupQuery) ([]UsageGroup, error)
+
+	// GetBudget returns a tenant's own budget, or ErrNotFound when it has
+	// never set one.
+	GetBudget(ctx context.Context, tenantID string) (Budget, error)
+	// PutBudget creates or replaces a tenant's budget.
+	PutBudget(ctx context.Context, b Budget) error
+	// RecordBudgetAlert stores a; created is false when the same alert was
+	// recorded before (by this process or another).
+	RecordBudgetAlert(ctx context.Context, a BudgetAlert) (created bool, err error)
+	// ListBudgetAlerts returns a tenant's alerts, newest first; an empty
+	// tenantID lists the platform's (credit pool) alerts.
+	ListBudgetAlerts(ctx context.Context, tenantID string, limit int) ([]BudgetAlert, error)
 
 	AppendEvent(ctx context.Context, e Event) (Event, error)
 	// ListEvents returns a job's events with ID > afterID, oldest first.

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/quantumlayer/qlp/internal/budget"
 	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/llm"
 	"github.com/quantumlayer/qlp/internal/llm/tiers"
@@ -109,6 +110,10 @@ func (a *Activities) StartJob(ctx context.Context, in JobRef) error {
 // llmError turns a model error into a Temporal error: retryable ones keep
 // the provider's Retry-After; the others stop the retries.
 func llmError(what string, err error) error {
+	if errors.Is(err, budget.ErrExceeded) {
+		// The message says which budget and what the job has spent.
+		return temporal.NewNonRetryableApplicationError(what+": "+err.Error(), ErrTypeBudgetExceeded, nil)
+	}
 	var le *llm.Error
 	if errors.As(err, &le) {
 		msg := fmt.Sprintf("%s: %s", what, le.Error())
@@ -184,6 +189,9 @@ func (a *Activities) call(ctx context.Context, job store.Job, tier string, meta 
 			total.Usage.CachedInputTokens += resp.Usage.CachedInputTokens
 			total.Usage.OutputTokens += resp.Usage.OutputTokens
 			total.CostPUSD += resp.CostPUSD
+			if resp.Tier != "" {
+				total.Tier = resp.Tier
+			}
 		}
 		if resp.FinishReason == llm.FinishContentFilter {
 			return nil, temporal.NewNonRetryableApplicationError(meta.Role+": the provider filtered the answer", ErrTypeModelRefused, nil)
@@ -420,8 +428,16 @@ func (a *Activities) GenerateTask(ctx context.Context, in TaskInput) (TaskResult
 	if summary == "" {
 		summary = "wrote " + strings.Join(paths(ans.Files), ", ")
 	}
+	if resp.Tier != "" && resp.Tier != tier {
+		// The budget guard had a cheaper tier answer (downgrade policy).
+		if t, err := a.Models.TargetFor(ctx, job.TenantID, resp.Tier); err == nil {
+			reason += fmt.Sprintf("; answered by %s %s: the budget did not fit %s (downgrade policy)", t.Tier, t.Model, tier)
+			tier, target = t.Tier, t
+		}
+	}
 	done, end := store.TaskCompleted, a.now()
 	if err := a.Store.UpdateTask(ctx, job.ID, task.ID, store.TaskUpdate{Status: &done, Files: &ans.Files, Summary: &summary,
+		Tier: &tier, TierReason: &reason, Model: &target.Model,
 		InputTokens: &usage.InputTokens, OutputTokens: &usage.OutputTokens, CostPUSD: &cost, CompletedAt: &end}); err != nil {
 		return TaskResult{}, err
 	}

@@ -117,4 +117,6 @@ const (
 	ErrTypeModelRefused   = "ModelRefused"
 	ErrTypeJobState       = "JobState"
 	ErrTypeJobFailed      = "JobFailed"
+	// ErrTypeBudgetExceeded: a budget refused a model call (package budget).
+	ErrTypeBudgetExceeded = "BudgetExceeded"
 )

@@ -527,6 +527,31 @@ func (r *Router) Models() map[string]string {
 	return out
 }
 
+// Wrap replaces the provider of every tier, in every pack, with what wrap
+// returns for it. wrap sees one pack's targets at a time, cheapest tier
+// first, so that a wrapper (the budget guard) can send a call to a cheaper
+// tier of the same pack; it returns one target per tier.
+func (r *Router) Wrap(wrap func(targets []Target) ([]Target, error)) error {
+	for _, name := range r.PackNames() {
+		pack := r.packs[name]
+		ts := make([]Target, len(Names))
+		for i, n := range Names {
+			ts[i] = pack[n]
+		}
+		out, err := wrap(ts)
+		if err != nil {
+			return err
+		}
+		if len(out) != len(ts) {
+			return fmt.Errorf("tiers: wrap returned %d targets for %d tiers", len(out), len(ts))
+		}
+		for i, t := range out {
+			pack[Names[i]] = t
+		}
+	}
+	return nil
+}
+
 // Close flushes recorders.
 func (r *Router) Close() error {
 	var errs []error

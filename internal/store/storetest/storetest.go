@@ -72,6 +72,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"capsules", testCapsules},
 		{"capsule write is atomic", testCapsuleAtomic},
 		{"usage", testUsage},
+		{"usage rollups", testUsageRollup},
+		{"budgets", testBudgets},
+		{"budget alerts", testBudgetAlerts},
 		{"events", testEvents},
 		{"concurrent writers", testConcurrent},
 	}
@@ -320,6 +323,129 @@ func testUsage(t *testing.T, s store.Store) {
 	require.True(t, list[2].Cached)
 	require.EqualValues(t, 42, list[1].LatencyMS)
 	require.True(t, list[0].CreatedAt.Equal(day1))
+}
+
+func testUsageRollup(t *testing.T, s store.Store) {
+	mar1 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	// 01:00 at UTC+5 on 2 March is 20:00 UTC on 1 March: days are UTC days.
+	lateMar1 := time.Date(2026, 3, 2, 1, 0, 0, 0, time.FixedZone("UTC+5", 5*3600))
+	mar2 := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	apr30 := time.Date(2026, 4, 30, 23, 59, 59, 999_000_000, time.UTC)
+	rows := []store.Usage{
+		{TenantID: "acme", JobID: "j1", TaskID: "t1", Attempt: 1, Tier: "T0", Role: "coder", Provider: "openai", Model: "gpt-4o-mini", InputTokens: 1000, OutputTokens: 500, CostPUSD: 450_000_000, CreatedAt: mar1},
+		{TenantID: "acme", JobID: "j1", TaskID: "t1", Attempt: 2, Tier: "T0", Role: "coder", Provider: "openai", Model: "gpt-4o-mini", InputTokens: 1000, CachedInputTokens: 600, OutputTokens: 500, CostPUSD: 405_000_000, CreatedAt: lateMar1},
+		{TenantID: "acme", JobID: "j1", Tier: "T2", Role: "decomposer", Provider: "openai", Model: "gpt-4.1", InputTokens: 300, OutputTokens: 200, CostPUSD: 2_200_000_000, CreatedAt: mar1},
+		{TenantID: "acme", JobID: "j2", TaskID: "t1", Attempt: 1, Tier: "T0", Role: "coder", Provider: "openai", Model: "gpt-4o-mini", InputTokens: 1000, OutputTokens: 500, Cached: true, CreatedAt: mar2},
+		{TenantID: "globex", JobID: "g1", TaskID: "t1", Attempt: 1, Tier: "T1", Role: "coder", Provider: "bedrock", Model: "amazon.nova-lite-v1:0", InputTokens: 10, OutputTokens: 10, CostPUSD: 3_000_000, CreatedAt: apr30},
+		{TenantID: "globex", Role: "embedder", Provider: "openai", Model: "text-embedding-3-small", InputTokens: 50, CostPUSD: 1_000_000, CreatedAt: apr30},
+	}
+	for _, u := range rows {
+		require.NoError(t, s.RecordUsage(ctx(t), u))
+	}
+	roll := func(q store.RollupQuery) []store.UsageGroup {
+		t.Helper()
+		out, err := s.RollupUsage(ctx(t), q)
+		require.NoError(t, err)
+		return out
+	}
+
+	require.Equal(t, []store.UsageGroup{
+		{Period: "2026-03-01", TenantID: "acme", Calls: 3, Jobs: 1, Tasks: 1, InputTokens: 2300, CachedInputTokens: 600, OutputTokens: 1200, CostPUSD: 3_055_000_000},
+		{Period: "2026-03-02", TenantID: "acme", Calls: 1, CachedCalls: 1, Jobs: 1, Tasks: 1, InputTokens: 1000, OutputTokens: 500},
+		{Period: "2026-04-30", TenantID: "globex", Calls: 2, Jobs: 1, Tasks: 1, InputTokens: 60, OutputTokens: 10, CostPUSD: 4_000_000},
+	}, roll(store.RollupQuery{Period: store.PeriodDay, By: []string{store.GroupTenant}}))
+
+	require.Equal(t, []store.UsageGroup{
+		{Period: "2026-03", Provider: "openai", Model: "gpt-4.1", Calls: 1, Jobs: 1, InputTokens: 300, OutputTokens: 200, CostPUSD: 2_200_000_000},
+		{Period: "2026-03", Provider: "openai", Model: "gpt-4o-mini", Calls: 3, CachedCalls: 1, Jobs: 2, Tasks: 2, InputTokens: 3000, CachedInputTokens: 600, OutputTokens: 1500, CostPUSD: 855_000_000},
+		{Period: "2026-04", Provider: "bedrock", Model: "amazon.nova-lite-v1:0", Calls: 1, Jobs: 1, Tasks: 1, InputTokens: 10, OutputTokens: 10, CostPUSD: 3_000_000},
+		{Period: "2026-04", Provider: "openai", Model: "text-embedding-3-small", Calls: 1, InputTokens: 50, CostPUSD: 1_000_000},
+	}, roll(store.RollupQuery{Period: store.PeriodMonth, By: []string{store.GroupProvider, store.GroupModel}}))
+
+	// Attribution down to the attempt, for one job.
+	require.Equal(t, []store.UsageGroup{
+		{TaskID: "", Attempt: 0, Tier: "T2", Role: "decomposer", Calls: 1, Jobs: 1, InputTokens: 300, OutputTokens: 200, CostPUSD: 2_200_000_000},
+		{TaskID: "t1", Attempt: 1, Tier: "T0", Role: "coder", Calls: 1, Jobs: 1, Tasks: 1, InputTokens: 1000, OutputTokens: 500, CostPUSD: 450_000_000},
+		{TaskID: "t1", Attempt: 2, Tier: "T0", Role: "coder", Calls: 1, Jobs: 1, Tasks: 1, InputTokens: 1000, CachedInputTokens: 600, OutputTokens: 500, CostPUSD: 405_000_000},
+	}, roll(store.RollupQuery{Filter: store.UsageFilter{JobID: "j1"}, By: []string{store.GroupTask, store.GroupAttempt, store.GroupTier, store.GroupRole}}))
+
+	// The whole range in one row; a filter by provider and time.
+	require.Equal(t, []store.UsageGroup{{Calls: 6, CachedCalls: 1, Jobs: 3, Tasks: 3, InputTokens: 3360, CachedInputTokens: 600, OutputTokens: 1710, CostPUSD: 3_059_000_000}},
+		roll(store.RollupQuery{}))
+	require.Equal(t, []store.UsageGroup{{Tier: "T1", Calls: 1, Jobs: 1, Tasks: 1, InputTokens: 10, OutputTokens: 10, CostPUSD: 3_000_000}},
+		roll(store.RollupQuery{Filter: store.UsageFilter{Providers: []string{"bedrock", "azure"}, Since: mar2}, By: []string{store.GroupTier}}))
+	require.Empty(t, roll(store.RollupQuery{Filter: store.UsageFilter{TenantID: "nobody"}}))
+	require.Empty(t, roll(store.RollupQuery{Filter: store.UsageFilter{TenantID: "nobody"}, Period: store.PeriodDay}))
+	tot, err := s.SumUsage(ctx(t), store.UsageFilter{Providers: []string{"openai"}, Until: apr30})
+	require.NoError(t, err)
+	require.Equal(t, 4, tot.Calls)
+
+	for _, bad := range []store.RollupQuery{{Period: "week"}, {By: []string{"cost"}}, {By: []string{store.GroupTier, store.GroupTier}}} {
+		_, err := s.RollupUsage(ctx(t), bad)
+		require.Error(t, err)
+	}
+}
+
+func testBudgets(t *testing.T, s store.Store) {
+	mustTenant(t, s, "acme")
+	_, err := s.GetBudget(ctx(t), "acme")
+	require.ErrorIs(t, err, store.ErrNotFound)
+	ten, none := int64(100_000_000_000), store.NoLimit
+	require.NoError(t, s.PutBudget(ctx(t), store.Budget{TenantID: "acme", RequestPUSD: &ten, MonthlyPUSD: &none, Policy: "downgrade", UpdatedBy: "k1"}))
+	b, err := s.GetBudget(ctx(t), "acme")
+	require.NoError(t, err)
+	require.Equal(t, ten, *b.RequestPUSD)
+	require.Nil(t, b.DailyPUSD, "not set: the configured default")
+	require.Equal(t, store.NoLimit, *b.MonthlyPUSD)
+	require.Equal(t, "downgrade", b.Policy)
+	require.Equal(t, "k1", b.UpdatedBy)
+	require.False(t, b.UpdatedAt.IsZero())
+
+	zero := int64(0)
+	require.NoError(t, s.PutBudget(ctx(t), store.Budget{TenantID: "acme", DailyPUSD: &zero}))
+	b, err = s.GetBudget(ctx(t), "acme")
+	require.NoError(t, err)
+	require.Nil(t, b.RequestPUSD, "a put replaces the whole budget")
+	require.Zero(t, *b.DailyPUSD)
+	require.Empty(t, b.Policy)
+
+	neg := int64(-2)
+	require.Error(t, s.PutBudget(ctx(t), store.Budget{TenantID: "acme", RequestPUSD: &neg}))
+	require.Error(t, s.PutBudget(ctx(t), store.Budget{TenantID: "nobody"}), "budgets belong to tenants that exist")
+}
+
+func testBudgetAlerts(t *testing.T, s store.Store) {
+	a := store.BudgetAlert{Scope: "tenant_daily", Subject: "acme", Period: "2026-03-01", Percent: 80, TenantID: "acme", JobID: "j1",
+		SpentPUSD: 8, LimitPUSD: 10, Message: "80% of the daily budget"}
+	created, err := s.RecordBudgetAlert(ctx(t), a)
+	require.NoError(t, err)
+	require.True(t, created)
+	created, err = s.RecordBudgetAlert(ctx(t), a)
+	require.NoError(t, err)
+	require.False(t, created, "an alert fires once")
+	a.Percent = 100
+	created, err = s.RecordBudgetAlert(ctx(t), a)
+	require.NoError(t, err)
+	require.True(t, created)
+	a.Period, a.Percent = "2026-03-02", 80
+	created, err = s.RecordBudgetAlert(ctx(t), a)
+	require.NoError(t, err)
+	require.True(t, created, "a new day, a new alert")
+	created, err = s.RecordBudgetAlert(ctx(t), store.BudgetAlert{Scope: "pool", Subject: "azure", Percent: 50, SpentPUSD: 5, LimitPUSD: 10})
+	require.NoError(t, err)
+	require.True(t, created)
+
+	list, err := s.ListBudgetAlerts(ctx(t), "acme", 0)
+	require.NoError(t, err)
+	require.Len(t, list, 3)
+	require.Equal(t, "2026-03-02", list[0].Period, "newest first")
+	require.Equal(t, "80% of the daily budget", list[2].Message)
+	require.EqualValues(t, 8, list[2].SpentPUSD)
+	require.False(t, list[2].CreatedAt.IsZero())
+	pools, err := s.ListBudgetAlerts(ctx(t), "", 10)
+	require.NoError(t, err)
+	require.Len(t, pools, 1)
+	require.Equal(t, "azure", pools[0].Subject)
 }
 
 func testEvents(t *testing.T, s store.Store) {

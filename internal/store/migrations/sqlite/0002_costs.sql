@@ -1,0 +1,32 @@
+-- Costs (SQLite): per-tenant budgets, budget alerts recorded once per scope,
+-- period and threshold, and the indexes the ledger's rollups and the credit
+-- pools' spend read through. Money is integer pico-USD (1e-12 USD).
+CREATE INDEX llm_usage_created ON llm_usage(created_at);
+CREATE INDEX llm_usage_provider_created ON llm_usage(provider, created_at);
+
+-- A NULL limit means the configured default; -1 means no limit.
+CREATE TABLE budgets (
+	tenant_id    TEXT PRIMARY KEY REFERENCES tenants(id),
+	request_pusd INTEGER CHECK (request_pusd IS NULL OR request_pusd >= -1),
+	daily_pusd   INTEGER CHECK (daily_pusd IS NULL OR daily_pusd >= -1),
+	monthly_pusd INTEGER CHECK (monthly_pusd IS NULL OR monthly_pusd >= -1),
+	policy       TEXT NOT NULL DEFAULT '',
+	updated_by   TEXT NOT NULL DEFAULT '',
+	updated_at   TEXT NOT NULL
+);
+
+CREATE TABLE budget_alerts (
+	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	scope      TEXT NOT NULL,
+	subject    TEXT NOT NULL,
+	period     TEXT NOT NULL DEFAULT '',
+	percent    INTEGER NOT NULL,
+	tenant_id  TEXT NOT NULL DEFAULT '',
+	job_id     TEXT NOT NULL DEFAULT '',
+	spent_pusd INTEGER NOT NULL,
+	limit_pusd INTEGER NOT NULL,
+	message    TEXT NOT NULL DEFAULT '',
+	created_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX budget_alerts_once ON budget_alerts(scope, subject, period, percent);
+CREATE INDEX budget_alerts_tenant ON budget_alerts(tenant_id, id);
