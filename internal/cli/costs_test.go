@@ -12,7 +12,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/cli"
 )
 
-func run(t *testing.T, args ...string) (int, string, string) {
+func runArgs(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code := cli.Execute(t.Context(), "test", args, &out, &errb)
@@ -28,7 +28,7 @@ func TestCostCommands(t *testing.T) {
 	t.Setenv("QLP_URL", "")
 	chart := filepath.Join(dir, "runway.svg")
 
-	code, out, errs := run(t, "costs", "runway", "--chart", chart)
+	code, out, errs := runArgs(t, "costs", "runway", "--chart", chart)
 	require.Equal(t, 0, code, errs)
 	require.Contains(t, out, "a projection")
 	require.Regexp(t, `azure\s+4000.00 GBP\s+\$5000.000000\s+\$5000.000000\s+\$300.000000`, out)
@@ -38,28 +38,28 @@ func TestCostCommands(t *testing.T) {
 	require.True(t, strings.HasPrefix(string(svg), "<svg"))
 	require.Contains(t, string(svg), `data-pool="azure"`)
 
-	code, out, errs = run(t, "budget", "set", "--request-usd", "0.05", "--policy", "downgrade")
+	code, out, errs = runArgs(t, "budget", "set", "--request-usd", "0.05", "--policy", "downgrade")
 	require.Equal(t, 0, code, errs)
 	require.Regexp(t, `request\s+\$0.050000\s+tenant`, out)
 	require.Contains(t, out, "policy  downgrade (tenant)")
 	require.Regexp(t, `temporal-cloud .* refused: expired`, out)
 
-	code, _, errs = run(t, "budget", "set", "--daily-usd", "-3")
+	code, _, errs = runArgs(t, "budget", "set", "--daily-usd", "-3")
 	require.Equal(t, 1, code)
 	require.Contains(t, errs, `tenant_daily_usd: "-3" is negative`)
-	code, _, errs = run(t, "budget", "set")
+	code, _, errs = runArgs(t, "budget", "set")
 	require.Equal(t, 1, code)
 	require.Contains(t, errs, "nothing to change")
 
-	code, out, errs = run(t, "costs", "--days", "7")
+	code, out, errs = runArgs(t, "costs", "--days", "7")
 	require.Equal(t, 0, code, errs)
 	require.Contains(t, out, "total    $0.000000  0 calls")
-	code, _, errs = run(t, "costs", "--days", "400")
+	code, _, errs = runArgs(t, "costs", "--days", "400")
 	require.Equal(t, 1, code)
 	require.Contains(t, errs, "period_days")
 
 	t.Setenv("QLP_COSTS_FILE", filepath.Join(dir, "missing.yaml"))
-	code, _, errs = run(t, "costs")
+	code, _, errs = runArgs(t, "costs")
 	require.Equal(t, 1, code)
 	require.Contains(t, errs, "costs.file (QLP_COSTS_FILE)")
 }

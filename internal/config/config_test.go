@@ -158,10 +158,10 @@ func TestCostSettingsBadInput(t *testing.T) {
 	}
 
 	// An unknown model is refused when the tiers are built, naming the settings.
-	c, err := config.Load(config.Source{Environ: env(map[string]string{"QLP_LLM_PROVIDER": "openai", "QLP_LLM_MODEL_T2": "gpt-4.1-turbo-ultra"})})
+	c, err := config.Load(config.Source{Environ: env(map[string]string{"QLP_LLM_PROVIDER": "openai", "QLP_LLM_API_KEY": "sk-test", "QLP_LLM_MODEL_T2": "gpt-4.1-turbo-ultra"})})
 	require.NoError(t, err)
 	_, err = tiers.Build(c.LLM, nil, logx.Discard())
-	require.ErrorContains(t, err, "llm.model_* (QLP_LLM_MODEL_T0..T3)")
+	require.ErrorContains(t, err, "QLP_LLM_MODEL_T0..T3")
 	require.ErrorContains(t, err, `no price for model "gpt-4.1-turbo-ultra" of provider "openai"`)
 
 	// GBP with the rate given: $5,000.
