@@ -171,7 +171,10 @@ func (c *cgroups) probe() error {
 	return rc.remove()
 }
 
-// runCgroup is the cgroup of one run.
+// runCgroup is the cgroup of one run. Its fields do not change after
+// create, so kill, stats and remove may be called from several goroutines
+// at once (the runner's wall-time timer, a cancellation, the run's own
+// cleanup).
 type runCgroup struct {
 	v2   bool
 	dirs map[string]string // controller ("" for v2) → directory
@@ -222,12 +225,8 @@ func (c *cgroups) create(name string, lim Limits) (*runCgroup, error) {
 // procsFiles are the cgroup.procs files a process writes itself into.
 func (rc *runCgroup) procsFiles() []string {
 	var out []string
-	seen := map[string]bool{}
-	for _, d := range rc.dirs {
-		if !seen[d] {
-			seen[d] = true
-			out = append(out, filepath.Join(d, "cgroup.procs"))
-		}
+	for _, d := range rc.dirList() {
+		out = append(out, filepath.Join(d, "cgroup.procs"))
 	}
 	return out
 }
@@ -318,11 +317,12 @@ func (rc *runCgroup) kill() {
 }
 
 // remove kills what is left and deletes the cgroup directories, waiting up
-// to two seconds for the processes to be gone.
+// to two seconds for the processes to be gone. It may run while kill does
+// (the runner's wall-time timer or a cancellation): neither changes rc.
 func (rc *runCgroup) remove() error {
 	deadline := time.Now().Add(2 * time.Second)
 	var errs []error
-	for ctrl, d := range rc.dirs {
+	for _, d := range rc.dirList() {
 		for {
 			err := os.Remove(d)
 			if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -330,7 +330,6 @@ func (rc *runCgroup) remove() error {
 				err = os.Remove(d)
 			}
 			if err == nil || errors.Is(err, os.ErrNotExist) {
-				delete(rc.dirs, ctrl)
 				break
 			}
 			if time.Now().After(deadline) {
@@ -341,4 +340,17 @@ func (rc *runCgroup) remove() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// dirList lists the run's directories once each.
+func (rc *runCgroup) dirList() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, d := range rc.dirs {
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return out
 }

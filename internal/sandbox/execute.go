@@ -110,14 +110,24 @@ func (r *Local) execute(ctx context.Context, p *prepared, res *Result, onOutput 
 	}
 	wall := time.AfterFunc(p.limits.WallTime.D()+r.backend.slack(), func() { stop("timeout") })
 	defer wall.Stop()
+	// Goroutines of this run end before execute returns (and so before the
+	// deferred cleanup removes the cgroup they may use).
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	finished := make(chan struct{})
+	defer close(finished)
+	wg.Add(2)
 	go func() {
+		defer wg.Done()
 		select {
 		case <-ctx.Done():
 			stop("cancelled")
-		case <-time.After(p.limits.WallTime.D() + r.backend.slack() + time.Minute):
+		case <-finished:
 		}
 	}()
 	go func() {
+		defer wg.Done()
+		// Ends at the latest when Wait closes the pipe.
 		_ = json.NewEncoder(stdin).Encode(p.req)
 		_ = stdin.Close()
 	}()
@@ -130,6 +140,10 @@ func (r *Local) execute(ctx context.Context, p *prepared, res *Result, onOutput 
 	}
 	waitErr := l.cmd.Wait()
 	wall.Stop()
+	// The launcher is reaped: its process group id may be reused from now
+	// on, so no stop may signal it any more. Do waits for a stop already
+	// under way.
+	killOnce.Do(func() {})
 
 	res.Duration = Duration(time.Since(start))
 	var st cgroupStats
