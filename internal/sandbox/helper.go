@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -93,6 +94,11 @@ func runHelper(out *frameWriter) error {
 		return fmt.Errorf("sandbox: helper: read request: %w", err)
 	}
 	_ = os.Stdin.Close()
+	if fd := h.req.CommandCgroupFD; fd > 0 {
+		// It moves threads with the service's credentials: no command may
+		// inherit it.
+		unix.CloseOnExec(fd)
+	}
 	if !h.req.PIDNamespace {
 		// Orphans of the commands re-parent to the helper, so that it can
 		// find and end them.
@@ -216,9 +222,16 @@ func (h *helper) run(idx int, c helperCommand, deadline time.Time) CommandResult
 	}
 	cmd.Stdout, cmd.Stderr = outW, errW
 	began := time.Now()
-	err = cmd.Start()
+	exited := make(chan *os.ProcessState, 1)
+	joinErr, err := h.startCommand(cmd, exited)
 	outW.Close()
 	errW.Close()
+	if joinErr != nil {
+		outR.Close()
+		errR.Close()
+		res.Status, res.Reason = StatusError, joinErr.Error()
+		return res
+	}
 	if err != nil {
 		outR.Close()
 		errR.Close()
@@ -272,11 +285,6 @@ func (h *helper) run(idx int, c helperCommand, deadline time.Time) CommandResult
 	go pump(errR, Stderr)
 
 	timer := time.AfterFunc(timeout, func() { kill <- "timeout" })
-	exited := make(chan *os.ProcessState, 1)
-	go func() {
-		st, _ := cmd.Process.Wait()
-		exited <- st
-	}()
 	var why string
 	var st *os.ProcessState
 	select {
@@ -303,6 +311,61 @@ func (h *helper) run(idx int, c helperCommand, deadline time.Time) CommandResult
 	mu.Unlock()
 	h.classify(&res, st, why, timeout)
 	return res
+}
+
+// startCommand starts cmd from an OS thread of its own, which first moves
+// itself into the run's command cgroup when there is one: the command is
+// born there, under the run's process limit, while the helper's other
+// threads stay outside it and can always be created. joinErr is a failure
+// of the sandbox, err one to start the program.
+func (h *helper) startCommand(cmd *exec.Cmd, exited chan<- *os.ProcessState) (joinErr, err error) {
+	started := make(chan spawnResult, 1)
+	go h.spawn(cmd, started, exited)
+	r := <-started
+	return r.join, r.start
+}
+
+type spawnResult struct{ join, start error }
+
+// spawn runs on a locked thread that it never unlocks, so the thread ends
+// with the goroutine and never runs helper code again once in the command
+// cgroup. Threads the runtime creates meanwhile come from its template
+// thread, not from a locked one. The thread waits for the command: the
+// parent-death signal is tied to the thread that forked.
+func (h *helper) spawn(cmd *exec.Cmd, started chan<- spawnResult, exited chan<- *os.ProcessState) {
+	runtime.LockOSThread()
+	if unix.Gettid() == unix.Getpid() {
+		// The main thread never ends (the runtime parks it instead): hold
+		// it, so that the spawn below gets another thread, until done.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			h.spawn(cmd, started, exited)
+		}()
+		<-done
+		runtime.UnlockOSThread()
+		return
+	}
+	if fd := h.req.CommandCgroupFD; fd > 0 {
+		for {
+			_, err := unix.Write(fd, []byte("0")) // "0": the calling thread
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				started <- spawnResult{join: fmt.Errorf("sandbox: helper: move into the command cgroup: %w", err)}
+				return
+			}
+			break
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		started <- spawnResult{start: err}
+		return
+	}
+	started <- spawnResult{}
+	st, _ := cmd.Process.Wait()
+	exited <- st
 }
 
 func (h *helper) classify(res *CommandResult, st *os.ProcessState, why string, timeout time.Duration) {
