@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -209,6 +210,10 @@ func (b *bwrapBackend) launch(_ context.Context, p *prepared, cg *runCgroup) (*l
 	}
 	if p.seed != "" {
 		args = append(args, "--ro-bind", p.seed, seedPath)
+	}
+	for _, kv := range helperEnv() {
+		k, v, _ := strings.Cut(kv, "=")
+		args = append(args, "--setenv", k, v)
 	}
 	args = append(args,
 		"--ro-bind", b.helper, "/.qlp/helper",

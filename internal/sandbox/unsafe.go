@@ -87,7 +87,7 @@ func (u *unsafeLocalBackend) launch(_ context.Context, p *prepared, cg *runCgrou
 		}
 	}
 	cmd := exec.Command(u.r.helper, HelperCommand, "run")
-	cmd.Env = []string{"PATH=" + basePath}
+	cmd.Env = append([]string{"PATH=" + basePath}, helperEnv()...)
 	cmd.Dir = root
 	cmd.SysProcAttr = &syscall.SysProcAttr{}
 	if u.r.hostUID > 0 {
