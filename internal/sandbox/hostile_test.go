@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -224,7 +225,7 @@ echo CONTAINED userns
 					if backend == sandbox.BackendUnsafeLocal && !tc.unsafeLocal {
 						t.Skip("unsafe-local does not isolate the file system (documented)")
 					}
-					before := hostState(t)
+					before := hostState(t, r)
 					lim := hostileLimits
 					if tc.limits != nil {
 						tc.limits(&lim)
@@ -245,8 +246,7 @@ echo CONTAINED userns
 					if tc.check != nil {
 						tc.check(t, res)
 					}
-					after := hostState(t)
-					before.same(t, after)
+					checkHost(t, r, before, res)
 				})
 			}
 			if n := accepted.Load(); n != 0 {
@@ -263,15 +263,16 @@ func clip(s string) string {
 	return s
 }
 
-// host is what a run must leave as it found it.
+// host is what a run must leave as it found it. Other test binaries and
+// services on this machine run sandboxes too, so what is looked at is
+// limited to what belongs to this runner and run: its runtime directory,
+// its sandbox uid, the run's id.
 type host struct {
 	mounts  []string
-	tmp     []string
-	cgroups []string
-	procs   []string
+	runtime []string // the runner's runtime directory, a few levels deep
 }
 
-func hostState(t *testing.T) host {
+func hostState(t *testing.T, r *testRunner) host {
 	t.Helper()
 	var h host
 	b, err := os.ReadFile("/proc/self/mountinfo")
@@ -285,46 +286,79 @@ func hostState(t *testing.T) host {
 		}
 	}
 	sort.Strings(h.mounts)
+	_ = filepath.WalkDir(r.runtimeDir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		rel, _ := filepath.Rel(r.runtimeDir, p)
+		if strings.HasPrefix(rel, "gocache-seed") { // built once, by the first Go run
+			return filepath.SkipDir
+		}
+		h.runtime = append(h.runtime, rel)
+		if d.IsDir() && strings.Count(rel, string(filepath.Separator)) >= 2 {
+			return filepath.SkipDir
+		}
+		return nil
+	})
+	return h
+}
+
+// checkHost fails t if the run left anything behind: mounts, files in its
+// runner's runtime directory or (owned by its sandbox uid, or named after
+// the run) in the host's temporary directory, cgroups, processes.
+func checkHost(t *testing.T, r *testRunner, before host, res *sandbox.Result) {
+	t.Helper()
+	after := hostState(t, r)
+	if strings.Join(before.mounts, "\n") != strings.Join(after.mounts, "\n") {
+		t.Errorf("host mounts changed:\nbefore %v\nafter  %v", before.mounts, after.mounts)
+	}
+	if strings.Join(before.runtime, ",") != strings.Join(after.runtime, ",") {
+		t.Errorf("runtime directory changed:\nbefore %v\nafter  %v", before.runtime, after.runtime)
+	}
+	var tmp []string
 	entries, _ := os.ReadDir(os.TempDir())
 	for _, e := range entries {
-		// Other processes on the machine come and go there; what a run
-		// could leave is named qlp-*.
-		if strings.HasPrefix(e.Name(), "qlp-") && e.Name() != "qlp-test-services" {
-			h.tmp = append(h.tmp, e.Name())
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		st, _ := fi.Sys().(*syscall.Stat_t)
+		if strings.Contains(e.Name(), res.ID) || (r.uid > 0 && st != nil && int(st.Uid) == r.uid) {
+			tmp = append(tmp, e.Name())
 		}
 	}
+	if len(tmp) > 0 {
+		t.Errorf("files left in the host's temporary directory: %v", tmp)
+	}
+	if cgs := runCgroups(res.ID); len(cgs) > 0 {
+		t.Errorf("cgroups left behind: %v", cgs)
+	}
+	if procs := runProcs(r, res.ID); len(procs) > 0 {
+		t.Errorf("sandbox processes left behind: %v", procs)
+	}
+}
+
+// runCgroups lists the cgroups of run id (ours, and those runsc makes for
+// its container) and probe cgroups of this process.
+func runCgroups(id string) []string {
+	var out []string
+	probe := "qlp-probe-" + strconv.Itoa(os.Getpid())
 	_ = filepath.WalkDir("/sys/fs/cgroup", func(p string, d os.DirEntry, err error) error {
 		if err != nil || !d.IsDir() {
 			return nil
 		}
-		if strings.HasPrefix(d.Name(), "qlp-sbx-") || strings.HasPrefix(d.Name(), "qlp-probe-") {
-			h.cgroups = append(h.cgroups, p)
+		if n := d.Name(); n == "qlp-sbx-"+id || n == "qlp-"+id || n == probe {
+			out = append(out, p)
 		}
 		return nil
 	})
-	h.procs = sandboxProcs()
-	return h
+	return out
 }
 
-func (a host) same(t *testing.T, b host) {
-	t.Helper()
-	if strings.Join(a.mounts, "\n") != strings.Join(b.mounts, "\n") {
-		t.Errorf("host mounts changed:\nbefore %v\nafter  %v", a.mounts, b.mounts)
-	}
-	if strings.Join(a.tmp, ",") != strings.Join(b.tmp, ",") {
-		t.Errorf("host temporary directory changed:\nbefore %v\nafter  %v", a.tmp, b.tmp)
-	}
-	if len(b.cgroups) > 0 {
-		t.Errorf("cgroups left behind: %v", b.cgroups)
-	}
-	if len(b.procs) > 0 {
-		t.Errorf("sandbox processes left behind: %v", b.procs)
-	}
-}
-
-// sandboxProcs lists host processes that belong to a sandbox: running as
-// the sandbox uid, in a run cgroup, or a runsc of one of our containers.
-func sandboxProcs() []string {
+// runProcs lists host processes of the runner's sandboxes: running as its
+// sandbox uid, in a cgroup of run id, or a launcher working in its runtime
+// directory (bwrap, runsc and its gofer and sandbox).
+func runProcs(r *testRunner, id string) []string {
 	var out []string
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
@@ -332,14 +366,15 @@ func sandboxProcs() []string {
 			continue
 		}
 		status, err := os.ReadFile("/proc/" + e.Name() + "/status")
-		if err != nil {
+		if err != nil || strings.Contains(string(status), "State:\tZ") {
 			continue
 		}
 		cg, _ := os.ReadFile("/proc/" + e.Name() + "/cgroup")
 		cmd, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		zombie := strings.Contains(string(status), "State:\tZ")
-		uid65534 := strings.Contains(string(status), "Uid:\t65534\t")
-		if !zombie && (uid65534 || strings.Contains(string(cg), "qlp-sbx-") || strings.Contains(string(cmd), "qlp-") && strings.Contains(string(cmd), "runsc")) {
+		ours := r.uid > 0 && strings.Contains(string(status), "Uid:\t"+strconv.Itoa(r.uid)+"\t")
+		inRun := strings.Contains(string(cg), "/qlp-sbx-"+id) || strings.Contains(string(cg), "/qlp-"+id)
+		launcher := strings.Contains(string(cmd), r.runtimeDir)
+		if ours || inRun || launcher {
 			out = append(out, e.Name()+":"+strings.ReplaceAll(string(cmd), "\x00", " "))
 		}
 	}
