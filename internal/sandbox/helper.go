@@ -88,17 +88,19 @@ func runHelper(out *frameWriter) error {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("sandbox: helper: prctl dumpable: %w", err)
 	}
+	// Descriptors the service inherited without close-on-exec (a socket
+	// from systemd, a pipe of whoever started it) passed through the
+	// launcher to here; none may reach a command. The command cgroup's
+	// file is one of them.
+	if err := closeOnExecFrom(3); err != nil {
+		return fmt.Errorf("sandbox: helper: %w", err)
+	}
 	h := &helper{out: out, start: time.Now()}
 	dec := json.NewDecoder(io.LimitReader(os.Stdin, 1<<30))
 	if err := dec.Decode(&h.req); err != nil {
 		return fmt.Errorf("sandbox: helper: read request: %w", err)
 	}
 	_ = os.Stdin.Close()
-	if fd := h.req.CommandCgroupFD; fd > 0 {
-		// It moves threads with the service's credentials: no command may
-		// inherit it.
-		unix.CloseOnExec(fd)
-	}
 	if !h.req.PIDNamespace {
 		// Orphans of the commands re-parent to the helper, so that it can
 		// find and end them.
@@ -138,6 +140,25 @@ func runHelper(out *frameWriter) error {
 	}
 	h.collect()
 	return out.write(frameDone)
+}
+
+// closeOnExecFrom marks every open descriptor from first on close-on-exec.
+func closeOnExecFrom(first int) error {
+	if unix.CloseRange(uint(first), ^uint(0), unix.CLOSE_RANGE_CLOEXEC) == nil {
+		return nil
+	}
+	// Before Linux 5.11, and where close_range is not implemented (gVisor).
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return fmt.Errorf("list open descriptors: %w", err)
+	}
+	for _, e := range entries {
+		var fd int
+		if _, err := fmt.Sscan(e.Name(), &fd); err == nil && fd >= first {
+			unix.CloseOnExec(fd)
+		}
+	}
+	return nil
 }
 
 func (h *helper) sendResult(res CommandResult) error {

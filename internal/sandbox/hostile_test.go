@@ -84,6 +84,20 @@ func TestHostile(t *testing.T) {
 	defer os.Remove(homeMarker)
 	hostMarker := "qlp-hostile-" + strconv.Itoa(os.Getpid())
 
+	// A descriptor of the service that is not close-on-exec, as one
+	// inherited from systemd or from whatever started the service would
+	// be: no sandbox may write to it.
+	var leak [2]int
+	if err := syscall.Pipe(leak[:]); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(leak[1])
+	defer syscall.Close(leak[0])
+	syscall.CloseOnExec(leak[0])
+	if err := syscall.SetNonblock(leak[0], true); err != nil {
+		t.Fatal(err)
+	}
+
 	contained := func(t *testing.T, res *sandbox.Result) {
 		t.Helper()
 		out := res.Commands[0].Stdout + res.Commands[0].Stderr
@@ -123,6 +137,26 @@ for pid in os.listdir("/proc"):
         if b%q in open("/proc/%%s/environ" %% pid, "rb").read(): escaped("environ of " + pid)
     except (OSError, ValueError): pass
 print("CONTAINED env")`, homeMarker, filepath.Join(dataDir, "secret.txt"), home, dataDir, secret, secret)},
+		{name: "descriptors inherited from the service", lang: "python", unsafeLocal: true, status: sandbox.StatusCompleted,
+			check: func(t *testing.T, res *sandbox.Result) {
+				contained(t, res)
+				buf := make([]byte, 512)
+				if n, _ := syscall.Read(leak[0], buf); n > 0 {
+					t.Errorf("a sandbox wrote %q to a descriptor of the service", buf[:n])
+				}
+			},
+			code: pyPrelude + `
+import stat
+for fd in range(3, 1024):
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        continue
+    if stat.S_ISFIFO(st.st_mode) or stat.S_ISSOCK(st.st_mode):
+        try:
+            os.write(fd, b"ESCAPED\n"); escaped("wrote to descriptor %d" % fd)
+        except OSError as e: print("CONTAINED", fd, e)
+print("CONTAINED descriptors")`},
 		{name: "write outside the work dir", lang: "python", status: sandbox.StatusCompleted, check: func(t *testing.T, res *sandbox.Result) {
 			contained(t, res)
 			if _, err := os.Stat(filepath.Join("/tmp", hostMarker)); err == nil {
