@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -342,8 +343,13 @@ func (r *Local) buildGoCacheSeed(ctx context.Context) {
 			return
 		}
 	}
+	tmp := filepath.Join(mod, "tmp")
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		r.goSeedErr = err
+		return
+	}
 	env := []string{"PATH=" + strings.Join(append(append([]string{}, lang.pathDirs...), basePath), ":"),
-		"HOME=" + mod, "GOCACHE=" + dir, "GOPATH=" + filepath.Join(mod, "gopath")}
+		"HOME=" + mod, "GOCACHE=" + dir, "GOPATH=" + filepath.Join(mod, "gopath"), "GOTMPDIR=" + tmp}
 	for k, v := range lang.env {
 		if k != "GOCACHE" && k != "GOPATH" && k != "GOMODCACHE" {
 			env = append(env, k+"="+v)
@@ -353,10 +359,15 @@ func (r *Local) buildGoCacheSeed(ctx context.Context) {
 	for _, args := range [][]string{{"go", "build", "./..."}, {"go", "vet", "./..."}, {"go", "test", "-json", "./..."}} {
 		cmd := exec.CommandContext(ctx, filepath.Join(lang.pathDirs[0], "go"), args[1:]...)
 		cmd.Dir, cmd.Env = mod, env
-		// Stopped by Close: an interrupted go stops its compilers too.
-		cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-		cmd.WaitDelay = 10 * time.Second
-		if out, err := cmd.CombinedOutput(); err != nil {
+		// Stopped by Close: go and the compilers it started, which must
+		// be gone before Close removes the directory they write in.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+		out, err := cmd.CombinedOutput()
+		if ctx.Err() != nil {
+			waitGroupGone(cmd.Process.Pid, 10*time.Second)
+		}
+		if err != nil {
 			r.goSeedErr = fmt.Errorf("sandbox: seed go build cache (%s): %w: %s", strings.Join(args, " "), err, lastLines(string(out), 5))
 			return
 		}
@@ -373,6 +384,16 @@ func (r *Local) buildGoCacheSeed(ctx context.Context) {
 		return nil
 	})
 	r.goSeed = dir
+}
+
+// waitGroupGone waits until no process of process group pgid is left.
+func waitGroupGone(pgid int, max time.Duration) {
+	for deadline := time.Now().Add(max); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
+			return
+		}
+	}
 }
 
 func lastLines(s string, n int) string {
