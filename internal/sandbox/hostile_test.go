@@ -16,9 +16,12 @@ import (
 	"github.com/quantumlayer/qlp/internal/sandbox"
 )
 
-// hostileLimits are tight so that the resource cases end quickly.
+// hostileLimits are tight so that the resource cases end quickly. The wall
+// limit is only a bound for the cases that end by themselves (on a loaded
+// machine a sandboxed python can take seconds to start): those meant to
+// end at it set a shorter one.
 var hostileLimits = sandbox.Limits{
-	WallTime: sandbox.Duration(4 * time.Second), CPUTime: sandbox.Duration(1 * time.Second),
+	WallTime: sandbox.Duration(10 * time.Second), CPUTime: sandbox.Duration(1 * time.Second),
 	MemoryBytes: 128 << 20, Processes: 64, OutputBytes: 64 << 10, DiskBytes: 8 << 20,
 }
 
@@ -51,7 +54,9 @@ func TestHostile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	// The backends run in parallel subtests, which run after this function
+	// has returned: what they use is released by cleanups, not defers.
+	t.Cleanup(func() { ln.Close() })
 	var accepted atomic.Int32
 	go func() {
 		for {
@@ -81,8 +86,10 @@ func TestHostile(t *testing.T) {
 	if err := os.WriteFile(homeMarker, []byte(secret), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	defer os.Remove(homeMarker)
-	hostMarker := "qlp-hostile-" + strconv.Itoa(os.Getpid())
+	t.Cleanup(func() { os.Remove(homeMarker) })
+	// Names no other process on the host has (the backends run at once:
+	// each has its own).
+	markerOf := func(backend string) string { return "qlp-hostile-" + strconv.Itoa(os.Getpid()) + "-" + backend }
 
 	// A descriptor of the service that is not close-on-exec, as one
 	// inherited from systemd or from whatever started the service would
@@ -91,8 +98,10 @@ func TestHostile(t *testing.T) {
 	if err := syscall.Pipe(leak[:]); err != nil {
 		t.Fatal(err)
 	}
-	defer syscall.Close(leak[1])
-	defer syscall.Close(leak[0])
+	t.Cleanup(func() {
+		syscall.Close(leak[0])
+		syscall.Close(leak[1])
+	})
 	syscall.CloseOnExec(leak[0])
 	if err := syscall.SetNonblock(leak[0], true); err != nil {
 		t.Fatal(err)
@@ -105,24 +114,25 @@ func TestHostile(t *testing.T) {
 			t.Errorf("not contained: stdout %q stderr %q", res.Commands[0].Stdout, res.Commands[0].Stderr)
 		}
 	}
-	cases := []hostileCase{
-		{name: "tcp to host loopback", lang: "python", unsafeLocal: true, status: sandbox.StatusCompleted, check: contained,
-			code: pyPrelude + fmt.Sprintf(`
+	cases := func(hostMarker string) []hostileCase {
+		return []hostileCase{
+			{name: "tcp to host loopback", lang: "python", unsafeLocal: true, status: sandbox.StatusCompleted, check: contained,
+				code: pyPrelude + fmt.Sprintf(`
 try:
     socket.create_connection(("127.0.0.1", %d), timeout=2); escaped("tcp connect")
 except OSError as e: print("CONTAINED", e)`, port)},
-		{name: "dns lookup", lang: "python", unsafeLocal: true, status: sandbox.StatusCompleted, check: contained,
-			code: pyPrelude + `
+			{name: "dns lookup", lang: "python", unsafeLocal: true, status: sandbox.StatusCompleted, check: contained,
+				code: pyPrelude + `
 try:
     socket.getaddrinfo("example.com", 443); escaped("dns")
 except OSError as e: print("CONTAINED", e)`},
-		{name: "read /etc/shadow", lang: "python", unsafeLocal: true, status: sandbox.StatusCompleted, check: contained,
-			code: pyPrelude + `
+			{name: "read /etc/shadow", lang: "python", unsafeLocal: true, status: sandbox.StatusCompleted, check: contained,
+				code: pyPrelude + `
 try:
     open("/etc/shadow").read(); escaped("shadow")
 except OSError as e: print("CONTAINED", e)`},
-		{name: "read home, data dir and env secrets", lang: "python", unsafeLocal: true, status: sandbox.StatusCompleted, check: contained,
-			code: pyPrelude + fmt.Sprintf(`
+			{name: "read home, data dir and env secrets", lang: "python", unsafeLocal: true, status: sandbox.StatusCompleted, check: contained,
+				code: pyPrelude + fmt.Sprintf(`
 for p in [%q, %q]:
     try:
         print(open(p).read()); escaped(p)
@@ -137,15 +147,15 @@ for pid in os.listdir("/proc"):
         if b%q in open("/proc/%%s/environ" %% pid, "rb").read(): escaped("environ of " + pid)
     except (OSError, ValueError): pass
 print("CONTAINED env")`, homeMarker, filepath.Join(dataDir, "secret.txt"), home, dataDir, secret, secret)},
-		{name: "descriptors inherited from the service", lang: "python", unsafeLocal: true, status: sandbox.StatusCompleted,
-			check: func(t *testing.T, res *sandbox.Result) {
-				contained(t, res)
-				buf := make([]byte, 512)
-				if n, _ := syscall.Read(leak[0], buf); n > 0 {
-					t.Errorf("a sandbox wrote %q to a descriptor of the service", buf[:n])
-				}
-			},
-			code: pyPrelude + `
+			{name: "descriptors inherited from the service", lang: "python", unsafeLocal: true, status: sandbox.StatusCompleted,
+				check: func(t *testing.T, res *sandbox.Result) {
+					contained(t, res)
+					buf := make([]byte, 512)
+					if n, _ := syscall.Read(leak[0], buf); n > 0 {
+						t.Errorf("a sandbox wrote %q to a descriptor of the service", buf[:n])
+					}
+				},
+				code: pyPrelude + `
 import stat
 for fd in range(3, 1024):
     try:
@@ -157,21 +167,24 @@ for fd in range(3, 1024):
             os.write(fd, b"ESCAPED\n"); escaped("wrote to descriptor %d" % fd)
         except OSError as e: print("CONTAINED", fd, e)
 print("CONTAINED descriptors")`},
-		{name: "write outside the work dir", lang: "python", status: sandbox.StatusCompleted, check: func(t *testing.T, res *sandbox.Result) {
-			contained(t, res)
-			if _, err := os.Stat(filepath.Join("/tmp", hostMarker)); err == nil {
-				os.Remove(filepath.Join("/tmp", hostMarker))
-				t.Errorf("a file written to the sandbox's /tmp appeared in the host's /tmp")
-			}
-		},
-			code: pyPrelude + fmt.Sprintf(`
+			{name: "write outside the work dir", lang: "python", status: sandbox.StatusCompleted, check: func(t *testing.T, res *sandbox.Result) {
+				contained(t, res)
+				if _, err := os.Stat(filepath.Join("/tmp", hostMarker)); err == nil {
+					os.Remove(filepath.Join("/tmp", hostMarker))
+					t.Errorf("a file written to the sandbox's /tmp appeared in the host's /tmp")
+				}
+			},
+				code: pyPrelude + fmt.Sprintf(`
 for p in ["/usr/qlp-x", "/etc/qlp-x", "/qlp-x", "../../qlp-x", "/var/tmp/qlp-x", "/root/qlp-x", "/proc/sys/kernel/qlp-x", "/dev/qlp-x"]:
     try:
         open(p, "w").write("x"); escaped("write " + p)
     except OSError as e: print("CONTAINED", p, e)
 open("/tmp/%s", "w").write("inside")`, hostMarker)},
-		{name: "fork bomb counted", lang: "python", unsafeLocal: true, status: sandbox.StatusCompleted, check: contained,
-			code: pyPrelude + `
+			{name: "fork bomb counted", lang: "python", unsafeLocal: true, status: sandbox.StatusCompleted, check: contained,
+				// Only the process limit is under test: fewer processes mean
+				// fewer forks, and forks are costly CPU time under gVisor.
+				limits: func(l *sandbox.Limits) { l.Processes, l.CPUTime = 16, sandbox.Duration(5*time.Second) },
+				code: pyPrelude + `
 n = 0
 try:
     while n < 100000:
@@ -181,45 +194,48 @@ try:
         n += 1
     escaped("forked %d" % n)
 except OSError as e: print("CONTAINED after", n, "forks:", e)`},
-		{name: "fork bomb", lang: "bash", unsafeLocal: true, status: sandbox.StatusTimeout,
-			limits: func(l *sandbox.Limits) { l.WallTime = sandbox.Duration(2 * time.Second) },
-			code:   `bomb() { bomb | bomb & }; bomb; wait; sleep 60`},
-		{name: "memory bomb", lang: "python", unsafeLocal: true, status: sandbox.StatusMemoryExceeded,
-			// Under runsc the run's memory cgroup does not see the
-			// sentry's allocations here; the CPU limit ends the bomb.
-			gvisorStatus: sandbox.StatusTimeout,
-			code: `chunks = []
+			{name: "fork bomb", lang: "bash", unsafeLocal: true, status: sandbox.StatusTimeout,
+				limits: func(l *sandbox.Limits) { l.WallTime = sandbox.Duration(2 * time.Second) },
+				code:   `bomb() { bomb | bomb & }; bomb; wait; sleep 60`},
+			{name: "memory bomb", lang: "python", unsafeLocal: true, status: sandbox.StatusMemoryExceeded,
+				// Under runsc the run's memory cgroup does not see the
+				// sentry's allocations here; the CPU limit ends the bomb.
+				gvisorStatus: sandbox.StatusTimeout,
+				code: `chunks = []
 while True:
     chunks.append(bytearray(16 << 20))`},
-		{name: "cpu spin", lang: "python", unsafeLocal: true, status: sandbox.StatusTimeout,
-			check: func(t *testing.T, res *sandbox.Result) {
-				if !strings.Contains(res.Reason, "CPU") {
-					t.Errorf("reason = %q, want the CPU limit named", res.Reason)
-				}
-			}, code: "while True: pass"},
-		{name: "sleep past the wall limit", lang: "bash", unsafeLocal: true, status: sandbox.StatusTimeout,
-			limits: func(l *sandbox.Limits) { l.WallTime = sandbox.Duration(time.Second) }, code: "sleep 60"},
-		{name: "daemon outliving the run", lang: "bash", unsafeLocal: true, status: sandbox.StatusCompleted,
-			code: fmt.Sprintf(`setsid bash -c 'exec -a %s-daemon sleep 300' </dev/null >/dev/null 2>&1 &
+			{name: "cpu spin", lang: "python", unsafeLocal: true, status: sandbox.StatusTimeout,
+				// The CPU limit (1 s) must end it, not the wall limit: on a
+				// loaded machine 1 s of CPU can take seconds.
+				limits: func(l *sandbox.Limits) { l.WallTime = sandbox.Duration(30 * time.Second) },
+				check: func(t *testing.T, res *sandbox.Result) {
+					if !strings.Contains(res.Reason, "CPU") {
+						t.Errorf("reason = %q, want the CPU limit named", res.Reason)
+					}
+				}, code: "while True: pass"},
+			{name: "sleep past the wall limit", lang: "bash", unsafeLocal: true, status: sandbox.StatusTimeout,
+				limits: func(l *sandbox.Limits) { l.WallTime = sandbox.Duration(time.Second) }, code: "sleep 60"},
+			{name: "daemon outliving the run", lang: "bash", unsafeLocal: true, status: sandbox.StatusCompleted,
+				code: fmt.Sprintf(`setsid bash -c 'exec -a %s-daemon sleep 300' </dev/null >/dev/null 2>&1 &
 (nohup bash -c 'exec -a %s-daemon sleep 300' >/dev/null 2>&1 &)
 sleep 0.2; echo CONTAINED started`, hostMarker, hostMarker),
-			check: func(t *testing.T, res *sandbox.Result) {
-				if pids := findProcs(hostMarker + "-daemon"); len(pids) > 0 {
-					t.Errorf("daemon processes outlived the run: %v", pids)
-				}
-			}},
-		{name: "1 GiB of output", lang: "python", unsafeLocal: true, status: sandbox.StatusOutputExceeded,
-			code: `import sys
+				check: func(t *testing.T, res *sandbox.Result) {
+					if pids := findProcs(hostMarker + "-daemon"); len(pids) > 0 {
+						t.Errorf("daemon processes outlived the run: %v", pids)
+					}
+				}},
+			{name: "1 GiB of output", lang: "python", unsafeLocal: true, status: sandbox.StatusOutputExceeded,
+				code: `import sys
 b = b"x" * (1 << 20)
 for _ in range(1024): sys.stdout.buffer.write(b)`,
-			check: func(t *testing.T, res *sandbox.Result) {
-				c := res.Commands[0]
-				if !c.StdoutTruncated || int64(len(c.Stdout)) > hostileLimits.OutputBytes {
-					t.Errorf("truncated=%v len=%d, want truncated at %d", c.StdoutTruncated, len(c.Stdout), hostileLimits.OutputBytes)
-				}
-			}},
-		{name: "fill the disk", lang: "python", unsafeLocal: true, status: sandbox.StatusCompleted, check: contained,
-			code: pyPrelude + `
+				check: func(t *testing.T, res *sandbox.Result) {
+					c := res.Commands[0]
+					if !c.StdoutTruncated || int64(len(c.Stdout)) > hostileLimits.OutputBytes {
+						t.Errorf("truncated=%v len=%d, want truncated at %d", c.StdoutTruncated, len(c.Stdout), hostileLimits.OutputBytes)
+					}
+				}},
+			{name: "fill the disk", lang: "python", unsafeLocal: true, status: sandbox.StatusCompleted, check: contained,
+				code: pyPrelude + `
 written = 0
 try:
     with open("fill", "wb") as f:
@@ -227,8 +243,8 @@ try:
             f.write(b"\0" * (1 << 20)); f.flush(); written += 1 << 20
     escaped("wrote 1 GiB")
 except OSError as e: print("CONTAINED after", written >> 20, "MiB:", e)`},
-		{name: "ptrace another process", lang: "python", unsafeLocal: true, status: sandbox.StatusCompleted, check: contained,
-			code: pyPrelude + `
+			{name: "ptrace another process", lang: "python", unsafeLocal: true, status: sandbox.StatusCompleted, check: contained,
+				code: pyPrelude + `
 libc = ctypes.CDLL(None, use_errno=True)
 child = os.fork()
 if child == 0:
@@ -239,8 +255,8 @@ for pid in [child, 1, os.getppid()]:
 try:
     open("/proc/%d/mem" % child, "rb").read(1); escaped("read child memory")
 except OSError as e: print("CONTAINED mem", e)`},
-		{name: "setuid binaries and privileges", lang: "bash", unsafeLocal: true, status: sandbox.StatusCompleted, check: contained,
-			code: `found=0
+			{name: "setuid binaries and privileges", lang: "bash", unsafeLocal: true, status: sandbox.StatusCompleted, check: contained,
+				code: `found=0
 for b in /usr/bin/mount /usr/bin/su /usr/bin/passwd /usr/bin/chsh /usr/bin/newgrp; do [ -u "$b" ] && found=1; done
 [ "$found" = 1 ] || echo "note: no setuid binary present"
 if mount -t tmpfs none "$PWD" 2>/dev/null; then echo ESCAPED mount; exit 42; fi
@@ -250,11 +266,16 @@ echo CONTAINED setuid
 if unshare -r true 2>/dev/null; then echo ESCAPED unshare; exit 42; fi
 echo CONTAINED userns
 [ "$(id -u)" != 0 ] || { echo ESCAPED root; exit 42; }`},
+		}
 	}
 	for _, backend := range allBackends {
 		t.Run(backend, func(t *testing.T) {
+			// Each backend has a runner, a sandbox uid and a runtime
+			// directory of its own: the checks of one do not see the
+			// others' runs.
+			t.Parallel()
 			r := runnerFor(t, backend)
-			for _, tc := range cases {
+			for _, tc := range cases(markerOf(backend)) {
 				t.Run(tc.name, func(t *testing.T) {
 					if backend == sandbox.BackendUnsafeLocal && !tc.unsafeLocal {
 						t.Skip("unsafe-local does not isolate the file system (documented)")
@@ -407,7 +428,7 @@ func runProcs(r *testRunner, id string) []string {
 		cmd, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
 		ours := r.uid > 0 && strings.Contains(string(status), "Uid:\t"+strconv.Itoa(r.uid)+"\t")
 		inRun := strings.Contains(string(cg), "/qlp-sbx-"+id) || strings.Contains(string(cg), "/qlp-"+id)
-		launcher := strings.Contains(string(cmd), r.runtimeDir)
+		launcher := strings.Contains(string(cmd), r.runtimeDir) && !strings.Contains(string(cmd), "gocache-seed")
 		if ours || inRun || launcher {
 			out = append(out, e.Name()+":"+strings.ReplaceAll(string(cmd), "\x00", " "))
 		}
