@@ -21,6 +21,7 @@ func TestMain(m *testing.M) {
 	runners.Range(func(_, v any) bool {
 		if r, ok := v.(*testRunner); ok {
 			_ = r.Close()
+			r.warm.Wait()
 			_ = os.RemoveAll(r.runtimeDir)
 		}
 		return true
@@ -43,6 +44,7 @@ type testRunner struct {
 	backend    string
 	runtimeDir string
 	uid        int // -1: not root, sandboxed processes run as our own uid
+	warm       sync.WaitGroup
 }
 
 // testUID is a host uid for the sandboxed processes of this test binary's
@@ -114,6 +116,16 @@ func runnerFor(t testing.TB, backend string) *testRunner {
 		t.Fatalf("NewLocal(%s): %v", backend, err)
 	}
 	r := &testRunner{Local: l, backend: backend, runtimeDir: dir, uid: uid}
+	if backend == sandbox.BackendBwrap {
+		// TestLanguages' Go runs need the runner's Go build-cache seed,
+		// which takes half a minute of compiling: start it now, while the
+		// other suites mostly wait on sandboxes. Close stops it.
+		r.warm.Add(1)
+		go func() {
+			defer r.warm.Done()
+			_ = l.Prepare(context.Background(), sandbox.Spec{Language: "go", Files: files("main.go", "package main\n\nfunc main() {}\n")})
+		}()
+	}
 	runners.Store(backend, r)
 	return r
 }
