@@ -208,10 +208,9 @@ func (c *cgroups) probe(info *CgroupInfo) error {
 // called from several goroutines at once (the runner's wall-time timer, a
 // cancellation, the run's own cleanup).
 type runCgroup struct {
-	v2        bool
-	dirs      map[string]string // controller ("" for v2) → directory
-	cmd       string            // the command cgroup's directory; "" when not nested
-	processes int               // the run's process limit
+	v2   bool
+	dirs map[string]string // controller ("" for v2) → directory
+	cmd  string            // the command cgroup's directory; "" when not nested
 }
 
 func writeFile(dir, name, value string) error {
@@ -222,7 +221,7 @@ func writeFile(dir, name, value string) error {
 }
 
 func (c *cgroups) create(name string, lim Limits) (*runCgroup, error) {
-	rc := &runCgroup{v2: c.v2, dirs: map[string]string{}, processes: lim.Processes}
+	rc := &runCgroup{v2: c.v2, dirs: map[string]string{}}
 	made := map[string]bool{}
 	for ctrl, base := range c.base {
 		dir := filepath.Join(base, name)
@@ -332,8 +331,8 @@ type cgroupStats struct {
 	peakMemory int64
 	oomKills   int64
 	cpu        time.Duration
-	// pidsRefused counts forks refused because the run (or, nested, its
-	// commands) reached the process limit.
+	// pidsRefused counts forks refused at the process limit: in the
+	// command cgroup where there is one, else in the run's.
 	pidsRefused int64
 }
 
@@ -380,10 +379,10 @@ func (rc *runCgroup) stats() cgroupStats {
 			cpu:        time.Duration(readInt(filepath.Join(rc.dirs["cpuacct"], "cpuacct.usage"))),
 		}
 	}
-	st.pidsRefused = keyed(filepath.Join(pids, "pids.events"), "max")
 	if rc.cmd != "" {
-		st.pidsRefused += keyed(filepath.Join(rc.cmd, "pids.events"), "max")
+		pids = rc.cmd
 	}
+	st.pidsRefused = keyed(filepath.Join(pids, "pids.events"), "max")
 	return st
 }
 
