@@ -177,9 +177,11 @@ func contains(list []string, s string) bool {
 }
 
 // probe creates and removes a cgroup to find out whether we may, first
-// with a command cgroup, then without.
+// with a command cgroup, then without. Its name is its own: runners made
+// at the same time in one process must not take each other's probe for a
+// failure.
 func (c *cgroups) probe(info *CgroupInfo) error {
-	name := fmt.Sprintf("qlp-probe-%d", os.Getpid())
+	name := fmt.Sprintf("qlp-probe-%d-%s", os.Getpid(), newID())
 	lim := Limits{MemoryBytes: 64 << 20, Processes: 16}
 	c.nested = true
 	rc, err := c.create(name, lim)

@@ -5,6 +5,32 @@ import (
 	"testing"
 )
 
+// TestCgroupDetectConcurrently: runners made at the same time (as the
+// tests do) must each get what the host offers, not fail on one
+// another's probe.
+func TestCgroupDetectConcurrently(t *testing.T) {
+	if _, info := detectCgroups(""); info.Version == 0 || !info.CommandCgroup {
+		t.Skipf("no command cgroup here: %s%s", info.Reason, info.CommandReason)
+	}
+	for round := 0; round < 10; round++ {
+		var wg sync.WaitGroup
+		infos := make([]CgroupInfo, 4)
+		for i := range infos {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, infos[i] = detectCgroups("")
+			}()
+		}
+		wg.Wait()
+		for _, info := range infos {
+			if info.Version == 0 || !info.CommandCgroup {
+				t.Fatalf("concurrent detection: %+v", info)
+			}
+		}
+	}
+}
+
 // TestCgroupConcurrentKillRemove: the runner's wall-time timer or a
 // cancellation may kill a run's cgroup while the run's cleanup removes it.
 func TestCgroupConcurrentKillRemove(t *testing.T) {

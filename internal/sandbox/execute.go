@@ -295,7 +295,9 @@ func (c *collector) finish(st cgroupStats, why string, readErr, waitErr error, d
 			// program: no command cgroup, or a backend's own processes).
 			msg := fmt.Sprintf("the run reached its process limit of %d (%d forks refused) and the sandbox was ended", lim.Processes, st.pidsRefused-c.pidsSeen)
 			if diag != "" {
-				msg += ": " + lastLines(diag, 3)
+				// A crashed Go helper says why first, then dumps its
+				// goroutines.
+				msg += ": " + firstLines(diag, 2)
 			}
 			cr.Status, cr.Reason = StatusKilled, msg
 		case c.fatal != "":

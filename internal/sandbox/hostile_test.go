@@ -275,6 +275,11 @@ echo CONTAINED userns
 			// others' runs.
 			t.Parallel()
 			r := runnerFor(t, backend)
+			// Where the host has cgroups, the runner must have its command
+			// cgroup: without it the fork bombs test a degraded sandbox.
+			if cg := r.Info().Cgroup; cg.Version > 0 && !cg.CommandCgroup {
+				t.Fatalf("runner without a command cgroup: %s", cg.CommandReason)
+			}
 			for _, tc := range cases(markerOf(backend)) {
 				t.Run(tc.name, func(t *testing.T) {
 					if backend == sandbox.BackendUnsafeLocal && !tc.unsafeLocal {
@@ -397,12 +402,12 @@ func checkHost(t *testing.T, r *testRunner, before host, res *sandbox.Result) {
 // its container) and probe cgroups of this process.
 func runCgroups(id string) []string {
 	var out []string
-	probe := "qlp-probe-" + strconv.Itoa(os.Getpid())
+	probe := "qlp-probe-" + strconv.Itoa(os.Getpid()) + "-"
 	_ = filepath.WalkDir("/sys/fs/cgroup", func(p string, d os.DirEntry, err error) error {
 		if err != nil || !d.IsDir() {
 			return nil
 		}
-		if n := d.Name(); n == "qlp-sbx-"+id || n == "qlp-"+id || n == probe {
+		if n := d.Name(); n == "qlp-sbx-"+id || n == "qlp-"+id || strings.HasPrefix(n, probe) {
 			out = append(out, p)
 		}
 		return nil

@@ -104,8 +104,11 @@ func NewLocal(ctx context.Context, cfg Config, logger *slog.Logger) (*Local, err
 		return nil, fmt.Errorf("sandbox: chmod runtime directory: %w", err)
 	}
 	r.cg, r.cgInfo = detectCgroups(cfg.CgroupParent)
-	if r.cg == nil {
+	switch {
+	case r.cg == nil:
 		logger.Warn("sandbox runs without cgroup limits: memory and process limits fall back to rlimits", "reason", r.cgInfo.Reason)
+	case !r.cgInfo.CommandCgroup:
+		logger.Warn("sandbox runs without a command cgroup: the helper shares the process limit with the programs it runs", "reason", r.cgInfo.CommandReason)
 	}
 	r.langs = detectLanguages(ctx, cfg.GoModCache)
 	var err error
@@ -394,6 +397,14 @@ func waitGroupGone(pgid int, max time.Duration) {
 			return
 		}
 	}
+}
+
+func firstLines(s string, n int) string {
+	lines := strings.SplitN(strings.TrimSpace(s), "\n", n+1)
+	if len(lines) > n {
+		lines = append(lines[:n], "…")
+	}
+	return strings.Join(lines, "\n")
 }
 
 func lastLines(s string, n int) string {
