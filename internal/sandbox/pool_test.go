@@ -47,7 +47,7 @@ func TestPoolLimits(t *testing.T) {
 	select {
 	case r := <-gotA2:
 		r()
-	case <-time.After(time.Second):
+	case <-time.After(10 * time.Second):
 		t.Fatal("a's second run did not start after the first ended")
 	}
 	relB()
