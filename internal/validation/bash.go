@@ -58,8 +58,8 @@ func parseBashN(p *project, out string) []Finding {
 	var fs []Finding
 	for _, l := range strings.Split(out, "\n") {
 		m := bashNRe.FindStringSubmatch(strings.TrimSpace(l))
-		if m == nil {
-			continue
+		if m == nil || strings.HasPrefix(m[3], "`") {
+			continue // bash repeats the offending line after the message
 		}
 		ln, _ := strconv.Atoi(m[2])
 		fs = append(fs, Finding{File: p.rel(m[1]), Line: ln, RuleID: "syntax", Severity: SeverityHigh, Message: m[3]})

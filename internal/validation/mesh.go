@@ -154,6 +154,10 @@ func (m *Mesh) Validate(ctx context.Context, req Request) (*Report, error) {
 		}
 		s := &slot{c: c, check: Check{Name: c.name, Category: c.category, Tool: c.tool, ToolVersion: m.toolVersion(c), Findings: []Finding{}}}
 		slots = append(slots, s)
+		if req.Quick && !gating(c.category) && !builtin(c.tool) {
+			s.skip("quick validation: " + c.name + " runs on the assembled project")
+			continue
+		}
 		if !builtin(c.tool) {
 			if reason := m.missingTool(c); reason != "" {
 				s.skip(reason)

@@ -146,6 +146,9 @@ func (p *project) contentHash() string {
 	if p.req.SkipTests {
 		w("skip-tests")
 	}
+	if p.req.Quick {
+		w("quick")
+	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 

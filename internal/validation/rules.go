@@ -102,6 +102,8 @@ var patternRules = []rule{
 		re: regexp.MustCompile(`(?i)\bf["'](?:SELECT\s.*\sFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM)\b[^"']*\{`)},
 	{id: "sql-injection", langs: []string{"javascript", "typescript"}, severity: SeverityCritical, message: "SQL built from input: use placeholders",
 		re: regexp.MustCompile("(?i)(?:\\.(?:query|execute|raw|all|get|run)\\(\\s*`[^`]*\\$\\{|`\\s*(?:SELECT\\s[^`]*\\sFROM|INSERT\\s+INTO|UPDATE\\s+\\w+\\s+SET|DELETE\\s+FROM)\\b[^`]*\\$\\{)")},
+	{id: "sql-injection", langs: []string{"bash"}, severity: SeverityCritical, message: "SQL built from input passed to a database client",
+		re: regexp.MustCompile(`\b(?:sqlite3|mysql|psql|mariadb)\b[^\n]*["'](?i:SELECT|INSERT|UPDATE|DELETE)\b[^"\n]*\$`)},
 	// Weak hashes and ciphers.
 	{id: "weak-hash", langs: []string{"go"}, severity: SeverityHigh, message: "weak hash (MD5/SHA-1): use SHA-256 or better",
 		re: regexp.MustCompile(`\b(?:md5|sha1)\.(?:New|Sum)\b|"crypto/(?:md5|sha1|des|rc4)"`)},

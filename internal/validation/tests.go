@@ -247,6 +247,10 @@ func parseTests(p *project, res []sandbox.CommandResult, files []sandbox.File) o
 	switch plan.runner {
 	case runnerGoJSON:
 		o.findings = parseGoTest(p, last.Stdout, tr)
+		if text := goTestText(last.Stdout); text != "" {
+			tr.Output = tail(text+"\n"+last.Stderr, 6000)
+			o.output = tr.Output
+		}
 	case runnerPytest:
 		var xmlBody []byte
 		for _, f := range files {
@@ -330,6 +334,23 @@ func parseGoTest(p *project, out string, tr *TestRun) []Finding {
 		}
 	}
 	return fs
+}
+
+// goTestText is the human-readable output inside go test -json events.
+func goTestText(out string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(out, "\n") {
+		var e struct {
+			Action string `json:"Action"`
+			Output string `json:"Output"`
+		}
+		if json.Unmarshal([]byte(l), &e) == nil && (e.Action == "output" || e.Action == "build-output") {
+			b.WriteString(e.Output)
+		} else if !strings.HasPrefix(l, "{") {
+			b.WriteString(l + "\n")
+		}
+	}
+	return b.String()
 }
 
 var goModuleRe = regexp.MustCompile(`(?m)^module\s+(\S+)`)

@@ -44,6 +44,12 @@ type Request struct {
 	// and what it depends on): the checks that need the whole project
 	// (declared dependencies, manifest commands) are skipped, saying so.
 	Partial bool `json:"partial,omitempty"`
+	// Quick runs only what decides whether the code works — the compile
+	// checks, the tests and QLP's built-in security rules — and reports
+	// the style, type and third-party security checks as skipped (the
+	// workflow validates each task quickly and the assembled capsule in
+	// full).
+	Quick bool `json:"quick,omitempty"`
 	// SkipTests leaves the project's tests out (the tests check is
 	// reported as skipped).
 	SkipTests bool `json:"skip_tests,omitempty"`
