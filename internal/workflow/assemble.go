@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -25,8 +26,8 @@ func CapsuleID(requestID string) string {
 	return uuid.NewSHA1(capsuleNamespace, []byte(requestID)).String()
 }
 
-// notValidatedReason is said plainly in every capsule until the Validation
-// Mesh and the sandbox check generated code.
+// notValidatedReason is said plainly in a capsule built without a
+// validator.
 const notValidatedReason = "no compiler, linter or test run has checked this code; QLP did not validate it"
 
 // mergeFiles lays the tasks' files over each other in dependency order, so
@@ -96,7 +97,17 @@ func (a *Activities) AssembleCapsule(ctx context.Context, in JobRef) (AssembleRe
 	}
 	id := CapsuleID(job.ID)
 	if existing, err := a.Store.GetCapsule(ctx, "", id); err == nil {
-		return AssembleResult{CapsuleID: id, Files: existing.FileCount}, nil // a retry after the write landed
+		// A retry after the write landed: answer from what was stored.
+		res := AssembleResult{CapsuleID: id, Files: existing.FileCount}
+		if v, err := a.Store.GetCapsuleVersion(ctx, "", id, 0); err == nil {
+			var m capsule.Manifest
+			if json.Unmarshal(v.Manifest, &m) == nil {
+				res.Validation = m.Validation.Status
+				res.ValidationSummary = m.Validation.Summary
+				res.RequiresHumanReview = m.Validation.RequiresHumanReview
+			}
+		}
+		return res, nil
 	}
 	if plan == nil {
 		return AssembleResult{}, temporal.NewNonRetryableApplicationError("job has no plan", ErrTypeJobState, nil)
@@ -111,6 +122,17 @@ func (a *Activities) AssembleCapsule(ctx context.Context, in JobRef) (AssembleRe
 		}
 	}
 	files, warnings := mergeFiles(tasks)
+	report := capsule.NotValidated(notValidatedReason)
+	if a.Validator != nil {
+		rep, err := a.validate(ctx, validationRequest(plan, files, "capsule "+job.ID))
+		if err != nil {
+			return AssembleResult{}, err
+		}
+		if report, err = capsuleReport(rep); err != nil {
+			return AssembleResult{}, err
+		}
+		a.publish(ctx, job, progress.CapsuleValidated, "", rep.Summary, validationEventData(rep))
+	}
 	tot, err := a.Store.SumUsage(ctx, store.UsageFilter{JobID: job.ID})
 	if err != nil {
 		return AssembleResult{}, err
@@ -133,7 +155,7 @@ func (a *Activities) AssembleCapsule(ctx context.Context, in JobRef) (AssembleRe
 		Dependencies: plan.Project.Dependencies, Files: files, Generator: gen,
 		Cost: capsule.Cost{Calls: tot.Calls, InputTokens: tot.InputTokens, CachedInputTokens: tot.CachedInputTokens,
 			OutputTokens: tot.OutputTokens, USD: pricing.USD(tot.CostPUSD), PUSD: tot.CostPUSD},
-		Report: capsule.NotValidated(notValidatedReason), Warnings: warnings, CreatedAt: created.Format(time.RFC3339),
+		Report: report, Warnings: warnings, CreatedAt: created.Format(time.RFC3339),
 	}, a.Signer)
 	if err != nil {
 		return AssembleResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeUnusableOutput, nil)
@@ -153,5 +175,6 @@ func (a *Activities) AssembleCapsule(ctx context.Context, in JobRef) (AssembleRe
 	}
 	a.publish(ctx, job, progress.CapsuleCreated, "", fmt.Sprintf("capsule %s: %d files, validation: %s", c.Manifest.Name, len(c.Manifest.Files), c.Manifest.Validation.Status),
 		map[string]any{"capsule_id": id, "files": len(c.Manifest.Files), "validation": c.Manifest.Validation.Status, "warnings": warnings})
-	return AssembleResult{CapsuleID: id, Files: len(c.Manifest.Files)}, nil
+	return AssembleResult{CapsuleID: id, Files: len(c.Manifest.Files), Validation: c.Manifest.Validation.Status,
+		ValidationSummary: c.Manifest.Validation.Summary, RequiresHumanReview: c.Manifest.Validation.RequiresHumanReview}, nil
 }
