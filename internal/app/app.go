@@ -26,6 +26,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/progress"
 	"github.com/quantumlayer/qlp/internal/sandbox"
 	"github.com/quantumlayer/qlp/internal/store"
+	"github.com/quantumlayer/qlp/internal/validation"
 	"github.com/quantumlayer/qlp/internal/workflow"
 )
 
@@ -37,6 +38,8 @@ type Options struct {
 	Worker bool
 	// Sandbox runs the Execution Sandbox service in this process.
 	Sandbox bool
+	// Validation runs the Validation Mesh service in this process.
+	Validation bool
 	// Version is reported by /health and recorded in manifests.
 	Version string
 }
@@ -54,8 +57,15 @@ type Platform struct {
 	// Sandbox is the in-process Execution Sandbox (nil unless asked for).
 	Sandbox       *sandbox.Service
 	sandboxProbes *httpx.Probes
-	worker        worker.Worker
-	version       string
+	// Validation is the in-process Validation Mesh (nil unless this
+	// process serves it or runs a worker without QLP_VALIDATION_URL).
+	Validation       *validation.Mesh
+	validationProbes *httpx.Probes
+	// privateSandbox runs the mesh's tools when this process does not
+	// serve the sandbox and no QLP_SANDBOX_URL names one.
+	privateSandbox *sandbox.Service
+	worker         worker.Worker
+	version        string
 }
 
 // Open starts what opts ask for. Close releases it.
@@ -99,6 +109,11 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 		}
 		p.sandboxProbes.AddCheck("sandbox", p.Sandbox.Ready)
 	}
+	if opts.Validation || opts.Worker && cfg.Services.ValidationURL == "" {
+		if err := p.openValidation(ctx, opts.Version); err != nil {
+			return nil, err
+		}
+	}
 	if opts.Worker {
 		if opts.NoEngine {
 			return nil, errors.New("app: a worker needs the workflow engine")
@@ -110,6 +125,44 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 	return p, nil
 }
 
+// openValidation starts the Validation Mesh on the sandbox this process
+// serves, the one QLP_SANDBOX_URL names, or a private one.
+func (p *Platform) openValidation(ctx context.Context, version string) error {
+	if err := p.Cfg.Validation.Validate(); err != nil {
+		return err
+	}
+	var runner sandbox.Runner
+	switch {
+	case p.Sandbox != nil:
+		runner = p.Sandbox
+	case p.Cfg.Services.SandboxURL != "":
+		runner = sandbox.NewClient(p.Cfg.Services.SandboxURL, auth.Secret(p.Cfg.ServiceToken), nil)
+	default:
+		sb, err := sandbox.New(ctx, p.Cfg.Sandbox, sandbox.Deps{Logger: p.Logger})
+		if err != nil {
+			return err
+		}
+		p.privateSandbox, runner = sb, sb
+	}
+	p.validationProbes = httpx.NewProbes("validation", version)
+	m, err := validation.New(ctx, p.Cfg.Validation, validation.Deps{Logger: p.Logger, Registerer: p.validationProbes.Registry, Sandbox: runner})
+	if err != nil {
+		return err
+	}
+	p.Validation = m
+	p.validationProbes.AddCheck("validation", m.Ready)
+	return nil
+}
+
+// validator is what the worker validates with: the service at
+// QLP_VALIDATION_URL, or the in-process mesh.
+func (p *Platform) validator() workflow.Validator {
+	if p.Cfg.Services.ValidationURL != "" {
+		return validation.NewClient(p.Cfg.Services.ValidationURL, auth.Secret(p.Cfg.ServiceToken), nil)
+	}
+	return p.Validation
+}
+
 func (p *Platform) startWorker() error {
 	router, err := tiers.Build(p.Cfg.LLM, p.Store, p.Logger.With("component", "llm"))
 	if err != nil {
@@ -117,7 +170,7 @@ func (p *Platform) startWorker() error {
 	}
 	p.Router = router
 	acts := &workflow.Activities{
-		Store: p.Store, Models: router, Bus: p.Bus, Signer: p.Signer,
+		Store: p.Store, Models: router, Bus: p.Bus, Signer: p.Signer, Validator: p.validator(),
 		Generator: capsule.Generator{QLPVersion: p.version, Provider: router.Provider, Models: router.Models(), Scripted: router.Scripted},
 		MaxTokens: router.MaxTokens, Temperature: router.Temperature, MaxTasks: p.Cfg.Workflow.MaxTasks,
 		DecomposerTier: p.Cfg.Workflow.DecomposerTier, Logger: p.Logger.With("component", "activities"),
@@ -143,6 +196,9 @@ func (p *Platform) Close() error {
 	}
 	if p.Sandbox != nil {
 		errs = append(errs, p.Sandbox.Close())
+	}
+	if p.privateSandbox != nil {
+		errs = append(errs, p.privateSandbox.Close())
 	}
 	if p.Engine != nil {
 		p.Engine.Close()
@@ -221,5 +277,12 @@ func (p *Platform) APIHandler(extra ...auth.Authenticator) http.Handler {
 func (p *Platform) SandboxHandler(extra ...auth.Authenticator) http.Handler {
 	return p.serviceHandler("sandbox", p.sandboxProbes, func(mux *http.ServeMux, requireKey func(http.Handler) http.Handler) {
 		mux.Handle("/", requireKey(p.Sandbox.Handler()))
+	}, extra...)
+}
+
+// ValidationHandler is the Validation Mesh's HTTP surface (:8002).
+func (p *Platform) ValidationHandler(extra ...auth.Authenticator) http.Handler {
+	return p.serviceHandler("validation", p.validationProbes, func(mux *http.ServeMux, requireKey func(http.Handler) http.Handler) {
+		mux.Handle("/", requireKey(p.Validation.Handler()))
 	}, extra...)
 }

@@ -20,10 +20,11 @@ import (
 const (
 	targetOrchestrator = "orchestrator"
 	targetSandbox      = "sandbox"
+	targetValidation   = "validation"
 	targetWorker       = "worker"
 )
 
-var allTargets = []string{targetOrchestrator, targetSandbox, targetWorker}
+var allTargets = []string{targetOrchestrator, targetSandbox, targetValidation, targetWorker}
 
 func newUpCmd(e *env) *cobra.Command {
 	var ui bool
@@ -31,8 +32,9 @@ func newUpCmd(e *env) *cobra.Command {
 		Use:   "up",
 		Short: "Run the whole platform in one process (embedded defaults)",
 		Long: `Run every QLP service in one process: the orchestrator API on :8000, the
-Temporal worker, and (unless QLP_TEMPORAL_ADDRESS names a cluster) an
-embedded Temporal dev server storing its state under the data directory.
+Validation Mesh on :8002, the Execution Sandbox on :8004, the Temporal
+worker, and (unless QLP_TEMPORAL_ADDRESS names a cluster) an embedded
+Temporal dev server storing its state under the data directory.
 Stop with Ctrl-C.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -96,7 +98,8 @@ func serve(parent context.Context, e *env, targets []string) error {
 	ctx, stop := signal.NotifyContext(parent, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	sort.Strings(targets)
-	p, err := app.Open(ctx, e.cfg, e.logger, app.Options{Worker: contains(targets, targetWorker), Sandbox: contains(targets, targetSandbox), Version: e.version})
+	p, err := app.Open(ctx, e.cfg, e.logger, app.Options{Worker: contains(targets, targetWorker), Sandbox: contains(targets, targetSandbox),
+		Validation: contains(targets, targetValidation), Version: e.version})
 	if err != nil {
 		return err
 	}
@@ -117,6 +120,11 @@ func serve(parent context.Context, e *env, targets []string) error {
 	}
 	if contains(targets, targetSandbox) {
 		if err := listen("sandbox", e.cfg.Services.SandboxAddr, p.SandboxHandler()); err != nil {
+			return err
+		}
+	}
+	if contains(targets, targetValidation) {
+		if err := listen("validation", e.cfg.Services.ValidationAddr, p.ValidationHandler()); err != nil {
 			return err
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/sandbox"
 	"github.com/quantumlayer/qlp/internal/settings"
 	"github.com/quantumlayer/qlp/internal/store"
+	"github.com/quantumlayer/qlp/internal/validation"
 )
 
 // API configures the orchestrator's HTTP API.
@@ -33,8 +34,10 @@ type API struct {
 // Services holds the listen address of each service started in this
 // process, and the URL of each service another process runs (split mode).
 type Services struct {
-	SandboxAddr string
-	SandboxURL  string
+	SandboxAddr    string
+	SandboxURL     string
+	ValidationAddr string
+	ValidationURL  string
 }
 
 // Workflow configures how jobs run.
@@ -66,6 +69,7 @@ type Config struct {
 	Client       Client
 	Services     Services
 	Sandbox      sandbox.Config
+	Validation   validation.Config
 }
 
 // Defaults returns the embedded-mode defaults.
@@ -79,8 +83,9 @@ func Defaults() Config {
 		LLM:       tiers.Defaults(),
 		Workflow: Workflow{MaxParallel: 4, MaxTasks: 20, HeartbeatTimeout: 30 * time.Second,
 			TaskTimeout: 20 * time.Minute, DecomposerTier: "T2"},
-		Services: Services{SandboxAddr: "127.0.0.1:8004"},
-		Sandbox:  sandbox.Defaults(),
+		Services:   Services{SandboxAddr: "127.0.0.1:8004", ValidationAddr: "127.0.0.1:8002"},
+		Sandbox:    sandbox.Defaults(),
+		Validation: validation.Defaults(),
 	}
 }
 
@@ -112,6 +117,8 @@ func (c *Config) Settings() []settings.Setting {
 		{Key: "workflow.decomposer_tier", Env: "QLP_WORKFLOW_DECOMPOSER_TIER", Help: "tier that plans jobs (T0..T3)", Value: settings.String(&c.Workflow.DecomposerTier)},
 		{Key: "services.sandbox.addr", Env: "QLP_SANDBOX_ADDR", Help: "listen address of the Execution Sandbox service", Value: settings.String(&c.Services.SandboxAddr)},
 		{Key: "services.sandbox.url", Env: "QLP_SANDBOX_URL", Help: "URL of a sandbox service in another process; empty runs the sandbox in this process", Value: settings.String(&c.Services.SandboxURL)},
+		{Key: "services.validation.addr", Env: "QLP_VALIDATION_ADDR", Help: "listen address of the Validation Mesh service", Value: settings.String(&c.Services.ValidationAddr)},
+		{Key: "services.validation.url", Env: "QLP_VALIDATION_URL", Help: "URL of a validation service in another process; empty validates in this process", Value: settings.String(&c.Services.ValidationURL)},
 		{Key: "client.url", Env: "QLP_URL", Help: "CLI: URL of a QLP API to talk to; empty runs the platform in-process", Value: settings.String(&c.Client.URL)},
 		{Key: "client.api_key", Env: "QLP_API_KEY", Help: "CLI: API key for QLP_URL", Secret: true, Value: settings.String(&c.Client.APIKey)},
 	}
@@ -119,6 +126,7 @@ func (c *Config) Settings() []settings.Setting {
 	s = append(s, c.Temporal.Settings()...)
 	s = append(s, c.LLM.Settings()...)
 	s = append(s, c.Sandbox.Settings()...)
+	s = append(s, c.Validation.Settings()...)
 	return s
 }
 

@@ -22,11 +22,17 @@ import (
 	"github.com/quantumlayer/qlp/internal/cli"
 	"github.com/quantumlayer/qlp/internal/llm/llmtest"
 	"github.com/quantumlayer/qlp/internal/orchestrator"
+	"github.com/quantumlayer/qlp/internal/sandbox"
 )
 
 // TestMain lets a test start this binary as the qlp command, so that a test
 // can kill a real qlp process and start it again.
 func TestMain(m *testing.M) {
+	// The sandbox starts this binary as its helper inside every run (the
+	// workflow validates generated code in the sandbox).
+	if len(os.Args) > 1 && os.Args[1] == sandbox.HelperCommand {
+		os.Exit(sandbox.ExecMain(os.Args[2:]))
+	}
 	if args := os.Getenv("QLP_E2E_CHILD_ARGS"); args != "" {
 		var argv []string
 		if err := json.Unmarshal([]byte(args), &argv); err != nil {
