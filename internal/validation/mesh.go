@@ -300,9 +300,10 @@ func batchOf(c *checker, lang string) string {
 // that an uninstallable dependency does not stop a linter.
 func lintBatch(b string) bool { return strings.HasSuffix(b, "-lint") && b != "go-lint" }
 
-// runBatch runs the checks of one batch in one sandbox run, each check's
-// commands in order with the project's tests last.
-func (m *Mesh) runBatch(ctx context.Context, p *project, batch string, slots []*slot) {
+// batchSpec is the sandbox run of one batch: the project's files (with
+// what the mesh adds) and each check's commands in order, the project's
+// tests last. spans[i] are the commands of slots[i].
+func (m *Mesh) batchSpec(p *project, batch string, slots []*slot) (sandbox.Spec, [][2]int) {
 	spec := sandbox.Spec{Language: p.lang, Limits: sandbox.Limits{
 		MemoryBytes: m.cfg.MemoryBytes, Processes: 256, OutputBytes: 4 << 20, DiskBytes: 1 << 30,
 		CPUTime: sandbox.Duration(10 * time.Minute),
@@ -322,8 +323,7 @@ func (m *Mesh) runBatch(ctx context.Context, p *project, batch string, slots []*
 	if batch == "js-lint" {
 		spec.Files = append(spec.Files, sandbox.File{Path: eslintConfigPath, Content: []byte(eslintConfig)})
 	}
-	type span struct{ from, to int }
-	spans := make([]span, len(slots))
+	spans := make([][2]int, len(slots))
 	var wall time.Duration
 	for i, s := range slots {
 		cmds := s.c.cmds(p, &m.cfg)
@@ -334,7 +334,7 @@ func (m *Mesh) runBatch(ctx context.Context, p *project, batch string, slots []*
 			cmds[j].ContinueOnFailure = true
 			wall += cmds[j].Timeout.D()
 		}
-		spans[i] = span{len(spec.Commands), len(spec.Commands) + len(cmds)}
+		spans[i] = [2]int{len(spec.Commands), len(spec.Commands) + len(cmds)}
 		spec.Commands = append(spec.Commands, cmds...)
 		for _, c := range s.c.collect {
 			if !contains(spec.Collect, c) {
@@ -346,6 +346,43 @@ func (m *Mesh) runBatch(ctx context.Context, p *project, batch string, slots []*
 	if spec.Limits.CPUTime.D() > spec.Limits.WallTime.D() {
 		spec.Limits.CPUTime = spec.Limits.WallTime
 	}
+	return spec, spans
+}
+
+// Plan returns the sandbox runs a validation of req would make (ignoring
+// the cache), without running them: for diagnostics, and for the
+// benchmark that runs the same commands directly on the host.
+func (m *Mesh) Plan(req Request) ([]sandbox.Spec, error) {
+	p, err := m.cfg.checkRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	batches := map[string][]*slot{}
+	var order []string
+	for _, c := range m.checkers {
+		if !c.appliesTo(p.lang) || c.local != nil || req.Quick && !gating(c.category) {
+			continue
+		}
+		if m.missingTool(c) != "" || c.skip != nil && c.skip(p) != "" {
+			continue
+		}
+		b := batchOf(c, p.lang)
+		if _, ok := batches[b]; !ok {
+			order = append(order, b)
+		}
+		batches[b] = append(batches[b], &slot{c: c})
+	}
+	var out []sandbox.Spec
+	for _, b := range order {
+		spec, _ := m.batchSpec(p, b, batches[b])
+		out = append(out, spec)
+	}
+	return out, nil
+}
+
+// runBatch runs the checks of one batch in one sandbox run.
+func (m *Mesh) runBatch(ctx context.Context, p *project, batch string, slots []*slot) {
+	spec, spans := m.batchSpec(p, batch, slots)
 	t0 := time.Now()
 	res, err := m.sb.Run(ctx, spec, nil)
 	elapsed := time.Since(t0).Milliseconds()
@@ -371,11 +408,11 @@ func (m *Mesh) runBatch(ctx context.Context, p *project, batch string, slots []*
 	}
 	for i, s := range slots {
 		sp := spans[i]
-		if sp.to > len(res.Commands) {
+		if sp[1] > len(res.Commands) {
 			s.skip("the sandbox reported no result for it: " + res.Reason)
 			continue
 		}
-		cr := res.Commands[sp.from:sp.to]
+		cr := res.Commands[sp[0]:sp[1]]
 		if cr[0].Status == sandbox.StatusSkipped || res.Status == sandbox.StatusError && cr[0].ExitCode < 0 {
 			s.skip("the sandbox did not run it: " + firstNonEmpty(cr[0].Reason, res.Reason))
 			continue
