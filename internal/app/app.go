@@ -79,9 +79,10 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 		}
 	}
 	p = &Platform{Cfg: cfg, Logger: logger, version: opts.Version}
+	opened := p // the error returns below set p to nil
 	defer func() {
 		if err != nil {
-			p.Close()
+			opened.Close()
 		}
 	}()
 	if p.Store, err = store.Open(ctx, cfg.Store, cfg.DataDir); err != nil {

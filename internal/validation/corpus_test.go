@@ -53,6 +53,7 @@ func TestGoodCorporaPassEveryCheck(t *testing.T) {
 	for _, lang := range []string{"go", "python", "javascript", "typescript", "bash"} {
 		t.Run(lang, func(t *testing.T) {
 			t.Parallel()
+			requireTools(t, mesh, lang)
 			r, err := mesh.Validate(t.Context(), loadProject(t, lang+"/good", lang))
 			if err != nil {
 				t.Fatal(err)
@@ -114,6 +115,7 @@ func TestBadCorporaFailTheRightCheck(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.lang+"/"+tc.dir, func(t *testing.T) {
 			t.Parallel()
+			requireTools(t, mesh, tc.lang)
 			req := loadProject(t, tc.lang+"/"+tc.dir, tc.lang)
 			req.Quick = tc.check != "mypy"
 			r, err := mesh.Validate(t.Context(), req)
@@ -170,6 +172,7 @@ func TestScannersFindWeakHashes(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.lang, func(t *testing.T) {
 			t.Parallel()
+			requireTools(t, mesh, tc.lang)
 			r, err := mesh.Validate(t.Context(), loadProject(t, tc.lang+"/weak-hash", tc.lang))
 			if err != nil {
 				t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"slices"
 	"sync"
 	"testing"
 
@@ -63,4 +64,23 @@ func sandboxed(t testing.TB) (*sandbox.Service, *validation.Mesh) {
 		t.Fatalf("start sandbox and mesh: %v", shared.err)
 	}
 	return shared.sb, shared.mesh
+}
+
+// requireTools skips (or, with QLP_TEST_REQUIRE_SERVICES=1, fails) when a
+// tool the language's checks need is not installed here.
+func requireTools(t testing.TB, m *validation.Mesh, lang string) {
+	t.Helper()
+	resp, err := m.Validators(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range resp.Validators {
+		if v.Available || !slices.Contains(v.Languages, lang) {
+			continue
+		}
+		if requireServices() {
+			t.Fatalf("%s: %s (run scripts/install-deps.sh test)", v.Name, v.Reason)
+		}
+		t.Skipf("%s: %s; run scripts/install-deps.sh test", v.Name, v.Reason)
+	}
 }
