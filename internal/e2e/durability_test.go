@@ -98,16 +98,9 @@ func TestKilledMidJobResumesAfterRestart(t *testing.T) {
 
 	dataDir := t.TempDir()
 	apiAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	// Both processes share the sandbox's runtime directory, so that the
-	// second reuses the Go build-cache seed the first built (the sandbox
-	// user must reach it: not under t.TempDir, which only root can enter).
-	sbxDir, err := os.MkdirTemp("", "qlp-sandbox-e2e-")
-	require.NoError(t, err)
-	defer os.RemoveAll(sbxDir)
 	env := []string{
 		"QLP_DATA_DIR=" + dataDir, "QLP_API_ADDR=" + apiAddr, fmt.Sprintf("QLP_TEMPORAL_PORT=%d", freePort(t)),
 		fmt.Sprintf("QLP_SANDBOX_ADDR=127.0.0.1:%d", freePort(t)), fmt.Sprintf("QLP_VALIDATION_ADDR=127.0.0.1:%d", freePort(t)),
-		"QLP_SANDBOX_RUNTIME_DIR=" + sbxDir,
 		"QLP_LLM_PROVIDER=openai", "QLP_LLM_BASE_URL=" + model.URL,
 		"QLP_LLM_MODEL_T0=gpt-4o-mini", "QLP_LLM_MODEL_T1=gpt-4.1-mini", "QLP_LLM_MODEL_T2=gpt-4.1", "QLP_LLM_MODEL_T3=gpt-4o",
 		"QLP_WORKFLOW_HEARTBEAT_TIMEOUT=3s", "QLP_LOG_LEVEL=warn", "QLP_STORE_DRIVER=sqlite", "QLP_DATABASE_URL=",
