@@ -211,12 +211,26 @@ func (h *host) runSpec(spec sandbox.Spec) error {
 	env := []string{"PATH=" + filepath.Join(h.goroot, "bin") + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"HOME=" + filepath.Join(root, "home"), "TMPDIR=" + root, "LANG=C.UTF-8", "GOCACHE=" + gocache, "GOFLAGS=-mod=mod",
 		"GOPROXY=off", "GOTOOLCHAIN=local", "CGO_ENABLED=0", "GOTELEMETRY=off", "PYTHONDONTWRITEBYTECODE=1"}
+	dirs := append([]string{filepath.Join(h.goroot, "bin")}, strings.Split("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", ":")...)
 	for _, c := range spec.Commands {
+		// The program as the sandbox finds it (Debian's python3, not a
+		// pyenv one first on this process's PATH).
+		prog := c.Args[0]
+		for _, d := range dirs {
+			if fi, err := os.Stat(filepath.Join(d, prog)); err == nil && !fi.IsDir() {
+				prog = filepath.Join(d, prog)
+				break
+			}
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), c.Timeout.D())
-		cmd := exec.CommandContext(ctx, c.Args[0], c.Args[1:]...)
+		cmd := exec.CommandContext(ctx, prog, c.Args[1:]...)
 		cmd.Dir, cmd.Env = work, env
-		_, _ = cmd.CombinedOutput() // findings exit non-zero; only the time counts
+		out, err := cmd.CombinedOutput() // findings exit non-zero; only the time counts…
 		cancel()
+		// …but a tool that did not run would make the baseline a lie.
+		if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() == 127) || strings.Contains(string(out), "No module named") {
+			return fmt.Errorf("host baseline: %s: %v: %.300s", c.Name, err, out)
+		}
 	}
 	return nil
 }

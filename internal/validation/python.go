@@ -69,7 +69,7 @@ func pythonCheckers() []*checker {
 			}},
 		{name: "flake8", category: CategoryStyle, tool: "flake8", langs: py, batch: "py-lint",
 			cmds: func(p *project, _ *Config) []sandbox.Command {
-				return []sandbox.Command{cmd("flake8", append([]string{"python3", "-I", "-m", "flake8", "--max-line-length=120",
+				return []sandbox.Command{cmd("flake8", append([]string{"python3", "-I", "-m", "flake8", "--jobs=1", "--max-line-length=120",
 					"--extend-ignore=F,E203,E501,W503,W504"}, p.withExt(".py")...)...)}
 			},
 			parse: func(p *project, res []sandbox.CommandResult, _ []sandbox.File) outcome {
