@@ -105,6 +105,8 @@ func TestBadCorporaFailTheRightCheck(t *testing.T) {
 		{"javascript", "shell-injection", "patterns", "files.js", 7, "shell-injection"},
 		{"javascript", "weak-hash", "patterns", "digest.js", 7, "weak-hash"},
 		{"typescript", "type-error", "tsc", "lib.ts", 11, "TS2322"},
+		{"java", "type-error", "javac", "Main.java", 11, "javac"},
+		{"rust", "type-error", "rustc", "main.rs", 7, "E0308"},
 		{"bash", "syntax-error", "bash-syntax", "main.sh", 10, "syntax"},
 		{"bash", "failing-test", "tests", "test_main.sh", 1, ""},
 		{"bash", "sql-injection", "patterns", "lookup.sh", 3, "sql-injection"},
