@@ -11,9 +11,13 @@
 # removed by `stop`.
 set -euo pipefail
 
-STATE_DIR="${QLP_TEST_STATE_DIR:-${TMPDIR:-/tmp}/qlp-test-services}"
-PG_PORT="${QLP_TEST_PG_PORT:-55432}"
-REDIS_PORT="${QLP_TEST_REDIS_PORT:-56379}"
+# Each checkout gets its own state directory and ports, so that two clones
+# testing on one machine never share (or stop) each other's servers.
+here=$(cd "$(dirname "$0")/.." && pwd)
+slot=$(( $(printf '%s' "$here" | cksum | cut -d' ' -f1) % 500 ))
+STATE_DIR="${QLP_TEST_STATE_DIR:-${TMPDIR:-/tmp}/qlp-test-services-$slot}"
+PG_PORT="${QLP_TEST_PG_PORT:-$((55000 + slot))}"
+REDIS_PORT="${QLP_TEST_REDIS_PORT:-$((56000 + slot))}"
 PG_BIN="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
 
 as_pg() {
