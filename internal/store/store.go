@@ -388,8 +388,90 @@ type Store interface {
 	// ListEvents returns a job's events with ID > afterID, oldest first.
 	ListEvents(ctx context.Context, jobID string, afterID int64, limit int) ([]Event, error)
 
+	Loop
+
 	// Driver names the backend: "sqlite" or "postgres".
 	Driver() string
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// Attempt statuses.
+const (
+	AttemptGenerated = "generated" // the model answered; not validated yet
+	AttemptPassed    = "passed"    // validation passed
+	AttemptFailed    = "failed"    // validation failed: Failures says why
+)
+
+// Attempt is one attempt of a task in the generate → validate → fix loop.
+type Attempt struct {
+	JobID            string
+	TaskID           string
+	Attempt          int
+	Role             string // coder, test_writer+coder, fixer
+	PromptVersion    string
+	Tier             string
+	Model            string
+	InputTokens      int
+	OutputTokens     int
+	CostPUSD         int64
+	Status           string
+	ValidationStatus string
+	Confidence       *float64
+	Failures         string // the exact failures, as the next attempt's prompt gets them
+	Fingerprint      string // equal fingerprints mean the same failure
+	Comment          string // a reviewer's comment this attempt answered
+	Summary          string
+	Files            []File
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
+}
+
+// Review statuses.
+const (
+	ReviewPending          = "pending"
+	ReviewApproved         = "approved"
+	ReviewRejected         = "rejected"
+	ReviewChangesRequested = "changes_requested"
+	ReviewExpired          = "expired"
+)
+
+// Review is a human decision a job waits for.
+type Review struct {
+	ID            string
+	TenantID      string
+	JobID         string
+	TaskID        string
+	Attempt       int
+	Status        string
+	Confidence    *float64
+	Reasons       []string
+	Summary       string
+	Comment       string
+	DecidedBy     string
+	TimeoutPolicy string
+	CreatedAt     time.Time
+	TimeoutAt     *time.Time
+	DecidedAt     *time.Time
+}
+
+// Loop is the part of the store the repair loop and reviews use.
+type Loop interface {
+	// PutAttempt inserts or replaces an attempt.
+	PutAttempt(ctx context.Context, a Attempt) error
+	// ListAttempts returns a job's attempts (of one task when taskID is
+	// set), by task and attempt.
+	ListAttempts(ctx context.Context, jobID, taskID string) ([]Attempt, error)
+	// GetAttempt returns one attempt.
+	GetAttempt(ctx context.Context, jobID, taskID string, attempt int) (Attempt, error)
+
+	CreateReview(ctx context.Context, r Review) error
+	// GetReview returns a review; tenantID scopes it unless empty.
+	GetReview(ctx context.Context, tenantID, id string) (Review, error)
+	// ListReviews returns a tenant's reviews with the status (all when
+	// empty), oldest first.
+	ListReviews(ctx context.Context, tenantID, status string) ([]Review, error)
+	// DecideReview records a decision on a pending review; ErrConflict if
+	// it is no longer pending.
+	DecideReview(ctx context.Context, id, status, comment, decidedBy string, at time.Time) error
 }

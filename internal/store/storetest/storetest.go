@@ -77,6 +77,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"budget alerts", testBudgetAlerts},
 		{"events", testEvents},
 		{"concurrent writers", testConcurrent},
+		{"attempts", testAttempts},
+		{"reviews", testReviews},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -506,4 +508,66 @@ func testConcurrent(t *testing.T, s store.Store) {
 	tot, err := s.SumUsage(ctx(t), store.UsageFilter{JobID: "j1"})
 	require.NoError(t, err)
 	require.Equal(t, 20, tot.Calls)
+}
+
+func testAttempts(t *testing.T, s store.Store) {
+	mustTenant(t, s, "acme")
+	_, _, err := s.CreateJob(ctx(t), newJob("j1", "acme"))
+	require.NoError(t, err)
+	conf := 0.9
+	a := store.Attempt{JobID: "j1", TaskID: "t1", Attempt: 1, Role: "coder", PromptVersion: "coder.v1", Tier: "T0", Model: "m",
+		InputTokens: 10, OutputTokens: 20, CostPUSD: 30, Status: store.AttemptGenerated, Files: []store.File{{Path: "a.go", Content: "x"}}}
+	require.NoError(t, s.PutAttempt(ctx(t), a))
+	a.Status, a.ValidationStatus, a.Confidence, a.Failures, a.Fingerprint = store.AttemptFailed, "failed", &conf, "go-test: TestX failed", "fp1"
+	require.NoError(t, s.PutAttempt(ctx(t), a), "an attempt is updated in place")
+	require.NoError(t, s.PutAttempt(ctx(t), store.Attempt{JobID: "j1", TaskID: "t1", Attempt: 2, Role: "fixer", Status: store.AttemptGenerated}))
+	require.NoError(t, s.PutAttempt(ctx(t), store.Attempt{JobID: "j1", TaskID: "t0", Attempt: 1, Role: "coder", Status: store.AttemptPassed}))
+	got, err := s.GetAttempt(ctx(t), "j1", "t1", 1)
+	require.NoError(t, err)
+	require.Equal(t, store.AttemptFailed, got.Status)
+	require.Equal(t, "go-test: TestX failed", got.Failures)
+	require.InDelta(t, 0.9, *got.Confidence, 1e-9)
+	require.Equal(t, []store.File{{Path: "a.go", Content: "x"}}, got.Files)
+	list, err := s.ListAttempts(ctx(t), "j1", "t1")
+	require.NoError(t, err)
+	require.Len(t, list, 2)
+	require.Equal(t, 2, list[1].Attempt)
+	require.Nil(t, list[1].Confidence)
+	all, err := s.ListAttempts(ctx(t), "j1", "")
+	require.NoError(t, err)
+	require.Len(t, all, 3)
+	require.Equal(t, "t0", all[0].TaskID)
+	_, err = s.GetAttempt(ctx(t), "j1", "t1", 9)
+	require.ErrorIs(t, err, store.ErrNotFound)
+}
+
+func testReviews(t *testing.T, s store.Store) {
+	conf := 0.55
+	timeout := time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)
+	r := store.Review{ID: "r1", TenantID: "acme", JobID: "j1", TaskID: "t1", Attempt: 2, Confidence: &conf,
+		Reasons: []string{"no tests ran"}, Summary: "needs a look", TimeoutPolicy: "wait", TimeoutAt: &timeout}
+	require.NoError(t, s.CreateReview(ctx(t), r))
+	require.ErrorIs(t, s.CreateReview(ctx(t), r), store.ErrConflict)
+	require.NoError(t, s.CreateReview(ctx(t), store.Review{ID: "r2", TenantID: "globex", JobID: "g1"}))
+	got, err := s.GetReview(ctx(t), "acme", "r1")
+	require.NoError(t, err)
+	require.Equal(t, store.ReviewPending, got.Status)
+	require.Equal(t, []string{"no tests ran"}, got.Reasons)
+	require.WithinDuration(t, timeout, *got.TimeoutAt, time.Millisecond)
+	_, err = s.GetReview(ctx(t), "globex", "r1")
+	require.ErrorIs(t, err, store.ErrNotFound, "another tenant's review is not found")
+	pending, err := s.ListReviews(ctx(t), "acme", store.ReviewPending)
+	require.NoError(t, err)
+	require.Len(t, pending, 1)
+	require.NoError(t, s.DecideReview(ctx(t), "r1", store.ReviewChangesRequested, "use a map", "ada", time.Now()))
+	require.ErrorIs(t, s.DecideReview(ctx(t), "r1", store.ReviewApproved, "", "bob", time.Now()), store.ErrConflict, "decided once")
+	require.ErrorIs(t, s.DecideReview(ctx(t), "nope", store.ReviewApproved, "", "bob", time.Now()), store.ErrNotFound)
+	got, err = s.GetReview(ctx(t), "", "r1")
+	require.NoError(t, err)
+	require.Equal(t, store.ReviewChangesRequested, got.Status)
+	require.Equal(t, "use a map", got.Comment)
+	require.NotNil(t, got.DecidedAt)
+	pending, err = s.ListReviews(ctx(t), "acme", store.ReviewPending)
+	require.NoError(t, err)
+	require.Empty(t, pending)
 }
