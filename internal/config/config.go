@@ -49,6 +49,8 @@ type Services struct {
 
 // Workflow configures how jobs run.
 type Workflow struct {
+	MaxAttempts      int
+	EscalateAfter    int
 	MaxParallel      int
 	MaxTasks         int
 	HeartbeatTimeout time.Duration
@@ -92,7 +94,7 @@ func Defaults() Config {
 		API:       API{Addr: "127.0.0.1:8000", MaxBodyBytes: 1 << 20},
 		Temporal:  engine.Defaults(),
 		LLM:       tiers.Defaults(),
-		Workflow: Workflow{MaxParallel: 4, MaxTasks: 20, HeartbeatTimeout: 30 * time.Second,
+		Workflow: Workflow{MaxAttempts: 3, EscalateAfter: 2, MaxParallel: 4, MaxTasks: 20, HeartbeatTimeout: 30 * time.Second,
 			TaskTimeout: 20 * time.Minute, DecomposerTier: "T2"},
 		Services:   Services{SandboxAddr: "127.0.0.1:8004", MemoryAddr: "127.0.0.1:8003", ValidationAddr: "127.0.0.1:8002"},
 		Sandbox:    sandbox.Defaults(),
@@ -141,6 +143,8 @@ func (c *Config) Settings() []settings.Setting {
 		{Key: "api.max_body_bytes", Env: "QLP_API_MAX_BODY_BYTES", Help: "largest accepted request body (bytes, or 512KiB, 1MiB)", Value: settings.Int64(&c.API.MaxBodyBytes)},
 		{Key: "api.public_url", Env: "QLP_API_PUBLIC_URL", Help: "URL clients use to reach the API, for links in responses", Value: settings.String(&c.API.PublicURL)},
 		{Key: "workflow.max_parallel", Env: "QLP_WORKFLOW_MAX_PARALLEL", Help: "independent tasks generated at once per job", Value: settings.Int(&c.Workflow.MaxParallel)},
+		{Key: "workflow.max_attempts", Env: "QLP_WORKFLOW_MAX_ATTEMPTS", Help: "attempts of one task in the generate → validate → fix loop (1 turns repair off)", Value: settings.Int(&c.Workflow.MaxAttempts)},
+		{Key: "workflow.escalate_after", Env: "QLP_WORKFLOW_ESCALATE_AFTER", Help: "failed attempts on one tier before a task moves to the next tier", Value: settings.Int(&c.Workflow.EscalateAfter)},
 		{Key: "workflow.max_tasks", Env: "QLP_WORKFLOW_MAX_TASKS", Help: "largest task graph a job may plan", Value: settings.Int(&c.Workflow.MaxTasks)},
 		{Key: "workflow.heartbeat_timeout", Env: "QLP_WORKFLOW_HEARTBEAT_TIMEOUT", Help: "how long a silent model call may go before Temporal retries it", Value: settings.Duration(&c.Workflow.HeartbeatTimeout)},
 		{Key: "workflow.task_timeout", Env: "QLP_WORKFLOW_TASK_TIMEOUT", Help: "time limit of one attempt of one task", Value: settings.Duration(&c.Workflow.TaskTimeout)},
@@ -223,6 +227,10 @@ func (c *Config) ValidateCore() error {
 	switch {
 	case w.MaxParallel < 1 || w.MaxParallel > 64:
 		return fmt.Errorf("workflow.max_parallel (QLP_WORKFLOW_MAX_PARALLEL): %d is outside 1..64", w.MaxParallel)
+	case w.MaxAttempts < 1 || w.MaxAttempts > 10:
+		return fmt.Errorf("workflow.max_attempts (QLP_WORKFLOW_MAX_ATTEMPTS): %d is outside 1..10", w.MaxAttempts)
+	case w.EscalateAfter < 1:
+		return fmt.Errorf("workflow.escalate_after (QLP_WORKFLOW_ESCALATE_AFTER): %d must be at least 1", w.EscalateAfter)
 	case w.MaxTasks < 1 || w.MaxTasks > 200:
 		return fmt.Errorf("workflow.max_tasks (QLP_WORKFLOW_MAX_TASKS): %d is outside 1..200", w.MaxTasks)
 	case w.HeartbeatTimeout < time.Second:

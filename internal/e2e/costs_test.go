@@ -64,7 +64,7 @@ func TestCostsAndBudgetsThroughTheAPI(t *testing.T) {
 				tiers[l.Tier] = l.Calls
 			}
 		}
-		require.Equal(t, map[string]int{"T0": 2, "T1": 1, "T2": 1}, tiers, "t1, t3 simple; t2 medium; the plan on T2")
+		require.Equal(t, map[string]int{"T0": 3, "T1": 1, "T2": 1}, tiers, "t1, t3 simple (t3's tests and code); t2 medium; the plan on T2")
 		require.NotEmpty(t, rep.ProjectedMonthlyCostUSD)
 		require.Contains(t, rep.Projection, "not measurements")
 
@@ -78,7 +78,7 @@ func TestCostsAndBudgetsThroughTheAPI(t *testing.T) {
 				chat++
 			}
 		}
-		require.Equal(t, 4, chat, "the plan and three tasks, by attempt (besides memory's embedding calls)")
+		require.Equal(t, 5, chat, "the plan, three tasks and t3's tests, by attempt (besides memory's embedding calls)")
 
 		var other costs.Report
 		require.Equal(t, http.StatusOK, get("/api/v2/costs", globex, &other))

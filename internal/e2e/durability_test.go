@@ -40,7 +40,11 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(cli.Execute(context.Background(), "e2e-child", argv, os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if sharedMesh.close != nil {
+		sharedMesh.close()
+	}
+	os.Exit(code)
 }
 
 func freePort(t *testing.T) int {
@@ -105,6 +109,9 @@ func TestKilledMidJobResumesAfterRestart(t *testing.T) {
 		"QLP_LLM_PROVIDER=openai", "QLP_LLM_BASE_URL=" + model.URL,
 		"QLP_LLM_MODEL_T0=gpt-4o-mini", "QLP_LLM_MODEL_T1=gpt-4.1-mini", "QLP_LLM_MODEL_T2=gpt-4.1", "QLP_LLM_MODEL_T3=gpt-4o",
 		"QLP_WORKFLOW_HEARTBEAT_TIMEOUT=3s", "QLP_LOG_LEVEL=warn", "QLP_STORE_DRIVER=sqlite", "QLP_DATABASE_URL=",
+	}
+	if url := validationURL(t); url != "" {
+		env = append(env, "QLP_VALIDATION_URL="+url, "QLP_SERVICE_TOKEN="+meshToken)
 	}
 	out, err := qlpProcess(t, env, "apikey", "create", "--tenant", "acme", "--json").Output()
 	require.NoError(t, err)

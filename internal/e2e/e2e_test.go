@@ -138,7 +138,7 @@ func TestMainJobEndToEnd(t *testing.T) {
 				require.Equal(t, "openai", u.Provider)
 				require.Positive(t, u.CostPUSD)
 			}
-			require.Equal(t, 4, chat, "one decomposition and three tasks")
+			require.Equal(t, 5, chat, "one decomposition, three tasks, and t3's tests written first")
 			require.Positive(t, embed, "memory's embedding calls are metered too")
 		})
 	}

@@ -10,10 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"sort"
-	"strings"
 	"testing"
 	"time"
 
@@ -33,35 +29,9 @@ const exampleDir = "../../examples/url-shortener"
 // exampleScript answers as the scripted example does.
 func exampleScript(t testing.TB) (string, []llmtest.Rule) {
 	t.Helper()
-	req, err := os.ReadFile(filepath.Join(exampleDir, "request.txt"))
+	ex, err := llmtest.LoadExample(exampleDir)
 	require.NoError(t, err)
-	plan, err := os.ReadFile(filepath.Join(exampleDir, "plan.json"))
-	require.NoError(t, err)
-	rules := []llmtest.Rule{{Role: "decomposer", Replies: []llmtest.Reply{{Content: string(plan)}}}}
-	dirs, err := os.ReadDir(filepath.Join(exampleDir, "tasks"))
-	require.NoError(t, err)
-	for _, d := range dirs {
-		root := filepath.Join(exampleDir, "tasks", d.Name())
-		summary, err := os.ReadFile(filepath.Join(root, "SUMMARY"))
-		require.NoError(t, err)
-		var files []map[string]string
-		require.NoError(t, filepath.WalkDir(filepath.Join(root, "files"), func(p string, e os.DirEntry, err error) error {
-			if err != nil || e.IsDir() {
-				return err
-			}
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(filepath.Join(root, "files"), p)
-			files = append(files, map[string]string{"path": filepath.ToSlash(rel), "content": string(b)})
-			return nil
-		}))
-		sort.Slice(files, func(i, j int) bool { return files[i]["path"] < files[j]["path"] })
-		rules = append(rules, llmtest.Rule{Role: "coder", TaskID: d.Name(), Replies: []llmtest.Reply{{
-			Content: llmtest.JSON(map[string]any{"summary": strings.TrimSpace(string(summary)), "files": files})}}})
-	}
-	return strings.TrimSpace(string(req)), rules
+	return ex.Request, ex.Rules
 }
 
 // testConfig is a platform configuration on a temp data dir, a store (SQLite
@@ -75,6 +45,9 @@ func testConfig(t testing.TB, pgURL, modelURL string) config.Config {
 	cfg.LLM.Models = [4]string{"gpt-4o-mini", "gpt-4.1-mini", "gpt-4.1", "gpt-4o"}
 	cfg.Workflow.HeartbeatTimeout = 3 * time.Second
 	cfg.API.MaxBodyBytes = 64 << 10
+	if url := validationURL(t); url != "" {
+		cfg.Services.ValidationURL, cfg.ServiceToken = url, meshToken
+	}
 	return cfg
 }
 

@@ -29,6 +29,8 @@ import (
 
 // Config tunes the jobs the service starts.
 type Config struct {
+	MaxAttempts      int
+	EscalateAfter    int
 	MaxParallel      int
 	HeartbeatTimeout time.Duration
 	TaskTimeout      time.Duration
@@ -215,6 +217,7 @@ func (s *Service) start(ctx context.Context, job store.Job) error {
 	}, workflow.WorkflowName, workflow.Input{
 		RequestID: job.ID, TenantID: job.TenantID, MaxParallel: s.cfg.MaxParallel,
 		HeartbeatTimeout: s.cfg.HeartbeatTimeout, TaskTimeout: s.cfg.TaskTimeout, AllowReuse: allowReuse(job.Metadata),
+		MaxAttempts: s.cfg.MaxAttempts, EscalateAfter: s.cfg.EscalateAfter,
 	})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {

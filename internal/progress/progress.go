@@ -25,6 +25,10 @@ const (
 	TaskFailed        = "task_failed"
 	TaskSkipped       = "task_skipped"
 	TaskValidated     = "task_validated"
+	TaskGenerated     = "task_generated" // an attempt's files are written
+	TaskAttempt       = "task_attempt"   // a new attempt starts, with why
+	ReviewRequested   = "review_requested"
+	ReviewDecided     = "review_decided"
 	CapsuleValidated  = "capsule_validated"
 	CapsuleCreated    = "capsule_created"
 	WorkflowCompleted = "workflow_completed"

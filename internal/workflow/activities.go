@@ -326,132 +326,6 @@ func chooseTier(override, learned, learnedReason, complexity string) (string, st
 	return t, fmt.Sprintf("complexity %s → %s (complexity map)", complexity, t)
 }
 
-// GenerateTask writes one task's files with the outputs of the tasks it
-// depends on in its prompt.
-func (a *Activities) GenerateTask(ctx context.Context, in TaskInput) (TaskResult, error) {
-	job, plan, err := a.loadJob(ctx, in.RequestID)
-	if err != nil {
-		return TaskResult{}, err
-	}
-	if plan == nil {
-		return TaskResult{}, temporal.NewNonRetryableApplicationError("job has no plan", ErrTypeJobState, nil)
-	}
-	task, err := a.Store.GetTask(ctx, job.ID, in.TaskID)
-	if err != nil {
-		return TaskResult{}, err
-	}
-	if task.Status == store.TaskCompleted {
-		return TaskResult{Files: len(task.Files), InputTokens: task.InputTokens, OutputTokens: task.OutputTokens, CostPUSD: task.CostPUSD}, nil
-	}
-	var planned PlannedTask
-	for _, t := range plan.Tasks {
-		if t.ID == task.ID {
-			planned = t
-		}
-	}
-	var upstream []store.Task
-	for _, d := range task.Dependencies {
-		dt, err := a.Store.GetTask(ctx, job.ID, d)
-		if err != nil {
-			return TaskResult{}, err
-		}
-		if dt.Status != store.TaskCompleted {
-			return TaskResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("upstream task %s is %s", d, dt.Status), ErrTypeJobState, nil)
-		}
-		upstream = append(upstream, dt)
-	}
-	learned, learnedReason := "", ""
-	if job.TierOverride == "" {
-		learned, learnedReason = a.learnedTier(ctx, job, task)
-	}
-	tier, reason := chooseTier(job.TierOverride, learned, learnedReason, task.Complexity)
-	target, err := a.Models.TargetFor(ctx, job.TenantID, tier)
-	if err != nil {
-		return TaskResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeModelRefused, nil)
-	}
-	attempt := int(activity.GetInfo(ctx).Attempt)
-	running, now := store.TaskRunning, a.now()
-	if err := a.Store.UpdateTask(ctx, job.ID, task.ID, store.TaskUpdate{Status: &running, Tier: &tier, TierReason: &reason,
-		Model: &target.Model, Attempts: &attempt, StartedAt: &now}); err != nil {
-		return TaskResult{}, err
-	}
-	a.publish(ctx, job, progress.TaskStarted, task.ID, task.Description, map[string]any{"tier": tier, "model": target.Model, "reason": reason, "attempt": attempt})
-
-	request := job.Description
-	if job.Requirements != "" {
-		request += "\nRequirements: " + job.Requirements
-	}
-	var examples []memory.CodeExample
-	if a.Memory != nil {
-		examples, err = a.Memory.CodeExamples(memCtx(ctx, job), memory.CodeQuery{RequestID: job.ID, Query: task.Description,
-			Language: plan.Project.Language, Limit: 2})
-		if err != nil {
-			a.memoryFailed(ctx, job, task.ID, "code examples", err)
-			examples = nil
-		}
-	}
-	msgs, err := renderPrompt("coder", coderData{Project: plan.Project, Request: request, Plan: plan.Tasks, Upstream: upstreamOutputs(upstream),
-		Task: planned, Examples: examplesFor(examples)})
-	if err != nil {
-		return TaskResult{}, err
-	}
-	meta := llm.Meta{TaskID: task.ID, Role: "coder"}
-	resp, err := a.call(ctx, job, tier, meta, msgs, true)
-	if err != nil {
-		return TaskResult{}, err
-	}
-	usage, cost := resp.Usage, resp.CostPUSD
-	ans, perr := ParseAnswer(resp.Content)
-	if perr != nil {
-		a.publish(ctx, job, progress.LogMessage, task.ID, "the answer could not be used; asking once more", map[string]any{"problem": perr.Error()})
-		msgs = append(msgs, llm.Message{Role: llm.RoleAssistant, Content: resp.Content}, llm.Message{Role: llm.RoleUser,
-			Content: "Your answer could not be used: " + perr.Error() + "." + a.repairHints(ctx, job, task.ID, perr.Error(), plan.Project.Language) +
-				" Answer again with only the JSON object."})
-		resp, err = a.call(ctx, job, tier, meta, msgs, true)
-		if err != nil {
-			return TaskResult{}, err
-		}
-		usage.InputTokens += resp.Usage.InputTokens
-		usage.OutputTokens += resp.Usage.OutputTokens
-		cost += resp.CostPUSD
-		firstProblem := perr
-		if ans, perr = ParseAnswer(resp.Content); perr != nil {
-			return TaskResult{}, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("task %s: the model's answer was unusable twice: %v", task.ID, perr), ErrTypeUnusableOutput, nil)
-		}
-		if a.Memory != nil {
-			fix := memory.ErrorFix{RequestID: job.ID, Error: firstProblem.Error(), Language: plan.Project.Language, ErrorType: "output_format",
-				TaskType: task.Type, Fix: "answered again as one JSON object {\"summary\", \"files\": [{\"path\", \"content\"}]} with safe relative paths"}
-			if err := a.Memory.RecordErrorFix(memCtx(ctx, job), fix); err != nil {
-				a.memoryFailed(ctx, job, task.ID, "record error fix", err)
-			}
-		}
-	}
-	summary := ans.Summary
-	if summary == "" {
-		summary = "wrote " + strings.Join(paths(ans.Files), ", ")
-	}
-	if resp.Tier != "" && resp.Tier != tier {
-		// The budget guard had a cheaper tier answer (downgrade policy).
-		if t, err := a.Models.TargetFor(ctx, job.TenantID, resp.Tier); err == nil {
-			reason += fmt.Sprintf("; answered by %s %s: the budget did not fit %s (downgrade policy)", t.Tier, t.Model, tier)
-			tier, target = t.Tier, t
-		}
-	}
-	done, end := store.TaskCompleted, a.now()
-	if err := a.Store.UpdateTask(ctx, job.ID, task.ID, store.TaskUpdate{Status: &done, Files: &ans.Files, Summary: &summary,
-		Tier: &tier, TierReason: &reason, Model: &target.Model,
-		InputTokens: &usage.InputTokens, OutputTokens: &usage.OutputTokens, CostPUSD: &cost, CompletedAt: &end}); err != nil {
-		return TaskResult{}, err
-	}
-	a.publish(ctx, job, progress.TaskCompleted, task.ID, summary, map[string]any{"files": paths(ans.Files), "tokens_in": usage.InputTokens,
-		"tokens_out": usage.OutputTokens, "cost_usd": pricing.USD(cost), "tier": tier, "model": target.Model, "examples": len(examples)})
-	if done, err := a.Store.GetTask(ctx, job.ID, task.ID); err == nil {
-		a.recordOutcome(ctx, job, done, true)
-	}
-	return TaskResult{Files: len(ans.Files), InputTokens: usage.InputTokens, OutputTokens: usage.OutputTokens, CostPUSD: cost}, nil
-}
-
 func paths(fs []store.File) []string {
 	out := make([]string, len(fs))
 	for i, f := range fs {
@@ -510,13 +384,14 @@ func (a *Activities) FinishJob(ctx context.Context, in FinishInput) error {
 	if msg == "" {
 		msg = "job " + in.Status
 	}
-	a.publish(ctx, job, typ, "", msg, map[string]any{"status": in.Status, "capsule_id": in.CapsuleID, "error": in.Error})
+	// Memory first: the terminal event is the last thing a follower sees.
 	if in.Status != "cancelled" {
 		if _, plan, err := a.loadJob(ctx, job.ID); err == nil && plan != nil {
 			ok := in.Status == "completed"
 			a.recordRequest(ctx, job, plan, &ok, in.CapsuleID, in.Done)
 		}
 	}
+	a.publish(ctx, job, typ, "", msg, map[string]any{"status": in.Status, "capsule_id": in.CapsuleID, "error": in.Error})
 	return nil
 }
 

@@ -81,7 +81,7 @@ func spent(t *testing.T, h *harness, job string) string {
 // T1 (its prompt plus 4096 output tokens at $1.60 per million, over
 // $0.0065) does not fit the $0.00635 left: the job stops before that call.
 func TestRequestBudgetStopsTheJobBeforeTheExceedingCall(t *testing.T) {
-	request, _, _ := readExample(t)
+	request, _ := exampleRules(t)
 	h := guardHarness(t, "0.036", "stop")
 	h.newJob(t, "req-stop", request, "")
 	h.run("req-stop")
@@ -91,7 +91,7 @@ func TestRequestBudgetStopsTheJobBeforeTheExceedingCall(t *testing.T) {
 	job, err := h.store.GetJob(t.Context(), "acme", "req-stop")
 	require.NoError(t, err)
 	require.Equal(t, store.JobFailed, job.Status)
-	require.Contains(t, job.Error, "task t2 failed: coder call to gpt-4.1-mini: budget exceeded: the request budget of job req-stop is $0.036000 and $0.029650 is spent")
+	require.Contains(t, job.Error, "task t2 failed after 1 attempt(s): attempt 1: coder call to gpt-4.1-mini: budget exceeded: the request budget of job req-stop is $0.036000 and $0.029650 is spent")
 	require.Contains(t, job.Error, "job req-stop has spent $0.029650 (policy stop)")
 
 	// The exceeding call was never made: one plan, t1, nothing else.
@@ -122,7 +122,7 @@ func TestRequestBudgetStopsTheJobBeforeTheExceedingCall(t *testing.T) {
 // TestRequestBudgetDowngradesToACheaperTier: the same job under the
 // downgrade policy runs t2 on T0 instead of T1 and completes within budget.
 func TestRequestBudgetDowngradesToACheaperTier(t *testing.T) {
-	request, _, _ := readExample(t)
+	request, _ := exampleRules(t)
 	h := guardHarness(t, "0.036", "downgrade")
 	h.newJob(t, "req-down", request, "")
 	h.run("req-down")
@@ -137,9 +137,9 @@ func TestRequestBudgetDowngradesToACheaperTier(t *testing.T) {
 	for _, c := range h.srv.Calls() {
 		calls = append(calls, c.Role+" "+c.TaskID+" "+c.Model)
 	}
-	require.Equal(t, []string{"decomposer  gpt-4.1", "coder t1 gpt-4o-mini", "coder t2 gpt-4o-mini", "coder t3 gpt-4o-mini"}, calls,
+	require.Equal(t, []string{"decomposer  gpt-4.1", "coder t1 gpt-4o-mini", "coder t2 gpt-4o-mini", "test_writer t3 gpt-4o-mini", "coder t3 gpt-4o-mini"}, calls,
 		"t2 (medium, T1) answered by T0's model; gpt-4.1-mini was never called")
-	require.Equal(t, "0.033100", spent(t, h, "req-down"), "$0.028 + $0.00165 + $0.0018 (t2 on T0) + $0.00165")
+	require.Equal(t, "0.034750", spent(t, h, "req-down"), "$0.028 + $0.00165 + $0.0018 (t2 on T0) + $0.00165 (t3's tests, written first) + $0.00165")
 
 	tasks, err := h.store.ListTasks(t.Context(), "req-down")
 	require.NoError(t, err)
@@ -170,7 +170,7 @@ func TestExpiredCreditPoolRefusesTheJobsCalls(t *testing.T) {
 	require.NoError(t, err)
 	plan, err := costs.ParsePlan([]byte(`pools: [{name: openai-credit, amount: "100", currency: USD, providers: [openai], expires: 2026-04-30}]`), "", prices)
 	require.NoError(t, err)
-	request, _, _ := readExample(t)
+	request, _ := exampleRules(t)
 	h := guardHarnessPlan(t, "", "downgrade", plan, func() time.Time { return time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC) })
 	h.newJob(t, "req-expired", request, "")
 	h.run("req-expired")

@@ -6,8 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -75,54 +73,12 @@ func testValidator(t testing.TB) wf.Validator {
 // exampleDir is the scripted URL shortener example.
 const exampleDir = "../../examples/url-shortener"
 
-// readExample loads the example's request, plan and per-task answers.
-func readExample(t testing.TB) (request, plan string, answers map[string]string) {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(exampleDir, "request.txt"))
-	require.NoError(t, err)
-	request = strings.TrimSpace(string(b))
-	b, err = os.ReadFile(filepath.Join(exampleDir, "plan.json"))
-	require.NoError(t, err)
-	plan = string(b)
-	answers = map[string]string{}
-	dirs, err := os.ReadDir(filepath.Join(exampleDir, "tasks"))
-	require.NoError(t, err)
-	for _, d := range dirs {
-		root := filepath.Join(exampleDir, "tasks", d.Name())
-		summary, err := os.ReadFile(filepath.Join(root, "SUMMARY"))
-		require.NoError(t, err)
-		var files []store.File
-		require.NoError(t, filepath.WalkDir(filepath.Join(root, "files"), func(p string, e os.DirEntry, err error) error {
-			if err != nil || e.IsDir() {
-				return err
-			}
-			content, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(filepath.Join(root, "files"), p)
-			files = append(files, store.File{Path: filepath.ToSlash(rel), Content: string(content)})
-			return nil
-		}))
-		sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
-		answers[d.Name()] = llmtest.JSON(map[string]any{"summary": strings.TrimSpace(string(summary)), "files": files})
-	}
-	return request, plan, answers
-}
-
-// exampleRules script the decomposer and every coder task of the example.
+// exampleRules script the decomposer and every task of the example.
 func exampleRules(t testing.TB) (string, []llmtest.Rule) {
-	request, plan, answers := readExample(t)
-	rules := []llmtest.Rule{{Role: "decomposer", Replies: []llmtest.Reply{{Content: plan}}}}
-	ids := make([]string, 0, len(answers))
-	for id := range answers {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		rules = append(rules, llmtest.Rule{Role: "coder", TaskID: id, Replies: []llmtest.Reply{{Content: answers[id]}}})
-	}
-	return request, rules
+	t.Helper()
+	ex, err := llmtest.LoadExample(exampleDir)
+	require.NoError(t, err)
+	return ex.Request, ex.Rules
 }
 
 type harness struct {

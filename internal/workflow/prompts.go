@@ -18,8 +18,10 @@ var promptFS embed.FS
 // PromptVersions names the prompt file used for each role; the manifest
 // records them as provenance.
 var PromptVersions = map[string]string{
-	"decomposer": "decomposer.v1",
-	"coder":      "coder.v1",
+	"decomposer":  "decomposer.v1",
+	"coder":       "coder.v1",
+	"test_writer": "test_writer.v1",
+	"fixer":       "fixer.v1",
 }
 
 var prompts = func() map[string]*template.Template {
@@ -99,6 +101,19 @@ type coderData struct {
 	Upstream []upstreamOutput
 	Task     PlannedTask
 	Examples []example
+	// Tests were written first; the code must pass them.
+	Tests []store.File
+}
+
+// fixerData is what the fixer sees: the task as the coder saw it, the
+// task's current files, and what is wrong with them.
+type fixerData struct {
+	coderData
+	Current  []store.File
+	Failures string
+	Comment  string
+	Hints    string
+	Attempt  int
 }
 
 // upstreamBudget bounds how many bytes of upstream files go into a prompt;

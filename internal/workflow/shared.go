@@ -33,6 +33,12 @@ type Input struct {
 	// one task's validation and the capsule's assembly with its full
 	// validation.
 	TaskTimeout time.Duration
+	// MaxAttempts bounds the generate → validate → fix loop of one task
+	// (1 turns repair off).
+	MaxAttempts int
+	// EscalateAfter is how many failed attempts on one tier move the task
+	// to the next tier.
+	EscalateAfter int
 	// AllowReuse lets the job deliver an earlier validated capsule made for
 	// a near-identical request instead of generating (metadata.allow_reuse).
 	AllowReuse bool
@@ -79,10 +85,20 @@ type JobRef struct {
 type TaskInput struct {
 	RequestID string
 	TaskID    string
+	// Attempt numbers the tries of the repair loop, from 1.
+	Attempt int
+	// Tier, when set, is the tier the workflow chose for this attempt
+	// (escalation); empty lets the first attempt route itself.
+	Tier       string
+	TierReason string
+	// Comment is a reviewer's request for changes, for the fixer.
+	Comment string
 }
 
-// TaskResult sums up one generated task.
+// TaskResult sums up one generated attempt.
 type TaskResult struct {
+	Tier         string
+	Model        string
 	Files        int
 	InputTokens  int
 	OutputTokens int

@@ -2,9 +2,12 @@ package workflow
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -13,6 +16,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/quantumlayer/qlp/internal/capsule"
+	"github.com/quantumlayer/qlp/internal/memory"
+	"github.com/quantumlayer/qlp/internal/pricing"
 	"github.com/quantumlayer/qlp/internal/progress"
 	"github.com/quantumlayer/qlp/internal/store"
 	"github.com/quantumlayer/qlp/internal/validation"
@@ -29,8 +34,21 @@ const ErrTypeValidationFailed = "ValidationFailed"
 
 // TaskValidation sums up a task's validation for the workflow.
 type TaskValidation struct {
+	Passed     bool
 	Status     string
 	Confidence float64
+	// Failures are the exact failures (checks, findings, test output) the
+	// fixer gets; Fingerprint is equal for the same failure.
+	Failures    string
+	Brief       string // the failed checks and their first findings, in a line
+	Fingerprint string
+	// GateFailed: the code does not compile or its tests fail (as opposed
+	// to findings of linters and security rules only).
+	GateFailed bool
+	// RequiresReview and Reasons say whether, and why, a person should look.
+	RequiresReview bool
+	Reasons        []string
+	Summary        string
 }
 
 // validate runs a validation, heartbeating while it lasts.
@@ -82,11 +100,13 @@ func sortedKeys(m map[string][]byte) []string {
 	return out
 }
 
-// ValidateTask validates one generated task: its files together with the
-// files of every task it depends on (so that it can compile), quickly
-// (compile checks, its tests, the built-in security rules). Code that
-// does not compile or whose tests fail fails the task with the reasons;
-// the full validation runs on the assembled capsule.
+// ValidateTask validates one attempt of a task: its files together with
+// the files of every task it depends on (so that it can compile), quickly
+// (compile checks, its tests, the built-in security rules; the full
+// validation runs on the assembled capsule). A failure is not an error:
+// the exact failures go back to the workflow, and into the attempt's
+// record, for the fixer. A task passes when no check failed; it is then
+// completed.
 func (a *Activities) ValidateTask(ctx context.Context, in TaskInput) (TaskValidation, error) {
 	job, plan, err := a.loadJob(ctx, in.RequestID)
 	if err != nil {
@@ -95,8 +115,21 @@ func (a *Activities) ValidateTask(ctx context.Context, in TaskInput) (TaskValida
 	if plan == nil {
 		return TaskValidation{}, temporal.NewNonRetryableApplicationError("job has no plan", ErrTypeJobState, nil)
 	}
-	if a.Validator == nil {
-		return TaskValidation{Status: "not_validated"}, nil
+	attemptNo := max(in.Attempt, 1)
+	att, err := a.Store.GetAttempt(ctx, job.ID, in.TaskID, attemptNo)
+	if err != nil {
+		return TaskValidation{}, err
+	}
+	if att.Status == store.AttemptPassed || att.Status == store.AttemptFailed {
+		// A retry after this attempt was validated.
+		tv := TaskValidation{Passed: att.Status == store.AttemptPassed, Status: att.ValidationStatus, Failures: att.Failures, Fingerprint: att.Fingerprint}
+		if att.Confidence != nil {
+			tv.Confidence = *att.Confidence
+		}
+		if tv.Passed {
+			return tv, a.completeTask(ctx, job, in.TaskID, attemptNo)
+		}
+		return tv, nil
 	}
 	tasks, err := a.Store.ListTasks(ctx, job.ID)
 	if err != nil {
@@ -110,38 +143,179 @@ func (a *Activities) ValidateTask(ctx context.Context, in TaskInput) (TaskValida
 	if !ok {
 		return TaskValidation{}, temporal.NewNonRetryableApplicationError("unknown task "+in.TaskID, ErrTypeJobState, nil)
 	}
-	// The task and everything it depends on, transitively.
-	want := map[string]bool{}
-	var visit func(id string)
-	visit = func(id string) {
-		if want[id] {
-			return
+	tv := TaskValidation{Passed: true, Status: "not_validated"}
+	if a.Validator != nil {
+		// The task and everything it depends on, transitively.
+		want := map[string]bool{}
+		var visit func(id string)
+		visit = func(id string) {
+			if want[id] {
+				return
+			}
+			want[id] = true
+			for _, d := range byID[id].Dependencies {
+				visit(d)
+			}
 		}
-		want[id] = true
-		for _, d := range byID[id].Dependencies {
-			visit(d)
+		visit(task.ID)
+		var scope []store.Task
+		for _, t := range tasks {
+			if want[t.ID] {
+				scope = append(scope, t)
+			}
+		}
+		files, _ := mergeFiles(scope)
+		req := validationRequest(plan, files, fmt.Sprintf("task %s attempt %d", task.ID, attemptNo))
+		req.Partial, req.Quick = true, true
+		rep, err := a.validate(ctx, req)
+		if err != nil {
+			return TaskValidation{}, err
+		}
+		data := validationEventData(rep)
+		data["attempt"] = attemptNo
+		a.publish(ctx, job, progress.TaskValidated, task.ID, rep.Summary, data)
+		tv = TaskValidation{Passed: len(rep.Failed()) == 0, Status: rep.OverallStatus, Confidence: rep.ConfidenceScore,
+			RequiresReview: rep.RequiresHumanReview, Reasons: rep.ReviewReasons, Summary: rep.Summary}
+		if !tv.Passed {
+			tv.Failures, tv.Fingerprint, tv.GateFailed = failureDetails(rep), failureFingerprint(rep), rep.GateFailed()
+			tv.Brief = failureReasons(rep)
 		}
 	}
-	visit(task.ID)
-	var scope []store.Task
-	for _, t := range tasks {
-		if want[t.ID] {
-			scope = append(scope, t)
-		}
+	att.ValidationStatus, att.Failures, att.Fingerprint = tv.Status, tv.Failures, tv.Fingerprint
+	if tv.Status != "not_validated" {
+		conf := tv.Confidence
+		att.Confidence = &conf
 	}
-	files, _ := mergeFiles(scope)
-	req := validationRequest(plan, files, "task "+task.ID)
-	req.Partial, req.Quick = true, true
-	rep, err := a.validate(ctx, req)
-	if err != nil {
+	att.Status = store.AttemptFailed
+	if tv.Passed {
+		att.Status = store.AttemptPassed
+	}
+	if err := a.Store.PutAttempt(ctx, att); err != nil {
 		return TaskValidation{}, err
 	}
-	a.publish(ctx, job, progress.TaskValidated, task.ID, rep.Summary, validationEventData(rep))
-	if rep.GateFailed() {
-		return TaskValidation{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("task %s failed validation: %s", task.ID, failureReasons(rep)), ErrTypeValidationFailed, nil)
+	if !tv.Passed {
+		return tv, nil
 	}
-	return TaskValidation{Status: rep.OverallStatus, Confidence: rep.ConfidenceScore}, nil
+	if attemptNo > 1 && a.Memory != nil {
+		// The last failure and what fixed it: a repair hint for next time.
+		if prev, err := a.Store.GetAttempt(ctx, job.ID, task.ID, attemptNo-1); err == nil && prev.Failures != "" {
+			fix := memory.ErrorFix{RequestID: job.ID, Error: prev.Failures, Fix: att.Summary, Language: plan.Project.Language,
+				ErrorType: "validation", TaskType: task.Type}
+			if err := a.Memory.RecordErrorFix(memCtx(ctx, job), fix); err != nil {
+				a.memoryFailed(ctx, job, task.ID, "record error fix", err)
+			}
+		}
+	}
+	return tv, a.completeTask(ctx, job, task.ID, attemptNo)
+}
+
+// AcceptTask completes a task whose last attempt compiles and passes its
+// tests but still has findings the fixer could not remove: the capsule's
+// full validation judges them, and a failing capsule is kept as evidence
+// while its job fails.
+func (a *Activities) AcceptTask(ctx context.Context, in TaskInput) error {
+	job, err := a.Store.GetJob(ctx, "", in.RequestID)
+	if err != nil {
+		return err
+	}
+	att, err := a.Store.GetAttempt(ctx, job.ID, in.TaskID, max(in.Attempt, 1))
+	if err != nil {
+		return err
+	}
+	a.publish(ctx, job, progress.LogMessage, in.TaskID, "kept with failing checks (it compiles and its tests pass): "+firstLine(att.Failures), nil)
+	return a.completeTask(ctx, job, in.TaskID, att.Attempt)
+}
+
+// completeTask marks a task done once an attempt passed.
+func (a *Activities) completeTask(ctx context.Context, job store.Job, taskID string, attemptNo int) error {
+	task, err := a.Store.GetTask(ctx, job.ID, taskID)
+	if err != nil {
+		return err
+	}
+	if task.Status == store.TaskCompleted {
+		return nil
+	}
+	done, end := store.TaskCompleted, a.now()
+	if err := a.Store.UpdateTask(ctx, job.ID, taskID, store.TaskUpdate{Status: &done, CompletedAt: &end}); err != nil {
+		return err
+	}
+	a.publish(ctx, job, progress.TaskCompleted, taskID, task.Summary, map[string]any{"files": paths(task.Files), "tokens_in": task.InputTokens,
+		"tokens_out": task.OutputTokens, "cost_usd": pricing.USD(task.CostPUSD), "tier": task.Tier, "model": task.Model, "attempts": attemptNo})
+	task.Status, task.CompletedAt = done, &end
+	a.recordOutcome(ctx, job, task, true)
+	return nil
+}
+
+// maxFailureBytes bounds the failures sent to the fixer.
+const maxFailureBytes = 12 << 10
+
+// failureDetails writes out a failed report the way a fixer needs it:
+// every failed check with its reason, findings and the tail of its output.
+func failureDetails(r *validation.Report) string {
+	var b strings.Builder
+	for _, c := range r.Checks {
+		if c.Status != validation.StatusFailed {
+			continue
+		}
+		fmt.Fprintf(&b, "check %s (%s) failed", c.Name, c.Tool)
+		if c.Reason != "" {
+			fmt.Fprintf(&b, ": %s", c.Reason)
+		}
+		b.WriteString("\n")
+		for i, f := range c.Findings {
+			if i == 20 {
+				fmt.Fprintf(&b, "  … and %d more findings\n", len(c.Findings)-20)
+				break
+			}
+			fmt.Fprintf(&b, "  %s\n", f.String())
+		}
+		if out := strings.TrimSpace(c.Output); out != "" {
+			if len(out) > 4000 {
+				out = "…" + out[len(out)-4000:]
+			}
+			fmt.Fprintf(&b, "  output:\n%s\n", indent(out, "    "))
+		}
+	}
+	if r.Tests != nil && r.Tests.Failed > 0 && r.Tests.Output != "" && !strings.Contains(b.String(), strings.TrimSpace(r.Tests.Output)) {
+		out := strings.TrimSpace(r.Tests.Output)
+		if len(out) > 4000 {
+			out = "…" + out[len(out)-4000:]
+		}
+		fmt.Fprintf(&b, "test run (%s): %d run, %d passed, %d failed\n%s\n", r.Tests.Command, r.Tests.Total, r.Tests.Passed, r.Tests.Failed, indent(out, "    "))
+	}
+	s := b.String()
+	if len(s) > maxFailureBytes {
+		s = s[:maxFailureBytes] + "\n… (cut)"
+	}
+	return s
+}
+
+func indent(s, prefix string) string {
+	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
+}
+
+var digits = regexp.MustCompile(`[0-9]+(\.[0-9]+)?(ms|s|µs)?`)
+
+// failureFingerprint identifies a failure by the checks that failed and
+// their findings, without timings or addresses, so that the same failure
+// twice is seen as the same.
+func failureFingerprint(r *validation.Report) string {
+	var parts []string
+	for _, c := range r.Checks {
+		if c.Status != validation.StatusFailed {
+			continue
+		}
+		parts = append(parts, "check "+c.Name)
+		for _, f := range c.Findings {
+			parts = append(parts, fmt.Sprintf("%s|%s|%d|%s", c.Name, f.File, f.Line, f.RuleID))
+		}
+		if len(c.Findings) == 0 {
+			parts = append(parts, c.Name+"|"+digits.ReplaceAllString(c.Reason, "#"))
+		}
+	}
+	sort.Strings(parts)
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\n")))
+	return hex.EncodeToString(sum[:8])
 }
 
 // failureReasons says in a line or two why a report failed: each failed

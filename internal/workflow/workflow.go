@@ -15,6 +15,8 @@ const (
 	DefaultMaxParallel      = 4
 	DefaultHeartbeatTimeout = 30 * time.Second
 	DefaultTaskTimeout      = 20 * time.Minute
+	DefaultMaxAttempts      = 3
+	DefaultEscalateAfter    = 2
 )
 
 // QLPWorkflow runs one job: start, decompose, generate the tasks in
@@ -30,6 +32,12 @@ func QLPWorkflow(ctx workflow.Context, in Input) (Result, error) {
 	}
 	if in.TaskTimeout <= 0 {
 		in.TaskTimeout = DefaultTaskTimeout
+	}
+	if in.MaxAttempts <= 0 {
+		in.MaxAttempts = DefaultMaxAttempts
+	}
+	if in.EscalateAfter <= 0 {
+		in.EscalateAfter = DefaultEscalateAfter
 	}
 	var a *Activities
 	start := workflow.Now(ctx)
@@ -122,11 +130,16 @@ func QLPWorkflow(ctx workflow.Context, in Input) (Result, error) {
 	}
 
 	state.Step = "generating"
+	type taskDone struct {
+		id     string
+		ok     bool
+		reason string
+	}
+	doneCh := workflow.NewChannel(ctx)
 	launched := map[string]bool{}
 	var failed []string
 	var failReason string
 	running := 0
-	sel := workflow.NewSelector(ctx)
 	for {
 		for _, t := range plan.Tasks {
 			if failReason != "" || running >= in.MaxParallel || launched[t.ID] || !depsCompleted(t, state.Tasks) {
@@ -136,46 +149,28 @@ func QLPWorkflow(ctx workflow.Context, in Input) (Result, error) {
 			launched[t.ID] = true
 			running++
 			state.Tasks[t.ID] = "running"
-			taskFailed := func(why string) {
-				running--
-				state.Tasks[t.ID] = "failed"
-				failed = append(failed, t.ID)
-				if failReason == "" {
-					failReason = why
-				}
-			}
-			// Generate, then validate (the task's code with what it
-			// depends on); the task completes when both have.
-			f := workflow.ExecuteActivity(modelCtx, a.GenerateTask, TaskInput{RequestID: in.RequestID, TaskID: t.ID})
-			sel.AddFuture(f, func(f workflow.Future) {
-				var tr TaskResult
-				if err := f.Get(ctx, &tr); err != nil {
-					taskFailed(fmt.Sprintf("task %s failed: %s", t.ID, reason(err)))
-					return
-				}
-				state.Tasks[t.ID] = "validating"
-				vf := workflow.ExecuteActivity(validateCtx, a.ValidateTask, TaskInput{RequestID: in.RequestID, TaskID: t.ID})
-				sel.AddFuture(vf, func(vf workflow.Future) {
-					var tv TaskValidation
-					if err := vf.Get(ctx, &tv); err != nil {
-						why := reason(err)
-						if !strings.HasPrefix(why, "task ") {
-							why = fmt.Sprintf("task %s: validation could not run: %s", t.ID, why)
-						}
-						taskFailed(why)
-						return
-					}
-					running--
-					state.Tasks[t.ID] = "completed"
-					state.Done++
-					res.TasksCompleted++
-				})
+			workflow.Go(ctx, func(gctx workflow.Context) {
+				ok, why := runTask(gctx, in, t.ID, modelCtx, validateCtx, &state)
+				doneCh.Send(gctx, taskDone{id: t.ID, ok: ok, reason: why})
 			})
 		}
 		if running == 0 {
 			break
 		}
-		sel.Select(ctx)
+		var d taskDone
+		doneCh.Receive(ctx, &d)
+		running--
+		if d.ok {
+			state.Tasks[d.id] = "completed"
+			state.Done++
+			res.TasksCompleted++
+			continue
+		}
+		state.Tasks[d.id] = "failed"
+		failed = append(failed, d.id)
+		if failReason == "" {
+			failReason = d.reason
+		}
 	}
 	if ctx.Err() != nil {
 		return fail("cancelled")
@@ -222,6 +217,85 @@ func QLPWorkflow(ctx workflow.Context, in Input) (Result, error) {
 		return res, err
 	}
 	return res, nil
+}
+
+// runTask is a task's generate → validate → fix loop: each attempt is
+// validated; a failed one goes to the fixer with its exact failures, up to
+// MaxAttempts, moving to the next tier after EscalateAfter failures on one
+// tier and stopping early when the same failure comes back (stuck). It
+// reports whether the task passed and, if not, every attempt's reason.
+func runTask(ctx workflow.Context, in Input, taskID string, modelCtx, validateCtx workflow.Context, state *State) (bool, string) {
+	var a *Activities
+	var reasons []string
+	tier, tierReason, fingerprint := "", "", ""
+	onTier := 0 // failed attempts on the current tier
+	for attempt := 1; ; attempt++ {
+		state.Tasks[taskID] = "running"
+		var gen TaskResult
+		if err := workflow.ExecuteActivity(modelCtx, a.GenerateTask, TaskInput{RequestID: in.RequestID, TaskID: taskID, Attempt: attempt,
+			Tier: tier, TierReason: tierReason}).Get(ctx, &gen); err != nil {
+			reasons = append(reasons, fmt.Sprintf("attempt %d: %s", attempt, reason(err)))
+			return false, taskFailure(taskID, reasons)
+		}
+		if gen.Tier != tier {
+			tier, onTier = gen.Tier, 0
+		}
+		state.Tasks[taskID] = "validating"
+		var tv TaskValidation
+		if err := workflow.ExecuteActivity(validateCtx, a.ValidateTask, TaskInput{RequestID: in.RequestID, TaskID: taskID, Attempt: attempt}).Get(ctx, &tv); err != nil {
+			reasons = append(reasons, fmt.Sprintf("attempt %d: validation could not run: %s", attempt, reason(err)))
+			return false, taskFailure(taskID, reasons)
+		}
+		if tv.Passed {
+			return true, ""
+		}
+		brief := tv.Brief
+		if brief == "" {
+			brief = firstLine(tv.Failures)
+		}
+		reasons = append(reasons, fmt.Sprintf("attempt %d (%s %s): %s", attempt, gen.Tier, gen.Model, brief))
+		stuck := tv.Fingerprint != "" && tv.Fingerprint == fingerprint
+		if attempt >= in.MaxAttempts || stuck {
+			if !tv.GateFailed {
+				// It compiles and its tests pass; what is left are findings
+				// the capsule's validation will judge (and fail the job on).
+				if err := workflow.ExecuteActivity(validateCtx, a.AcceptTask, TaskInput{RequestID: in.RequestID, TaskID: taskID, Attempt: attempt}).Get(ctx, nil); err != nil {
+					return false, fmt.Sprintf("task %s: %s", taskID, reason(err))
+				}
+				return true, ""
+			}
+			if stuck {
+				return false, fmt.Sprintf("task %s is stuck: attempt %d failed exactly as attempt %d did; %s", taskID, attempt, attempt-1, strings.Join(reasons, "; "))
+			}
+			return false, taskFailure(taskID, reasons)
+		}
+		fingerprint = tv.Fingerprint
+		onTier++
+		tierReason = fmt.Sprintf("attempt %d: fixing the failures of attempt %d on %s", attempt+1, attempt, tier)
+		if onTier >= in.EscalateAfter {
+			if next := nextTier(tier); next != tier {
+				tierReason = fmt.Sprintf("escalated from %s to %s after %d failed attempts on %s", tier, next, onTier, tier)
+				tier, onTier = next, 0
+			}
+		}
+	}
+}
+
+func taskFailure(taskID string, reasons []string) string {
+	return fmt.Sprintf("task %s failed after %d attempt(s): %s", taskID, len(reasons), strings.Join(reasons, "; "))
+}
+
+// nextTier is the next stronger tier, or tier itself at the top.
+func nextTier(tier string) string {
+	switch tier {
+	case "T0":
+		return "T1"
+	case "T1":
+		return "T2"
+	case "T2":
+		return "T3"
+	}
+	return tier
 }
 
 func depsCompleted(t TaskRef, states map[string]string) bool {

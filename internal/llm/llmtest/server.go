@@ -28,6 +28,7 @@ type Call struct {
 	Stream   bool
 	Role     string // from the "QLP role: <name>" line of QLP's prompts
 	TaskID   string // from the "Task id: <id>" line of QLP's prompts
+	At       time.Time
 }
 
 // Prompt is the whole prompt text.
@@ -111,7 +112,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"error":{"message":"bad json","type":"invalid_request_error"}}`, http.StatusBadRequest)
 		return
 	}
-	c := Call{Model: wr.Model, Messages: wr.Messages, Stream: wr.Stream, JSON: wr.ResponseFormat != nil && wr.ResponseFormat.Type == "json_object"}
+	c := Call{Model: wr.Model, Messages: wr.Messages, Stream: wr.Stream, JSON: wr.ResponseFormat != nil && wr.ResponseFormat.Type == "json_object", At: time.Now()}
 	text := c.Prompt()
 	if m := roleRe.FindStringSubmatch(text); m != nil {
 		c.Role = m[1]

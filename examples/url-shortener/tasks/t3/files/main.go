@@ -16,19 +16,25 @@ import (
 	"example.com/shorty/shortener"
 )
 
-func main() {
-	addr := flag.String("addr", ":8080", "address to listen on")
-	base := flag.String("base", "http://localhost:8080", "base URL of the short links")
-	flag.Parse()
-
-	srv := &http.Server{
-		Addr:              *addr,
-		Handler:           server.New(shortener.NewStore(), *base),
+// newServer returns the HTTP server of the shortener on addr, handing out
+// short links under base.
+func newServer(addr, base string) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           server.New(shortener.NewStore(), base),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
 		IdleTimeout:       60 * time.Second,
 	}
+}
+
+func main() {
+	addr := flag.String("addr", ":8080", "address to listen on")
+	base := flag.String("base", "http://localhost:8080", "base URL of the short links")
+	flag.Parse()
+
+	srv := newServer(*addr, *base)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
