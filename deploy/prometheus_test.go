@@ -210,10 +210,10 @@ func TestPrometheusScrapesQLP(t *testing.T) {
 	}
 	conf := readFile(t, "prometheus/prometheus-single.yml")
 	for old, new := range map[string]string{
-		`"127.0.0.1:8000"`: fmt.Sprintf("%q", hostPort(api.URL)),
-		`"127.0.0.1:8003"`: fmt.Sprintf("%q", hostPort(mem.URL)),
-		`"127.0.0.1:8002"`: fmt.Sprintf(`"127.0.0.1:%d"`, freePort(t)),
-		`"127.0.0.1:8004"`: fmt.Sprintf(`"127.0.0.1:%d"`, freePort(t)),
+		`"127.0.0.1:8000"`:         fmt.Sprintf("%q", hostPort(api.URL)),
+		`"127.0.0.1:8003"`:         fmt.Sprintf("%q", hostPort(mem.URL)),
+		`"127.0.0.1:8002"`:         fmt.Sprintf(`"127.0.0.1:%d"`, freePort(t)),
+		`"127.0.0.1:8004"`:         fmt.Sprintf(`"127.0.0.1:%d"`, freePort(t)),
 		"scrape_interval: 15s":     "scrape_interval: 1s",
 		"evaluation_interval: 30s": "evaluation_interval: 1s",
 	} {
