@@ -807,3 +807,33 @@ func TestHelmMigrationJobRuns(t *testing.T) {
 		t.Errorf("qlp migrate printed %q", out.String())
 	}
 }
+
+// TestHelmAKSExample renders the AKS example values: the sandbox lands on
+// the tainted pool Terraform creates, and every pod's configuration loads.
+func TestHelmAKSExample(t *testing.T) {
+	f := facts(t)
+	m := render(t, valuesFile(t, "helm/values-aks.example.yaml"))
+	if len(m.deployments) < len(f.targets) {
+		t.Fatalf("%d Deployments", len(m.deployments))
+	}
+	tf := readFile(t, "terraform/azure/main.tf")
+	for _, d := range m.deployments {
+		spec := d.Spec.Template.Spec
+		c := spec.Containers[0]
+		env := podEnv(t, m, c, testSecret)
+		checkEnvNames(t, "AKS "+d.Name, env, f)
+		checkLoads(t, "AKS "+d.Name, env)
+		if !strings.HasPrefix(c.Image, "qlpregistry.azurecr.io/qlp:") || !strings.Contains(tf, `"${var.prefix}registry"`) {
+			t.Errorf("%s: image %s is not from the registry Terraform creates", d.Name, c.Image)
+		}
+		if component(d.Labels) != "sandbox" {
+			continue
+		}
+		if spec.NodeSelector["qlp.dev/pool"] != "sandbox" || len(spec.Tolerations) != 1 || spec.Tolerations[0].Key != "qlp.dev/sandbox" {
+			t.Errorf("%s: not scheduled on the sandbox pool: %v %v", d.Name, spec.NodeSelector, spec.Tolerations)
+		}
+		if !strings.Contains(tf, `"qlp.dev/pool" = "sandbox"`) || !strings.Contains(tf, `"qlp.dev/sandbox=true:NoSchedule"`) {
+			t.Error("terraform/azure/main.tf no longer labels and taints the sandbox pool as the example expects")
+		}
+	}
+}

@@ -211,6 +211,7 @@ func checkSecurityHeaders(t *testing.T, what string, resp *http.Response) {
 }
 
 func TestNginxRouting(t *testing.T) {
+	t.Parallel()
 	ups := map[string]string{}
 	for _, svc := range []string{"orchestrator", "memory", "validation", "sandbox"} {
 		ups[svc] = hostPort(echoUpstream(t, svc, nil).URL)
@@ -287,6 +288,7 @@ func TestNginxRouting(t *testing.T) {
 }
 
 func TestNginxUnavailableUpstream(t *testing.T) {
+	t.Parallel()
 	px := startNginx(t, map[string]string{}, nginxOptions{}) // nothing listens on any upstream
 	resp, body := get(t, px.URL+"/api/v1/memory/v1/memory/stats", map[string]string{"X-Request-ID": "u1"})
 	var e struct{ Error, Code, RequestID string }
@@ -383,6 +385,7 @@ wait:
 const siteGzip = "gzip on; gzip_types text/event-stream application/json; gzip_min_length 1;"
 
 func TestNginxStreamsServerSentEvents(t *testing.T) {
+	t.Parallel()
 	for _, path := range []string{"/progress/stream/qlp-execution-r1", "/api/v1/orchestrator/progress/stream/qlp-execution-r1", "/api/v1/sandbox/v1/runs?stream=sse"} {
 		t.Run(strings.TrimPrefix(path, "/"), func(t *testing.T) {
 			release := make(chan struct{})
@@ -413,22 +416,45 @@ func TestNginxStreamsServerSentEvents(t *testing.T) {
 }
 
 func TestNginxRateLimit(t *testing.T) {
+	t.Parallel()
 	var hits atomic.Int64
 	px := startNginx(t, map[string]string{"orchestrator": hostPort(echoUpstream(t, "orchestrator", &hits).URL)}, nginxOptions{})
+	// 40 requests at once: far past the burst however slow this machine is.
+	type result struct {
+		code int
+		resp *http.Response
+		body []byte
+	}
+	results := make(chan result, 40)
+	startGate := make(chan struct{})
+	for i := 0; i < 40; i++ {
+		go func() {
+			<-startGate
+			resp, err := http.Get(px.URL + "/v2/workflows/w1")
+			if err != nil {
+				results <- result{code: -1, body: []byte(err.Error())}
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			results <- result{resp.StatusCode, resp, b}
+		}()
+	}
 	start := time.Now()
+	close(startGate)
 	var ok, limited int
 	var limitedResp *http.Response
 	var limitedBody []byte
 	for i := 0; i < 40; i++ {
-		resp, body := get(t, px.URL+"/v2/workflows/w1", nil)
-		switch resp.StatusCode {
+		r := <-results
+		switch r.code {
 		case 200:
 			ok++
 		case 429:
 			limited++
-			limitedResp, limitedBody = resp, body
+			limitedResp, limitedBody = r.resp, r.body
 		default:
-			t.Fatalf("request %d: %d %s", i, resp.StatusCode, body)
+			t.Fatalf("request %d: %d %s", i, r.code, r.body)
 		}
 	}
 	elapsed := time.Since(start)
@@ -504,6 +530,7 @@ func postLength(t *testing.T, base, path string, n int64) (int, string) {
 }
 
 func TestNginxBodyLimits(t *testing.T) {
+	t.Parallel()
 	limits := bodyLimits(t)
 	var hits atomic.Int64
 	ups := map[string]string{}
@@ -549,6 +576,7 @@ func (zeroReader) Read(p []byte) (int, error) {
 // TestNginxInFrontOfQLP puts the proxy in front of the real orchestrator
 // API (SQLite store, no workflow engine).
 func TestNginxInFrontOfQLP(t *testing.T) {
+	t.Parallel()
 	requireTool(t, "nginx")
 	cfg := config.Defaults()
 	cfg.DataDir = t.TempDir()

@@ -43,6 +43,7 @@ func TestPromtoolCheckRules(t *testing.T) {
 }
 
 func TestPromtoolTestRules(t *testing.T) {
+	t.Parallel()
 	files, _ := filepath.Glob("prometheus/tests/*_test.yml")
 	if len(files) == 0 {
 		t.Fatal("no rule tests under prometheus/tests")
@@ -179,6 +180,7 @@ func TestEveryAlertIsTested(t *testing.T) {
 // every rule loads and evaluates, and QLPTargetDown goes pending for the
 // closed ports.
 func TestPrometheusScrapesQLP(t *testing.T) {
+	t.Parallel()
 	bin := requireTool(t, "prometheus")
 	started := time.Now()
 	cfg := config.Defaults()
