@@ -278,6 +278,7 @@ func TestNginxRouting(t *testing.T) {
 		if resp.StatusCode != 404 || !strings.Contains(string(body), `"code":"not_found"`) {
 			t.Errorf("GET %s: %d %s, want 404", p, resp.StatusCode, body)
 		}
+		checkSecurityHeaders(t, "404 "+p, resp)
 	}
 
 	// The agents prefix has no service: a clear JSON 404.
