@@ -34,6 +34,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/redisx"
 	"github.com/quantumlayer/qlp/internal/sandbox"
 	"github.com/quantumlayer/qlp/internal/store"
+	"github.com/quantumlayer/qlp/internal/validation"
 	"github.com/quantumlayer/qlp/internal/workflow"
 )
 
@@ -48,6 +49,8 @@ type Options struct {
 	// Memory opens the Vector Memory (in this process, or a client of
 	// QLP_MEMORY_URL). A worker always has it.
 	Memory bool
+	// Validation runs the Validation Mesh service in this process.
+	Validation bool
 	// Version is reported by /health and recorded in manifests.
 	Version string
 }
@@ -75,11 +78,18 @@ type Platform struct {
 	Memory       memory.Memory
 	memorySvc    *memory.Service
 	memoryProbes *httpx.Probes
-	apiProbes    *httpx.Probes
-	apiChecks    sync.Once
-	redis        *redis.Client
-	worker       worker.Worker
-	version      string
+	// Validation is the in-process Validation Mesh (nil unless this
+	// process serves it or runs a worker without QLP_VALIDATION_URL).
+	Validation       *validation.Mesh
+	validationProbes *httpx.Probes
+	// privateSandbox runs the mesh's tools when this process does not
+	// serve the sandbox and no QLP_SANDBOX_URL names one.
+	privateSandbox *sandbox.Service
+	apiProbes      *httpx.Probes
+	apiChecks      sync.Once
+	redis          *redis.Client
+	worker         worker.Worker
+	version        string
 }
 
 // Open starts what opts ask for. Close releases it.
@@ -136,6 +146,11 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 		}
 		p.sandboxProbes.AddCheck("sandbox", p.Sandbox.Ready)
 	}
+	if opts.Validation || opts.Worker && cfg.Services.ValidationURL == "" {
+		if err := p.openValidation(ctx, opts.Version); err != nil {
+			return nil, err
+		}
+	}
 	if opts.Memory || opts.Worker {
 		if err := p.openMemory(ctx); err != nil {
 			return nil, err
@@ -150,6 +165,44 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 		}
 	}
 	return p, nil
+}
+
+// openValidation starts the Validation Mesh on the sandbox this process
+// serves, the one QLP_SANDBOX_URL names, or a private one.
+func (p *Platform) openValidation(ctx context.Context, version string) error {
+	if err := p.Cfg.Validation.Validate(); err != nil {
+		return err
+	}
+	var runner sandbox.Runner
+	switch {
+	case p.Sandbox != nil:
+		runner = p.Sandbox
+	case p.Cfg.Services.SandboxURL != "":
+		runner = sandbox.NewClient(p.Cfg.Services.SandboxURL, auth.Secret(p.Cfg.ServiceToken), nil)
+	default:
+		sb, err := sandbox.New(ctx, p.Cfg.Sandbox, sandbox.Deps{Logger: p.Logger})
+		if err != nil {
+			return err
+		}
+		p.privateSandbox, runner = sb, sb
+	}
+	p.validationProbes = httpx.NewProbes("validation", version)
+	m, err := validation.New(ctx, p.Cfg.Validation, validation.Deps{Logger: p.Logger, Registerer: p.validationProbes.Registry, Sandbox: runner})
+	if err != nil {
+		return err
+	}
+	p.Validation = m
+	p.validationProbes.AddCheck("validation", m.Ready)
+	return nil
+}
+
+// validator is what the worker validates with: the service at
+// QLP_VALIDATION_URL, or the in-process mesh.
+func (p *Platform) validator() workflow.Validator {
+	if p.Cfg.Services.ValidationURL != "" {
+		return validation.NewClient(p.Cfg.Services.ValidationURL, auth.Secret(p.Cfg.ServiceToken), nil)
+	}
+	return p.Validation
 }
 
 func (p *Platform) startWorker(ctx context.Context) error {
@@ -170,7 +223,7 @@ func (p *Platform) startWorker(ctx context.Context) error {
 		return err
 	}
 	acts := &workflow.Activities{
-		Store: p.Store, Models: router, Bus: p.Bus, Signer: p.Signer,
+		Store: p.Store, Models: router, Bus: p.Bus, Signer: p.Signer, Validator: p.validator(),
 		Generator: capsule.Generator{QLPVersion: p.version, Provider: router.Provider, Models: router.Models(), Scripted: router.Scripted},
 		MaxTokens: router.MaxTokens, Temperature: router.Temperature, MaxTasks: p.Cfg.Workflow.MaxTasks,
 		DecomposerTier: p.Cfg.Workflow.DecomposerTier, Logger: p.Logger.With("component", "activities"),
@@ -241,6 +294,9 @@ func (p *Platform) Close() error {
 	}
 	if p.Budget != nil {
 		errs = append(errs, p.Budget.Close())
+	}
+	if p.privateSandbox != nil {
+		errs = append(errs, p.privateSandbox.Close())
 	}
 	if p.Engine != nil {
 		p.Engine.Close()
@@ -331,5 +387,12 @@ func (p *Platform) APIHandler(extra ...auth.Authenticator) http.Handler {
 func (p *Platform) SandboxHandler(extra ...auth.Authenticator) http.Handler {
 	return p.serviceHandler("sandbox", p.sandboxProbes, func(mux *http.ServeMux, requireKey func(http.Handler) http.Handler) {
 		mux.Handle("/", requireKey(p.Sandbox.Handler()))
+	}, extra...)
+}
+
+// ValidationHandler is the Validation Mesh's HTTP surface (:8002).
+func (p *Platform) ValidationHandler(extra ...auth.Authenticator) http.Handler {
+	return p.serviceHandler("validation", p.validationProbes, func(mux *http.ServeMux, requireKey func(http.Handler) http.Handler) {
+		mux.Handle("/", requireKey(p.Validation.Handler()))
 	}, extra...)
 }

@@ -15,6 +15,7 @@ type Report struct {
 	OverallStatus       string          `json:"overall_status"` // passed|warning|failed|not_validated
 	ConfidenceScore     *float64        `json:"confidence_score"`
 	RequiresHumanReview bool            `json:"requires_human_review"`
+	ReviewReasons       []string        `json:"review_reasons,omitempty"`
 	Summary             string          `json:"summary"`
 	Checks              json.RawMessage `json:"checks"`
 	Scoring             json.RawMessage `json:"scoring,omitempty"`

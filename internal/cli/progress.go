@@ -99,6 +99,10 @@ func (v *progressView) Handle(ev orchestrator.ProgressEvent) error {
 			t.status = strings.TrimPrefix(ev.Type, "task_")
 		}
 		line = fmt.Sprintf("task %s %s: %s", ev.TaskID, strings.TrimPrefix(ev.Type, "task_"), ev.Message)
+	case "task_validated":
+		line = fmt.Sprintf("task %s validated: %s", ev.TaskID, ev.Message)
+	case "capsule_validated":
+		v.step, line = "validated", "capsule validated: "+ev.Message
 	case "capsule_created":
 		v.step, line = "packaged", ev.Message
 	case "workflow_completed":

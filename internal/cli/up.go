@@ -21,10 +21,11 @@ const (
 	targetOrchestrator = "orchestrator"
 	targetMemory       = "memory"
 	targetSandbox      = "sandbox"
+	targetValidation   = "validation"
 	targetWorker       = "worker"
 )
 
-var allTargets = []string{targetOrchestrator, targetMemory, targetSandbox, targetWorker}
+var allTargets = []string{targetOrchestrator, targetMemory, targetSandbox, targetValidation, targetWorker}
 
 func newUpCmd(e *env) *cobra.Command {
 	var ui bool
@@ -33,8 +34,9 @@ func newUpCmd(e *env) *cobra.Command {
 		Use:   "up",
 		Short: "Run the whole platform in one process (embedded defaults)",
 		Long: `Run every QLP service in one process: the orchestrator API on :8000, the
-Temporal worker, and (unless QLP_TEMPORAL_ADDRESS names a cluster) an
-embedded Temporal dev server storing its state under the data directory.
+Validation Mesh on :8002, the Execution Sandbox on :8004, the Temporal
+worker, and (unless QLP_TEMPORAL_ADDRESS names a cluster) an embedded
+Temporal dev server storing its state under the data directory.
 Stop with Ctrl-C.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -103,7 +105,7 @@ func serve(parent context.Context, e *env, targets []string) error {
 	defer stop()
 	sort.Strings(targets)
 	p, err := app.Open(ctx, e.cfg, e.logger, app.Options{Worker: contains(targets, targetWorker), Sandbox: contains(targets, targetSandbox),
-		Memory: contains(targets, targetMemory), Version: e.version})
+		Memory: contains(targets, targetMemory), Validation: contains(targets, targetValidation), Version: e.version})
 	if err != nil {
 		return err
 	}
@@ -133,6 +135,11 @@ func serve(parent context.Context, e *env, targets []string) error {
 	}
 	if contains(targets, targetSandbox) {
 		if err := listen("sandbox", e.cfg.Services.SandboxAddr, p.SandboxHandler()); err != nil {
+			return err
+		}
+	}
+	if contains(targets, targetValidation) {
+		if err := listen("validation", e.cfg.Services.ValidationAddr, p.ValidationHandler()); err != nil {
 			return err
 		}
 	}

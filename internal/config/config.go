@@ -26,6 +26,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/sandbox"
 	"github.com/quantumlayer/qlp/internal/settings"
 	"github.com/quantumlayer/qlp/internal/store"
+	"github.com/quantumlayer/qlp/internal/validation"
 )
 
 // API configures the orchestrator's HTTP API.
@@ -38,10 +39,12 @@ type API struct {
 // Services holds the listen address of each service started in this
 // process, and the URL of each service another process runs (split mode).
 type Services struct {
-	SandboxAddr string
-	SandboxURL  string
-	MemoryAddr  string
-	MemoryURL   string
+	SandboxAddr    string
+	SandboxURL     string
+	MemoryAddr     string
+	MemoryURL      string
+	ValidationAddr string
+	ValidationURL  string
 }
 
 // Workflow configures how jobs run.
@@ -77,6 +80,7 @@ type Config struct {
 	Memory       memory.Config
 	Budget       budget.Config
 	Costs        costs.Config
+	Validation   validation.Config
 }
 
 // Defaults returns the embedded-mode defaults.
@@ -90,11 +94,12 @@ func Defaults() Config {
 		LLM:       tiers.Defaults(),
 		Workflow: Workflow{MaxParallel: 4, MaxTasks: 20, HeartbeatTimeout: 30 * time.Second,
 			TaskTimeout: 20 * time.Minute, DecomposerTier: "T2"},
-		Services: Services{SandboxAddr: "127.0.0.1:8004", MemoryAddr: "127.0.0.1:8003"},
-		Sandbox:  sandbox.Defaults(),
-		Memory:   memoryDefaults(),
-		Budget:   budget.Defaults(),
-		Costs:    costs.Defaults(),
+		Services:   Services{SandboxAddr: "127.0.0.1:8004", MemoryAddr: "127.0.0.1:8003", ValidationAddr: "127.0.0.1:8002"},
+		Sandbox:    sandbox.Defaults(),
+		Memory:     memoryDefaults(),
+		Budget:     budget.Defaults(),
+		Costs:      costs.Defaults(),
+		Validation: validation.Defaults(),
 	}
 }
 
@@ -144,6 +149,8 @@ func (c *Config) Settings() []settings.Setting {
 		{Key: "services.sandbox.url", Env: "QLP_SANDBOX_URL", Help: "URL of a sandbox service in another process; empty runs the sandbox in this process", Value: settings.String(&c.Services.SandboxURL)},
 		{Key: "services.memory.addr", Env: "QLP_MEMORY_ADDR", Help: "listen address of the Vector Memory service", Value: settings.String(&c.Services.MemoryAddr)},
 		{Key: "services.memory.url", Env: "QLP_MEMORY_URL", Help: "URL of a memory service in another process; empty runs memory in this process", Value: settings.String(&c.Services.MemoryURL)},
+		{Key: "services.validation.addr", Env: "QLP_VALIDATION_ADDR", Help: "listen address of the Validation Mesh service", Value: settings.String(&c.Services.ValidationAddr)},
+		{Key: "services.validation.url", Env: "QLP_VALIDATION_URL", Help: "URL of a validation service in another process; empty validates in this process", Value: settings.String(&c.Services.ValidationURL)},
 		{Key: "client.url", Env: "QLP_URL", Help: "CLI: URL of a QLP API to talk to; empty runs the platform in-process", Value: settings.String(&c.Client.URL)},
 		{Key: "client.api_key", Env: "QLP_API_KEY", Help: "CLI: API key for QLP_URL", Secret: true, Value: settings.String(&c.Client.APIKey)},
 	}
@@ -155,6 +162,7 @@ func (c *Config) Settings() []settings.Setting {
 	s = append(s, c.Memory.Settings()...)
 	s = append(s, c.Budget.Settings()...)
 	s = append(s, c.Costs.Settings()...)
+	s = append(s, c.Validation.Settings()...)
 	return s
 }
 

@@ -22,11 +22,17 @@ import (
 	"github.com/quantumlayer/qlp/internal/cli"
 	"github.com/quantumlayer/qlp/internal/llm/llmtest"
 	"github.com/quantumlayer/qlp/internal/orchestrator"
+	"github.com/quantumlayer/qlp/internal/sandbox"
 )
 
 // TestMain lets a test start this binary as the qlp command, so that a test
 // can kill a real qlp process and start it again.
 func TestMain(m *testing.M) {
+	// The sandbox starts this binary as its helper inside every run (the
+	// workflow validates generated code in the sandbox).
+	if len(os.Args) > 1 && os.Args[1] == sandbox.HelperCommand {
+		os.Exit(sandbox.ExecMain(os.Args[2:]))
+	}
 	if args := os.Getenv("QLP_E2E_CHILD_ARGS"); args != "" {
 		var argv []string
 		if err := json.Unmarshal([]byte(args), &argv); err != nil {
@@ -95,6 +101,7 @@ func TestKilledMidJobResumesAfterRestart(t *testing.T) {
 	env := []string{
 		"QLP_DATA_DIR=" + dataDir, "QLP_API_ADDR=" + apiAddr, fmt.Sprintf("QLP_TEMPORAL_PORT=%d", freePort(t)),
 		fmt.Sprintf("QLP_SANDBOX_ADDR=127.0.0.1:%d", freePort(t)), fmt.Sprintf("QLP_MEMORY_ADDR=127.0.0.1:%d", freePort(t)),
+		fmt.Sprintf("QLP_VALIDATION_ADDR=127.0.0.1:%d", freePort(t)),
 		"QLP_LLM_PROVIDER=openai", "QLP_LLM_BASE_URL=" + model.URL,
 		"QLP_LLM_MODEL_T0=gpt-4o-mini", "QLP_LLM_MODEL_T1=gpt-4.1-mini", "QLP_LLM_MODEL_T2=gpt-4.1", "QLP_LLM_MODEL_T3=gpt-4o",
 		"QLP_WORKFLOW_HEARTBEAT_TIMEOUT=3s", "QLP_LOG_LEVEL=warn", "QLP_STORE_DRIVER=sqlite", "QLP_DATABASE_URL=",
@@ -141,7 +148,10 @@ func TestKilledMidJobResumesAfterRestart(t *testing.T) {
 		_ = second.Wait()
 	}()
 	waitReady(t, base)
-	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	// The job resumes: t2 again, then every task's validation and the
+	// capsule's full validation in the sandbox (minutes on a loaded
+	// 2-core machine).
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	var last orchestrator.ProgressEvent
 	require.NoError(t, c.Follow(ctx, sub.WorkflowID, 0, func(e orchestrator.ProgressEvent) error { last = e; return nil }))

@@ -56,7 +56,14 @@ func (s *Service) handleProgress(w http.ResponseWriter, r *http.Request) error {
 	if err := write("retry: 2000\n\n"); err != nil {
 		return nil
 	}
+	// The keep-alive writer must be gone before the handler returns: the
+	// ResponseWriter is not to be touched after that.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		t := time.NewTicker(keepAlive)
 		defer t.Stop()
 		for {

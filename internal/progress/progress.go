@@ -24,6 +24,8 @@ const (
 	TaskCompleted     = "task_completed"
 	TaskFailed        = "task_failed"
 	TaskSkipped       = "task_skipped"
+	TaskValidated     = "task_validated"
+	CapsuleValidated  = "capsule_validated"
 	CapsuleCreated    = "capsule_created"
 	WorkflowCompleted = "workflow_completed"
 	WorkflowFailed    = "workflow_failed"

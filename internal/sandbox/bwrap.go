@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -136,20 +137,40 @@ func (b *bwrapBackend) ready(context.Context) error {
 	return nil
 }
 
-func (b *bwrapBackend) launch(_ context.Context, p *prepared, _ *runCgroup) (*launch, error) {
+func (b *bwrapBackend) launch(_ context.Context, p *prepared, cg *runCgroup) (*launch, error) {
 	p.req.PIDNamespace = true
+	var cgFile *os.File
+	if cg != nil {
+		f, err := cg.commandFile()
+		if err != nil {
+			return nil, err
+		}
+		cgFile = f
+	}
+	closeCg := func() {
+		if cgFile != nil {
+			cgFile.Close()
+		}
+	}
 	filterR, filterW, err := os.Pipe()
 	if err != nil {
+		closeCg()
 		return nil, err
 	}
 	infoR, infoW, err := os.Pipe()
 	if err != nil {
+		closeCg()
 		filterR.Close()
 		filterW.Close()
 		return nil, err
 	}
 	// The filter fits in the pipe buffer.
 	if _, err := filterW.Write(b.filter); err != nil {
+		closeCg()
+		filterR.Close()
+		filterW.Close()
+		infoR.Close()
+		infoW.Close()
 		return nil, fmt.Errorf("sandbox: write seccomp filter: %w", err)
 	}
 	filterW.Close()
@@ -190,6 +211,10 @@ func (b *bwrapBackend) launch(_ context.Context, p *prepared, _ *runCgroup) (*la
 	if p.seed != "" {
 		args = append(args, "--ro-bind", p.seed, seedPath)
 	}
+	for _, kv := range helperEnv() {
+		k, v, _ := strings.Cut(kv, "=")
+		args = append(args, "--setenv", k, v)
+	}
 	args = append(args,
 		"--ro-bind", b.helper, "/.qlp/helper",
 		// Nothing outside /sandbox and /dev/shm is writable, not even
@@ -221,15 +246,22 @@ func (b *bwrapBackend) launch(_ context.Context, p *prepared, _ *runCgroup) (*la
 	}
 	cmd.Env = []string{}
 	cmd.ExtraFiles = []*os.File{filterR, infoW}
+	if cgFile != nil {
+		// bwrap passes it on to the helper as fd 5.
+		cmd.ExtraFiles = append(cmd.ExtraFiles, cgFile)
+		p.req.CommandCgroupFD = 5
+	}
 	l := &launch{cmd: cmd}
 	l.cleanup = func() {
 		filterR.Close()
 		infoR.Close()
 		infoW.Close()
+		closeCg()
 	}
 	l.started = func() (int, error) {
 		filterR.Close()
 		infoW.Close()
+		closeCg()
 		// bwrap writes {"child-pid": N} once the sandbox's PID 1 (the
 		// helper, thanks to --as-pid-1) exists, and closes the fd.
 		var info struct {

@@ -128,13 +128,19 @@ func conformance(t *testing.T, r sandbox.Runner) {
 }
 
 func TestConformance(t *testing.T) {
+	// The runners are independent of each other: run them side by side.
 	for _, b := range allBackends {
-		t.Run(b, func(t *testing.T) { conformance(t, runnerFor(t, b)) })
+		t.Run(b, func(t *testing.T) {
+			t.Parallel()
+			conformance(t, runnerFor(t, b))
+		})
 	}
 	t.Run("service", func(t *testing.T) {
+		t.Parallel()
 		conformance(t, newService(t, testConfig(sandbox.BackendBwrap)))
 	})
 	t.Run("client", func(t *testing.T) {
+		t.Parallel()
 		svc := newService(t, testConfig(sandbox.BackendBwrap))
 		srv := httptest.NewServer(auth.Require(auth.ServiceToken{Token: "test-token"}, logx.Discard())(svc.Handler()))
 		t.Cleanup(srv.Close)

@@ -110,14 +110,24 @@ func (r *Local) execute(ctx context.Context, p *prepared, res *Result, onOutput 
 	}
 	wall := time.AfterFunc(p.limits.WallTime.D()+r.backend.slack(), func() { stop("timeout") })
 	defer wall.Stop()
+	// Goroutines of this run end before execute returns (and so before the
+	// deferred cleanup removes the cgroup they may use).
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	finished := make(chan struct{})
+	defer close(finished)
+	wg.Add(2)
 	go func() {
+		defer wg.Done()
 		select {
 		case <-ctx.Done():
 			stop("cancelled")
-		case <-time.After(p.limits.WallTime.D() + r.backend.slack() + time.Minute):
+		case <-finished:
 		}
 	}()
 	go func() {
+		defer wg.Done()
+		// Ends at the latest when Wait closes the pipe.
 		_ = json.NewEncoder(stdin).Encode(p.req)
 		_ = stdin.Close()
 	}()
@@ -130,6 +140,10 @@ func (r *Local) execute(ctx context.Context, p *prepared, res *Result, onOutput 
 	}
 	waitErr := l.cmd.Wait()
 	wall.Stop()
+	// The launcher is reaped: its process group id may be reused from now
+	// on, so no stop may signal it any more. Do waits for a stop already
+	// under way.
+	killOnce.Do(func() {})
 
 	res.Duration = Duration(time.Since(start))
 	var st cgroupStats
@@ -151,7 +165,7 @@ func (r *Local) execute(ctx context.Context, p *prepared, res *Result, onOutput 
 	whyMu.Lock()
 	reason := why
 	whyMu.Unlock()
-	col.finish(st.oomKills, reason, readErr, waitErr, diag.String(), p.limits)
+	col.finish(st, reason, readErr, waitErr, diag.String(), p.limits)
 	return nil
 }
 
@@ -168,6 +182,7 @@ type collector struct {
 	done           bool
 	fatal          string
 	oomSeen        int64
+	pidsSeen       int64
 }
 
 func (c *collector) read(r *bufio.Reader) error {
@@ -218,7 +233,7 @@ func (c *collector) read(r *bufio.Reader) error {
 				c.stderr.Reset()
 			}
 			cr.Name, cr.Args = c.cmds[len(c.res.Commands)].Name, c.cmds[len(c.res.Commands)].Args
-			c.checkOOM(&cr)
+			c.checkLimits(&cr)
 			c.res.Commands = append(c.res.Commands, cr)
 			c.current = -1
 		case frameFile:
@@ -239,22 +254,27 @@ func (c *collector) read(r *bufio.Reader) error {
 	}
 }
 
-// checkOOM turns a command the kernel's OOM killer ended into
-// memory_exceeded: the cgroup's oom_kill count went up while it ran.
-func (c *collector) checkOOM(cr *CommandResult) {
+// checkLimits looks at the cgroup's counters after a command: one the
+// kernel's OOM killer ended is memory_exceeded; one that did not complete
+// after forks were refused at the process limit says so in its reason.
+func (c *collector) checkLimits(cr *CommandResult) {
 	if c.cg == nil {
 		return
 	}
-	n := c.cg.stats().oomKills
-	if n > c.oomSeen && cr.Status != StatusCompleted && cr.Status != StatusSkipped {
+	st := c.cg.stats()
+	failed := cr.Status != StatusCompleted && cr.Status != StatusSkipped
+	if st.oomKills > c.oomSeen && failed {
 		cr.Status = StatusMemoryExceeded
 		cr.Reason = fmt.Sprintf("exceeded the memory limit of %d bytes (killed by the kernel's OOM killer)", c.limits.MemoryBytes)
 	}
-	c.oomSeen = n
+	if st.pidsRefused > c.pidsSeen && failed {
+		cr.Reason += fmt.Sprintf("; it reached the process limit of %d (%d forks refused)", c.limits.Processes, st.pidsRefused-c.pidsSeen)
+	}
+	c.oomSeen, c.pidsSeen = st.oomKills, st.pidsRefused
 }
 
 // finish decides the run's status once the helper is gone.
-func (c *collector) finish(oomKills int64, why string, readErr, waitErr error, diag string, lim Limits) {
+func (c *collector) finish(st cgroupStats, why string, readErr, waitErr error, diag string, lim Limits) {
 	res := c.res
 	if !c.done {
 		// The helper did not finish: say why, from what is known outside.
@@ -267,8 +287,19 @@ func (c *collector) finish(oomKills int64, why string, readErr, waitErr error, d
 			cr.Status, cr.Reason = StatusTimeout, fmt.Sprintf("exceeded the run's wall time limit of %s", lim.WallTime.D())
 		case why == "cancelled":
 			cr.Status, cr.Reason = StatusKilled, "cancelled by the caller"
-		case oomKills > c.oomSeen:
+		case st.oomKills > c.oomSeen:
 			cr.Status, cr.Reason = StatusMemoryExceeded, fmt.Sprintf("exceeded the memory limit of %d bytes (the kernel's OOM killer ended the run)", lim.MemoryBytes)
+		case st.pidsRefused > c.pidsSeen && c.fatal == "" && readErr == nil:
+			// The program used up the processes of the run and the sandbox
+			// could not go on (where the helper shares the limit with the
+			// program: no command cgroup, or a backend's own processes).
+			msg := fmt.Sprintf("the run reached its process limit of %d (%d forks refused) and the sandbox was ended", lim.Processes, st.pidsRefused-c.pidsSeen)
+			if diag != "" {
+				// A crashed Go helper says why first, then dumps its
+				// goroutines.
+				msg += ": " + firstLines(diag, 2)
+			}
+			cr.Status, cr.Reason = StatusKilled, msg
 		case c.fatal != "":
 			cr.Status, cr.Reason = StatusError, c.fatal
 		case readErr != nil:

@@ -101,7 +101,7 @@ func (g *gvisorBackend) launch(_ context.Context, p *prepared, cg *runCgroup) (*
 		"ociVersion": "1.0.2",
 		"process": map[string]any{
 			"terminal": false, "user": map[string]int{"uid": 1000, "gid": 1000},
-			"args": []string{"/.qlp/helper", HelperCommand, "run"}, "env": []string{"PATH=" + basePath},
+			"args": []string{"/.qlp/helper", HelperCommand, "run"}, "env": append([]string{"PATH=" + basePath}, helperEnv()...),
 			"cwd": "/sandbox", "noNewPrivileges": true, "capabilities": map[string]any{},
 			"rlimits": []map[string]any{{"type": "RLIMIT_NOFILE", "hard": 4096, "soft": 4096}},
 		},

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -87,6 +88,13 @@ func runHelper(out *frameWriter) error {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("sandbox: helper: prctl dumpable: %w", err)
 	}
+	// Descriptors the service inherited without close-on-exec (a socket
+	// from systemd, a pipe of whoever started it) passed through the
+	// launcher to here; none may reach a command. The command cgroup's
+	// file is one of them.
+	if err := closeOnExecFrom(3); err != nil {
+		return fmt.Errorf("sandbox: helper: %w", err)
+	}
 	h := &helper{out: out, start: time.Now()}
 	dec := json.NewDecoder(io.LimitReader(os.Stdin, 1<<30))
 	if err := dec.Decode(&h.req); err != nil {
@@ -132,6 +140,25 @@ func runHelper(out *frameWriter) error {
 	}
 	h.collect()
 	return out.write(frameDone)
+}
+
+// closeOnExecFrom marks every open descriptor from first on close-on-exec.
+func closeOnExecFrom(first int) error {
+	if unix.CloseRange(uint(first), ^uint(0), unix.CLOSE_RANGE_CLOEXEC) == nil {
+		return nil
+	}
+	// Before Linux 5.11, and where close_range is not implemented (gVisor).
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return fmt.Errorf("list open descriptors: %w", err)
+	}
+	for _, e := range entries {
+		var fd int
+		if _, err := fmt.Sscan(e.Name(), &fd); err == nil && fd >= first {
+			unix.CloseOnExec(fd)
+		}
+	}
+	return nil
 }
 
 func (h *helper) sendResult(res CommandResult) error {
@@ -216,9 +243,16 @@ func (h *helper) run(idx int, c helperCommand, deadline time.Time) CommandResult
 	}
 	cmd.Stdout, cmd.Stderr = outW, errW
 	began := time.Now()
-	err = cmd.Start()
+	exited := make(chan *os.ProcessState, 1)
+	joinErr, err := h.startCommand(cmd, exited)
 	outW.Close()
 	errW.Close()
+	if joinErr != nil {
+		outR.Close()
+		errR.Close()
+		res.Status, res.Reason = StatusError, joinErr.Error()
+		return res
+	}
 	if err != nil {
 		outR.Close()
 		errR.Close()
@@ -272,11 +306,6 @@ func (h *helper) run(idx int, c helperCommand, deadline time.Time) CommandResult
 	go pump(errR, Stderr)
 
 	timer := time.AfterFunc(timeout, func() { kill <- "timeout" })
-	exited := make(chan *os.ProcessState, 1)
-	go func() {
-		st, _ := cmd.Process.Wait()
-		exited <- st
-	}()
 	var why string
 	var st *os.ProcessState
 	select {
@@ -303,6 +332,61 @@ func (h *helper) run(idx int, c helperCommand, deadline time.Time) CommandResult
 	mu.Unlock()
 	h.classify(&res, st, why, timeout)
 	return res
+}
+
+// startCommand starts cmd from an OS thread of its own, which first moves
+// itself into the run's command cgroup when there is one: the command is
+// born there, under the run's process limit, while the helper's other
+// threads stay outside it and can always be created. joinErr is a failure
+// of the sandbox, err one to start the program.
+func (h *helper) startCommand(cmd *exec.Cmd, exited chan<- *os.ProcessState) (joinErr, err error) {
+	started := make(chan spawnResult, 1)
+	go h.spawn(cmd, started, exited)
+	r := <-started
+	return r.join, r.start
+}
+
+type spawnResult struct{ join, start error }
+
+// spawn runs on a locked thread that it never unlocks, so the thread ends
+// with the goroutine and never runs helper code again once in the command
+// cgroup. Threads the runtime creates meanwhile come from its template
+// thread, not from a locked one. The thread waits for the command: the
+// parent-death signal is tied to the thread that forked.
+func (h *helper) spawn(cmd *exec.Cmd, started chan<- spawnResult, exited chan<- *os.ProcessState) {
+	runtime.LockOSThread()
+	if unix.Gettid() == unix.Getpid() {
+		// The main thread never ends (the runtime parks it instead): hold
+		// it, so that the spawn below gets another thread, until done.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			h.spawn(cmd, started, exited)
+		}()
+		<-done
+		runtime.UnlockOSThread()
+		return
+	}
+	if fd := h.req.CommandCgroupFD; fd > 0 {
+		for {
+			_, err := unix.Write(fd, []byte("0")) // "0": the calling thread
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				started <- spawnResult{join: fmt.Errorf("sandbox: helper: move into the command cgroup: %w", err)}
+				return
+			}
+			break
+		}
+	}
+	if err := cmd.Start(); err != nil {
+		started <- spawnResult{start: err}
+		return
+	}
+	started <- spawnResult{}
+	st, _ := cmd.Process.Wait()
+	exited <- st
 }
 
 func (h *helper) classify(res *CommandResult, st *os.ProcessState, why string, timeout time.Duration) {

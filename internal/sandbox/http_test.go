@@ -24,7 +24,14 @@ func post(t *testing.T, h http.Handler, path string, body []byte) *httptest.Resp
 	return rec
 }
 
+// The HTTP tests and TestLanguages run in parallel with each other, after
+// the sequential suites (TestHostile looks for leftovers of the shared
+// bwrap runner that TestLanguages also uses): each builds a service of
+// its own, and decoding 50 MB of JSON under the race detector takes a
+// while.
+
 func TestHTTPMalformed(t *testing.T) {
+	t.Parallel()
 	svc := newService(t, testConfig(sandbox.BackendBwrap))
 	h := svc.Handler()
 	big := strings.Repeat("x", 50<<20)
@@ -59,6 +66,7 @@ func TestHTTPMalformed(t *testing.T) {
 }
 
 func TestHTTPExecuteAndLanguages(t *testing.T) {
+	t.Parallel()
 	svc := newService(t, testConfig(sandbox.BackendBwrap))
 	h := svc.Handler()
 	rec := post(t, h, "/execute", []byte(`{"code":"print(greeting, n + 1)","language":"python","inputs":{"greeting":"hi","n":41},"resource_limits":{"memory":"256m","timeout":10}}`))
@@ -84,6 +92,7 @@ func TestHTTPExecuteAndLanguages(t *testing.T) {
 }
 
 func TestQueueFull(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(sandbox.BackendBwrap)
 	cfg.MaxConcurrent, cfg.QueueSize, cfg.PerTenant = 1, 0, 1
 	svc := newService(t, cfg)

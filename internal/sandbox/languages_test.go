@@ -9,6 +9,7 @@ import (
 // TestLanguages runs a correct and an incorrect program in every language
 // this host has, under the default backend.
 func TestLanguages(t *testing.T) {
+	t.Parallel() // after the sequential suites: see http_test.go
 	r := runnerFor(t, sandbox.BackendBwrap)
 	have := map[string]bool{}
 	for _, l := range r.Languages() {

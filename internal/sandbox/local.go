@@ -14,6 +14,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 )
 
 // Local is the in-process [Runner]: it runs specs on this host with the
@@ -36,7 +38,14 @@ type Local struct {
 	depMu    sync.Mutex
 	depCache map[string]bool
 
+	// The Go build-cache seed is built once, under the runner's lifetime
+	// (life, ended by Close), not under the request of the first Go run,
+	// whose cancellation would otherwise leave every later run without it.
+	life       context.Context
+	endLife    context.CancelFunc
+	background sync.WaitGroup
 	goSeedOnce sync.Once
+	goSeedDone chan struct{}
 	goSeed     string
 	goSeedErr  error
 }
@@ -60,7 +69,8 @@ func NewLocal(ctx context.Context, cfg Config, logger *slog.Logger) (*Local, err
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Local{cfg: cfg, logger: logger, depCache: map[string]bool{}, hostUID: -1, hostGID: -1}
+	r := &Local{cfg: cfg, logger: logger, depCache: map[string]bool{}, hostUID: -1, hostGID: -1, goSeedDone: make(chan struct{})}
+	r.life, r.endLife = context.WithCancel(context.WithoutCancel(ctx))
 	if os.Geteuid() == 0 {
 		r.hostUID, r.hostGID = cfg.SandboxUID, cfg.SandboxUID
 	}
@@ -94,8 +104,11 @@ func NewLocal(ctx context.Context, cfg Config, logger *slog.Logger) (*Local, err
 		return nil, fmt.Errorf("sandbox: chmod runtime directory: %w", err)
 	}
 	r.cg, r.cgInfo = detectCgroups(cfg.CgroupParent)
-	if r.cg == nil {
+	switch {
+	case r.cg == nil:
 		logger.Warn("sandbox runs without cgroup limits: memory and process limits fall back to rlimits", "reason", r.cgInfo.Reason)
+	case !r.cgInfo.CommandCgroup:
+		logger.Warn("sandbox runs without a command cgroup: the helper shares the process limit with the programs it runs", "reason", r.cgInfo.CommandReason)
 	}
 	r.langs = detectLanguages(ctx, cfg.GoModCache)
 	var err error
@@ -121,8 +134,12 @@ func NewLocal(ctx context.Context, cfg Config, logger *slog.Logger) (*Local, err
 	return r, nil
 }
 
-// Close removes the runtime directory if the runner created it.
+// Close stops work of the runner's own (building the Go build-cache seed)
+// and removes the runtime directory if the runner created it. Runs must
+// have ended.
 func (r *Local) Close() error {
+	r.endLife()
+	r.background.Wait()
 	if r.ownRuntime {
 		return os.RemoveAll(r.runtimeDir)
 	}
@@ -215,7 +232,7 @@ func (r *Local) prepare(ctx context.Context, s *Spec) (*prepared, error) {
 	p.binds = append(p.binds, lang.binds...)
 	if lang.Name == "go" && r.cfg.GoCacheSeed && len(p.missing) == 0 {
 		seed, err := r.goCacheSeed(ctx)
-		if err != nil {
+		if err != nil && ctx.Err() == nil {
 			r.logger.Warn("go build cache seed unavailable; go runs compile the standard library each time", "error", err)
 		} else {
 			p.seed = seed
@@ -285,62 +302,109 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// goCacheSeed builds, once, a Go build cache holding the standard library
+// goCacheSeed returns the Go build-cache seed, starting to build it if no
+// run has asked yet, and waits for it as long as ctx allows.
+func (r *Local) goCacheSeed(ctx context.Context) (string, error) {
+	r.goSeedOnce.Do(func() {
+		r.background.Add(1)
+		go func() {
+			defer r.background.Done()
+			defer close(r.goSeedDone)
+			r.buildGoCacheSeed(r.life)
+		}()
+	})
+	select {
+	case <-r.goSeedDone:
+		return r.goSeed, r.goSeedErr
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// buildGoCacheSeed builds a Go build cache holding the standard library
 // packages tests commonly use, by compiling and testing a trivial module of
 // our own (trusted code) with the host's go. Runs copy it into their own
 // writable GOCACHE.
-func (r *Local) goCacheSeed(ctx context.Context) (string, error) {
-	r.goSeedOnce.Do(func() {
-		lang := r.langs["go"]
-		dir := filepath.Join(r.runtimeDir, "gocache-seed")
-		mod := filepath.Join(r.runtimeDir, "gocache-seed-src")
-		files := map[string]string{
-			"go.mod":       "module seed\n\ngo 1.21\n",
-			"seed.go":      "package seed\n\nimport (\n\t\"encoding/json\"\n\t\"fmt\"\n\t\"os\"\n\t\"sort\"\n\t\"strconv\"\n\t\"strings\"\n)\n\nvar _ = json.Marshal\nvar _ = fmt.Sprint\nvar _ = os.Exit\nvar _ = sort.Ints\nvar _ = strconv.Itoa\nvar _ = strings.TrimSpace\n",
-			"seed_test.go": "package seed\n\nimport \"testing\"\n\nfunc TestSeed(t *testing.T) {}\n",
-			"cmd/main.go":  "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println() }\n",
+func (r *Local) buildGoCacheSeed(ctx context.Context) {
+	lang := r.langs["go"]
+	dir := filepath.Join(r.runtimeDir, "gocache-seed")
+	mod := filepath.Join(r.runtimeDir, "gocache-seed-src")
+	files := map[string]string{
+		"go.mod":       "module seed\n\ngo 1.21\n",
+		"seed.go":      "package seed\n\nimport (\n\t\"encoding/json\"\n\t\"fmt\"\n\t\"os\"\n\t\"sort\"\n\t\"strconv\"\n\t\"strings\"\n)\n\nvar _ = json.Marshal\nvar _ = fmt.Sprint\nvar _ = os.Exit\nvar _ = sort.Ints\nvar _ = strconv.Itoa\nvar _ = strings.TrimSpace\n",
+		"seed_test.go": "package seed\n\nimport \"testing\"\n\nfunc TestSeed(t *testing.T) {}\n",
+		"cmd/main.go":  "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println() }\n",
+	}
+	for name, content := range files {
+		p := filepath.Join(mod, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			r.goSeedErr = err
+			return
 		}
-		for name, content := range files {
-			p := filepath.Join(mod, name)
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				r.goSeedErr = err
-				return
-			}
-			if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-				r.goSeedErr = err
-				return
-			}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			r.goSeedErr = err
+			return
 		}
-		env := []string{"PATH=" + strings.Join(append(append([]string{}, lang.pathDirs...), basePath), ":"),
-			"HOME=" + mod, "GOCACHE=" + dir, "GOPATH=" + filepath.Join(mod, "gopath")}
-		for k, v := range lang.env {
-			if k != "GOCACHE" && k != "GOPATH" && k != "GOMODCACHE" {
-				env = append(env, k+"="+v)
-			}
+	}
+	tmp := filepath.Join(mod, "tmp")
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		r.goSeedErr = err
+		return
+	}
+	env := []string{"PATH=" + strings.Join(append(append([]string{}, lang.pathDirs...), basePath), ":"),
+		"HOME=" + mod, "GOCACHE=" + dir, "GOPATH=" + filepath.Join(mod, "gopath"), "GOTMPDIR=" + tmp}
+	for k, v := range lang.env {
+		if k != "GOCACHE" && k != "GOPATH" && k != "GOMODCACHE" {
+			env = append(env, k+"="+v)
 		}
-		env = append(env, "GOMODCACHE="+filepath.Join(mod, "gopath", "mod"))
-		for _, args := range [][]string{{"go", "build", "./..."}, {"go", "vet", "./..."}, {"go", "test", "-json", "./..."}} {
-			cmd := exec.CommandContext(ctx, filepath.Join(lang.pathDirs[0], "go"), args[1:]...)
-			cmd.Dir, cmd.Env = mod, env
-			if out, err := cmd.CombinedOutput(); err != nil {
-				r.goSeedErr = fmt.Errorf("sandbox: seed go build cache (%s): %w: %s", strings.Join(args, " "), err, lastLines(string(out), 5))
-				return
-			}
+	}
+	env = append(env, "GOMODCACHE="+filepath.Join(mod, "gopath", "mod"))
+	for _, args := range [][]string{{"go", "build", "./..."}, {"go", "vet", "./..."}, {"go", "test", "-json", "./..."}} {
+		cmd := exec.CommandContext(ctx, filepath.Join(lang.pathDirs[0], "go"), args[1:]...)
+		cmd.Dir, cmd.Env = mod, env
+		// Stopped by Close: go and the compilers it started, which must
+		// be gone before Close removes the directory they write in.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+		out, err := cmd.CombinedOutput()
+		if ctx.Err() != nil {
+			waitGroupGone(cmd.Process.Pid, 10*time.Second)
 		}
-		// The sandbox user must be able to read it.
-		_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-			if err == nil {
-				mode := os.FileMode(0o644)
-				if d.IsDir() {
-					mode = 0o755
-				}
-				_ = os.Chmod(p, mode)
+		if err != nil {
+			r.goSeedErr = fmt.Errorf("sandbox: seed go build cache (%s): %w: %s", strings.Join(args, " "), err, lastLines(string(out), 5))
+			return
+		}
+	}
+	// The sandbox user must be able to read it.
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil {
+			mode := os.FileMode(0o644)
+			if d.IsDir() {
+				mode = 0o755
 			}
-			return nil
-		})
-		r.goSeed = dir
+			_ = os.Chmod(p, mode)
+		}
+		return nil
 	})
-	return r.goSeed, r.goSeedErr
+	r.goSeed = dir
+}
+
+// waitGroupGone waits until no process of process group pgid is left.
+func waitGroupGone(pgid int, max time.Duration) {
+	for deadline := time.Now().Add(max); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
+			return
+		}
+	}
+}
+
+func firstLines(s string, n int) string {
+	lines := strings.SplitN(strings.TrimSpace(s), "\n", n+1)
+	if len(lines) > n {
+		lines = append(lines[:n], "…")
+	}
+	return strings.Join(lines, "\n")
 }
 
 func lastLines(s string, n int) string {

@@ -22,7 +22,7 @@ func TestPoolLimits(t *testing.T) {
 			gotA2 <- r
 		}
 	}()
-	time.Sleep(20 * time.Millisecond)
+	waitQueued(t, p, 1)
 	relB, err := p.acquire(ctx, "b")
 	if err != nil {
 		t.Fatalf("b should run while a waits: %v", err)
@@ -39,7 +39,7 @@ func TestPoolLimits(t *testing.T) {
 		t.Fatalf("c should wait then time out, got %v", err)
 	}
 	go func() { _, _ = p.acquire(ctx, "d") }()
-	time.Sleep(20 * time.Millisecond)
+	waitQueued(t, p, 2)
 	if _, err := p.acquire(ctx, "e"); !errors.Is(err, ErrQueueFull) {
 		t.Fatalf("queue of 2 is full, got %v", err)
 	}
@@ -47,8 +47,23 @@ func TestPoolLimits(t *testing.T) {
 	select {
 	case r := <-gotA2:
 		r()
-	case <-time.After(time.Second):
+	case <-time.After(10 * time.Second):
 		t.Fatal("a's second run did not start after the first ended")
 	}
 	relB()
+}
+
+// waitQueued waits until n runs wait in p's queue: a goroutine that is to
+// queue may not have run yet on a loaded machine.
+func waitQueued(t *testing.T, p *pool, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if _, queued := p.depth(); queued == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			_, queued := p.depth()
+			t.Fatalf("%d runs queued, want %d", queued, n)
+		}
+	}
 }

@@ -38,6 +38,10 @@ type helperRequest struct {
 	// Seccomp: install the filter in the helper (backends that cannot pass
 	// it from outside).
 	Seccomp bool `json:"seccomp"`
+	// CommandCgroupFD, when positive, is an open file descriptor of the
+	// command cgroup's tasks (v1) or cgroup.threads (v2) file: see
+	// runCgroup and helper.startCommand.
+	CommandCgroupFD int `json:"command_cgroup_fd,omitempty"`
 }
 
 type copySpec struct {

@@ -53,28 +53,50 @@ func (u *unsafeLocalBackend) ready(context.Context) error {
 	return err
 }
 
-func (u *unsafeLocalBackend) launch(_ context.Context, p *prepared, _ *runCgroup) (*launch, error) {
+func (u *unsafeLocalBackend) launch(_ context.Context, p *prepared, cg *runCgroup) (*launch, error) {
+	var cgFile *os.File
+	if cg != nil {
+		f, err := cg.commandFile()
+		if err != nil {
+			return nil, err
+		}
+		if f != nil {
+			cgFile = f
+			p.req.CommandCgroupFD = 3
+		}
+	}
+	closeCg := func() {
+		if cgFile != nil {
+			cgFile.Close()
+		}
+	}
 	p.req.Seccomp = true
 	if u.r.cg == nil {
 		p.req.MemoryRlimit = p.limits.MemoryBytes
 	}
 	root := p.req.Root
 	if err := os.Mkdir(root, 0o700); err != nil {
+		closeCg()
 		return nil, err
 	}
 	if u.r.hostUID > 0 {
 		if err := os.Chown(root, u.r.hostUID, u.r.hostGID); err != nil {
+			closeCg()
+			_ = os.Remove(root)
 			return nil, err
 		}
 	}
 	cmd := exec.Command(u.r.helper, HelperCommand, "run")
-	cmd.Env = []string{"PATH=" + basePath}
+	cmd.Env = append([]string{"PATH=" + basePath}, helperEnv()...)
 	cmd.Dir = root
 	cmd.SysProcAttr = &syscall.SysProcAttr{}
 	if u.r.hostUID > 0 {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(u.r.hostUID), Gid: uint32(u.r.hostGID)}
 	}
-	l := &launch{cmd: cmd, cleanup: func() { _ = os.RemoveAll(root) }}
-	l.started = func() (int, error) { return cmd.Process.Pid, nil }
+	if cgFile != nil {
+		cmd.ExtraFiles = []*os.File{cgFile}
+	}
+	l := &launch{cmd: cmd, cleanup: func() { closeCg(); _ = os.RemoveAll(root) }}
+	l.started = func() (int, error) { closeCg(); return cmd.Process.Pid, nil }
 	return l, nil
 }

@@ -35,6 +35,9 @@ type Activities struct {
 	Models Models
 	Bus    *progress.Bus
 	Signer *capsule.Signer
+	// Validator checks every task and the assembled capsule (the
+	// Validation Mesh). Nil leaves capsules marked not_validated.
+	Validator Validator
 	// Generator is recorded in every manifest.
 	Generator   capsule.Generator
 	MaxTokens   int

@@ -28,8 +28,8 @@ func CapsuleID(requestID string) string {
 	return uuid.NewSHA1(capsuleNamespace, []byte(requestID)).String()
 }
 
-// notValidatedReason is said plainly in every capsule until the Validation
-// Mesh and the sandbox check generated code.
+// notValidatedReason is said plainly in a capsule built without a
+// validator.
 const notValidatedReason = "no compiler, linter or test run has checked this code; QLP did not validate it"
 
 // mergeFiles lays the tasks' files over each other in dependency order, so
@@ -99,7 +99,17 @@ func (a *Activities) AssembleCapsule(ctx context.Context, in JobRef) (AssembleRe
 	}
 	id := CapsuleID(job.ID)
 	if existing, err := a.Store.GetCapsule(ctx, "", id); err == nil {
-		return AssembleResult{CapsuleID: id, Files: existing.FileCount}, nil // a retry after the write landed
+		// A retry after the write landed: answer from what was stored.
+		res := AssembleResult{CapsuleID: id, Files: existing.FileCount}
+		if v, err := a.Store.GetCapsuleVersion(ctx, "", id, 0); err == nil {
+			var m capsule.Manifest
+			if json.Unmarshal(v.Manifest, &m) == nil {
+				res.Validation = m.Validation.Status
+				res.ValidationSummary = m.Validation.Summary
+				res.RequiresHumanReview = m.Validation.RequiresHumanReview
+			}
+		}
+		return res, nil
 	}
 	if plan == nil {
 		return AssembleResult{}, temporal.NewNonRetryableApplicationError("job has no plan", ErrTypeJobState, nil)
@@ -114,6 +124,17 @@ func (a *Activities) AssembleCapsule(ctx context.Context, in JobRef) (AssembleRe
 		}
 	}
 	files, warnings := mergeFiles(tasks)
+	report := capsule.NotValidated(notValidatedReason)
+	if a.Validator != nil {
+		rep, err := a.validate(ctx, validationRequest(plan, files, "capsule "+job.ID))
+		if err != nil {
+			return AssembleResult{}, err
+		}
+		if report, err = capsuleReport(rep); err != nil {
+			return AssembleResult{}, err
+		}
+		a.publish(ctx, job, progress.CapsuleValidated, "", rep.Summary, validationEventData(rep))
+	}
 	tot, err := a.Store.SumUsage(ctx, store.UsageFilter{JobID: job.ID})
 	if err != nil {
 		return AssembleResult{}, err
@@ -136,7 +157,7 @@ func (a *Activities) AssembleCapsule(ctx context.Context, in JobRef) (AssembleRe
 		Dependencies: plan.Project.Dependencies, Files: files, Generator: gen,
 		Cost: capsule.Cost{Calls: tot.Calls, InputTokens: tot.InputTokens, CachedInputTokens: tot.CachedInputTokens,
 			OutputTokens: tot.OutputTokens, USD: pricing.USD(tot.CostPUSD), PUSD: tot.CostPUSD},
-		Report: capsule.NotValidated(notValidatedReason), Warnings: warnings, CreatedAt: created.Format(time.RFC3339),
+		Report: report, Warnings: warnings, CreatedAt: created.Format(time.RFC3339),
 	}, a.Signer)
 	if err != nil {
 		return AssembleResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeUnusableOutput, nil)
@@ -157,7 +178,8 @@ func (a *Activities) AssembleCapsule(ctx context.Context, in JobRef) (AssembleRe
 	a.publish(ctx, job, progress.CapsuleCreated, "", fmt.Sprintf("capsule %s: %d files, validation: %s", c.Manifest.Name, len(c.Manifest.Files), c.Manifest.Validation.Status),
 		map[string]any{"capsule_id": id, "files": len(c.Manifest.Files), "validation": c.Manifest.Validation.Status, "warnings": warnings})
 	a.recordCapsule(ctx, job, plan, tasks, c)
-	return AssembleResult{CapsuleID: id, Files: len(c.Manifest.Files)}, nil
+	return AssembleResult{CapsuleID: id, Files: len(c.Manifest.Files), Validation: c.Manifest.Validation.Status,
+		ValidationSummary: c.Manifest.Validation.Summary, RequiresHumanReview: c.Manifest.Validation.RequiresHumanReview}, nil
 }
 
 // recordCapsule offers the capsule's files to memory. Memory keeps them as

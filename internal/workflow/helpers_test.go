@@ -1,11 +1,14 @@
 package workflow_test
 
 import (
+	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,9 +21,56 @@ import (
 	"github.com/quantumlayer/qlp/internal/llm/tiers"
 	"github.com/quantumlayer/qlp/internal/logx"
 	"github.com/quantumlayer/qlp/internal/progress"
+	"github.com/quantumlayer/qlp/internal/sandbox"
 	"github.com/quantumlayer/qlp/internal/store"
+	"github.com/quantumlayer/qlp/internal/validation"
 	wf "github.com/quantumlayer/qlp/internal/workflow"
 )
+
+// TestMain lets the test binary act as the sandbox helper, as the qlp
+// binary does with its hidden `sandbox-exec` command: the workflow's
+// validation runs real tools in the real sandbox.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == sandbox.HelperCommand {
+		os.Exit(sandbox.ExecMain(os.Args[2:]))
+	}
+	code := m.Run()
+	if mesh.sb != nil {
+		_ = mesh.sb.Close()
+	}
+	os.Exit(code)
+}
+
+// mesh is one sandbox and Validation Mesh for the test binary (its cache
+// makes the example's second validation instant).
+var mesh struct {
+	once sync.Once
+	sb   *sandbox.Service
+	m    *validation.Mesh
+	err  error
+}
+
+// testValidator returns the shared mesh, or nil where bwrap is missing
+// (a failure under QLP_TEST_REQUIRE_SERVICES=1).
+func testValidator(t testing.TB) wf.Validator {
+	t.Helper()
+	if _, err := exec.LookPath("bwrap"); err != nil {
+		if os.Getenv("QLP_TEST_REQUIRE_SERVICES") == "1" {
+			t.Fatalf("bwrap is not installed (run scripts/install-deps.sh test): %v", err)
+		}
+		t.Log("bwrap is not installed: capsules are built without validation")
+		return nil
+	}
+	mesh.once.Do(func() {
+		ctx := context.Background()
+		mesh.sb, mesh.err = sandbox.New(ctx, sandbox.Defaults(), sandbox.Deps{Logger: logx.Discard()})
+		if mesh.err == nil {
+			mesh.m, mesh.err = validation.New(ctx, validation.Defaults(), validation.Deps{Logger: logx.Discard(), Sandbox: mesh.sb})
+		}
+	})
+	require.NoError(t, mesh.err)
+	return mesh.m
+}
 
 // exampleDir is the scripted URL shortener example.
 const exampleDir = "../../examples/url-shortener"
@@ -99,13 +149,13 @@ func newHarness(t *testing.T, handler llmtest.Handler) *harness {
 	signer, err := capsule.LoadOrCreateSigner(t.TempDir())
 	require.NoError(t, err)
 	acts := &wf.Activities{
-		Store: st, Models: router, Bus: progress.NewBus(st, 0), Signer: signer,
+		Store: st, Models: router, Bus: progress.NewBus(st, 0), Signer: signer, Validator: testValidator(t),
 		Generator: capsule.Generator{QLPVersion: "test", Provider: "openai", Models: map[string]string{"T0": "gpt-4o-mini"}},
 		MaxTokens: 4096, Temperature: 0.2, MaxTasks: 20, DecomposerTier: "T2", Logger: logx.Discard(),
 	}
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
-	env.SetTestTimeout(2 * time.Minute)
+	env.SetTestTimeout(10 * time.Minute)
 	env.RegisterWorkflowWithOptions(wf.QLPWorkflow, workflow.RegisterOptions{Name: wf.WorkflowName})
 	env.RegisterActivity(acts)
 	return &harness{store: st, acts: acts, srv: srv, env: env}

@@ -29,7 +29,9 @@ type Input struct {
 	// HeartbeatTimeout is how long a silent model call may go unnoticed
 	// before Temporal retries it elsewhere (after a crash, say).
 	HeartbeatTimeout time.Duration
-	// TaskTimeout bounds one attempt of one task (all its model calls).
+	// TaskTimeout bounds one attempt of one task (all its model calls),
+	// one task's validation and the capsule's assembly with its full
+	// validation.
 	TaskTimeout time.Duration
 	// AllowReuse lets the job deliver an earlier validated capsule made for
 	// a near-identical request instead of generating (metadata.allow_reuse).
@@ -52,7 +54,7 @@ type Result struct {
 type State struct {
 	Status string            `json:"status"`
 	Step   string            `json:"step"`
-	Tasks  map[string]string `json:"tasks"` // task id → pending|running|completed|failed|skipped
+	Tasks  map[string]string `json:"tasks"` // task id → pending|running|validating|completed|failed|skipped
 	Done   int               `json:"done"`
 	Total  int               `json:"total"`
 }
@@ -95,10 +97,15 @@ type TaskFailure struct {
 	Skipped   bool
 }
 
-// AssembleResult names the stored capsule.
+// AssembleResult names the stored capsule and sums up its validation.
 type AssembleResult struct {
 	CapsuleID string
 	Files     int
+	// Validation is the capsule's overall validation status:
+	// passed|warning|failed|not_validated.
+	Validation          string
+	ValidationSummary   string
+	RequiresHumanReview bool
 }
 
 // FinishInput ends a job.

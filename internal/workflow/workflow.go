@@ -3,6 +3,7 @@ package workflow
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -51,8 +52,18 @@ func QLPWorkflow(ctx workflow.Context, in Input) (Result, error) {
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
 			MaximumAttempts: 4, NonRetryableErrorTypes: []string{ErrTypeMalformedPlan, ErrTypeUnusableOutput, ErrTypeModelRefused, ErrTypeJobState}},
 	})
+	// Validation runs compilers, linters and tests in the sandbox:
+	// minutes, heartbeating; its results are cached by content, so a retry
+	// is cheap.
+	validateCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: in.TaskTimeout,
+		HeartbeatTimeout:    in.HeartbeatTimeout,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
+			MaximumAttempts: 3, NonRetryableErrorTypes: []string{ErrTypeValidationFailed, ErrTypeJobState, ErrTypeUnusableOutput}},
+	})
 	assembleCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 2 * time.Minute,
+		StartToCloseTimeout: in.TaskTimeout,
+		HeartbeatTimeout:    in.HeartbeatTimeout,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second,
 			MaximumAttempts: 5, NonRetryableErrorTypes: []string{ErrTypeJobState, ErrTypeUnusableOutput}},
 	})
@@ -125,21 +136,40 @@ func QLPWorkflow(ctx workflow.Context, in Input) (Result, error) {
 			launched[t.ID] = true
 			running++
 			state.Tasks[t.ID] = "running"
+			taskFailed := func(why string) {
+				running--
+				state.Tasks[t.ID] = "failed"
+				failed = append(failed, t.ID)
+				if failReason == "" {
+					failReason = why
+				}
+			}
+			// Generate, then validate (the task's code with what it
+			// depends on); the task completes when both have.
 			f := workflow.ExecuteActivity(modelCtx, a.GenerateTask, TaskInput{RequestID: in.RequestID, TaskID: t.ID})
 			sel.AddFuture(f, func(f workflow.Future) {
-				running--
 				var tr TaskResult
 				if err := f.Get(ctx, &tr); err != nil {
-					state.Tasks[t.ID] = "failed"
-					failed = append(failed, t.ID)
-					if failReason == "" {
-						failReason = fmt.Sprintf("task %s failed: %s", t.ID, reason(err))
-					}
+					taskFailed(fmt.Sprintf("task %s failed: %s", t.ID, reason(err)))
 					return
 				}
-				state.Tasks[t.ID] = "completed"
-				state.Done++
-				res.TasksCompleted++
+				state.Tasks[t.ID] = "validating"
+				vf := workflow.ExecuteActivity(validateCtx, a.ValidateTask, TaskInput{RequestID: in.RequestID, TaskID: t.ID})
+				sel.AddFuture(vf, func(vf workflow.Future) {
+					var tv TaskValidation
+					if err := vf.Get(ctx, &tv); err != nil {
+						why := reason(err)
+						if !strings.HasPrefix(why, "task ") {
+							why = fmt.Sprintf("task %s: validation could not run: %s", t.ID, why)
+						}
+						taskFailed(why)
+						return
+					}
+					running--
+					state.Tasks[t.ID] = "completed"
+					state.Done++
+					res.TasksCompleted++
+				})
 			})
 		}
 		if running == 0 {
@@ -173,10 +203,20 @@ func QLPWorkflow(ctx workflow.Context, in Input) (Result, error) {
 		return fail(failReason)
 	}
 
-	state.Step = "assembling"
+	state.Step = "assembling and validating"
 	var asm AssembleResult
 	if err := workflow.ExecuteActivity(assembleCtx, a.AssembleCapsule, JobRef{RequestID: in.RequestID}).Get(ctx, &asm); err != nil {
 		return fail("capsule assembly failed: " + reason(err))
+	}
+	res.CapsuleID = asm.CapsuleID
+	if asm.Validation == "failed" {
+		// The capsule is kept, with its report, as evidence; the job is
+		// not presented as a success.
+		why := "the capsule failed validation: " + asm.ValidationSummary
+		if err := finish("failed", why, asm.CapsuleID); err != nil {
+			workflow.GetLogger(ctx).Error("record failure", "error", err)
+		}
+		return res, temporal.NewNonRetryableApplicationError(why, ErrTypeJobFailed, nil)
 	}
 	if err := finish("completed", "", asm.CapsuleID); err != nil {
 		return res, err

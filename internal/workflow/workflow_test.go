@@ -79,7 +79,36 @@ func TestExampleJobProducesAVerifiedCapsule(t *testing.T) {
 	require.True(t, ver.Trusted)
 	m := ver.Manifest
 	require.Equal(t, "url-shortener", m.Name)
-	require.Equal(t, "not_validated", m.Validation.Status, "nothing checked the code, and the capsule says so")
+	if h.acts.Validator != nil {
+		// The example is correct Go: it compiles, its tests pass in the
+		// sandbox, and the only finding is gosec's note on the redirect
+		// to a stored URL (which is what a URL shortener does).
+		require.Contains(t, []string{"passed", "warning"}, m.Validation.Status, m.Validation.Summary)
+		require.NotNil(t, m.Validation.ConfidenceScore)
+		require.GreaterOrEqual(t, *m.Validation.ConfidenceScore, 0.8)
+		var rep struct {
+			OverallStatus string `json:"overall_status"`
+			Checks        []struct {
+				Name, Status, Tool string
+			} `json:"checks"`
+			Tests struct {
+				Total, Passed, Failed int
+			} `json:"tests"`
+		}
+		require.NoError(t, json.Unmarshal(files[capsule.ReportFile], &rep))
+		require.Equal(t, m.Validation.Status, rep.OverallStatus)
+		status := map[string]string{}
+		for _, c := range rep.Checks {
+			status[c.Name] = c.Status
+		}
+		for _, name := range []string{"go-build", "go-vet", "tests", "staticcheck", "gofmt", "secrets", "patterns", "imports", "commands"} {
+			require.Equal(t, "passed", status[name], "%s in %v", name, status)
+		}
+		require.Positive(t, rep.Tests.Total)
+		require.Equal(t, rep.Tests.Total, rep.Tests.Passed, "the example's tests really pass in the sandbox")
+	} else {
+		require.Equal(t, "not_validated", m.Validation.Status, "nothing checked the code, and the capsule says so")
+	}
 	require.Equal(t, "go test ./...", m.Commands.Test)
 	require.GreaterOrEqual(t, len(m.Files), 8)
 	require.Equal(t, 4, m.Cost.Calls, "one decomposition and three tasks")
@@ -96,6 +125,10 @@ func TestExampleJobProducesAVerifiedCapsule(t *testing.T) {
 	require.Equal(t, progress.WorkflowCompleted, types[len(types)-1])
 	require.Contains(t, types, progress.Decomposed)
 	require.Contains(t, types, progress.CapsuleCreated)
+	if h.acts.Validator != nil {
+		require.Contains(t, types, progress.TaskValidated)
+		require.Contains(t, types, progress.CapsuleValidated)
+	}
 }
 
 func TestMalformedPlanTwiceFailsTheJobWithoutACapsule(t *testing.T) {
@@ -206,7 +239,7 @@ func TestIndependentTasksRunInParallelWithinTheBound(t *testing.T) {
 			}
 		}
 		time.Sleep(150 * time.Millisecond)
-		return llmtest.Reply{Content: llmtest.JSON(map[string]any{"files": []map[string]string{{"path": c.TaskID + ".go", "content": "package main\n"}}})}
+		return llmtest.Reply{Content: llmtest.JSON(map[string]any{"files": []map[string]string{{"path": c.TaskID + ".go", "content": "package many\n"}}})}
 	}
 	h := newHarness(t, handler)
 	h.newJob(t, "req-5", "five files in Go", "go")
@@ -305,4 +338,73 @@ func canonicalEntries(t *testing.T, path string) []string {
 	require.NoError(t, sc.Err())
 	sort.Strings(out)
 	return out
+}
+
+// oneTaskJob runs a one-task Go job whose coder answers with files.
+func oneTaskJob(t *testing.T, id string, files map[string]string) *harness {
+	t.Helper()
+	plan := `{"project":{"name":"one","language":"go","commands":{"build":"go build ./..."}},"tasks":[` +
+		`{"id":"a","type":"code_generation","description":"a","complexity":"simple","dependencies":[]}]}`
+	var fs []map[string]string
+	for p, c := range files {
+		fs = append(fs, map[string]string{"path": p, "content": c})
+	}
+	h := newHarness(t, func(c llmtest.Call) llmtest.Reply {
+		if c.Role == "decomposer" {
+			return llmtest.Reply{Content: plan}
+		}
+		return llmtest.Reply{Content: llmtest.JSON(map[string]any{"files": fs})}
+	})
+	if h.acts.Validator == nil {
+		t.Skip("needs the sandbox (bwrap)")
+	}
+	h.newJob(t, id, "one file in Go", "go")
+	h.run(id)
+	return h
+}
+
+func TestTaskThatDoesNotCompileFailsTheJobWithTheReason(t *testing.T) {
+	h := oneTaskJob(t, "req-v1", map[string]string{
+		"go.mod": "module example.com/one\n\ngo 1.22\n",
+		"one.go": "package one\n\n// F is broken.\nfunc F() int { return \"x\" }\n",
+	})
+	err := h.env.GetWorkflowError()
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "task a failed validation: go-build")
+	require.Contains(t, err.Error(), "one.go:4:", "the reason points at the line")
+	job, err := h.store.GetJob(t.Context(), "acme", "req-v1")
+	require.NoError(t, err)
+	require.Equal(t, store.JobFailed, job.Status)
+	require.Empty(t, job.CapsuleID, "no capsule for code that does not compile")
+	task, err := h.store.GetTask(t.Context(), "req-v1", "a")
+	require.NoError(t, err)
+	require.Equal(t, store.TaskFailed, task.Status)
+	require.Contains(t, task.Error, "go-build")
+	var validated bool
+	for _, e := range h.events(t, "req-v1") {
+		validated = validated || e.Type == progress.TaskValidated && e.TaskID == "a"
+	}
+	require.True(t, validated, "progress shows the validation")
+}
+
+func TestCapsuleThatFailsValidationIsKeptButTheJobFails(t *testing.T) {
+	h := oneTaskJob(t, "req-v2", map[string]string{
+		"go.mod": "module example.com/one\n\ngo 1.22\n",
+		"one.go": "// Package one connects.\npackage one\n\n// Password is the production password.\nconst Password = \"Zr8qTw3vLp0xQ\"\n",
+	})
+	err := h.env.GetWorkflowError()
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "the capsule failed validation")
+	require.Contains(t, err.Error(), "secrets")
+	job, err := h.store.GetJob(t.Context(), "acme", "req-v2")
+	require.NoError(t, err)
+	require.Equal(t, store.JobFailed, job.Status)
+	require.Equal(t, wf.CapsuleID("req-v2"), job.CapsuleID, "the capsule is kept as evidence")
+	v, err := h.store.GetCapsuleVersion(t.Context(), "acme", job.CapsuleID, 0)
+	require.NoError(t, err)
+	var m capsule.Manifest
+	require.NoError(t, json.Unmarshal(v.Manifest, &m))
+	require.Equal(t, "failed", m.Validation.Status)
+	require.True(t, m.Validation.RequiresHumanReview)
+	require.Contains(t, string(v.Report), `"rule_id": "hardcoded-credential"`)
 }

@@ -1,0 +1,328 @@
+// Package validation_test measures the Validation Mesh end to end on a
+// 20-file Go project and a 20-file Python project — every check, each
+// tool in the sandbox, no cached result — against running the same tool
+// commands directly on the host in the same run (same batches, same
+// parallelism, the same kind of caches: a Go build cache holding the
+// standard library, every other tool cache empty), and the repeated
+// validation of the unchanged project served from the cache.
+//
+//	go test -run '^$' -bench . -benchtime 1x ./bench/validation/
+package validation_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quantumlayer/qlp/internal/logx"
+	"github.com/quantumlayer/qlp/internal/sandbox"
+	"github.com/quantumlayer/qlp/internal/validation"
+)
+
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == sandbox.HelperCommand {
+		os.Exit(sandbox.ExecMain(os.Args[2:]))
+	}
+	os.Exit(m.Run())
+}
+
+const rounds = 3
+
+func median(ds []time.Duration) time.Duration {
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[len(ds)/2]
+}
+
+// goProject is a module of 4 packages × (4 files + 1 test file).
+func goProject() []validation.File {
+	files := []validation.File{{Path: "go.mod", Content: "module example.com/bench\n\ngo 1.22\n"}}
+	for p := range 4 {
+		pkg := fmt.Sprintf("pkg%d", p)
+		for f := range 4 {
+			files = append(files, validation.File{Path: fmt.Sprintf("%s/f%d.go", pkg, f), Content: fmt.Sprintf(`// Package %[1]s is generated for the benchmark.
+package %[1]s
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// ErrEmpty%[2]d is returned for empty input.
+var ErrEmpty%[2]d = errors.New("%[1]s: empty input")
+
+// Sum%[2]d adds the integers in a comma-separated list.
+func Sum%[2]d(list string) (int, error) {
+	if strings.TrimSpace(list) == "" {
+		return 0, ErrEmpty%[2]d
+	}
+	total := 0
+	for _, part := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(part))
+		if err != nil {
+			return 0, fmt.Errorf("%[1]s: %%q: %%w", part, err)
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// Sorted%[2]d returns the words of s, sorted.
+func Sorted%[2]d(s string) []string {
+	words := strings.Fields(s)
+	sort.Strings(words)
+	return words
+}
+`, pkg, f)})
+		}
+		files = append(files, validation.File{Path: fmt.Sprintf("%s/f_test.go", pkg), Content: fmt.Sprintf(`package %s
+
+import "testing"
+
+func TestSum(t *testing.T) {
+	for _, f := range []func(string) (int, error){Sum0, Sum1, Sum2, Sum3} {
+		if n, err := f("1, 2, 3"); err != nil || n != 6 {
+			t.Errorf("got %%d, %%v", n, err)
+		}
+	}
+}
+
+func TestSorted(t *testing.T) {
+	if got := Sorted0("b a c"); len(got) != 3 || got[0] != "a" {
+		t.Errorf("got %%v", got)
+	}
+}
+`, pkg)})
+	}
+	files = append(files, validation.File{Path: "main.go", Content: `// Command bench adds numbers.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"example.com/bench/pkg0"
+)
+
+func main() {
+	n, err := pkg0.Sum0(os.Args[len(os.Args)-1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Println(n)
+}
+`})
+	return files[:20]
+}
+
+// pythonProject is 10 modules and 10 test modules.
+func pythonProject() []validation.File {
+	var files []validation.File
+	for i := range 10 {
+		files = append(files, validation.File{Path: fmt.Sprintf("mod%d.py", i), Content: fmt.Sprintf(`"""Generated module %[1]d."""
+
+
+def total%[1]d(items: list[str]) -> int:
+    """Return the sum of the integers in items."""
+    result = 0
+    for item in items:
+        result += int(item.strip())
+    return result
+
+
+def words%[1]d(text: str) -> list[str]:
+    """Return the words of text, sorted."""
+    return sorted(text.split())
+`, i)})
+		files = append(files, validation.File{Path: fmt.Sprintf("test_mod%d.py", i), Content: fmt.Sprintf(`from mod%[1]d import total%[1]d, words%[1]d
+
+
+def test_total() -> None:
+    assert total%[1]d(["1", " 2", "3 "]) == 6
+
+
+def test_words() -> None:
+    assert words%[1]d("b a c") == ["a", "b", "c"]
+`, i)})
+	}
+	return files
+}
+
+// host runs the specs' commands directly on the host: one goroutine per
+// spec (the mesh's MaxParallel is 2 and there are 2 specs), commands in
+// order in a fresh directory with fresh tool caches.
+type host struct {
+	goroot  string
+	goSeed  string // a Go build cache holding the standard library
+	tmpRoot string
+}
+
+func (h *host) run(specs []sandbox.Spec) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(specs))
+	for i, spec := range specs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = h.runSpec(spec)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (h *host) runSpec(spec sandbox.Spec) error {
+	root, err := os.MkdirTemp(h.tmpRoot, "run-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(root)
+	work := filepath.Join(root, "work")
+	for _, f := range spec.Files {
+		p := filepath.Join(work, filepath.FromSlash(f.Path))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, f.Content, 0o644); err != nil {
+			return err
+		}
+	}
+	gocache := filepath.Join(root, "gocache")
+	if spec.Language == "go" {
+		if out, err := exec.Command("cp", "-a", h.goSeed, gocache).CombinedOutput(); err != nil {
+			return fmt.Errorf("copy go cache: %v: %s", err, out)
+		}
+	}
+	env := []string{"PATH=" + filepath.Join(h.goroot, "bin") + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+		"HOME=" + filepath.Join(root, "home"), "TMPDIR=" + root, "LANG=C.UTF-8", "GOCACHE=" + gocache, "GOFLAGS=-mod=mod",
+		"GOPROXY=off", "GOTOOLCHAIN=local", "CGO_ENABLED=0", "GOTELEMETRY=off", "PYTHONDONTWRITEBYTECODE=1"}
+	dirs := append([]string{filepath.Join(h.goroot, "bin")}, strings.Split("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", ":")...)
+	for _, c := range spec.Commands {
+		// The program as the sandbox finds it (Debian's python3, not a
+		// pyenv one first on this process's PATH).
+		prog := c.Args[0]
+		for _, d := range dirs {
+			if fi, err := os.Stat(filepath.Join(d, prog)); err == nil && !fi.IsDir() {
+				prog = filepath.Join(d, prog)
+				break
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), c.Timeout.D())
+		cmd := exec.CommandContext(ctx, prog, c.Args[1:]...)
+		cmd.Dir, cmd.Env = work, env
+		out, err := cmd.CombinedOutput() // findings exit non-zero; only the time counts…
+		cancel()
+		// …but a tool that did not run would make the baseline a lie.
+		if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() == 127) || strings.Contains(string(out), "No module named") {
+			return fmt.Errorf("host baseline: %s: %v: %.300s", c.Name, err, out)
+		}
+	}
+	return nil
+}
+
+func BenchmarkValidation(b *testing.B) {
+	ctx := context.Background()
+	sb, err := sandbox.New(ctx, sandbox.Defaults(), sandbox.Deps{Logger: logx.Discard()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sb.Close()
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := &host{goroot: strings.TrimSpace(string(goroot)), tmpRoot: b.TempDir()}
+	h.goSeed = filepath.Join(h.tmpRoot, "goseed")
+	seedMod := filepath.Join(h.tmpRoot, "seedmod")
+	_ = os.MkdirAll(seedMod, 0o755)
+	_ = os.WriteFile(filepath.Join(seedMod, "go.mod"), []byte("module seed\n\ngo 1.22\n"), 0o644)
+	_ = os.WriteFile(filepath.Join(seedMod, "seed.go"), []byte("package seed\n\nimport (\n\t\"errors\"\n\t\"fmt\"\n\t\"os\"\n\t\"sort\"\n\t\"strconv\"\n\t\"strings\"\n)\n\nvar _, _, _, _, _, _ = errors.New, fmt.Sprint, os.Exit, sort.Ints, strconv.Itoa, strings.TrimSpace\n"), 0o644)
+	_ = os.WriteFile(filepath.Join(seedMod, "seed_test.go"), []byte("package seed\n\nimport \"testing\"\n\nfunc TestSeed(t *testing.T) {}\n"), 0o644)
+	for _, args := range [][]string{{"build", "./..."}, {"vet", "./..."}, {"test", "./..."}} {
+		cmd := exec.Command("go", args...)
+		cmd.Dir, cmd.Env = seedMod, append(os.Environ(), "GOCACHE="+h.goSeed, "GOFLAGS=-mod=mod", "GOPROXY=off", "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("seed go cache: %v: %s", err, out)
+		}
+	}
+	projects := []struct {
+		name, lang string
+		files      []validation.File
+		cmds       validation.Commands
+	}{
+		{"go (20 files)", "go", goProject(), validation.Commands{Build: "go build ./...", Test: "go test ./...", Run: "go run ."}},
+		{"python (20 files)", "python", pythonProject(), validation.Commands{Test: "python3 -m pytest -q"}},
+	}
+	for range b.N {
+		for _, p := range projects {
+			req := validation.Request{Language: p.lang, Files: p.files, Commands: p.cmds}
+			var meshT, hostT []time.Duration
+			var last *validation.Report
+			var mesh *validation.Mesh
+			for range rounds {
+				// A fresh mesh each round: nothing comes from its cache.
+				mesh, err = validation.New(ctx, validation.Defaults(), validation.Deps{Logger: logx.Discard(), Sandbox: sb})
+				if err != nil {
+					b.Fatal(err)
+				}
+				specs, err := mesh.Plan(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				start := time.Now()
+				if err := h.run(specs); err != nil {
+					b.Fatal(err)
+				}
+				hostT = append(hostT, time.Since(start))
+				start = time.Now()
+				if last, err = mesh.Validate(ctx, req); err != nil {
+					b.Fatal(err)
+				}
+				meshT = append(meshT, time.Since(start))
+			}
+			if last.OverallStatus == validation.StatusFailed {
+				b.Fatalf("%s: the benchmark project failed validation: %s", p.name, last.Summary)
+			}
+			var cached []time.Duration
+			for range 20 {
+				start := time.Now()
+				r, err := mesh.Validate(ctx, req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				cached = append(cached, time.Since(start))
+				for _, c := range r.Checks {
+					if c.Status != validation.StatusSkipped && !c.Cached {
+						b.Fatalf("%s: %s not served from the cache", p.name, c.Name)
+					}
+				}
+			}
+			hm, mm, cm := median(hostT), median(meshT), median(cached)
+			var ran []string
+			for _, c := range last.Checks {
+				if c.Status != validation.StatusSkipped {
+					ran = append(ran, c.Name)
+				}
+			}
+			b.Logf("%-18s host %7.2f s   mesh %7.2f s   ratio %.2f   cached repeat %6.2f ms   (%s; %d checks: %s)",
+				p.name, hm.Seconds(), mm.Seconds(), float64(mm)/float64(hm), float64(cm.Microseconds())/1000, last.OverallStatus, len(ran), strings.Join(ran, ","))
+			b.ReportMetric(float64(mm)/float64(hm), strings.Fields(p.name)[0]+"-ratio")
+			b.ReportMetric(float64(cm.Microseconds())/1000, strings.Fields(p.name)[0]+"-cached-ms")
+		}
+	}
+}

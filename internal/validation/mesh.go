@@ -1,0 +1,445 @@
+package validation
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/quantumlayer/qlp/internal/sandbox"
+)
+
+// Deps are what the mesh needs from the application.
+type Deps struct {
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer // nil: metrics are not registered
+	// Sandbox runs every tool (required): the in-process sandbox service
+	// or a client of a remote one.
+	Sandbox sandbox.Runner
+}
+
+// Mesh is the in-process [Validator]: it runs the applicable checks of a
+// project, in parallel sandbox runs (bounded by Config.MaxParallel),
+// caches their results and scores the report.
+type Mesh struct {
+	cfg      Config
+	logger   *slog.Logger
+	sb       sandbox.Runner
+	tools    map[string]toolInfo
+	checkers []*checker
+	cache    *cache
+	metrics  *metrics
+}
+
+var _ Validator = (*Mesh)(nil)
+
+// New detects the tools of this host (their versions go into every report
+// and into the cache keys) and returns the mesh.
+func New(ctx context.Context, cfg Config, deps Deps) (*Mesh, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("validation: %w", err)
+	}
+	if deps.Sandbox == nil {
+		return nil, errors.New("validation: a sandbox runner is required: every tool runs in the sandbox")
+	}
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	m := &Mesh{cfg: cfg, logger: logger.With("component", "validation"), sb: deps.Sandbox, tools: detectTools(ctx),
+		checkers: checkers(), cache: newCache(cfg.CacheEntries), metrics: newMetrics(deps.Registerer)}
+	var missing []string
+	for _, t := range m.tools {
+		if !t.ok() {
+			missing = append(missing, t.Name)
+		}
+	}
+	sort.Strings(missing)
+	if len(missing) > 0 {
+		m.logger.Warn("validation tools missing; their checks will be reported as skipped (run scripts/install-deps.sh)", "missing", missing)
+	}
+	return m, nil
+}
+
+// Ready reports whether the mesh can validate: it needs its sandbox.
+func (m *Mesh) Ready(ctx context.Context) error {
+	if r, ok := m.sb.(interface{ Ready(context.Context) error }); ok {
+		return r.Ready(ctx)
+	}
+	return nil
+}
+
+// Validators implements [Validator].
+func (m *Mesh) Validators(ctx context.Context) (*ValidatorsResponse, error) {
+	resp := &ValidatorsResponse{Languages: append([]string(nil), Languages...)}
+	for _, c := range m.checkers {
+		info := ValidatorInfo{Name: c.name, Category: c.category, Languages: c.langs, Tool: c.tool}
+		if info.Languages == nil {
+			info.Languages = append([]string(nil), Languages...)
+		}
+		if builtin(c.tool) {
+			info.Version, info.Available = builtinVersion, true
+		} else {
+			t := m.tools[c.tool]
+			info.Version, info.Available = t.Version, t.ok()
+			for _, n := range c.needs {
+				if !m.tools[n].ok() {
+					info.Available = false
+				}
+			}
+			if !info.Available {
+				info.Reason = m.missingTool(c)
+			}
+		}
+		resp.Validators = append(resp.Validators, info)
+	}
+	return resp, nil
+}
+
+// builtinVersion versions QLP's own rules: change it when a rule changes,
+// so that cached results of the old rules are not reused.
+const builtinVersion = "qlp-rules/1"
+
+func builtin(tool string) bool { return strings.HasPrefix(tool, "qlp-") }
+
+func (m *Mesh) missingTool(c *checker) string {
+	for _, n := range append([]string{c.tool}, c.needs...) {
+		if t := m.tools[n]; !t.ok() {
+			if t.Err == "" {
+				return n + " not installed"
+			}
+			return t.Err
+		}
+	}
+	return ""
+}
+
+func (m *Mesh) toolVersion(c *checker) string {
+	if builtin(c.tool) {
+		return builtinVersion
+	}
+	return m.tools[c.tool].Version
+}
+
+// slot is one check of a validation as it is worked out.
+type slot struct {
+	c     *checker
+	check Check
+	out   outcome
+	key   string
+	done  bool
+}
+
+// Validate implements [Validator].
+func (m *Mesh) Validate(ctx context.Context, req Request) (*Report, error) {
+	start := time.Now()
+	p, err := m.cfg.checkRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	var slots []*slot
+	batches := map[string][]*slot{}
+	var order []string
+	for _, c := range m.checkers {
+		if !c.appliesTo(p.lang) {
+			continue
+		}
+		s := &slot{c: c, check: Check{Name: c.name, Category: c.category, Tool: c.tool, ToolVersion: m.toolVersion(c), Findings: []Finding{}}}
+		slots = append(slots, s)
+		if req.Quick && !gating(c.category) && !builtin(c.tool) {
+			s.skip("quick validation: " + c.name + " runs on the assembled project")
+			continue
+		}
+		if !builtin(c.tool) {
+			if reason := m.missingTool(c); reason != "" {
+				s.skip(reason)
+				continue
+			}
+		}
+		if c.skip != nil {
+			if reason := c.skip(p); reason != "" {
+				s.skip(reason)
+				continue
+			}
+		}
+		s.key = m.cacheKey(c, p)
+		if out, ok := m.cache.get(s.key); ok {
+			m.metrics.cacheHits.Inc()
+			s.out, s.done, s.check.Cached = out, true, true
+			continue
+		}
+		m.metrics.cacheMisses.Inc()
+		if c.local != nil {
+			t0 := time.Now()
+			s.out, s.done = c.local(p), true
+			s.check.DurationMS = time.Since(t0).Milliseconds()
+			m.cache.put(s.key, s.out, s.check.DurationMS)
+			continue
+		}
+		b := batchOf(c, p.lang)
+		if _, ok := batches[b]; !ok {
+			order = append(order, b)
+		}
+		batches[b] = append(batches[b], s)
+	}
+
+	sem := make(chan struct{}, m.cfg.MaxParallel)
+	var wg sync.WaitGroup
+	for _, b := range order {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				for _, s := range batches[b] {
+					s.skip("cancelled: " + ctx.Err().Error())
+				}
+				return
+			}
+			defer func() { <-sem }()
+			m.runBatch(ctx, p, b, batches[b])
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("validation: %w", err)
+	}
+
+	r := &Report{Language: p.lang, Label: req.Label, ContentHash: p.hash, Checks: make([]Check, 0, len(slots))}
+	for _, s := range slots {
+		r.Checks = append(r.Checks, s.finish())
+		if s.out.tests != nil && s.check.Status != StatusSkipped {
+			r.Tests = s.out.tests
+		}
+		m.metrics.checks.WithLabelValues(s.c.name, s.check.Status).Inc()
+	}
+	score(r, m.cfg.ReviewThreshold)
+	r.DurationMS = time.Since(start).Milliseconds()
+	m.metrics.validations.WithLabelValues(p.lang, r.OverallStatus).Inc()
+	m.metrics.duration.WithLabelValues(p.lang).Observe(time.Since(start).Seconds())
+	m.logger.Info("validated", "label", req.Label, "language", p.lang, "files", len(p.paths), "status", r.OverallStatus,
+		"confidence", r.ConfidenceScore, "review", r.RequiresHumanReview, "failed", r.Failed(), "duration_ms", r.DurationMS)
+	return r, nil
+}
+
+// skip marks a check skipped with its reason. A skipped check is never
+// counted as passed.
+func (s *slot) skip(reason string) {
+	s.out = outcome{status: StatusSkipped, reason: reason}
+	s.done = true
+}
+
+// finish settles the check's status, message and legacy fields.
+func (s *slot) finish() Check {
+	c := s.check
+	c.Findings = append(c.Findings, s.out.findings...)
+	sort.SliceStable(c.Findings, func(i, j int) bool {
+		a, b := c.Findings[i], c.Findings[j]
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Column < b.Column
+	})
+	c.Status = s.out.status
+	if c.Status == "" {
+		c.Status = statusFromFindings(c.Findings)
+	}
+	c.Reason, c.Output = s.out.reason, s.out.output
+	c.Type = checkType(c.Category)
+	c.Severity = legacySeverity(c.Findings, c.Status)
+	switch {
+	case c.Status == StatusSkipped:
+		c.Message = "skipped: " + c.Reason
+	case c.Reason != "":
+		c.Message = c.Reason
+	case len(c.Findings) > 0:
+		c.Message = fmt.Sprintf("%d findings; first: %s", len(c.Findings), c.Findings[0])
+	default:
+		c.Message = c.Tool + " found nothing"
+	}
+	s.check = c
+	return c
+}
+
+func (m *Mesh) cacheKey(c *checker, p *project) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", c.name, c.tool, m.toolVersion(c))
+	for _, n := range c.needs {
+		fmt.Fprintf(h, "%s=%s\x00", n, m.tools[n].Version)
+	}
+	if c.category == CategoryTests {
+		fmt.Fprintf(h, "timeout=%s\x00", m.cfg.TestTimeout)
+	}
+	h.Write([]byte(p.hash))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// batchOf is the sandbox run a check belongs to: the commands check joins
+// the language's compile batch.
+func batchOf(c *checker, lang string) string {
+	if c.batch != "" {
+		return c.batch
+	}
+	return map[string]string{"go": "go", "python": "py", "javascript": "js", "typescript": "ts", "bash": "sh", "java": "java", "rust": "rust"}[lang]
+}
+
+// lintBatch reports batches whose tools need no dependency manifests:
+// requirements.txt and package.json are left out of their sandbox, so
+// that an uninstallable dependency does not stop a linter.
+func lintBatch(b string) bool { return strings.HasSuffix(b, "-lint") && b != "go-lint" }
+
+// batchSpec is the sandbox run of one batch: the project's files (with
+// what the mesh adds) and each check's commands in order, the project's
+// tests last. spans[i] are the commands of slots[i].
+func (m *Mesh) batchSpec(p *project, batch string, slots []*slot) (sandbox.Spec, [][2]int) {
+	spec := sandbox.Spec{Language: p.lang, Limits: sandbox.Limits{
+		MemoryBytes: m.cfg.MemoryBytes, Processes: 256, OutputBytes: 4 << 20, DiskBytes: 1 << 30,
+		CPUTime: sandbox.Duration(10 * time.Minute),
+	}}
+	if !lintBatch(batch) {
+		spec.Dependencies = p.req.Dependencies
+	}
+	for _, n := range p.paths {
+		if lintBatch(batch) && (n == "requirements.txt" || n == "pyproject.toml" || n == "package.json" || n == "package-lock.json") {
+			continue
+		}
+		spec.Files = append(spec.Files, sandbox.File{Path: n, Content: []byte(p.files[n])})
+	}
+	if p.lang == "go" && !p.has("go.mod") {
+		spec.Files = append(spec.Files, sandbox.File{Path: "go.mod", Content: []byte(goModFor)})
+	}
+	if batch == "js-lint" {
+		spec.Files = append(spec.Files, sandbox.File{Path: eslintConfigPath, Content: []byte(eslintConfig)})
+	}
+	spans := make([][2]int, len(slots))
+	var wall time.Duration
+	for i, s := range slots {
+		cmds := s.c.cmds(p, &m.cfg)
+		for j := range cmds {
+			if cmds[j].Timeout == 0 {
+				cmds[j].Timeout = sandbox.Duration(m.cfg.CheckTimeout)
+			}
+			cmds[j].ContinueOnFailure = true
+			wall += cmds[j].Timeout.D()
+		}
+		spans[i] = [2]int{len(spec.Commands), len(spec.Commands) + len(cmds)}
+		spec.Commands = append(spec.Commands, cmds...)
+		for _, c := range s.c.collect {
+			if !contains(spec.Collect, c) {
+				spec.Collect = append(spec.Collect, c)
+			}
+		}
+	}
+	spec.Limits.WallTime = sandbox.Duration(min(wall+10*time.Second, 10*time.Minute))
+	if spec.Limits.CPUTime.D() > spec.Limits.WallTime.D() {
+		spec.Limits.CPUTime = spec.Limits.WallTime
+	}
+	return spec, spans
+}
+
+// Plan returns the sandbox runs a validation of req would make (ignoring
+// the cache), without running them: for diagnostics, and for the
+// benchmark that runs the same commands directly on the host.
+func (m *Mesh) Plan(req Request) ([]sandbox.Spec, error) {
+	p, err := m.cfg.checkRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	batches := map[string][]*slot{}
+	var order []string
+	for _, c := range m.checkers {
+		if !c.appliesTo(p.lang) || c.local != nil || req.Quick && !gating(c.category) {
+			continue
+		}
+		if m.missingTool(c) != "" || c.skip != nil && c.skip(p) != "" {
+			continue
+		}
+		b := batchOf(c, p.lang)
+		if _, ok := batches[b]; !ok {
+			order = append(order, b)
+		}
+		batches[b] = append(batches[b], &slot{c: c})
+	}
+	var out []sandbox.Spec
+	for _, b := range order {
+		spec, _ := m.batchSpec(p, b, batches[b])
+		out = append(out, spec)
+	}
+	return out, nil
+}
+
+// runBatch runs the checks of one batch in one sandbox run.
+func (m *Mesh) runBatch(ctx context.Context, p *project, batch string, slots []*slot) {
+	spec, spans := m.batchSpec(p, batch, slots)
+	t0 := time.Now()
+	res, err := m.sb.Run(ctx, spec, nil)
+	elapsed := time.Since(t0).Milliseconds()
+	if err != nil {
+		m.metrics.sandboxRuns.WithLabelValues(batch, "unavailable").Inc()
+		m.logger.Warn("validation sandbox run failed", "batch", batch, "error", err)
+		for _, s := range slots {
+			s.skip("the sandbox could not run it: " + err.Error())
+		}
+		return
+	}
+	m.metrics.sandboxRuns.WithLabelValues(batch, string(res.Status)).Inc()
+	if res.Status == sandbox.StatusError && len(res.MissingDependencies) > 0 {
+		reason := "dependency unavailable: " + strings.Join(res.MissingDependencies, "; ") + " (the sandbox has no network; only what this host has installed can be used)"
+		for _, s := range slots {
+			if gating(s.c.category) {
+				s.out, s.done = outcome{status: StatusFailed, reason: reason}, true
+			} else {
+				s.skip(reason)
+			}
+		}
+		return
+	}
+	for i, s := range slots {
+		sp := spans[i]
+		if sp[1] > len(res.Commands) {
+			s.skip("the sandbox reported no result for it: " + res.Reason)
+			continue
+		}
+		cr := res.Commands[sp[0]:sp[1]]
+		if cr[0].Status == sandbox.StatusSkipped || res.Status == sandbox.StatusError && cr[0].ExitCode < 0 {
+			s.skip("the sandbox did not run it: " + firstNonEmpty(cr[0].Reason, res.Reason))
+			continue
+		}
+		s.out, s.done = s.c.parse(p, cr, res.Files), true
+		var ms int64
+		for _, c := range cr {
+			ms += c.Duration.D().Milliseconds()
+		}
+		s.check.DurationMS = ms
+		if cacheable(s.out, cr) {
+			m.cache.put(s.key, s.out, ms)
+		}
+	}
+	m.logger.Debug("validation batch", "batch", batch, "status", res.Status, "duration_ms", elapsed)
+}
+
+// cacheable: results a rerun would reproduce. Runs cut short by a limit
+// or an infrastructure problem are tried again next time.
+func cacheable(o outcome, cr []sandbox.CommandResult) bool {
+	if o.status == StatusSkipped {
+		return false
+	}
+	for _, c := range cr {
+		if c.Status != sandbox.StatusCompleted && c.Status != sandbox.StatusFailed {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,5 @@
+"use strict";
+
+const { total } = require("./lib");
+
+console.log(total(process.argv.slice(2)));

@@ -1,0 +1,3 @@
+"""Settings."""
+DATABASE_USER = "calc"
+DATABASE_PASSWORD = "Zr8qTw3vLp0xQ"

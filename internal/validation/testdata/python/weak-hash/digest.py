@@ -1,0 +1,6 @@
+"""Password fingerprints."""
+import hashlib
+
+
+def digest(password: str) -> str:
+    return hashlib.md5(password.encode()).hexdigest()

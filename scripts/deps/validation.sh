@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Validation Mesh tools that apt does not package (or packages too old):
+# staticcheck and gosec with `go install`, eslint with npm. They go under
+# /usr/local, which the sandbox binds read-only, so that the sandbox user
+# (uid 65534) can run them. Idempotent: a tool already at its version is
+# left alone.
+set -euo pipefail
+
+STATICCHECK_VERSION=v0.8.2
+GOSEC_VERSION=v2.30.0
+ESLINT_VERSION=9.39.4
+TYPES_NODE_VERSION=20
+
+sudo_() {
+	if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+gobin=/usr/local/bin
+goinstall() { # name module version
+	local name=$1 mod=$2 ver=$3 have=""
+	if [ -x "$gobin/$name" ]; then
+		have=$(go version -m "$gobin/$name" 2>/dev/null | awk '$1 == "mod" {print $3; exit}')
+	fi
+	if [ "$have" = "$ver" ]; then
+		return
+	fi
+	echo "validation deps: go install $mod@$ver" >&2
+	sudo_ env "PATH=$PATH" GOBIN="$gobin" GOFLAGS=-trimpath CGO_ENABLED=0 go install "$mod@$ver"
+}
+
+if command -v go >/dev/null; then
+	goinstall staticcheck honnef.co/go/tools/cmd/staticcheck "$STATICCHECK_VERSION"
+	goinstall gosec github.com/securego/gosec/v2/cmd/gosec "$GOSEC_VERSION"
+else
+	echo "validation deps: go not found; staticcheck and gosec not installed" >&2
+fi
+
+if command -v npm >/dev/null; then
+	have=$(/usr/local/bin/eslint --version 2>/dev/null || true)
+	if [ "$have" != "v$ESLINT_VERSION" ]; then
+		echo "validation deps: npm install -g eslint@$ESLINT_VERSION" >&2
+		sudo_ npm install -g --prefix /usr/local --no-fund --no-audit --loglevel=error "eslint@$ESLINT_VERSION"
+	fi
+	# Node's type declarations, so that tsc can check TypeScript that uses
+	# Node's modules (Debian's node-typescript ships none).
+	if [ ! -f /usr/local/lib/node_modules/@types/node/package.json ]; then
+		echo "validation deps: npm install -g @types/node@$TYPES_NODE_VERSION" >&2
+		sudo_ npm install -g --prefix /usr/local --no-fund --no-audit --loglevel=error "@types/node@$TYPES_NODE_VERSION"
+	fi
+else
+	echo "validation deps: npm not found; eslint and @types/node not installed" >&2
+fi
