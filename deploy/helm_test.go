@@ -176,17 +176,15 @@ func facts(t *testing.T) qlpFacts {
 	t.Helper()
 	f := qlpFacts{targets: binaryTargets(t), dump: configDump(t), ports: map[string]int{}, addrEnv: map[string]string{}, urlEnv: map[string]string{}}
 	addrKey := map[string]string{"orchestrator": "api.addr"}
-	for _, target := range append(append([]string{}, f.targets...), "validation") {
+	for _, target := range f.targets {
 		key, ok := addrKey[target]
 		if !ok {
 			key = "services." + target + ".addr"
 		}
 		s, ok := f.dump[key]
 		if !ok {
-			if p, pending := pendingTargets[target]; pending && !contains(f.targets, target) {
-				f.ports[target] = p.port
-				f.addrEnv[target] = p.envPrefix + "ADDR"
-				f.urlEnv[target] = p.envPrefix + "URL"
+			if target != "worker" {
+				t.Fatalf("qlp config dump has no %s for target %s", key, target)
 			}
 			continue // the worker serves no HTTP
 		}
@@ -278,9 +276,6 @@ func checkEnvNames(t *testing.T, where string, env map[string]string, f qlpFacts
 	known := envNames(f.dump)
 	for name := range env {
 		if name == "GOMEMLIMIT" || name == "HOME" {
-			continue
-		}
-		if pendingEnv(name, f.targets) {
 			continue
 		}
 		if !known[name] {
@@ -527,7 +522,7 @@ func TestHelmDistributed(t *testing.T) {
 		byTarget[target] = d
 	}
 	// Every target of the binary has its Deployment, and every Deployment
-	// runs a target of the binary (or one about to be added: pendingTargets).
+	// runs a target of the binary.
 	for _, target := range f.targets {
 		if byTarget[target] == nil {
 			t.Errorf("qlp serve %s has no Deployment", target)
@@ -535,10 +530,6 @@ func TestHelmDistributed(t *testing.T) {
 	}
 	for target := range byTarget {
 		if !contains(f.targets, target) {
-			if _, pending := pendingTargets[target]; pending {
-				t.Logf("Deployment for %s, a target this qlp does not serve yet (pending)", target)
-				continue
-			}
 			t.Errorf("Deployment for %s, which qlp serve does not accept (%v)", target, f.targets)
 		}
 	}
@@ -601,9 +592,10 @@ func TestHelmDistributed(t *testing.T) {
 				}
 			}
 		}
-		// The worker reaches memory, sandbox and validation in their pods.
+		// The worker reaches memory and validation (which runs the sandbox)
+		// in their pods.
 		if target == "worker" {
-			for _, dep := range []string{"memory", "sandbox", "validation"} {
+			for _, dep := range []string{"memory", "validation"} {
 				if env[f.urlEnv[dep]] == "" {
 					t.Errorf("%s: %s not set: the worker would run %s in-process", where, f.urlEnv[dep], dep)
 				}
@@ -655,7 +647,7 @@ func TestHelmDistributed(t *testing.T) {
 			t.Errorf("Deployment %s sets replicas although an HPA scales it (every upgrade would reset them)", h.Spec.ScaleTargetRef.Name)
 		}
 	}
-	// The sandbox talks to nobody; its callers are the worker and validation.
+	// The sandbox talks to nobody; its one caller is the validation mesh.
 	sp := m.policies["qlp-sandbox"]
 	if sp == nil || !contains(policyTypes(sp), "Egress") || len(sp.Spec.Egress) != 0 {
 		t.Errorf("the sandbox's NetworkPolicy must deny all egress")
@@ -669,8 +661,8 @@ func TestHelmDistributed(t *testing.T) {
 			}
 		}
 		sort.Strings(callers)
-		if strings.Join(callers, ",") != "validation,worker" {
-			t.Errorf("sandbox callers %v, want validation and worker", callers)
+		if strings.Join(callers, ",") != "validation" {
+			t.Errorf("sandbox callers %v, want validation", callers)
 		}
 	}
 	// The migration: `qlp migrate` before install and upgrade, with the same
@@ -767,9 +759,7 @@ func TestHelmTargetsTable(t *testing.T) {
 	}
 	for target, row := range table {
 		if !contains(f.targets, target) {
-			if _, pending := pendingTargets[target]; !pending {
-				t.Errorf("qlp.targets lists %s, which qlp serve does not accept", target)
-			}
+			t.Errorf("qlp.targets lists %s, which qlp serve does not accept", target)
 		}
 		if row.Port != f.ports[target] || row.AddrEnv != f.addrEnv[target] || row.URLEnv != f.urlEnv[target] {
 			t.Errorf("qlp.targets %s: %+v, binary: port %d, %q, %q", target, row, f.ports[target], f.addrEnv[target], f.urlEnv[target])

@@ -19,22 +19,6 @@ import (
 	"github.com/quantumlayer/qlp/internal/cli"
 )
 
-// pendingTargets are services whose deployment artefacts exist before the
-// qlp binary on this branch serves them: the Validation Mesh (:8002) is
-// being added as target `validation` on another branch. A pending target
-// may be missing from the binary (and its QLP_VALIDATION_* settings from
-// the configuration) without failing the tests; once the binary serves it,
-// every check applies to it like to any other target.
-var pendingTargets = map[string]pendingTarget{
-	"validation": {port: 8002, envPrefix: "QLP_VALIDATION_", maxBodyBytes: 96 << 20},
-}
-
-type pendingTarget struct {
-	port         int
-	envPrefix    string
-	maxBodyBytes int64
-}
-
 // requireTool returns the path of an executable, or skips the test when it
 // is missing — fails instead when QLP_TEST_REQUIRE_SERVICES=1 (make test).
 func requireTool(t *testing.T, name string) string {
@@ -149,17 +133,6 @@ func envNames(dump map[string]setting) map[string]bool {
 		out[s.Env] = true
 	}
 	return out
-}
-
-// pendingEnv reports whether name belongs to a pending target the binary
-// does not serve yet.
-func pendingEnv(name string, served []string) bool {
-	for target, p := range pendingTargets {
-		if strings.HasPrefix(name, p.envPrefix) && !contains(served, target) {
-			return true
-		}
-	}
-	return false
 }
 
 func contains(list []string, s string) bool {

@@ -17,7 +17,7 @@ orchestrator: []
 validation: [sandbox]
 memory: []
 sandbox: []
-worker: [memory, sandbox, validation]
+worker: [memory, validation]
 {{- end }}
 
 {{- define "qlp.name" -}}
