@@ -45,7 +45,7 @@ if [ "${#want[@]}" -gt 0 ]; then
 	sudo_ apt-get update -qq >/dev/null
 	sudo_ apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
 	# Debian starts some services on install; the tests start their own.
-	for svc in redis-server nginx postgresql; do
+	for svc in redis-server nginx postgresql prometheus; do
 		if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
 			sudo_ systemctl stop "$svc" || true
 		fi
