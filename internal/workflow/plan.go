@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/quantumlayer/qlp/internal/answer"
 )
 
 // Project is the shared context decided once, by decomposition, and given
@@ -80,8 +82,8 @@ func (e *PlanError) Error() string {
 // ParsePlan reads the decomposer's answer and checks it: JSON shape, ids,
 // enums, references, cycles and the requested language. maxTasks bounds the
 // graph.
-func ParsePlan(answer, wantLanguage string, maxTasks int) (*Plan, error) {
-	raw, err := extractJSONObject(answer)
+func ParsePlan(answerText, wantLanguage string, maxTasks int) (*Plan, error) {
+	raw, err := answer.JSONObject(answerText)
 	if err != nil {
 		return nil, &PlanError{Problems: []string{err.Error()}}
 	}
@@ -205,32 +207,6 @@ func findCycle(tasks []PlannedTask) []string {
 		}
 	}
 	return nil
-}
-
-// extractJSONObject finds the JSON object in an answer that may wrap it in
-// prose or a Markdown fence.
-func extractJSONObject(s string) (string, error) {
-	s = strings.TrimSpace(s)
-	if strings.HasPrefix(s, "{") && json.Valid([]byte(s)) {
-		return s, nil
-	}
-	// A fenced block first: models often explain before and after.
-	for _, m := range fenceRe.FindAllStringSubmatch(s, -1) {
-		body := strings.TrimSpace(m[2])
-		if strings.HasPrefix(body, "{") && json.Valid([]byte(body)) {
-			return body, nil
-		}
-	}
-	start := strings.Index(s, "{")
-	if start < 0 {
-		return "", fmt.Errorf("the answer contains no JSON object")
-	}
-	dec := json.NewDecoder(strings.NewReader(s[start:]))
-	var v json.RawMessage
-	if err := dec.Decode(&v); err != nil {
-		return "", fmt.Errorf("the answer is not valid JSON: %v", err)
-	}
-	return string(v), nil
 }
 
 // DetectLanguage finds a programming language named in a request, using
