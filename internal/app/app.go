@@ -14,11 +14,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/quantumlayer/qlp/internal/agents"
 	"github.com/quantumlayer/qlp/internal/auth"
 	"github.com/quantumlayer/qlp/internal/budget"
 	"github.com/quantumlayer/qlp/internal/capsule"
@@ -51,6 +53,9 @@ type Options struct {
 	Memory bool
 	// Validation runs the Validation Mesh service in this process.
 	Validation bool
+	// Agents runs the Agent Factory's HTTP service (POST /execute on
+	// :8001) in this process (needs LLM settings).
+	Agents bool
 	// Version is reported by /health and recorded in manifests.
 	Version string
 }
@@ -64,7 +69,15 @@ type Platform struct {
 	Bus          *progress.Bus
 	Signer       *capsule.Signer
 	Orchestrator *orchestrator.Service
-	Router       *tiers.Router
+	// Router holds the tiers' models; it is open when this process runs
+	// the worker or the Agent Factory, which share it.
+	Router *tiers.Router
+	// Agents is the Agent Factory service (nil unless asked for).
+	Agents       *agents.Service
+	agentsProbes *httpx.Probes
+	// workerProbes answer for a worker: its Temporal connection and
+	// store, and the LLM metrics when no Agent Factory runs here.
+	workerProbes *httpx.Probes
 	Prices       *pricing.Catalogue
 	// Budget guards model calls and answers /api/v2/budgets; Costs answers
 	// /api/v2/costs*.
@@ -97,7 +110,7 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 	if err := cfg.ValidateCore(); err != nil {
 		return nil, err
 	}
-	if opts.Worker {
+	if opts.Worker || opts.Agents {
 		if err := cfg.LLM.Validate(); err != nil {
 			return nil, err
 		}
@@ -157,10 +170,26 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 			return nil, err
 		}
 	}
+	if opts.Agents {
+		p.agentsProbes = httpx.NewProbes("agents", opts.Version)
+	}
 	if opts.Worker {
 		if opts.NoEngine {
 			return nil, errors.New("app: a worker needs the workflow engine")
 		}
+		p.workerProbes = httpx.NewProbes("worker", opts.Version)
+	}
+	if opts.Worker || opts.Agents {
+		if err := p.openRouter(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Agents {
+		p.Agents = agents.New(agents.Config{MaxTokens: p.Router.MaxTokens, Temperature: p.Router.Temperature, MaxBodyBytes: cfg.API.MaxBodyBytes},
+			p.Router, logger.With("component", "agents"))
+		p.agentsProbes.AddCheck("store", p.Store.Ping) // usage rows are written there
+	}
+	if opts.Worker {
 		if err := p.startWorker(ctx); err != nil {
 			return nil, err
 		}
@@ -206,8 +235,20 @@ func (p *Platform) validator() workflow.Validator {
 	return p.Validation
 }
 
-func (p *Platform) startWorker(ctx context.Context) error {
-	deps := tiers.Deps{Sink: p.Store, Logger: p.Logger.With("component", "llm"), Registerer: p.apiProbes.Registry}
+// openRouter opens the tiers' models, metered into the store and guarded
+// by the budget. Their metrics go to one registry per process, so that a
+// Prometheus scraping every port counts each call once: the Agent
+// Factory's when it runs here (it is the LLM service), else the worker's,
+// else the orchestrator's.
+func (p *Platform) openRouter(ctx context.Context) error {
+	reg := prometheus.Registerer(p.apiProbes.Registry)
+	switch {
+	case p.agentsProbes != nil:
+		reg = p.agentsProbes.Registry
+	case p.workerProbes != nil:
+		reg = p.workerProbes.Registry
+	}
+	deps := tiers.Deps{Sink: p.Store, Logger: p.Logger.With("component", "llm"), Registerer: reg}
 	if p.Cfg.Redis.Enabled() {
 		rdb, err := redisx.Open(ctx, p.Cfg.Redis)
 		if err != nil {
@@ -223,12 +264,27 @@ func (p *Platform) startWorker(ctx context.Context) error {
 	if err := guard(router, p.Budget); err != nil {
 		return err
 	}
+	// The guard's decisions are counted where it runs: here.
+	return reg.Register(p.Budget)
+}
+
+func (p *Platform) startWorker(ctx context.Context) error {
+	router := p.Router
+	p.workerProbes.AddCheck("store", p.Store.Ping)
+	p.workerProbes.AddCheck("temporal", func(ctx context.Context) error {
+		_, err := p.Engine.Client.CheckHealth(ctx, nil)
+		return err
+	})
+	jobMetrics, err := workflow.NewMetrics(p.workerProbes.Registry)
+	if err != nil {
+		return err
+	}
 	acts := &workflow.Activities{
 		Store: p.Store, Models: router, Bus: p.Bus, Signer: p.Signer, Validator: p.validator(),
 		Generator: capsule.Generator{QLPVersion: p.version, Provider: router.Provider, Models: router.Models(), Scripted: router.Scripted},
 		MaxTokens: router.MaxTokens, Temperature: router.Temperature, MaxTasks: p.Cfg.Workflow.MaxTasks,
 		DecomposerTier: p.Cfg.Workflow.DecomposerTier, Logger: p.Logger.With("component", "activities"),
-		Memory: p.Memory,
+		Memory: p.Memory, Metrics: jobMetrics,
 	}
 	p.worker = workflow.NewWorker(p.Engine.Client, acts, worker.Options{
 		MaxConcurrentActivityExecutionSize: 4 * p.Cfg.Workflow.MaxParallel,
@@ -341,7 +397,7 @@ func (p *Platform) Authenticator(extra ...auth.Authenticator) auth.Authenticator
 func (p *Platform) Probes() *httpx.Probes {
 	p.apiChecks.Do(func() {
 		pr := p.apiProbes
-		if p.Budget != nil {
+		if p.Budget != nil && p.Router == nil {
 			pr.Registry.MustRegister(p.Budget)
 		}
 		pr.AddCheck("store", p.Store.Ping)
@@ -388,6 +444,24 @@ func (p *Platform) APIHandler(extra ...auth.Authenticator) http.Handler {
 func (p *Platform) SandboxHandler(extra ...auth.Authenticator) http.Handler {
 	return p.serviceHandler("sandbox", p.sandboxProbes, func(mux *http.ServeMux, requireKey func(http.Handler) http.Handler) {
 		mux.Handle("/", requireKey(p.Sandbox.Handler()))
+	}, extra...)
+}
+
+// AgentsHandler is the Agent Factory's HTTP surface (:8001).
+func (p *Platform) AgentsHandler(extra ...auth.Authenticator) http.Handler {
+	return p.serviceHandler("agents", p.agentsProbes, func(mux *http.ServeMux, requireKey func(http.Handler) http.Handler) {
+		mux.Handle("/", requireKey(p.Agents.Handler()))
+	}, extra...)
+}
+
+// WorkerHandler is the worker's HTTP surface: probes and metrics only, for
+// Kubernetes and Prometheus; everything else is an authenticated 404.
+func (p *Platform) WorkerHandler(extra ...auth.Authenticator) http.Handler {
+	logger := p.Logger.With("component", "worker")
+	return p.serviceHandler("worker", p.workerProbes, func(mux *http.ServeMux, requireKey func(http.Handler) http.Handler) {
+		mux.Handle("/", requireKey(httpx.Handle(logger, func(w http.ResponseWriter, r *http.Request) error {
+			return httpx.NotFound("route " + r.Method + " " + r.URL.Path + " (the worker serves only probes and /metrics)")
+		})))
 	}, extra...)
 }
 

@@ -18,6 +18,7 @@ import (
 
 // Targets a process can run.
 const (
+	targetAgents       = "agents"
 	targetOrchestrator = "orchestrator"
 	targetMemory       = "memory"
 	targetSandbox      = "sandbox"
@@ -25,7 +26,7 @@ const (
 	targetWorker       = "worker"
 )
 
-var allTargets = []string{targetOrchestrator, targetMemory, targetSandbox, targetValidation, targetWorker}
+var allTargets = []string{targetOrchestrator, targetAgents, targetMemory, targetSandbox, targetValidation, targetWorker}
 
 func newUpCmd(e *env) *cobra.Command {
 	var ui bool
@@ -34,9 +35,10 @@ func newUpCmd(e *env) *cobra.Command {
 		Use:   "up",
 		Short: "Run the whole platform in one process (embedded defaults)",
 		Long: `Run every QLP service in one process: the orchestrator API on :8000, the
-Validation Mesh on :8002, the Execution Sandbox on :8004, the Temporal
-worker, and (unless QLP_TEMPORAL_ADDRESS names a cluster) an embedded
-Temporal dev server storing its state under the data directory.
+Agent Factory on :8001, the Validation Mesh on :8002, the Vector Memory on
+:8003, the Execution Sandbox on :8004, the Temporal worker (probes and
+metrics on :8005), and (unless QLP_TEMPORAL_ADDRESS names a cluster) an
+embedded Temporal dev server storing its state under the data directory.
 Stop with Ctrl-C.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -105,7 +107,8 @@ func serve(parent context.Context, e *env, targets []string) error {
 	defer stop()
 	sort.Strings(targets)
 	p, err := app.Open(ctx, e.cfg, e.logger, app.Options{Worker: contains(targets, targetWorker), Sandbox: contains(targets, targetSandbox),
-		Memory: contains(targets, targetMemory), Validation: contains(targets, targetValidation), Version: e.version})
+		Memory: contains(targets, targetMemory), Validation: contains(targets, targetValidation), Agents: contains(targets, targetAgents),
+		Version: e.version})
 	if err != nil {
 		return err
 	}
@@ -121,6 +124,11 @@ func serve(parent context.Context, e *env, targets []string) error {
 	}
 	if contains(targets, targetOrchestrator) {
 		if err := listen("orchestrator", e.cfg.API.Addr, p.APIHandler()); err != nil {
+			return err
+		}
+	}
+	if contains(targets, targetAgents) {
+		if err := listen("agents", e.cfg.Services.AgentsAddr, p.AgentsHandler()); err != nil {
 			return err
 		}
 	}
@@ -143,6 +151,11 @@ func serve(parent context.Context, e *env, targets []string) error {
 			return err
 		}
 	}
+	if contains(targets, targetWorker) {
+		if err := listen("worker", e.cfg.Services.WorkerAddr, p.WorkerHandler()); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(e.stdout, "QLP %s running: %s\n", e.version, strings.Join(targets, ", "))
 	for _, s := range servers {
 		fmt.Fprintf(e.stdout, "  %-13s %s  (%s/healthz, %s/readyz, %s/metrics)\n", s.Name(), s.URL(), s.URL(), s.URL(), s.URL())
@@ -158,8 +171,8 @@ func serve(parent context.Context, e *env, targets []string) error {
 	if p.Engine.UIURL != "" {
 		fmt.Fprintf(e.stdout, "  %-13s %s\n", "temporal-ui", p.Engine.UIURL)
 	}
-	if contains(targets, targetWorker) {
-		fmt.Fprintf(e.stdout, "  %-13s task queue qlp-main, LLM pack %s\n", "worker", p.Router.DefaultPack())
+	if p.Router != nil {
+		fmt.Fprintf(e.stdout, "  %-13s LLM pack %s (tiers T0..T3)\n", "models", p.Router.DefaultPack())
 	}
 	errc := make(chan error, len(servers))
 	for _, s := range servers {

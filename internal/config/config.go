@@ -39,6 +39,8 @@ type API struct {
 // Services holds the listen address of each service started in this
 // process, and the URL of each service another process runs (split mode).
 type Services struct {
+	AgentsAddr     string
+	WorkerAddr     string
 	SandboxAddr    string
 	SandboxURL     string
 	MemoryAddr     string
@@ -96,7 +98,7 @@ func Defaults() Config {
 		LLM:       tiers.Defaults(),
 		Workflow: Workflow{MaxAttempts: 3, EscalateAfter: 2, MaxParallel: 4, MaxTasks: 20, HeartbeatTimeout: 30 * time.Second,
 			TaskTimeout: 20 * time.Minute, DecomposerTier: "T2"},
-		Services:   Services{SandboxAddr: "127.0.0.1:8004", MemoryAddr: "127.0.0.1:8003", ValidationAddr: "127.0.0.1:8002"},
+		Services:   Services{AgentsAddr: "127.0.0.1:8001", WorkerAddr: "127.0.0.1:8005", SandboxAddr: "127.0.0.1:8004", MemoryAddr: "127.0.0.1:8003", ValidationAddr: "127.0.0.1:8002"},
 		Sandbox:    sandbox.Defaults(),
 		Memory:     memoryDefaults(),
 		Budget:     budget.Defaults(),
@@ -149,6 +151,8 @@ func (c *Config) Settings() []settings.Setting {
 		{Key: "workflow.heartbeat_timeout", Env: "QLP_WORKFLOW_HEARTBEAT_TIMEOUT", Help: "how long a silent model call may go before Temporal retries it", Value: settings.Duration(&c.Workflow.HeartbeatTimeout)},
 		{Key: "workflow.task_timeout", Env: "QLP_WORKFLOW_TASK_TIMEOUT", Help: "time limit of one attempt of one task", Value: settings.Duration(&c.Workflow.TaskTimeout)},
 		{Key: "workflow.decomposer_tier", Env: "QLP_WORKFLOW_DECOMPOSER_TIER", Help: "tier that plans jobs (T0..T3)", Value: settings.String(&c.Workflow.DecomposerTier)},
+		{Key: "services.agents.addr", Env: "QLP_AGENTS_ADDR", Help: "listen address of the Agent Factory service (POST /execute: one task, one tier)", Value: settings.String(&c.Services.AgentsAddr)},
+		{Key: "services.worker.addr", Env: "QLP_WORKER_ADDR", Help: "listen address of the worker's probes and /metrics", Value: settings.String(&c.Services.WorkerAddr)},
 		{Key: "services.sandbox.addr", Env: "QLP_SANDBOX_ADDR", Help: "listen address of the Execution Sandbox service", Value: settings.String(&c.Services.SandboxAddr)},
 		{Key: "services.sandbox.url", Env: "QLP_SANDBOX_URL", Help: "URL of a sandbox service in another process; empty runs the sandbox in this process", Value: settings.String(&c.Services.SandboxURL)},
 		{Key: "services.memory.addr", Env: "QLP_MEMORY_ADDR", Help: "listen address of the Vector Memory service", Value: settings.String(&c.Services.MemoryAddr)},

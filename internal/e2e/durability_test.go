@@ -105,7 +105,8 @@ func TestKilledMidJobResumesAfterRestart(t *testing.T) {
 	env := []string{
 		"QLP_DATA_DIR=" + dataDir, "QLP_API_ADDR=" + apiAddr, fmt.Sprintf("QLP_TEMPORAL_PORT=%d", freePort(t)),
 		fmt.Sprintf("QLP_SANDBOX_ADDR=127.0.0.1:%d", freePort(t)), fmt.Sprintf("QLP_MEMORY_ADDR=127.0.0.1:%d", freePort(t)),
-		fmt.Sprintf("QLP_VALIDATION_ADDR=127.0.0.1:%d", freePort(t)),
+		fmt.Sprintf("QLP_VALIDATION_ADDR=127.0.0.1:%d", freePort(t)), fmt.Sprintf("QLP_AGENTS_ADDR=127.0.0.1:%d", freePort(t)),
+		fmt.Sprintf("QLP_WORKER_ADDR=127.0.0.1:%d", freePort(t)),
 		"QLP_LLM_PROVIDER=openai", "QLP_LLM_BASE_URL=" + model.URL,
 		"QLP_LLM_MODEL_T0=gpt-4o-mini", "QLP_LLM_MODEL_T1=gpt-4.1-mini", "QLP_LLM_MODEL_T2=gpt-4.1", "QLP_LLM_MODEL_T3=gpt-4o",
 		"QLP_WORKFLOW_HEARTBEAT_TIMEOUT=3s", "QLP_LOG_LEVEL=warn", "QLP_STORE_DRIVER=sqlite", "QLP_DATABASE_URL=",

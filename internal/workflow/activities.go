@@ -47,8 +47,10 @@ type Activities struct {
 	DecomposerTier string
 	// Memory recalls past requests, code and statistics; nil runs without.
 	Memory Memory
-	Logger *slog.Logger
-	Now    func() time.Time
+	// Metrics count finished jobs; nil counts nothing.
+	Metrics *Metrics
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 func (a *Activities) now() time.Time {
@@ -376,6 +378,7 @@ func (a *Activities) FinishJob(ctx context.Context, in FinishInput) error {
 	if err := a.Store.UpdateJob(ctx, job.ID, u); err != nil {
 		return err
 	}
+	a.Metrics.jobFinished(in.Status, now.Sub(job.CreatedAt))
 	typ := map[string]string{"completed": progress.WorkflowCompleted, "cancelled": progress.WorkflowCancelled}[in.Status]
 	if typ == "" {
 		typ = progress.WorkflowFailed

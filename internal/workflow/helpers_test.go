@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
@@ -82,6 +83,7 @@ func exampleRules(t testing.TB) (string, []llmtest.Rule) {
 }
 
 type harness struct {
+	reg   *prometheus.Registry // the job metrics
 	store store.Store
 	acts  *wf.Activities
 	srv   *llmtest.Server
@@ -104,9 +106,13 @@ func newHarness(t *testing.T, handler llmtest.Handler) *harness {
 	require.NoError(t, err)
 	signer, err := capsule.LoadOrCreateSigner(t.TempDir())
 	require.NoError(t, err)
+	reg := prometheus.NewRegistry()
+	metrics, err := wf.NewMetrics(reg)
+	require.NoError(t, err)
 	acts := &wf.Activities{
 		Store: st, Models: router, Bus: progress.NewBus(st, 0), Signer: signer, Validator: testValidator(t),
 		Generator: capsule.Generator{QLPVersion: "test", Provider: "openai", Models: map[string]string{"T0": "gpt-4o-mini"}},
+		Metrics:   metrics,
 		MaxTokens: 4096, Temperature: 0.2, MaxTasks: 20, DecomposerTier: "T2", Logger: logx.Discard(),
 	}
 	var s testsuite.WorkflowTestSuite
@@ -114,7 +120,7 @@ func newHarness(t *testing.T, handler llmtest.Handler) *harness {
 	env.SetTestTimeout(10 * time.Minute)
 	env.RegisterWorkflowWithOptions(wf.QLPWorkflow, workflow.RegisterOptions{Name: wf.WorkflowName})
 	env.RegisterActivity(acts)
-	return &harness{store: st, acts: acts, srv: srv, env: env}
+	return &harness{reg: reg, store: st, acts: acts, srv: srv, env: env}
 }
 
 // again returns a harness on the same store, model and activities with a
@@ -125,7 +131,7 @@ func (h *harness) again(t *testing.T) *harness {
 	env.SetTestTimeout(2 * time.Minute)
 	env.RegisterWorkflowWithOptions(wf.QLPWorkflow, workflow.RegisterOptions{Name: wf.WorkflowName})
 	env.RegisterActivity(h.acts)
-	return &harness{store: h.store, acts: h.acts, srv: h.srv, env: env}
+	return &harness{reg: h.reg, store: h.store, acts: h.acts, srv: h.srv, env: env}
 }
 
 func (h *harness) newJob(t *testing.T, id, description, language string) {
@@ -145,4 +151,21 @@ func (h *harness) events(t *testing.T, id string) []store.Event {
 	ev, err := h.store.ListEvents(t.Context(), id, 0, 0)
 	require.NoError(t, err)
 	return ev
+}
+
+// jobsFinished is qlp_jobs_total for each status.
+func (h *harness) jobsFinished(t *testing.T) map[string]float64 {
+	t.Helper()
+	mfs, err := h.reg.Gather()
+	require.NoError(t, err)
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "qlp_jobs_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			out[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+		}
+	}
+	return out
 }

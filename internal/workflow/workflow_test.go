@@ -43,6 +43,7 @@ func TestExampleJobProducesAVerifiedCapsule(t *testing.T) {
 	require.Equal(t, "completed", res.Status)
 	require.Equal(t, 3, res.TasksCompleted)
 	require.Equal(t, wf.CapsuleID("req-1"), res.CapsuleID)
+	require.Equal(t, map[string]float64{"completed": 1, "failed": 0, "cancelled": 0}, h.jobsFinished(t))
 
 	// Dependent tasks see the outputs of the tasks they depend on.
 	coder := map[string]string{}
@@ -159,6 +160,7 @@ func TestMalformedPlanTwiceFailsTheJobWithoutACapsule(t *testing.T) {
 	require.ErrorIs(t, err, store.ErrNotFound, "no capsule, never placeholder code")
 	ev := h.events(t, "req-2")
 	require.Equal(t, progress.WorkflowFailed, ev[len(ev)-1].Type)
+	require.Equal(t, map[string]float64{"completed": 0, "failed": 1, "cancelled": 0}, h.jobsFinished(t))
 }
 
 func TestFailedTaskSkipsItsDependentsAndFailsTheJob(t *testing.T) {

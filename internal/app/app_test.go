@@ -1,0 +1,110 @@
+package app_test
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/quantumlayer/qlp/internal/app"
+	"github.com/quantumlayer/qlp/internal/auth"
+	"github.com/quantumlayer/qlp/internal/budget"
+	"github.com/quantumlayer/qlp/internal/config"
+	"github.com/quantumlayer/qlp/internal/llm/llmtest"
+	"github.com/quantumlayer/qlp/internal/logx"
+	"github.com/quantumlayer/qlp/internal/store"
+)
+
+// The Agent Factory on its own: authenticated POST /execute answered by
+// the configured tier's model, unauthenticated probes, and the LLM metrics
+// on its /metrics (and not on the orchestrator's, so that a Prometheus
+// scraping both counts each call once).
+func TestAgentsService(t *testing.T) {
+	model := llmtest.New(llmtest.NewScript(llmtest.Rule{Role: "agent", Replies: []llmtest.Reply{{Content: `{"summary":"hello",` +
+		`"files":[{"path":"hello.py","content":"print('hello')\n"},{"path":"test_hello.py","content":"def test_hello():\n    assert True\n"}]}`}}}).Handle)
+	defer model.Close()
+	cfg := config.Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.Store.Driver, cfg.Store.DatabaseURL = "sqlite", ""
+	cfg.LLM.Provider, cfg.LLM.BaseURL = "openai", model.URL
+	cfg.LLM.Models = [4]string{"gpt-4o-mini", "gpt-4.1-mini", "gpt-4.1", "gpt-4o"}
+	p, err := app.Open(t.Context(), cfg, logx.Discard(), app.Options{NoEngine: true, Agents: true, Version: "test"})
+	require.NoError(t, err)
+	defer p.Close()
+	_, err = p.Store.EnsureTenant(t.Context(), "acme", "acme")
+	require.NoError(t, err)
+	key, digest, err := auth.NewKey()
+	require.NoError(t, err)
+	require.NoError(t, p.Store.CreateAPIKey(t.Context(), store.APIKey{ID: "k1", TenantID: "acme", Prefix: auth.DisplayPrefix(key.Reveal()), Digest: digest}))
+
+	agents := httptest.NewServer(p.AgentsHandler())
+	defer agents.Close()
+	api := httptest.NewServer(p.APIHandler())
+	defer api.Close()
+
+	do := func(base, method, path, key, body string) (int, string) {
+		req, err := http.NewRequestWithContext(t.Context(), method, base+path, strings.NewReader(body))
+		require.NoError(t, err)
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(b)
+	}
+	body := `{"task":{"id":"hello","description":"print hello in Python"},"tier":"T2"}`
+
+	tests := []struct {
+		name, method, path, key, body string
+		status                        int
+		contains                      string
+	}{
+		{"no credential", http.MethodPost, "/execute", "", body, 401, "unauthorized"},
+		{"wrong credential", http.MethodPost, "/execute", "qlp_wrong", body, 401, "unauthorized"},
+		{"health without credential", http.MethodGet, "/healthz", "", "", 200, "ok"},
+		{"ready without credential", http.MethodGet, "/readyz", "", "", 200, "store"},
+		{"execute", http.MethodPost, "/execute", key.Reveal(), body, 200, `"agent_tier_used":"T2"`},
+		{"unknown route", http.MethodGet, "/nope", key.Reveal(), "", 404, "not_found"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			status, out := do(agents.URL, tc.method, tc.path, tc.key, tc.body)
+			require.Equal(t, tc.status, status, out)
+			require.Contains(t, out, tc.contains)
+		})
+	}
+	require.Equal(t, "gpt-4.1", model.Calls()[0].Model, "T2's model answered")
+
+	_, metrics := do(agents.URL, http.MethodGet, "/metrics", "", "")
+	require.True(t, strings.Contains(metrics, `qlp_llm_calls_total{model="gpt-4.1",outcome="ok",provider="openai",tier="T2"} 1`),
+		"the call is counted on the agents' /metrics")
+	_, apiMetrics := do(api.URL, http.MethodGet, "/metrics", "", "")
+	require.False(t, strings.Contains(apiMetrics, "qlp_llm_calls_total"), "and only there")
+
+	rows, err := p.Store.ListUsage(t.Context(), store.UsageFilter{TenantID: "acme"})
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	require.Equal(t, "agent", rows[0].Role)
+	require.Positive(t, rows[0].CostPUSD)
+	require.False(t, bytes.Contains([]byte(metrics), []byte(key.Reveal())), "no secret in metrics")
+
+	// A call that would not fit the tenant's daily budget is refused before
+	// it is made.
+	before := len(model.Calls())
+	u, err := budget.ParseUpdate([]byte(`{"tenant_daily_usd": "0.000001"}`))
+	require.NoError(t, err)
+	_, err = p.Budget.Update(t.Context(), "acme", u, "test")
+	require.NoError(t, err)
+	status, out := do(agents.URL, http.MethodPost, "/execute", key.Reveal(), body)
+	require.Equal(t, http.StatusPaymentRequired, status, out)
+	require.Contains(t, out, "budget_exceeded")
+	require.Len(t, model.Calls(), before, "no model call was made")
+}
