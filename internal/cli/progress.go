@@ -27,7 +27,7 @@ type progressView struct {
 
 type taskLine struct {
 	id, desc, status, tier, model, cost string
-	chars, tokensOut, files             int
+	chars, tokensOut, files, attempt    int
 }
 
 type jobTotals struct {
@@ -83,6 +83,23 @@ func (v *progressView) Handle(ev orchestrator.ProgressEvent) error {
 			t.status, t.tier, t.model = "running", str("tier"), str("model")
 		}
 		line = fmt.Sprintf("task %s started on %s %s (%s)", ev.TaskID, str("tier"), str("model"), str("reason"))
+	case "task_attempt":
+		if t != nil {
+			t.status, t.tier, t.model, t.attempt, t.chars = "running", str("tier"), str("model"), num("attempt"), 0
+		}
+		line = fmt.Sprintf("task %s %s", ev.TaskID, ev.Message)
+	case "task_generated":
+		if t != nil {
+			t.status = "validating"
+		}
+		var files []string
+		_ = json.Unmarshal(data["files"], &files)
+		role := str("role")
+		if role == "" {
+			role = "coder"
+		}
+		line = fmt.Sprintf("task %s attempt %d written by the %s (%s %s): %d files, %d tokens out, $%s", ev.TaskID, num("attempt"), role,
+			str("tier"), str("model"), len(files), num("tokens_out"), str("cost_usd"))
 	case "task_progress":
 		if t != nil {
 			t.chars = num("chars")
@@ -144,6 +161,8 @@ func (v *progressView) draw() {
 		switch t.status {
 		case "running":
 			frac, mark = min(0.9, float64(t.chars)/6000), spinnerFrames[v.spinner%len(spinnerFrames)]
+		case "validating":
+			frac, mark = 0.95, spinnerFrames[v.spinner%len(spinnerFrames)]
 		case "done":
 			frac, mark = 1, "✔"
 		case "failed":
@@ -155,8 +174,13 @@ func (v *progressView) draw() {
 		switch t.status {
 		case "running":
 			detail = fmt.Sprintf("%s %s  %d chars", t.tier, t.model, t.chars)
+		case "validating":
+			detail = fmt.Sprintf("%s %s  validating", t.tier, t.model)
 		case "done":
 			detail = fmt.Sprintf("%s %s  %d files  %d tok  $%s", t.tier, t.model, t.files, t.tokensOut, t.cost)
+		}
+		if t.attempt > 1 {
+			detail = fmt.Sprintf("attempt %d  %s", t.attempt, detail)
 		}
 		desc := t.desc
 		if len(desc) > 40 {

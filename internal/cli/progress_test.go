@@ -1,0 +1,68 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/quantumlayer/qlp/internal/orchestrator"
+)
+
+func event(typ, task, msg string, data map[string]any) orchestrator.ProgressEvent {
+	b, _ := json.Marshal(data)
+	return orchestrator.ProgressEvent{Type: typ, TaskID: task, Message: msg, Data: b}
+}
+
+// The repair loop shows on the progress view: each attempt, who wrote it,
+// and the attempt number on the task's line.
+func TestProgressViewShowsTheRepairLoop(t *testing.T) {
+	events := []orchestrator.ProgressEvent{
+		event("decomposed", "", "planned 1 task", map[string]any{"tasks": []map[string]any{{"id": "t1", "description": "the store"}}}),
+		event("task_started", "t1", "the store", map[string]any{"tier": "T0", "model": "gpt-4o-mini", "reason": "complexity simple → T0", "attempt": 1}),
+		event("task_generated", "t1", "the store", map[string]any{"attempt": 1, "role": "coder", "tier": "T0", "model": "gpt-4o-mini",
+			"files": []string{"go.mod", "store.go"}, "tokens_out": 420, "cost_usd": "0.000252"}),
+		event("task_validated", "t1", "1 test failed", nil),
+		event("task_attempt", "t1", "attempt 2 on T0 gpt-4o-mini: fixing TestValidate failed", map[string]any{"attempt": 2, "tier": "T0", "model": "gpt-4o-mini", "role": "fixer"}),
+		event("task_generated", "t1", "fixed", map[string]any{"attempt": 2, "role": "fixer", "tier": "T0", "model": "gpt-4o-mini",
+			"files": []string{"store.go"}, "tokens_out": 200, "cost_usd": "0.000120"}),
+	}
+	tests := []struct {
+		name string
+		tty  bool
+		want []string // in order
+	}{
+		{name: "lines", want: []string{
+			"task t1 started on T0 gpt-4o-mini (complexity simple → T0)",
+			"task t1 attempt 1 written by the coder (T0 gpt-4o-mini): 2 files, 420 tokens out, $0.000252",
+			"task t1 validated: 1 test failed",
+			"task t1 attempt 2 on T0 gpt-4o-mini: fixing TestValidate failed",
+			"task t1 attempt 2 written by the fixer (T0 gpt-4o-mini): 1 files, 200 tokens out, $0.000120",
+		}},
+		{name: "terminal", tty: true, want: []string{"attempt 2  T0 gpt-4o-mini  validating"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			v := newProgressView(&out, tc.tty)
+			for _, ev := range events {
+				require.NoError(t, v.Handle(ev))
+			}
+			text := out.String()
+			if tc.tty {
+				// The last drawn block.
+				text = text[strings.LastIndex(text, "QLP "):]
+				text = regexp.MustCompile("\x1b\\[[0-9]*[A-Z]").ReplaceAllString(text, "")
+			}
+			at := 0
+			for _, w := range tc.want {
+				i := strings.Index(text[at:], w)
+				require.GreaterOrEqual(t, i, 0, "want %q after offset %d in\n%s", w, at, text)
+				at += i + len(w)
+			}
+		})
+	}
+}
