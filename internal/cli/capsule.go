@@ -42,7 +42,7 @@ func newStatusCmd(e *env) *cobra.Command {
 				fmt.Fprintf(tw, "tasks\t%d of %d completed\ncapsule\t%s\ncost\t$%s (%d calls)\ntime\t%.1fs\n",
 					r.TasksCompleted, r.TasksTotal, r.CapsuleID, r.Cost.USD, r.Cost.Calls, r.ExecutionTime)
 				for _, t := range r.Outputs {
-					fmt.Fprintf(tw, "  %s\t%s %s %s %s\n", t.TaskID, t.Status, t.Tier, t.Model, t.Error)
+					fmt.Fprintf(tw, "  %s\t%s %s %s, %d attempt(s) (%s) %s\n", t.TaskID, t.Status, t.Tier, t.Model, t.Attempts, t.TierReason, t.Error)
 				}
 			}
 			return tw.Flush()
