@@ -240,7 +240,7 @@ func (s *Service) Execute(ctx context.Context, tenantID string, req Request) (Re
 		}
 	}
 	return Result{TaskID: req.Task.ID, Status: "completed", OutputType: "code", Output: out, ExecutionTime: time.Since(start).Seconds(),
-		AgentTierUsed: req.Tier, Metadata: map[string]any{"model": target.Model, "provider": target.Provider.Name(), "prompt_version": PromptVersion,
+		AgentTierUsed: req.Tier, Metadata: map[string]any{"agent_id": "qlp-agent-" + req.Tier, "language": out.Language, "model": target.Model, "provider": target.Provider.Name(), "prompt_version": PromptVersion,
 			"tokens_in": usage.InputTokens, "tokens_out": usage.OutputTokens, "cost_usd": pricing.USD(cost), "validated": false}}, nil
 }
 
