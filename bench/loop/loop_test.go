@@ -116,7 +116,9 @@ func plan() string {
 	return llmtest.JSON(map[string]any{"project": map[string]any{"name": "pyutils", "language": "python",
 		"description": "A library of small, independent utility functions, one module each, with pytest tests.",
 		"layout":      "flat: each function in <module>.py at the root, its tests in test_<module>.py",
-		"commands":    map[string]string{"test": "python3 -m pytest -q"}}, "tasks": ts})
+		// A library has nothing to run but its tests (the default run
+		// command names a main.py it does not have).
+		"commands": map[string]string{"test": "python3 -m pytest -q", "run": "python3 -m pytest -q"}}, "tasks": ts})
 }
 
 const request = "A Python library of 20 small utility functions (slugs, palindromes, FizzBuzz, Roman numerals, word counts, " +
@@ -160,7 +162,9 @@ type modeResult struct {
 	name        string
 	maxAttempts int
 	jobStatus   string
+	jobError    string
 	wall        time.Duration
+	tasksPhase  time.Duration
 	passed      int
 	attempts    int   // over all tasks
 	calls       int   // model calls of the tasks
@@ -243,7 +247,7 @@ func runMode(ctx context.Context, b *testing.B, sb *sandbox.Service, ks []kind, 
 	if err != nil {
 		b.Fatal(err)
 	}
-	r.jobStatus = string(job.Status)
+	r.jobStatus, r.jobError = string(job.Status), job.Error
 	if werr := env.GetWorkflowError(); werr != nil && r.jobStatus != string(store.JobFailed) {
 		b.Fatalf("%s: %v", name, werr)
 	}
@@ -283,6 +287,28 @@ func runMode(ctx context.Context, b *testing.B, sb *sandbox.Service, ks []kind, 
 				t.ID, tasks[i].module, ks[i], perTask[t.ID], t.Status, wantN, wantPass))
 		}
 	}
+
+	// The tasks' phase: from the first task's start to the last task's
+	// last validation, without the decomposition and the capsule's
+	// assembly (which only a completed job has).
+	evs, err := st.ListEvents(ctx, id, 0, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var first, last time.Time
+	for _, e := range evs {
+		switch e.Type {
+		case progress.TaskStarted:
+			if first.IsZero() || e.CreatedAt.Before(first) {
+				first = e.CreatedAt
+			}
+		case progress.TaskValidated, progress.TaskCompleted:
+			if e.CreatedAt.After(last) {
+				last = e.CreatedAt
+			}
+		}
+	}
+	r.tasksPhase = last.Sub(first)
 
 	groups, err := st.RollupUsage(ctx, store.RollupQuery{Filter: store.UsageFilter{JobID: id}, By: []string{store.GroupRole, store.GroupModel}})
 	if err != nil {
@@ -335,20 +361,26 @@ func BenchmarkRepairLoop(b *testing.B) {
 	}
 	b.Logf("seed %d: %d of %d first attempts wrong: %s", *seed, len(plan), len(tasks), strings.Join(plan, ", "))
 	for _, r := range []modeResult{off, on} {
-		b.Logf("loop %-3s (MaxAttempts %d): job %s in %.1f s; passed %d/%d (%.0f %%); %.2f attempts/task; %d task calls; "+
+		b.Logf("loop %-3s (MaxAttempts %d): job %s in %.1f s (tasks %.1f s); passed %d/%d (%.0f %%); %.2f attempts/task; %d task calls; "+
 			"task tokens %d, $%s; per passing task %.0f tokens, $%.6f ($%.6f with the decomposition)",
-			r.name, r.maxAttempts, r.jobStatus, r.wall.Seconds(), r.passed, len(tasks), 100*r.passRate(), r.attemptsPerTask(), r.calls,
+			r.name, r.maxAttempts, r.jobStatus, r.wall.Seconds(), r.tasksPhase.Seconds(), r.passed, len(tasks), 100*r.passRate(), r.attemptsPerTask(), r.calls,
 			r.taskTokens, pricing.USD(r.taskPUSD), perPass(r.taskTokens, r.passed), pricing.Dollars(int64(perPass(r.taskPUSD, r.passed))),
 			pricing.Dollars(int64(perPass(r.jobPUSD, r.passed))))
 		b.Logf("    %s", strings.Join(r.byRole, "; "))
+		if r.jobError != "" && r.passed == len(tasks) {
+			// Every task passed, yet the job failed: the capsule's own
+			// validation did.
+			line, _, _ := strings.Cut(r.jobError, "\n")
+			b.Logf("    job error: %.300s", line)
+		}
 		for _, m := range r.mismatches {
 			b.Errorf("loop %s: not the scripted outcome: %s", r.name, m)
 		}
 	}
 	ratio := func(a, b float64) float64 { return a / b }
-	b.Logf("loop on / loop off: pass rate %.2f×, attempts per task %.2f×, wall time %.2f×, tokens per passing task %.2f×, "+
+	b.Logf("loop on / loop off: pass rate %.2f×, attempts per task %.2f×, tasks' time %.2f×, tokens per passing task %.2f×, "+
 		"USD per passing task %.2f× (%.2f× with the decomposition)",
-		ratio(on.passRate(), off.passRate()), ratio(on.attemptsPerTask(), off.attemptsPerTask()), ratio(on.wall.Seconds(), off.wall.Seconds()),
+		ratio(on.passRate(), off.passRate()), ratio(on.attemptsPerTask(), off.attemptsPerTask()), ratio(on.tasksPhase.Seconds(), off.tasksPhase.Seconds()),
 		ratio(perPass(on.taskTokens, on.passed), perPass(off.taskTokens, off.passed)),
 		ratio(perPass(on.taskPUSD, on.passed), perPass(off.taskPUSD, off.passed)),
 		ratio(perPass(on.jobPUSD, on.passed), perPass(off.jobPUSD, off.passed)))
