@@ -163,6 +163,7 @@ type modeResult struct {
 	maxAttempts int
 	jobStatus   string
 	jobError    string
+	capsule     string // the capsule's validation summary, when the job made one
 	wall        time.Duration
 	tasksPhase  time.Duration
 	passed      int
@@ -248,6 +249,19 @@ func runMode(ctx context.Context, b *testing.B, sb *sandbox.Service, ks []kind, 
 		b.Fatal(err)
 	}
 	r.jobStatus, r.jobError = string(job.Status), job.Error
+	if job.CapsuleID != "" {
+		v, err := st.GetCapsuleVersion(ctx, "bench", job.CapsuleID, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var rep struct {
+			Summary string `json:"summary"`
+		}
+		if err := json.Unmarshal(v.Report, &rep); err != nil {
+			b.Fatalf("%s: the capsule's validation report: %v", name, err)
+		}
+		r.capsule = rep.Summary
+	}
 	if werr := env.GetWorkflowError(); werr != nil && r.jobStatus != string(store.JobFailed) {
 		b.Fatalf("%s: %v", name, werr)
 	}
@@ -367,6 +381,9 @@ func BenchmarkRepairLoop(b *testing.B) {
 			r.taskTokens, pricing.USD(r.taskPUSD), perPass(r.taskTokens, r.passed), pricing.Dollars(int64(perPass(r.taskPUSD, r.passed))),
 			pricing.Dollars(int64(perPass(r.jobPUSD, r.passed))))
 		b.Logf("    %s", strings.Join(r.byRole, "; "))
+		if r.capsule != "" {
+			b.Logf("    capsule: %s", r.capsule)
+		}
 		if r.jobError != "" && r.passed == len(tasks) {
 			// Every task passed, yet the job failed: the capsule's own
 			// validation did.
