@@ -183,10 +183,8 @@ func facts(t *testing.T) qlpFacts {
 		}
 		s, ok := f.dump[key]
 		if !ok {
-			if target != "worker" {
-				t.Fatalf("qlp config dump has no %s for target %s", key, target)
-			}
-			continue // the worker serves no HTTP
+			// Every target serves HTTP, if only probes and /metrics (the worker).
+			t.Fatalf("qlp config dump has no %s for target %s", key, target)
 		}
 		_, port, err := net.SplitHostPort(s.Value)
 		if err != nil {
@@ -433,11 +431,40 @@ func TestHelmSingle(t *testing.T) {
 	if len(m.policies) != 1 {
 		t.Errorf("single mode: %d NetworkPolicies, want 1", len(m.policies))
 	}
+	// Clients reach the public ports (the API and the Agent Factory);
+	// Prometheus every port.
+	for name, np := range m.policies {
+		for i, r := range np.Spec.Ingress {
+			var opened []string
+			for _, p := range r.Ports {
+				opened = append(opened, p.Port.StrVal)
+			}
+			sort.Strings(opened)
+			monitoring := len(r.From) == 1 && r.From[0].NamespaceSelector != nil &&
+				r.From[0].NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] == "qlp-monitoring"
+			want := "agents,orchestrator"
+			if monitoring {
+				want = strings.Join(keysOfInt(f.ports), ",")
+			}
+			if len(r.From) == 0 || strings.Join(opened, ",") != want {
+				t.Errorf("NetworkPolicy %s: rule %d (from %d peers) opens %v, want %s", name, i, len(r.From), opened, want)
+			}
+		}
+	}
 	for _, s := range m.secrets {
 		if s.StringData["QLP_LLM_API_KEY"] != "placeholder-not-a-key" || len(s.StringData) != 1 {
 			t.Errorf("Secret %s: %v (empty values must be left out)", s.Name, keysOf(s.StringData))
 		}
 	}
+}
+
+func keysOfInt(m map[string]int) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func keysOf(m map[string]string) []string {
@@ -501,9 +528,11 @@ func checkSandboxSecurity(t *testing.T, where string, spec corev1.PodSpec, sandb
 }
 
 // The resources of the deployment strategy (orchestrator; the Agent Factory's
-// for the worker, which runs the agents) and of the earlier AKS manifests.
+// for agents and for the worker, where a job's agents run) and of the
+// earlier AKS manifests.
 var wantResources = map[string][4]string{
 	"orchestrator": {"250m", "512Mi", "1", "2Gi"},
+	"agents":       {"500m", "1Gi", "2", "4Gi"},
 	"worker":       {"500m", "1Gi", "2", "4Gi"},
 	"memory":       {"500m", "1Gi", "1", "2Gi"},
 	"validation":   {"500m", "1Gi", "1", "2Gi"},
@@ -560,26 +589,24 @@ func TestHelmDistributed(t *testing.T) {
 		if env["QLP_TEMPORAL_ADDRESS"] == "" || env["QLP_DATABASE_URL"] == "" || env["QLP_SERVICE_TOKEN"] == "" {
 			t.Errorf("%s: split mode needs QLP_TEMPORAL_ADDRESS, QLP_DATABASE_URL and QLP_SERVICE_TOKEN", where)
 		}
-		// Ports and probes.
+		// Ports and probes: every target serves HTTP (the worker only its
+		// probes and /metrics), so every one is probed and has a Service
+		// (Prometheus finds the pods by port name; the Service is for callers).
 		port, serves := f.ports[target]
-		if serves {
-			if len(c.Ports) != 1 || c.Ports[0].Name != target || c.Ports[0].ContainerPort != int32(port) {
-				t.Errorf("%s: ports %v, want %s:%d", where, c.Ports, target, port)
-			}
-			if env[f.addrEnv[target]] != fmt.Sprintf("0.0.0.0:%d", port) {
-				t.Errorf("%s: %s = %q", where, f.addrEnv[target], env[f.addrEnv[target]])
-			}
-			checkProbes(t, where, c, target)
-			svc := m.services["qlp-"+target]
-			if svc == nil || !selects(svc.Spec.Selector, d.Spec.Template.Labels) || len(svc.Spec.Ports) != 1 ||
-				svc.Spec.Ports[0].Port != int32(port) || svc.Spec.Ports[0].TargetPort.StrVal != target {
-				t.Errorf("%s: no Service qlp-%s on port %d selecting it", where, target, port)
-			}
-		} else {
-			// The worker serves no HTTP: nothing to probe or scrape.
-			if len(c.Ports) != 0 || c.LivenessProbe != nil || c.ReadinessProbe != nil {
-				t.Errorf("%s: %s serves no HTTP, yet has ports or probes", where, target)
-			}
+		if !serves {
+			t.Fatalf("%s: the binary names no port for %s", where, target)
+		}
+		if len(c.Ports) != 1 || c.Ports[0].Name != target || c.Ports[0].ContainerPort != int32(port) {
+			t.Errorf("%s: ports %v, want %s:%d", where, c.Ports, target, port)
+		}
+		if env[f.addrEnv[target]] != fmt.Sprintf("0.0.0.0:%d", port) {
+			t.Errorf("%s: %s = %q", where, f.addrEnv[target], env[f.addrEnv[target]])
+		}
+		checkProbes(t, where, c, target)
+		svc := m.services["qlp-"+target]
+		if svc == nil || !selects(svc.Spec.Selector, d.Spec.Template.Labels) || len(svc.Spec.Ports) != 1 ||
+			svc.Spec.Ports[0].Port != int32(port) || svc.Spec.Ports[0].TargetPort.StrVal != target {
+			t.Errorf("%s: no Service qlp-%s on port %d selecting it", where, target, port)
 		}
 		// Service URLs point at the chart's Services on the right ports.
 		for _, e := range c.Env {
@@ -603,6 +630,18 @@ func TestHelmDistributed(t *testing.T) {
 		}
 		if target == "memory" && env["QLP_MEMORY_URL"] != "" {
 			t.Errorf("%s: QLP_MEMORY_URL set on the memory service itself", where)
+		}
+		// The Agent Factory calls no other service: it needs only the
+		// database and the LLM settings, which every pod gets.
+		if target == "agents" {
+			for _, e := range c.Env {
+				if strings.HasSuffix(e.Name, "_URL") {
+					t.Errorf("%s: %s set; the Agent Factory calls no other service", where, e.Name)
+				}
+			}
+			if env["QLP_LLM_PROVIDER"] == "" {
+				t.Errorf("%s: no QLP_LLM_PROVIDER; qlp serve agents refuses to start without LLM settings", where)
+			}
 		}
 		// The same signing key on every pod, at DATA_DIR/keys.
 		key := ""
@@ -647,6 +686,7 @@ func TestHelmDistributed(t *testing.T) {
 			t.Errorf("Deployment %s sets replicas although an HPA scales it (every upgrade would reset them)", h.Spec.ScaleTargetRef.Name)
 		}
 	}
+	checkPolicies(t, m)
 	// The sandbox talks to nobody; its one caller is the validation mesh.
 	sp := m.policies["qlp-sandbox"]
 	if sp == nil || !contains(policyTypes(sp), "Egress") || len(sp.Spec.Egress) != 0 {
@@ -698,6 +738,52 @@ func TestHelmDistributed(t *testing.T) {
 	}
 	if !strings.Contains(m.notes, "qlp-orchestrator") {
 		t.Errorf("NOTES.txt: %s", m.notes)
+	}
+}
+
+// publicTargets take requests from clients with tenant keys (through the
+// ingress controller or from inside the namespace); every other target only
+// from the targets that call it, and all of them from Prometheus.
+var publicTargets = map[string]bool{"orchestrator": true, "agents": true}
+
+// checkPolicies: no ingress rule of a distributed NetworkPolicy lets
+// everyone in (a rule without `from` allows every source), the public
+// targets admit the ingress namespace and their own namespace on their
+// port, the others only their callers and Prometheus.
+func checkPolicies(t *testing.T, m *manifests) {
+	t.Helper()
+	for name, np := range m.policies {
+		target := component(np.Labels)
+		sources := map[string]bool{} // "ns:<name>", "namespace", "<component>"
+		for i, r := range np.Spec.Ingress {
+			if len(r.From) == 0 {
+				t.Errorf("NetworkPolicy %s: ingress rule %d has no from: it admits every source", name, i)
+			}
+			for _, p := range r.Ports {
+				if p.Port == nil || p.Port.StrVal != target {
+					t.Errorf("NetworkPolicy %s: rule %d opens port %v, want only %s", name, i, p.Port, target)
+				}
+			}
+			for _, peer := range r.From {
+				switch {
+				case peer.NamespaceSelector != nil:
+					sources["ns:"+peer.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"]] = true
+				case peer.PodSelector != nil && len(peer.PodSelector.MatchLabels) == 0:
+					sources["namespace"] = true
+				case peer.PodSelector != nil:
+					sources[component(peer.PodSelector.MatchLabels)] = true
+				}
+			}
+		}
+		if !sources["ns:qlp-monitoring"] {
+			t.Errorf("NetworkPolicy %s: Prometheus (qlp-monitoring) may not scrape %s", name, target)
+		}
+		if publicTargets[target] != (sources["ns:qlp-ingress"] && sources["namespace"]) {
+			t.Errorf("NetworkPolicy %s: sources %v; public %v", name, keys(sources), publicTargets[target])
+		}
+		if target == "worker" && len(sources) != 1 {
+			t.Errorf("NetworkPolicy %s: the worker serves only probes and /metrics, yet admits %v", name, keys(sources))
+		}
 	}
 }
 

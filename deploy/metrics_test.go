@@ -357,7 +357,7 @@ func TestRuleMetricsExist(t *testing.T) {
 		}
 	}
 	for _, must := range []string{"qlp_http_requests_total", "qlp_http_request_duration_seconds_bucket", "qlp_sandbox_queue_depth",
-		"qlp_llm_calls_total", "qlp_budget_decisions_total", "process_resident_memory_bytes", "up"} {
+		"qlp_llm_calls_total", "qlp_budget_decisions_total", "qlp_jobs_total", "process_resident_memory_bytes", "up"} {
 		if !used[must] {
 			t.Errorf("the rules no longer use %s", must)
 		}
@@ -468,7 +468,8 @@ func TestDashboard(t *testing.T) {
 		}
 	}
 	for _, must := range []string{"qlp_llm_calls_total", "qlp_llm_tokens_total", "qlp_llm_cost_usd_total", "qlp_http_requests_total",
-		"qlp_sandbox_runs_total", "qlp_sandbox_queue_depth", "qlp_validation_validations_total", "qlp_memory_recall_total", "qlp_budget_decisions_total", "process_resident_memory_bytes"} {
+		"qlp_sandbox_runs_total", "qlp_sandbox_queue_depth", "qlp_validation_validations_total", "qlp_memory_recall_total", "qlp_budget_decisions_total", "process_resident_memory_bytes",
+		"qlp_jobs_total", "qlp_job_duration_seconds_bucket"} {
 		if !used[must] && !usedViaRecording(must, used) {
 			t.Errorf("the dashboard shows nothing of %s", must)
 		}

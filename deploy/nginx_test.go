@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -24,9 +25,10 @@ import (
 	"github.com/quantumlayer/qlp/internal/config"
 )
 
-// The four upstream addresses deploy/nginx/qlp.conf ships with, by service.
+// The five upstream addresses deploy/nginx/qlp.conf ships with, by service.
 var nginxUpstreams = map[string]string{
 	"orchestrator": "orchestrator:8000",
+	"agents":       "agents:8001",
 	"memory":       "memory:8003",
 	"validation":   "validation:8002",
 	"sandbox":      "sandbox:8004",
@@ -213,7 +215,7 @@ func checkSecurityHeaders(t *testing.T, what string, resp *http.Response) {
 func TestNginxRouting(t *testing.T) {
 	t.Parallel()
 	ups := map[string]string{}
-	for _, svc := range []string{"orchestrator", "memory", "validation", "sandbox"} {
+	for svc := range nginxUpstreams {
 		ups[svc] = hostPort(echoUpstream(t, svc, nil).URL)
 	}
 	px := startNginx(t, ups, nginxOptions{})
@@ -230,6 +232,8 @@ func TestNginxRouting(t *testing.T) {
 		{"/api/v1/validation/validate/code", "validation", "/validate/code"},
 		{"/api/v1/sandbox/languages", "sandbox", "/languages"},
 		{"/api/v1/sandbox/v1/runs?stream=sse", "sandbox", "/v1/runs?stream=sse"},
+		{"/api/v1/agents/execute", "agents", "/execute"},
+		{"/api/v1/agents/healthz", "agents", "/healthz"},
 	}
 	for _, c := range cases {
 		resp, body := get(t, px.URL+c.path, map[string]string{"X-Request-ID": "req-" + c.service})
@@ -281,10 +285,41 @@ func TestNginxRouting(t *testing.T) {
 		checkSecurityHeaders(t, "404 "+p, resp)
 	}
 
-	// The agents prefix has no service: a clear JSON 404.
-	resp, body = get(t, px.URL+"/api/v1/agents/generate", map[string]string{"X-Request-ID": "a1"})
-	if resp.StatusCode != 404 || !strings.Contains(string(body), "Temporal worker") || !strings.Contains(string(body), `"request_id":"a1"`) {
-		t.Errorf("/api/v1/agents/: %d %s", resp.StatusCode, body)
+	// The Agent Factory's POST /execute reaches it whole, with its path
+	// stripped of the prefix.
+	presp, err := http.Post(px.URL+"/api/v1/agents/execute", "application/json",
+		strings.NewReader(`{"task":{"id":"rev","description":"reverse a string"},"tier":"T1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(presp.Body)
+	presp.Body.Close()
+	var e echoed
+	_ = json.Unmarshal(b, &e)
+	if presp.StatusCode != 200 || e.Service != "agents" || e.URI != "/execute" || e.BodyBytes != 66 {
+		t.Errorf("POST /api/v1/agents/execute: %d, reached %s %s with %d bytes", presp.StatusCode, e.Service, e.URI, e.BodyBytes)
+	}
+}
+
+// TestNginxAgentsWaitForTheModel: a call to the Agent Factory lasts as long
+// as the model takes (its timeout defaults to 600 s), so its location must
+// wait longer than that for the answer, where the rest of the API gives up
+// after the server's 120 s.
+func TestNginxAgentsWaitForTheModel(t *testing.T) {
+	conf := readFile(t, "nginx/qlp.conf")
+	loc := regexp.MustCompile(`(?s)location /api/v1/agents/ \{(.*?)\n    \}`).FindStringSubmatch(conf)
+	if loc == nil {
+		t.Fatal("qlp.conf: no location /api/v1/agents/")
+	}
+	m := regexp.MustCompile(`proxy_read_timeout (\d+)m;`).FindStringSubmatch(loc[1])
+	if m == nil {
+		t.Fatalf("location /api/v1/agents/ sets no proxy_read_timeout in minutes:%s", loc[1])
+	}
+	if minutes, _ := strconv.Atoi(m[1]); time.Duration(minutes)*time.Minute <= 600*time.Second {
+		t.Errorf("agents proxy_read_timeout %sm: not above POST /execute's default timeout of 600 s", m[1])
+	}
+	if !strings.Contains(loc[1], "proxy_pass http://qlp_agents/;") || !strings.Contains(loc[1], "limit_req zone=qlp_api") {
+		t.Errorf("location /api/v1/agents/ must proxy to qlp_agents (prefix stripped) and be rate limited:%s", loc[1])
 	}
 }
 
@@ -490,7 +525,7 @@ func TestNginxRateLimit(t *testing.T) {
 func bodyLimits(t *testing.T) map[string]int64 {
 	dump := configDump(t)
 	limits := map[string]int64{}
-	for svc, key := range map[string]string{"orchestrator": "api.max_body_bytes", "memory": "memory.max_body_bytes",
+	for svc, key := range map[string]string{"orchestrator": "api.max_body_bytes", "agents": "api.max_body_bytes", "memory": "memory.max_body_bytes",
 		"sandbox": "sandbox.max_body_bytes", "validation": "validation.max_body_bytes"} {
 		s, ok := dump[key]
 		if !ok {
@@ -530,11 +565,11 @@ func TestNginxBodyLimits(t *testing.T) {
 	limits := bodyLimits(t)
 	var hits atomic.Int64
 	ups := map[string]string{}
-	for _, svc := range []string{"orchestrator", "memory", "validation", "sandbox"} {
+	for svc := range nginxUpstreams {
 		ups[svc] = hostPort(echoUpstream(t, svc, &hits).URL)
 	}
 	px := startNginx(t, ups, nginxOptions{})
-	paths := map[string]string{"orchestrator": "/execute", "memory": "/api/v1/memory/v1/memory/code",
+	paths := map[string]string{"orchestrator": "/execute", "agents": "/api/v1/agents/execute", "memory": "/api/v1/memory/v1/memory/code",
 		"validation": "/api/v1/validation/validate/code", "sandbox": "/api/v1/sandbox/v1/runs"}
 	for svc, path := range paths {
 		limit := limits[svc]

@@ -20,7 +20,10 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/quantumlayer/qlp/internal/app"
+	"github.com/quantumlayer/qlp/internal/auth"
 	"github.com/quantumlayer/qlp/internal/config"
+	"github.com/quantumlayer/qlp/internal/llm/llmtest"
+	"github.com/quantumlayer/qlp/internal/store"
 )
 
 func promtool(t *testing.T, dir string, args ...string) string {
@@ -174,24 +177,59 @@ func TestEveryAlertIsTested(t *testing.T) {
 }
 
 // TestPrometheusScrapesQLP runs a real Prometheus with prometheus-single.yml
-// and the rules against the real orchestrator and memory HTTP surfaces (the
-// sandbox and the validation ports are left closed): the targets are up or
-// down as they should be, QLP's series arrive with the labels the rules use,
-// every rule loads and evaluates, and QLPTargetDown goes pending for the
-// closed ports.
+// and the rules against the real orchestrator, Agent Factory and memory HTTP
+// surfaces (the sandbox, validation and worker ports are left closed: the
+// worker needs a Temporal server): the targets are up or down as they
+// should be, QLP's series arrive with the labels the rules use (the model
+// and budget series on the agents port, after one real POST /execute
+// answered by a scripted model), every rule loads and evaluates, and
+// QLPTargetDown goes pending for the closed ports.
 func TestPrometheusScrapesQLP(t *testing.T) {
 	t.Parallel()
 	bin := requireTool(t, "prometheus")
 	started := time.Now()
+	model := llmtest.New(llmtest.NewScript(llmtest.Rule{Role: "agent", Replies: []llmtest.Reply{{Content: `{"summary":"hello",` +
+		`"files":[{"path":"hello.py","content":"print('hello')\n"},{"path":"test_hello.py","content":"def test_hello():\n    assert True\n"}]}`}}}).Handle)
+	t.Cleanup(model.Close)
 	cfg := config.Defaults()
 	cfg.DataDir = t.TempDir()
-	p, err := app.Open(t.Context(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), app.Options{NoEngine: true, Memory: true, Version: "test"})
+	cfg.Store.Driver, cfg.Store.DatabaseURL = "sqlite", ""
+	cfg.LLM.Provider, cfg.LLM.BaseURL = "openai", model.URL
+	cfg.LLM.Models = [4]string{"gpt-4o-mini", "gpt-4.1-mini", "gpt-4.1", "gpt-4o"}
+	p, err := app.Open(t.Context(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), app.Options{NoEngine: true, Memory: true, Agents: true, Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = p.Close() })
 	api := httptest.NewServer(p.APIHandler())
 	t.Cleanup(api.Close)
+	agents := httptest.NewServer(p.AgentsHandler())
+	t.Cleanup(agents.Close)
+	// One call through the Agent Factory, so that its model and budget
+	// series exist.
+	if _, err := p.Store.EnsureTenant(t.Context(), "acme", "acme"); err != nil {
+		t.Fatal(err)
+	}
+	key, digest, err := auth.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Store.CreateAPIKey(t.Context(), store.APIKey{ID: "k1", TenantID: "acme", Prefix: auth.DisplayPrefix(key.Reveal()), Digest: digest}); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, agents.URL+"/execute",
+		strings.NewReader(`{"task":{"id":"hello","description":"print hello in Python"},"tier":"T1"}`))
+	req.Header.Set("Authorization", "Bearer "+key.Reveal())
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("POST /execute on the Agent Factory: %d %s", resp.StatusCode, body)
+	}
 	memHandler, err := p.MemoryHandler()
 	if err != nil {
 		t.Fatal(err)
@@ -213,6 +251,8 @@ func TestPrometheusScrapesQLP(t *testing.T) {
 	conf := readFile(t, "prometheus/prometheus-single.yml")
 	for old, new := range map[string]string{
 		`"127.0.0.1:8000"`:         fmt.Sprintf("%q", hostPort(api.URL)),
+		`"127.0.0.1:8001"`:         fmt.Sprintf("%q", hostPort(agents.URL)),
+		`"127.0.0.1:8005"`:         fmt.Sprintf(`"127.0.0.1:%d"`, freePort(t)),
 		`"127.0.0.1:8003"`:         fmt.Sprintf("%q", hostPort(mem.URL)),
 		`"127.0.0.1:8002"`:         fmt.Sprintf(`"127.0.0.1:%d"`, freePort(t)),
 		`"127.0.0.1:8004"`:         fmt.Sprintf(`"127.0.0.1:%d"`, freePort(t)),
@@ -288,14 +328,14 @@ func TestPrometheusScrapesQLP(t *testing.T) {
 		return resp.StatusCode == 200
 	})
 	up := map[string]string{}
-	waitFor("four targets scraped", func() bool {
+	waitFor("six targets scraped", func() bool {
 		res := query(`up{job="qlp"}`)
 		for _, s := range res {
 			up[s.Metric["service"]] = fmt.Sprint(s.Value[1])
 		}
-		return len(res) == 4
+		return len(res) == 6
 	})
-	want := map[string]string{"orchestrator": "1", "memory": "1", "sandbox": "0", "validation": "0"}
+	want := map[string]string{"orchestrator": "1", "agents": "1", "memory": "1", "sandbox": "0", "validation": "0", "worker": "0"}
 	for svc, v := range want {
 		if up[svc] != v {
 			t.Errorf("up{service=%q} = %s, want %s", svc, up[svc], v)
@@ -307,6 +347,11 @@ func TestPrometheusScrapesQLP(t *testing.T) {
 		`qlp_http_request_duration_seconds_bucket{job="qlp", service="memory", endpoint="GET /metrics"}`,
 		`go_gc_gomemlimit_bytes{job="qlp", service="orchestrator"}`,
 		`process_resident_memory_bytes{job="qlp", service="memory"}`,
+		`qlp_llm_calls_total{job="qlp", service="agents", provider="openai", tier="T1", outcome="ok", namespace="qlp"}`,
+		`qlp_llm_cost_usd_total{job="qlp", service="agents", tier="T1"}`,
+		`qlp_budget_decisions_total{job="qlp", service="agents", decision="allowed"}`,
+		// (its endpoint label is "/", the pattern the Agent Factory is mounted on)
+		`qlp_http_requests_total{job="qlp", service="agents", method="POST", status="200"}`,
 	} {
 		waitFor(q, func() bool { return len(query(q)) > 0 })
 	}
@@ -370,8 +415,12 @@ func TestPrometheusScrapesQLP(t *testing.T) {
 		return false
 	})
 	for _, s := range query(`ALERTS{alertname="QLPTargetDown"}`) {
-		if svc := s.Metric["service"]; svc == "orchestrator" || svc == "memory" {
+		if svc := s.Metric["service"]; svc == "orchestrator" || svc == "agents" || svc == "memory" {
 			t.Errorf("QLPTargetDown for %s, which is up", svc)
 		}
+	}
+	// Each model call is counted once across the process's ports.
+	if res := query(`sum(qlp_llm_calls_total{job="qlp"})`); len(res) != 1 || fmt.Sprint(res[0].Value[1]) != "1" {
+		t.Errorf("sum of qlp_llm_calls_total over every port: %v, want 1 (one call, registered once)", res)
 	}
 }

@@ -1,19 +1,36 @@
 {{/*
 What the qlp binary serves: each target's HTTP port and the setting that
-sets its listen address (internal/cli, docs/configuration.md). The worker
-serves no HTTP. deploy/helm_test.go checks this table against the binary.
+sets its listen address (internal/cli, docs/configuration.md). The worker's
+port serves only probes and /metrics. deploy/helm_test.go checks this table
+against the binary.
 */}}
 {{- define "qlp.targets" -}}
 orchestrator: {port: 8000, addrEnv: QLP_API_ADDR, urlEnv: ""}
+agents: {port: 8001, addrEnv: QLP_AGENTS_ADDR, urlEnv: ""}
 validation: {port: 8002, addrEnv: QLP_VALIDATION_ADDR, urlEnv: QLP_VALIDATION_URL}
 memory: {port: 8003, addrEnv: QLP_MEMORY_ADDR, urlEnv: QLP_MEMORY_URL}
 sandbox: {port: 8004, addrEnv: QLP_SANDBOX_ADDR, urlEnv: QLP_SANDBOX_URL}
-worker: {port: 0, addrEnv: "", urlEnv: ""}
+worker: {port: 8005, addrEnv: QLP_WORKER_ADDR, urlEnv: ""}
 {{- end }}
 
-{{/* Which services a distributed target calls (their *_URL settings). */}}
+{{/*
+Targets clients call directly (tenant API keys): reachable from the
+ingress controller's namespace and from the release's own namespace. The
+others take requests only from the targets that call them.
+*/}}
+{{- define "qlp.publicTargets" -}}
+orchestrator: true
+agents: true
+{{- end }}
+
+{{/*
+Which services a distributed target calls (their *_URL settings). The
+Agent Factory calls none: it needs the database and the LLM settings,
+which every pod gets.
+*/}}
 {{- define "qlp.dependencies" -}}
 orchestrator: []
+agents: []
 validation: [sandbox]
 memory: []
 sandbox: []
