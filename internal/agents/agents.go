@@ -294,6 +294,12 @@ func (s *Service) Handler() http.Handler {
 		if err := httpx.DecodeJSON(w, r, s.cfg.MaxBodyBytes, &req); err != nil {
 			return err
 		}
+		// The server's write timeout suits quick requests; a model call may
+		// take up to the request's own timeout, so the answer gets that
+		// long (and a little more) to be written.
+		if req.Timeout > 0 {
+			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(time.Duration(req.Timeout)*time.Second + 30*time.Second))
+		}
 		res, err := s.Execute(r.Context(), p.TenantID, req)
 		if err != nil {
 			return err

@@ -450,7 +450,10 @@ func (p *Platform) SandboxHandler(extra ...auth.Authenticator) http.Handler {
 // AgentsHandler is the Agent Factory's HTTP surface (:8001).
 func (p *Platform) AgentsHandler(extra ...auth.Authenticator) http.Handler {
 	return p.serviceHandler("agents", p.agentsProbes, func(mux *http.ServeMux, requireKey func(http.Handler) http.Handler) {
-		mux.Handle("/", requireKey(p.Agents.Handler()))
+		// Routes by pattern, so that the HTTP metrics name them.
+		h := requireKey(p.Agents.Handler())
+		mux.Handle("POST /execute", h)
+		mux.Handle("/", h)
 	}, extra...)
 }
 

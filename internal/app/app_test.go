@@ -86,6 +86,8 @@ func TestAgentsService(t *testing.T) {
 	_, metrics := do(agents.URL, http.MethodGet, "/metrics", "", "")
 	require.True(t, strings.Contains(metrics, `qlp_llm_calls_total{model="gpt-4.1",outcome="ok",provider="openai",tier="T2"} 1`),
 		"the call is counted on the agents' /metrics")
+	require.True(t, strings.Contains(metrics, `qlp_http_requests_total{endpoint="POST /execute",method="POST",status="200"} 1`),
+		"requests are labelled with their route")
 	_, apiMetrics := do(api.URL, http.MethodGet, "/metrics", "", "")
 	require.False(t, strings.Contains(apiMetrics, "qlp_llm_calls_total"), "and only there")
 
