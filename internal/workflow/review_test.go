@@ -80,14 +80,20 @@ func TestReviewRequestChangesReachesTheNextPromptAndApproveResumes(t *testing.T)
 	rules = append(rules, llmtest.Rule{Role: "fixer", TaskID: "t1", Replies: []llmtest.Reply{fixedStoreReply(t)}})
 	h := newHarness(t, llmtest.NewScript(rules...).Handle)
 	h.newJob(t, "rv-1", request, "")
+	var waiting wf.State
 	h.reviewer(t, "rv-1", approveOthers(func(r store.Review) (string, string, bool) {
 		if r.Attempt == 1 {
+			v, err := h.env.QueryWorkflow(wf.ProgressQuery)
+			require.NoError(t, err)
+			require.NoError(t, v.Get(&waiting))
 			return wf.DecisionRequestChanges, reviewComment, true
 		}
 		return wf.DecisionApprove, "looks right now", true
 	}))
 	h.env.ExecuteWorkflow(wf.WorkflowName, wf.Input{RequestID: "rv-1", TenantID: "acme", Review: reviewPolicy(wf.OnTimeoutWait, 0)})
 	require.NoError(t, h.env.GetWorkflowError())
+	require.Equal(t, "awaiting_review", waiting.Tasks["t1"], "the progress query shows the task waiting")
+	require.Equal(t, "awaiting review", waiting.Step)
 
 	fixer := h.srv.CallsFor("fixer")
 	require.Len(t, fixer, 1, "one attempt answers the reviewer")
@@ -257,4 +263,33 @@ func TestAITLFailureFallsBackToAPerson(t *testing.T) {
 		noted = noted || e.Type == progress.LogMessage && strings.Contains(e.Message, "the automated review failed")
 	}
 	require.True(t, noted, "the fallback is visible in progress")
+}
+
+// A job cancelled while it waits closes its pending review, so nobody is
+// asked to decide for a job that is gone.
+func TestCancelWhileWaitingWithdrawsTheReview(t *testing.T) {
+	request, rules := exampleRules(t)
+	h := newHarness(t, llmtest.NewScript(rules...).Handle)
+	h.newJob(t, "rv-cancel", request, "")
+	var cancel func()
+	cancel = func() {
+		pending, err := h.store.ListReviews(t.Context(), "acme", store.ReviewPending)
+		require.NoError(t, err)
+		if len(pending) == 0 {
+			h.env.RegisterDelayedCallback(cancel, time.Minute)
+			return
+		}
+		h.env.CancelWorkflow()
+	}
+	h.env.RegisterDelayedCallback(cancel, time.Minute)
+	h.env.ExecuteWorkflow(wf.WorkflowName, wf.Input{RequestID: "rv-cancel", TenantID: "acme", Review: reviewPolicy(wf.OnTimeoutWait, 0)})
+	require.Error(t, h.env.GetWorkflowError())
+	job, err := h.store.GetJob(t.Context(), "acme", "rv-cancel")
+	require.NoError(t, err)
+	require.Equal(t, store.JobCancelled, job.Status)
+	r, err := h.store.GetReview(t.Context(), "acme", wf.ReviewID("rv-cancel", "t1", 1))
+	require.NoError(t, err)
+	require.Equal(t, store.ReviewExpired, r.Status)
+	require.Contains(t, r.Comment, "the job stopped waiting")
+	require.Empty(t, wf.DecisionOf(r), "a withdrawn review decides nothing")
 }
