@@ -1,7 +1,11 @@
 package workflow_test
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -292,4 +296,53 @@ func TestCancelWhileWaitingWithdrawsTheReview(t *testing.T) {
 	require.Equal(t, store.ReviewExpired, r.Status)
 	require.Contains(t, r.Comment, "the job stopped waiting")
 	require.Empty(t, wf.DecisionOf(r), "a withdrawn review decides nothing")
+}
+
+// When another task fails, the job fails whatever a reviewer would decide:
+// a review still pending is withdrawn instead of holding the job open.
+func TestFailingTaskWithdrawsTheOtherTasksReview(t *testing.T) {
+	request, rules := exampleRules(t)
+	plan, err := os.ReadFile(filepath.Join(exampleDir, "plan.json"))
+	require.NoError(t, err)
+	// t3 (main.go, which imports the server package) now runs beside t2
+	// and cannot compile without it; its fixer refuses once t2 waits for
+	// its review, so t3 fails while t2 waits.
+	parallel := strings.Replace(string(plan), `"dependencies": ["t2"]`, `"dependencies": ["t1"]`, 1)
+	require.NotEqual(t, string(plan), parallel)
+	rules = append([]llmtest.Rule{{Role: "decomposer", Replies: []llmtest.Reply{{Content: parallel}}}}, rules...)
+	script := llmtest.NewScript(rules...)
+	var st atomic.Value // store.Store, set once the harness exists
+	h := newHarness(t, func(c llmtest.Call) llmtest.Reply {
+		if c.Role == "fixer" && c.TaskID == "t3" {
+			for i := 0; i < 600; i++ {
+				if s, ok := st.Load().(store.Store); ok && s != nil {
+					if _, err := s.GetReview(context.Background(), "acme", wf.ReviewID("rv-abandon", "t2", 1)); err == nil {
+						break
+					}
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			return llmtest.Reply{Status: 400, Body: `{"error":{"message":"no fix scripted for t3","type":"invalid_request_error"}}`}
+		}
+		return script.Handle(c)
+	})
+	st.Store(h.store)
+	if h.acts.Validator == nil {
+		t.Skip("needs the sandbox (bwrap)")
+	}
+	h.newJob(t, "rv-abandon", request, "")
+	h.reviewer(t, "rv-abandon", func(r store.Review) (string, string, bool) {
+		return wf.DecisionApprove, "", r.TaskID == "t1" // t2 is never decided
+	})
+	h.env.ExecuteWorkflow(wf.WorkflowName, wf.Input{RequestID: "rv-abandon", TenantID: "acme", Review: reviewPolicy(wf.OnTimeoutWait, 0)})
+	err = h.env.GetWorkflowError()
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "task t3")
+	r, err := h.store.GetReview(t.Context(), "acme", wf.ReviewID("rv-abandon", "t2", 1))
+	require.NoError(t, err)
+	require.Equal(t, store.ReviewExpired, r.Status)
+	require.Contains(t, r.Comment, "the job stopped waiting: task t3")
+	pending, err := h.store.ListReviews(t.Context(), "acme", store.ReviewPending)
+	require.NoError(t, err)
+	require.Empty(t, pending)
 }

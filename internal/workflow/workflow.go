@@ -174,6 +174,8 @@ func QLPWorkflow(ctx workflow.Context, in Input) (Result, error) {
 		failed = append(failed, d.id)
 		if failReason == "" {
 			failReason = d.reason
+			// The job fails whatever a reviewer decides: stop waiting.
+			rw.abandon = failReason
 		}
 	}
 	if ctx.Err() != nil {
@@ -331,6 +333,9 @@ type reviews struct {
 	shortCtx workflow.Context
 	modelCtx workflow.Context
 	waiting  int
+	// abandon, once set, is why the job no longer waits for reviews (another
+	// task failed); pending reviews are then withdrawn.
+	abandon string
 }
 
 func newReviews(ctx workflow.Context, in Input, shortCtx, modelCtx workflow.Context) *reviews {
@@ -360,6 +365,9 @@ func (rw *reviews) await(ctx workflow.Context, in Input, taskID string, attempt 
 		Summary: tv.Summary, Policy: rw.policy}
 	if ri.Summary == "" {
 		ri.Summary = tv.Brief
+	}
+	if rw.abandon != "" {
+		return ReviewDecision{}, errors.New("not reviewed: the job is failing")
 	}
 	var id string
 	if err := workflow.ExecuteActivity(rw.shortCtx, a.OpenReview, ri).Get(ctx, &id); err != nil {
@@ -410,7 +418,7 @@ func (rw *reviews) await(ctx workflow.Context, in Input, taskID string, attempt 
 		}
 	}
 
-	decided := func() bool { _, ok := rw.got[id]; return ok }
+	decided := func() bool { _, ok := rw.got[id]; return ok || rw.abandon != "" }
 	var err error
 	timedOut := false
 	if rw.policy.OnTimeout == OnTimeoutWait || rw.policy.Timeout <= 0 {
@@ -427,6 +435,12 @@ func (rw *reviews) await(ctx workflow.Context, in Input, taskID string, attempt 
 			workflow.GetLogger(ctx).Error("withdraw review", "review", id, "error", cerr)
 		}
 		return ReviewDecision{}, err
+	}
+	if _, ok := rw.got[id]; !ok && !timedOut && rw.abandon != "" {
+		if _, cerr := closeWith(ReviewDecision{ReviewID: id, Comment: "the job stopped waiting: " + rw.abandon, DecidedBy: "qlp"}, false, true); cerr != nil {
+			workflow.GetLogger(ctx).Error("withdraw review", "review", id, "error", cerr)
+		}
+		return ReviewDecision{}, errors.New("not reviewed: the job is failing")
 	}
 	if timedOut {
 		return closeWith(ReviewDecision{ReviewID: id, Decision: rw.policy.OnTimeout, DecidedBy: DecidedByTimeout,
