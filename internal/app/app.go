@@ -152,6 +152,7 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 		MaxAttempts: cfg.Workflow.MaxAttempts, EscalateAfter: cfg.Workflow.EscalateAfter,
 		MaxParallel: cfg.Workflow.MaxParallel, HeartbeatTimeout: cfg.Workflow.HeartbeatTimeout, TaskTimeout: cfg.Workflow.TaskTimeout,
 		MaxBodyBytes: cfg.API.MaxBodyBytes, PublicURL: cfg.API.PublicURL, Version: opts.Version,
+		Review: workflow.ReviewPolicy{Threshold: cfg.HITL.Threshold, Timeout: cfg.HITL.Timeout, OnTimeout: cfg.HITL.OnTimeout, AITL: cfg.HITL.AITL},
 	}, orchestrator.Deps{Store: p.Store, Temporal: tc, Bus: p.Bus, Costs: p.Costs, Budgets: p.Budget, Logger: logger.With("component", "orchestrator")})
 	if opts.Sandbox {
 		p.sandboxProbes = httpx.NewProbes("sandbox", opts.Version)

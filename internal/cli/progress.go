@@ -27,6 +27,7 @@ type progressView struct {
 
 type taskLine struct {
 	id, desc, status, tier, model, cost string
+	review                              string // the review the task waits for
 	chars, tokensOut, files, attempt    int
 }
 
@@ -118,6 +119,17 @@ func (v *progressView) Handle(ev orchestrator.ProgressEvent) error {
 		line = fmt.Sprintf("task %s %s: %s", ev.TaskID, strings.TrimPrefix(ev.Type, "task_"), ev.Message)
 	case "task_validated":
 		line = fmt.Sprintf("task %s validated: %s", ev.TaskID, ev.Message)
+	case "review_requested":
+		if t != nil {
+			t.status, t.review = "review", str("review_id")
+		}
+		line = fmt.Sprintf("task %s waits for a review: %s; respond with: qlp review approve %s | qlp review changes %s --comment \"...\" | qlp review reject %s --comment \"...\"",
+			ev.TaskID, ev.Message, str("review_id"), str("review_id"), str("review_id"))
+	case "review_decided":
+		if t != nil && t.status == "review" {
+			t.status = "running"
+		}
+		line = fmt.Sprintf("task %s: %s", ev.TaskID, ev.Message)
 	case "capsule_validated":
 		v.step, line = "validated", "capsule validated: "+ev.Message
 	case "capsule_created":
@@ -169,6 +181,8 @@ func (v *progressView) draw() {
 			mark = "✘"
 		case "skipped":
 			mark = "-"
+		case "review":
+			mark = "?"
 		}
 		detail := t.status
 		switch t.status {
@@ -178,6 +192,8 @@ func (v *progressView) draw() {
 			detail = fmt.Sprintf("%s %s  validating", t.tier, t.model)
 		case "done":
 			detail = fmt.Sprintf("%s %s  %d files  %d tok  $%s", t.tier, t.model, t.files, t.tokensOut, t.cost)
+		case "review":
+			detail = "waiting for a review: qlp review show " + t.review
 		}
 		if t.attempt > 1 {
 			detail = fmt.Sprintf("attempt %d  %s", t.attempt, detail)

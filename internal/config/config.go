@@ -60,6 +60,17 @@ type Workflow struct {
 	DecomposerTier   string
 }
 
+// HITL configures human review of tasks the validation is not confident
+// about; a job's metadata may override each field (see docs/api.md).
+type HITL struct {
+	// Threshold: a passing task with a confidence below it waits for a
+	// review; 0 turns reviews off.
+	Threshold float64
+	Timeout   time.Duration
+	OnTimeout string // approve|reject|wait
+	AITL      bool
+}
+
 // Client is how the CLI reaches a remote QLP.
 type Client struct {
 	URL    string
@@ -78,6 +89,7 @@ type Config struct {
 	Temporal     engine.Config
 	LLM          tiers.Config
 	Workflow     Workflow
+	HITL         HITL
 	Client       Client
 	Services     Services
 	Sandbox      sandbox.Config
@@ -98,6 +110,7 @@ func Defaults() Config {
 		LLM:       tiers.Defaults(),
 		Workflow: Workflow{MaxAttempts: 3, EscalateAfter: 2, MaxParallel: 4, MaxTasks: 20, HeartbeatTimeout: 30 * time.Second,
 			TaskTimeout: 20 * time.Minute, DecomposerTier: "T2"},
+		HITL:       HITL{Timeout: 24 * time.Hour, OnTimeout: "wait"},
 		Services:   Services{AgentsAddr: "127.0.0.1:8001", WorkerAddr: "127.0.0.1:8005", SandboxAddr: "127.0.0.1:8004", MemoryAddr: "127.0.0.1:8003", ValidationAddr: "127.0.0.1:8002"},
 		Sandbox:    sandbox.Defaults(),
 		Memory:     memoryDefaults(),
@@ -153,6 +166,10 @@ func (c *Config) Settings() []settings.Setting {
 		{Key: "workflow.decomposer_tier", Env: "QLP_WORKFLOW_DECOMPOSER_TIER", Help: "tier that plans jobs (T0..T3)", Value: settings.String(&c.Workflow.DecomposerTier)},
 		{Key: "services.agents.addr", Env: "QLP_AGENTS_ADDR", Help: "listen address of the Agent Factory service (POST /execute: one task, one tier)", Value: settings.String(&c.Services.AgentsAddr)},
 		{Key: "services.worker.addr", Env: "QLP_WORKER_ADDR", Help: "listen address of the worker's probes and /metrics", Value: settings.String(&c.Services.WorkerAddr)},
+		{Key: "hitl.threshold", Env: "QLP_HITL_THRESHOLD", Help: "a task that passes validation with a confidence below this (0..1) waits for a review; 0 turns reviews off", Value: settings.Float(&c.HITL.Threshold)},
+		{Key: "hitl.timeout", Env: "QLP_HITL_TIMEOUT", Help: "how long a review waits for a decision before hitl.on_timeout applies", Value: settings.Duration(&c.HITL.Timeout)},
+		{Key: "hitl.on_timeout", Env: "QLP_HITL_ON_TIMEOUT", Help: "what an unanswered review becomes after hitl.timeout: approve, reject or wait (forever)", Value: settings.String(&c.HITL.OnTimeout)},
+		{Key: "hitl.aitl", Env: "QLP_HITL_AITL", Help: "let the automated reviewer (tier T2) approve or ask for changes before a person is asked", Value: settings.Bool(&c.HITL.AITL)},
 		{Key: "services.sandbox.addr", Env: "QLP_SANDBOX_ADDR", Help: "listen address of the Execution Sandbox service", Value: settings.String(&c.Services.SandboxAddr)},
 		{Key: "services.sandbox.url", Env: "QLP_SANDBOX_URL", Help: "URL of a sandbox service in another process; empty runs the sandbox in this process", Value: settings.String(&c.Services.SandboxURL)},
 		{Key: "services.memory.addr", Env: "QLP_MEMORY_ADDR", Help: "listen address of the Vector Memory service", Value: settings.String(&c.Services.MemoryAddr)},
@@ -242,6 +259,9 @@ func (c *Config) ValidateCore() error {
 	case w.TaskTimeout < 10*time.Second:
 		return fmt.Errorf("workflow.task_timeout (QLP_WORKFLOW_TASK_TIMEOUT): %v is shorter than 10s", w.TaskTimeout)
 	}
+	if err := c.HITL.Validate(); err != nil {
+		return err
+	}
 	if !validTier(w.DecomposerTier) {
 		return fmt.Errorf("workflow.decomposer_tier (QLP_WORKFLOW_DECOMPOSER_TIER): %q is not T0..T3", w.DecomposerTier)
 	}
@@ -252,6 +272,19 @@ func (c *Config) ValidateCore() error {
 		return err
 	}
 	return c.Temporal.Validate()
+}
+
+// Validate checks the review settings.
+func (h HITL) Validate() error {
+	switch {
+	case h.Threshold < 0 || h.Threshold > 1 || h.Threshold != h.Threshold:
+		return fmt.Errorf("hitl.threshold (QLP_HITL_THRESHOLD): %v is outside 0..1", h.Threshold)
+	case h.OnTimeout != "approve" && h.OnTimeout != "reject" && h.OnTimeout != "wait":
+		return fmt.Errorf("hitl.on_timeout (QLP_HITL_ON_TIMEOUT): %q is not approve, reject or wait", h.OnTimeout)
+	case h.OnTimeout != "wait" && h.Timeout <= 0:
+		return fmt.Errorf("hitl.timeout (QLP_HITL_TIMEOUT): %v must be positive (use hitl.on_timeout=wait to wait forever)", h.Timeout)
+	}
+	return nil
 }
 
 // LoadCosts reads the price catalogue (with pricing.file) and the cost plan

@@ -79,6 +79,10 @@ func TestValidateCore(t *testing.T) {
 		{"tier", func(c *config.Config) { c.Workflow.DecomposerTier = "T9" }, "QLP_WORKFLOW_DECOMPOSER_TIER"},
 		{"store", func(c *config.Config) { c.Store.Driver = "oracle" }, "QLP_STORE_DRIVER"},
 		{"empty data dir", func(c *config.Config) { c.DataDir = " " }, "QLP_DATA_DIR"},
+		{"review threshold", func(c *config.Config) { c.HITL.Threshold = 1.5 }, "QLP_HITL_THRESHOLD"},
+		{"review policy", func(c *config.Config) { c.HITL.OnTimeout = "ignore" }, "QLP_HITL_ON_TIMEOUT"},
+		{"review timeout", func(c *config.Config) { c.HITL.OnTimeout, c.HITL.Timeout = "approve", 0 }, "QLP_HITL_TIMEOUT"},
+		{"review wait needs no timeout", func(c *config.Config) { c.HITL.Threshold, c.HITL.Timeout = 0.8, 0 }, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

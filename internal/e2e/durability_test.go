@@ -56,6 +56,17 @@ func freePort(t *testing.T) int {
 }
 
 // qlpProcess runs this test binary as `qlp ARGS...` with env.
+// serviceAddrs gives every service a `qlp up` child starts (but the API,
+// which the test needs to know) a free port, so that tests and other
+// checkouts running at the same time do not collide on the defaults.
+func serviceAddrs(t *testing.T) []string {
+	var env []string
+	for _, name := range []string{"QLP_AGENTS_ADDR", "QLP_VALIDATION_ADDR", "QLP_MEMORY_ADDR", "QLP_SANDBOX_ADDR", "QLP_WORKER_ADDR"} {
+		env = append(env, fmt.Sprintf("%s=127.0.0.1:%d", name, freePort(t)))
+	}
+	return env
+}
+
 func qlpProcess(t *testing.T, env []string, args ...string) *exec.Cmd {
 	t.Helper()
 	argv, _ := json.Marshal(args)
@@ -102,15 +113,12 @@ func TestKilledMidJobResumesAfterRestart(t *testing.T) {
 
 	dataDir := t.TempDir()
 	apiAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	env := []string{
+	env := append(serviceAddrs(t),
 		"QLP_DATA_DIR=" + dataDir, "QLP_API_ADDR=" + apiAddr, fmt.Sprintf("QLP_TEMPORAL_PORT=%d", freePort(t)),
-		fmt.Sprintf("QLP_SANDBOX_ADDR=127.0.0.1:%d", freePort(t)), fmt.Sprintf("QLP_MEMORY_ADDR=127.0.0.1:%d", freePort(t)),
-		fmt.Sprintf("QLP_VALIDATION_ADDR=127.0.0.1:%d", freePort(t)), fmt.Sprintf("QLP_AGENTS_ADDR=127.0.0.1:%d", freePort(t)),
-		fmt.Sprintf("QLP_WORKER_ADDR=127.0.0.1:%d", freePort(t)),
 		"QLP_LLM_PROVIDER=openai", "QLP_LLM_BASE_URL=" + model.URL,
 		"QLP_LLM_MODEL_T0=gpt-4o-mini", "QLP_LLM_MODEL_T1=gpt-4.1-mini", "QLP_LLM_MODEL_T2=gpt-4.1", "QLP_LLM_MODEL_T3=gpt-4o",
 		"QLP_WORKFLOW_HEARTBEAT_TIMEOUT=3s", "QLP_LOG_LEVEL=warn", "QLP_STORE_DRIVER=sqlite", "QLP_DATABASE_URL=",
-	}
+	)
 	if url := validationURL(t); url != "" {
 		env = append(env, "QLP_VALIDATION_URL="+url, "QLP_SERVICE_TOKEN="+meshToken)
 	}

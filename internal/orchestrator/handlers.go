@@ -43,6 +43,9 @@ func (s *Service) routes() []route {
 		{"GET", "/api/v2/costs/runway", s.handleRunway},
 		{"GET", "/api/v2/budgets", s.handleBudgets},
 		{"PUT", "/api/v2/budgets", s.handleBudgetsPut},
+		{"GET", "/hitl/pending", s.handleHITLPending},
+		{"GET", "/hitl/status/{id}", s.handleHITLStatus},
+		{"POST", "/hitl/respond/{id}", s.handleHITLRespond},
 		{"GET", "/openapi.json", s.handleOpenAPI},
 	}
 }

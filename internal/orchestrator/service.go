@@ -40,6 +40,9 @@ type Config struct {
 	PublicURL string
 	// Version is reported by /health.
 	Version string
+	// Review is the server's review policy; a job's metadata may override
+	// it (review_threshold, review_timeout, review_on_timeout, review_aitl).
+	Review workflow.ReviewPolicy
 }
 
 // Deps are the service's collaborators.
@@ -149,6 +152,9 @@ func (s *Service) Submit(ctx context.Context, tenantID string, r SubmitRequest) 
 	if err := r.validate(); err != nil {
 		return store.Job{}, false, err
 	}
+	if _, err := reviewPolicy(s.cfg.Review, r.Metadata); err != nil {
+		return store.Job{}, false, err
+	}
 	if r.RequestID == "" {
 		r.RequestID = uuid.NewString()
 	}
@@ -210,20 +216,73 @@ func (s *Service) start(ctx context.Context, job store.Job) error {
 	if s.tc == nil {
 		return errNoEngine
 	}
-	_, err := s.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       job.WorkflowID,
-		TaskQueue:                workflow.TaskQueue,
-		WorkflowExecutionTimeout: 24 * time.Hour,
-	}, workflow.WorkflowName, workflow.Input{
+	var meta map[string]any
+	_ = json.Unmarshal(job.Metadata, &meta)
+	review, err := reviewPolicy(s.cfg.Review, meta)
+	if err != nil {
+		return err
+	}
+	opts := client.StartWorkflowOptions{ID: job.WorkflowID, TaskQueue: workflow.TaskQueue, WorkflowExecutionTimeout: 24 * time.Hour}
+	if review.Enabled() {
+		// A job waiting for a person is bounded by its review timeout
+		// policy, not by a fixed deadline that would kill it mid-review.
+		opts.WorkflowExecutionTimeout = 0
+	}
+	_, err = s.tc.ExecuteWorkflow(ctx, opts, workflow.WorkflowName, workflow.Input{
 		RequestID: job.ID, TenantID: job.TenantID, MaxParallel: s.cfg.MaxParallel,
 		HeartbeatTimeout: s.cfg.HeartbeatTimeout, TaskTimeout: s.cfg.TaskTimeout, AllowReuse: allowReuse(job.Metadata),
-		MaxAttempts: s.cfg.MaxAttempts, EscalateAfter: s.cfg.EscalateAfter,
+		MaxAttempts: s.cfg.MaxAttempts, EscalateAfter: s.cfg.EscalateAfter, Review: review,
 	})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		return nil
 	}
 	return err
+}
+
+// reviewPolicy lays a job's metadata overrides (review_threshold 0..1,
+// review_timeout as a duration such as "2h", review_on_timeout
+// approve|reject|wait, review_aitl true|false) over the server's policy.
+func reviewPolicy(base workflow.ReviewPolicy, meta map[string]any) (workflow.ReviewPolicy, error) {
+	p := base
+	if v, ok := meta["review_threshold"]; ok {
+		f, isNum := v.(float64)
+		if !isNum || f < 0 || f > 1 {
+			return p, httpx.BadRequest("metadata.review_threshold", "must be a number from 0 (no reviews) to 1")
+		}
+		p.Threshold = f
+	}
+	if v, ok := meta["review_timeout"]; ok {
+		str, _ := v.(string)
+		d, err := time.ParseDuration(str)
+		if err != nil || d <= 0 {
+			return p, httpx.BadRequest("metadata.review_timeout", "must be a positive duration such as \"30m\" or \"24h\"")
+		}
+		p.Timeout = d
+	}
+	if v, ok := meta["review_on_timeout"]; ok {
+		str, _ := v.(string)
+		switch str {
+		case workflow.OnTimeoutApprove, workflow.OnTimeoutReject, workflow.OnTimeoutWait:
+			p.OnTimeout = str
+		default:
+			return p, httpx.BadRequest("metadata.review_on_timeout", "must be approve, reject or wait")
+		}
+	}
+	if v, ok := meta["review_aitl"]; ok {
+		b, isBool := v.(bool)
+		if !isBool {
+			return p, httpx.BadRequest("metadata.review_aitl", "must be true or false")
+		}
+		p.AITL = b
+	}
+	if p.OnTimeout == "" {
+		p.OnTimeout = workflow.OnTimeoutWait
+	}
+	if p.OnTimeout != workflow.OnTimeoutWait && p.Timeout <= 0 {
+		return p, httpx.BadRequest("metadata.review_timeout", "is needed with review_on_timeout %s", p.OnTimeout)
+	}
+	return p, nil
 }
 
 // allowReuse reads metadata.allow_reuse: the user's consent to receive an

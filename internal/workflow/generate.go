@@ -133,7 +133,11 @@ func (a *Activities) GenerateTask(ctx context.Context, in TaskInput) (TaskResult
 		if prev, err = a.Store.GetAttempt(ctx, job.ID, task.ID, attemptNo-1); err != nil {
 			return TaskResult{}, err
 		}
-		a.publish(ctx, job, progress.TaskAttempt, task.ID, fmt.Sprintf("attempt %d on %s %s: fixing %s", attemptNo, tier, target.Model, firstLine(prev.Failures)),
+		what := "fixing " + firstLine(prev.Failures)
+		if prev.Failures == "" && in.Comment != "" {
+			what = "answering the reviewer: " + firstLine(in.Comment)
+		}
+		a.publish(ctx, job, progress.TaskAttempt, task.ID, fmt.Sprintf("attempt %d on %s %s: %s", attemptNo, tier, target.Model, what),
 			map[string]any{"attempt": attemptNo, "tier": tier, "model": target.Model, "reason": reason, "role": "fixer", "comment": in.Comment != ""})
 		out, err = a.fixAttempt(ctx, g, tier, prev, in.Comment)
 	}

@@ -22,6 +22,7 @@ var PromptVersions = map[string]string{
 	"coder":       "coder.v1",
 	"test_writer": "test_writer.v1",
 	"fixer":       "fixer.v1",
+	"reviewer":    "reviewer.v1",
 }
 
 var prompts = func() map[string]*template.Template {

@@ -7,7 +7,10 @@
 // so Temporal's history stays small and free of generated code.
 package workflow
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Names shared by every process: the API that starts jobs, the worker that
 // runs them and the CLI.
@@ -15,6 +18,10 @@ const (
 	TaskQueue     = "qlp-main"
 	WorkflowName  = "QLPWorkflow"
 	ProgressQuery = "progress"
+	// ReviewSignal carries a ReviewDecision to a job waiting for a review.
+	// A signal, not an update: Temporal records it even while no worker
+	// runs, so a decision made during a restart is not lost.
+	ReviewSignal = "hitl-decision"
 )
 
 // WorkflowID is the Temporal workflow id of a request.
@@ -42,6 +49,56 @@ type Input struct {
 	// AllowReuse lets the job deliver an earlier validated capsule made for
 	// a near-identical request instead of generating (metadata.allow_reuse).
 	AllowReuse bool
+	// Review is when a person (or the automated reviewer) must look at a
+	// task before it counts as done; the zero value turns reviews off.
+	Review ReviewPolicy
+}
+
+// Review decisions, as the API, the CLI and the ReviewSignal spell them.
+const (
+	DecisionApprove        = "approve"
+	DecisionReject         = "reject"
+	DecisionRequestChanges = "request_changes"
+)
+
+// Timeout policies of a review.
+const (
+	OnTimeoutApprove = "approve"
+	OnTimeoutReject  = "reject"
+	OnTimeoutWait    = "wait"
+)
+
+// ReviewPolicy says when a task waits for a review and what happens when
+// nobody answers.
+type ReviewPolicy struct {
+	// Threshold: a task whose passing attempt has a validation confidence
+	// below it waits for a review (0 turns reviews off). An attempt that
+	// could not be validated counts as confidence 0.
+	Threshold float64
+	// Timeout is how long a review waits before OnTimeout applies.
+	Timeout time.Duration
+	// OnTimeout is approve, reject or wait (no timeout).
+	OnTimeout string
+	// AITL lets the automated reviewer decide first; a human decides when
+	// it cannot.
+	AITL bool
+}
+
+// Enabled reports whether any task may wait for a review.
+func (p ReviewPolicy) Enabled() bool { return p.Threshold > 0 }
+
+// ReviewDecision is the payload of ReviewSignal.
+type ReviewDecision struct {
+	ReviewID  string
+	Decision  string // approve|reject|request_changes
+	Comment   string
+	DecidedBy string
+}
+
+// ReviewID is the id of the review of one attempt of one task: stable, so
+// that opening it again after a retry finds the same review.
+func ReviewID(requestID, taskID string, attempt int) string {
+	return fmt.Sprintf("rv-%s-%s-%d", requestID, taskID, attempt)
 }
 
 // Result is what a finished job returns; it keeps the earlier QLP's
@@ -60,7 +117,7 @@ type Result struct {
 type State struct {
 	Status string            `json:"status"`
 	Step   string            `json:"step"`
-	Tasks  map[string]string `json:"tasks"` // task id → pending|running|validating|completed|failed|skipped
+	Tasks  map[string]string `json:"tasks"` // task id → pending|running|validating|awaiting_review|completed|failed|skipped
 	Done   int               `json:"done"`
 	Total  int               `json:"total"`
 }
@@ -93,6 +150,9 @@ type TaskInput struct {
 	TierReason string
 	// Comment is a reviewer's request for changes, for the fixer.
 	Comment string
+	// ReviewThreshold: a passing attempt with a confidence below it is not
+	// completed by ValidateTask but waits for a review (0: never).
+	ReviewThreshold float64
 }
 
 // TaskResult sums up one generated attempt.

@@ -49,6 +49,14 @@ type TaskValidation struct {
 	RequiresReview bool
 	Reasons        []string
 	Summary        string
+	// NeedsReview: the attempt passed, but with a confidence below the
+	// review threshold, so it was not completed: it waits for a review.
+	NeedsReview bool
+}
+
+// reviewDue reports whether a passing attempt must wait for a review.
+func reviewDue(threshold float64, tv TaskValidation) bool {
+	return threshold > 0 && tv.Confidence < threshold
 }
 
 // validate runs a validation, heartbeating while it lasts.
@@ -106,7 +114,8 @@ func sortedKeys(m map[string][]byte) []string {
 // validation runs on the assembled capsule). A failure is not an error:
 // the exact failures go back to the workflow, and into the attempt's
 // record, for the fixer. A task passes when no check failed; it is then
-// completed.
+// completed, unless its confidence is below in.ReviewThreshold: then it
+// waits for a review (NeedsReview) and the review's approval completes it.
 func (a *Activities) ValidateTask(ctx context.Context, in TaskInput) (TaskValidation, error) {
 	job, plan, err := a.loadJob(ctx, in.RequestID)
 	if err != nil {
@@ -127,6 +136,10 @@ func (a *Activities) ValidateTask(ctx context.Context, in TaskInput) (TaskValida
 			tv.Confidence = *att.Confidence
 		}
 		if tv.Passed {
+			if reviewDue(in.ReviewThreshold, tv) {
+				tv.NeedsReview = true
+				return tv, nil
+			}
 			return tv, a.completeTask(ctx, job, in.TaskID, attemptNo)
 		}
 		return tv, nil
@@ -205,6 +218,10 @@ func (a *Activities) ValidateTask(ctx context.Context, in TaskInput) (TaskValida
 				a.memoryFailed(ctx, job, task.ID, "record error fix", err)
 			}
 		}
+	}
+	if reviewDue(in.ReviewThreshold, tv) {
+		tv.NeedsReview = true
+		return tv, nil
 	}
 	return tv, a.completeTask(ctx, job, task.ID, attemptNo)
 }
