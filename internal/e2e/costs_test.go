@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -168,9 +170,19 @@ func TestCostsAndBudgetsThroughTheAPI(t *testing.T) {
 		require.Equal(t, "failed", st2.Status)
 		require.Equal(t, "0.000000", st2.Result.Cost.USD)
 
-		code, metrics, _ := pl.call("GET", "/metrics", "", nil, nil)
-		require.Equal(t, http.StatusOK, code)
-		require.Contains(t, string(metrics), `qlp_budget_decisions_total{decision="refused",scope="request"} 1`)
+		// The guard's decisions are counted where it runs: the worker.
+		worker := httptest.NewServer(pl.p.WorkerHandler())
+		defer worker.Close()
+		resp2, err := http.Get(worker.URL + "/metrics")
+		require.NoError(t, err)
+		metrics, err := io.ReadAll(resp2.Body)
+		resp2.Body.Close()
+		require.NoError(t, err)
+		require.True(t, strings.Contains(string(metrics), `qlp_budget_decisions_total{decision="refused",scope="request"} 1`),
+			"the refusal is counted on the worker's /metrics")
+		require.True(t, strings.Contains(string(metrics), `qlp_jobs_total{status="failed"}`), "with the job outcomes")
+		_, apiMetrics, _ := pl.call("GET", "/metrics", "", nil, nil)
+		require.False(t, strings.Contains(string(apiMetrics), "qlp_budget_decisions_total"), "and only there")
 
 		// null returns the request budget to the configured default.
 		code, resp, _ = pl.call("PUT", "/api/v2/budgets", admin, []byte(`{"request_usd": null}`), nil)
