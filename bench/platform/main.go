@@ -1,10 +1,14 @@
 // Command platform measures QLP's own overhead on the main job: it runs
 // `qlp up` on the embedded defaults, submits a 5-task request N times
 // through the API against a scripted OpenAI-compatible model with a fixed
-// latency, and reports per job the wall time, the model time (the sum of the
-// model calls' latencies as the platform measured them), the overhead (wall
-// minus model) as a median and as a ratio to the model time, and the RSS of
-// the `qlp up` process when idle and at its peak.
+// latency, and reports per job the wall time, the model time and the
+// validation time on the critical path (as the platform measured them: each
+// call's latency, each validation's duration), the overhead (wall minus
+// both) as a median and as a ratio to the model time, and the RSS of the
+// `qlp up` process when idle and at its peak. Every task's answer is a
+// small, correct Python module with its test, different in every job, so
+// that each job is validated for real (compile, lint, types, security, its
+// tests in the sandbox) and not answered from the validation cache.
 //
 //	go run ./bench/platform -runs 10 -latency 0
 //	go run ./bench/platform -runs 10 -latency 200ms
@@ -24,6 +28,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -45,12 +50,32 @@ func main() {
 	}
 }
 
-const plan = `{"project":{"name":"bench","language":"go","commands":{"test":"go test ./..."}},"tasks":[
+const plan = `{"project":{"name":"bench","language":"python","commands":{"test":"python3 -m pytest -q","run":"python3 -m pytest -q"}},"tasks":[
 {"id":"t1","type":"code_generation","description":"a","complexity":"simple","dependencies":[]},
 {"id":"t2","type":"code_generation","description":"b","complexity":"simple","dependencies":[]},
 {"id":"t3","type":"code_generation","description":"c","complexity":"medium","dependencies":["t1"]},
 {"id":"t4","type":"code_generation","description":"d","complexity":"medium","dependencies":["t2"]},
 {"id":"t5","type":"code_generation","description":"e","complexity":"simple","dependencies":["t3","t4"]}]}`
+
+// answer is a task's module and its test: correct, formatted, typed, and
+// different in every job.
+func answer(task string, job int64) string {
+	code := fmt.Sprintf(`"""Task %[1]s of bench job %[2]d."""
+
+
+def value_%[1]s() -> int:
+    """Return the job's number."""
+    return %[2]d
+`, task, job)
+	test := fmt.Sprintf(`from %[1]s import value_%[1]s
+
+
+def test_value_%[1]s() -> None:
+    assert value_%[1]s() == %[2]d
+`, task, job)
+	return llmtest.JSON(map[string]any{"summary": "task " + task, "files": []map[string]string{
+		{"path": task + ".py", "content": code}, {"path": "test_" + task + ".py", "content": test}}})
+}
 
 func freePort() int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -96,12 +121,13 @@ func run(runs int, latency time.Duration, qlpBin string) error {
 			return fmt.Errorf("build qlp (run from the repository root): %w", err)
 		}
 	}
+	var job atomic.Int64 // jobs run one after another; each plan starts the next
 	model := llmtest.New(func(c llmtest.Call) llmtest.Reply {
 		if c.Role == "decomposer" {
+			job.Add(1)
 			return llmtest.Reply{Content: plan, Delay: latency}
 		}
-		return llmtest.Reply{Delay: latency, Content: llmtest.JSON(map[string]any{"summary": "one file",
-			"files": []map[string]string{{"path": c.TaskID + ".go", "content": "package main\n\n// " + c.TaskID + "\n"}}})}
+		return llmtest.Reply{Delay: latency, Content: answer(c.TaskID, job.Load())}
 	})
 	defer model.Close()
 
@@ -156,31 +182,56 @@ func run(runs int, latency time.Duration, qlpBin string) error {
 	}
 	defer st.Close()
 	c := orchestrator.NewClient(base, auth.Secret(key.Key), nil)
-	var walls, models, overheads []time.Duration
+	var walls, models, validations, overheads []time.Duration
 	for i := 0; i < runs+1; i++ { // the first job warms caches and is not counted
 		ctx := context.Background()
 		start := time.Now()
-		sub, err := c.Execute(ctx, orchestrator.ExecuteRequest{Description: fmt.Sprintf("bench job %d", i), Constraints: map[string]any{"language": "go"}}, "")
+		sub, err := c.Execute(ctx, orchestrator.ExecuteRequest{Description: fmt.Sprintf("bench job %d", i), Constraints: map[string]any{"language": "python"}}, "")
 		if err != nil {
 			return err
 		}
 		var last orchestrator.ProgressEvent
-		if err := c.Follow(ctx, sub.WorkflowID, 0, func(e orchestrator.ProgressEvent) error { last = e; return nil }); err != nil {
+		check := map[string]time.Duration{} // task (or "capsule") → validation duration
+		if err := c.Follow(ctx, sub.WorkflowID, 0, func(e orchestrator.ProgressEvent) error {
+			last = e
+			if os.Getenv("QLP_BENCH_TRACE") != "" && (e.Type == "task_validated" || e.Type == "capsule_validated") {
+				fmt.Fprintln(os.Stderr, e.TaskID, e.Message, string(e.Data))
+			}
+			if e.Type == "task_validated" || e.Type == "capsule_validated" {
+				var d struct {
+					DurationMS int64 `json:"duration_ms"`
+				}
+				_ = json.Unmarshal(e.Data, &d)
+				key := e.TaskID
+				if key == "" {
+					key = "capsule"
+				}
+				check[key] += time.Duration(d.DurationMS) * time.Millisecond
+			}
+			return nil
+		}); err != nil {
 			return err
 		}
 		wall := time.Since(start)
 		if last.Type != "workflow_completed" {
 			return fmt.Errorf("job %s ended %s: %s", sub.RequestID, last.Type, last.Message)
 		}
-		usage, err := st.ListUsage(ctx, store.UsageFilter{JobID: sub.RequestID})
+		rows, err := st.ListUsage(ctx, store.UsageFilter{JobID: sub.RequestID})
 		if err != nil {
 			return err
 		}
-		if len(usage) != 6 {
-			return fmt.Errorf("job %s made %d model calls, want 6", sub.RequestID, len(usage))
+		var usage []store.Usage // the model calls; memory's embeddings are metered too
+		for _, u := range rows {
+			if !strings.HasPrefix(u.Role, "embedder:") {
+				usage = append(usage, u)
+			}
 		}
-		// Model time on the critical path: decomposition, then the longest
-		// chain (t1→t3→t5 or t2→t4→t5): each level's calls run in parallel.
+		if len(usage) != 6 {
+			return fmt.Errorf("job %s made %d model calls, want 6 (every first attempt should pass)", sub.RequestID, len(usage))
+		}
+		// The critical path: decomposition, the longer of the chains
+		// t1→t3 and t2→t4 (each task's model call and validation; the
+		// chains run in parallel), t5, then the capsule's validation.
 		lat := map[string]time.Duration{}
 		for _, u := range usage {
 			key := u.TaskID
@@ -189,11 +240,20 @@ func run(runs int, latency time.Duration, qlpBin string) error {
 			}
 			lat[key] = time.Duration(u.LatencyMS) * time.Millisecond
 		}
-		critical := lat["plan"] + max(lat["t1"], lat["t2"]) + max(lat["t3"], lat["t4"]) + lat["t5"]
+		chain := []string{"t1", "t3"}
+		if lat["t2"]+check["t2"]+lat["t4"]+check["t4"] > lat["t1"]+check["t1"]+lat["t3"]+check["t3"] {
+			chain = []string{"t2", "t4"}
+		}
+		modelT, checkT := lat["plan"], check["capsule"]
+		for _, t := range append(chain, "t5") {
+			modelT += lat[t]
+			checkT += check[t]
+		}
 		if i == 0 {
 			continue
 		}
-		walls, models, overheads = append(walls, wall), append(models, critical), append(overheads, wall-critical)
+		walls, models, validations = append(walls, wall), append(models, modelT), append(validations, checkT)
+		overheads = append(overheads, wall-modelT-checkT)
 	}
 	if os.Getenv("QLP_BENCH_TRACE") != "" {
 		jobs, _ := st.ListJobs(context.Background(), "bench", 1, 0)
@@ -223,14 +283,14 @@ func run(runs int, latency time.Duration, qlpBin string) error {
 		}
 	}
 	peak := rssKB(up.Process.Pid, "VmHWM")
-	mw, mm, mo := median(walls), median(models), median(overheads)
+	mw, mm, mv, mo := median(walls), median(models), median(validations), median(overheads)
 	ratio := "∞ (model time rounds to 0 ms)"
 	if mm > 0 {
 		ratio = fmt.Sprintf("%.2f", float64(mo)/float64(mm))
 	}
-	fmt.Printf("| model latency per call | jobs | median wall | median model time (critical path) | median overhead | overhead / model time | qlp up RSS idle | qlp up RSS peak |\n")
-	fmt.Printf("|---|---|---|---|---|---|---|---|\n")
-	fmt.Printf("| %v | %d | %v | %v | %v | %s | %.0f MiB | %.0f MiB |\n", latency, runs, mw.Round(time.Millisecond), mm.Round(time.Millisecond),
-		mo.Round(time.Millisecond), ratio, float64(idle)/1024, float64(peak)/1024)
+	fmt.Printf("| model latency per call | jobs | median wall | median model time | median validation time | median overhead | overhead / model time | qlp up RSS idle | qlp up RSS peak |\n")
+	fmt.Printf("|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| %v | %d | %v | %v | %v | %v | %s | %.0f MiB | %.0f MiB |\n", latency, runs, mw.Round(time.Millisecond), mm.Round(time.Millisecond),
+		mv.Round(time.Millisecond), mo.Round(time.Millisecond), ratio, float64(idle)/1024, float64(peak)/1024)
 	return nil
 }
