@@ -56,15 +56,23 @@ func freePort(t *testing.T) int {
 }
 
 // qlpProcess runs this test binary as `qlp ARGS...` with env.
-// serviceAddrs gives every service a `qlp up` child starts (but the API,
-// which the test needs to know) a free port, so that tests and other
-// checkouts running at the same time do not collide on the defaults.
-func serviceAddrs(t *testing.T) []string {
-	var env []string
+// childEnv is the environment of a `qlp up` child on a fresh data
+// directory and SQLite, its API on apiAddr, its models at modelURL, and
+// extra settings last. Every other service gets a free port, so that tests
+// and other checkouts running at the same time do not collide on the
+// defaults.
+func childEnv(t *testing.T, apiAddr, modelURL string, extra ...string) []string {
+	env := []string{"QLP_DATA_DIR=" + t.TempDir(), "QLP_API_ADDR=" + apiAddr, fmt.Sprintf("QLP_TEMPORAL_PORT=%d", freePort(t)),
+		"QLP_LLM_PROVIDER=openai", "QLP_LLM_BASE_URL=" + modelURL,
+		"QLP_LLM_MODEL_T0=gpt-4o-mini", "QLP_LLM_MODEL_T1=gpt-4.1-mini", "QLP_LLM_MODEL_T2=gpt-4.1", "QLP_LLM_MODEL_T3=gpt-4o",
+		"QLP_WORKFLOW_HEARTBEAT_TIMEOUT=3s", "QLP_LOG_LEVEL=warn", "QLP_STORE_DRIVER=sqlite", "QLP_DATABASE_URL="}
 	for _, name := range []string{"QLP_AGENTS_ADDR", "QLP_VALIDATION_ADDR", "QLP_MEMORY_ADDR", "QLP_SANDBOX_ADDR", "QLP_WORKER_ADDR"} {
 		env = append(env, fmt.Sprintf("%s=127.0.0.1:%d", name, freePort(t)))
 	}
-	return env
+	if url := validationURL(t); url != "" {
+		env = append(env, "QLP_VALIDATION_URL="+url, "QLP_SERVICE_TOKEN="+meshToken)
+	}
+	return append(env, extra...)
 }
 
 func qlpProcess(t *testing.T, env []string, args ...string) *exec.Cmd {
@@ -111,24 +119,15 @@ func TestKilledMidJobResumesAfterRestart(t *testing.T) {
 	})
 	defer model.Close()
 
-	dataDir := t.TempDir()
 	apiAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	env := append(serviceAddrs(t),
-		"QLP_DATA_DIR="+dataDir, "QLP_API_ADDR="+apiAddr, fmt.Sprintf("QLP_TEMPORAL_PORT=%d", freePort(t)),
-		"QLP_LLM_PROVIDER=openai", "QLP_LLM_BASE_URL="+model.URL,
-		"QLP_LLM_MODEL_T0=gpt-4o-mini", "QLP_LLM_MODEL_T1=gpt-4.1-mini", "QLP_LLM_MODEL_T2=gpt-4.1", "QLP_LLM_MODEL_T3=gpt-4o",
-		"QLP_WORKFLOW_HEARTBEAT_TIMEOUT=3s", "QLP_LOG_LEVEL=warn", "QLP_STORE_DRIVER=sqlite", "QLP_DATABASE_URL=",
-	)
-	if url := validationURL(t); url != "" {
-		env = append(env, "QLP_VALIDATION_URL="+url, "QLP_SERVICE_TOKEN="+meshToken)
-	}
+	env := childEnv(t, apiAddr, model.URL)
 	out, err := qlpProcess(t, env, "apikey", "create", "--tenant", "acme", "--json").Output()
 	require.NoError(t, err)
 	var key struct{ Key string }
 	require.NoError(t, json.Unmarshal(out, &key))
 	require.True(t, strings.HasPrefix(key.Key, auth.KeyPrefix))
 
-	logs := filepath.Join(dataDir, "child.log")
+	logs := filepath.Join(t.TempDir(), "child.log")
 	start := func() *exec.Cmd {
 		cmd := qlpProcess(t, env, "up")
 		f, err := os.OpenFile(logs, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)

@@ -35,18 +35,8 @@ func TestReviewDecisionsSurviveRestarts(t *testing.T) {
 	model := llmtest.New(llmtest.NewScript(rules...).Handle)
 	defer model.Close()
 
-	dataDir := t.TempDir()
 	apiAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	env := append(serviceAddrs(t),
-		"QLP_DATA_DIR="+dataDir, "QLP_API_ADDR="+apiAddr, fmt.Sprintf("QLP_TEMPORAL_PORT=%d", freePort(t)),
-		"QLP_LLM_PROVIDER=openai", "QLP_LLM_BASE_URL="+model.URL,
-		"QLP_LLM_MODEL_T0=gpt-4o-mini", "QLP_LLM_MODEL_T1=gpt-4.1-mini", "QLP_LLM_MODEL_T2=gpt-4.1", "QLP_LLM_MODEL_T3=gpt-4o",
-		"QLP_WORKFLOW_HEARTBEAT_TIMEOUT=3s", "QLP_LOG_LEVEL=warn", "QLP_STORE_DRIVER=sqlite", "QLP_DATABASE_URL=",
-		"QLP_HITL_THRESHOLD=1", "QLP_HITL_ON_TIMEOUT=wait",
-	)
-	if url := validationURL(t); url != "" {
-		env = append(env, "QLP_VALIDATION_URL="+url, "QLP_SERVICE_TOKEN="+meshToken)
-	}
+	env := childEnv(t, apiAddr, model.URL, "QLP_HITL_THRESHOLD=1", "QLP_HITL_ON_TIMEOUT=wait")
 	keys := map[string]string{}
 	for _, tenant := range []string{"acme", "globex"} {
 		out, err := qlpProcess(t, env, "apikey", "create", "--tenant", tenant, "--json").Output()
@@ -56,7 +46,7 @@ func TestReviewDecisionsSurviveRestarts(t *testing.T) {
 		keys[tenant] = key.Key
 	}
 
-	logs := filepath.Join(dataDir, "child.log")
+	logs := filepath.Join(t.TempDir(), "child.log")
 	var proc *exec.Cmd
 	start := func() {
 		proc = qlpProcess(t, env, "up")
