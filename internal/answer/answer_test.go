@@ -35,7 +35,7 @@ func TestParse(t *testing.T) {
 			text:  "```go path=cmd/main.go\npackage main\n```\n\n```python title=\"app.py\"\nprint(1)\n```",
 			files: map[string]string{"cmd/main.go": "package main\n", "app.py": "print(1)\n"}},
 		{name: "fenced blocks announced on the line before",
-			text: "Two files.\n\nFile: store.go\n```go\npackage store\n```\n\n### `store_test.go`\n```go\npackage store_test\n```\n\n**Makefile**\n```\nall:\n```\n\nRun it with:\n```sh\ngo test ./...\n```",
+			text:  "Two files.\n\nFile: store.go\n```go\npackage store\n```\n\n### `store_test.go`\n```go\npackage store_test\n```\n\n**Makefile**\n```\nall:\n```\n\nRun it with:\n```sh\ngo test ./...\n```",
 			files: map[string]string{"store.go": "package store\n", "store_test.go": "package store_test\n", "Makefile": "all:\n"}},
 		{name: "a later version of a file wins",
 			text:  `{"files":[{"path":"./a.py","content":"x = 1\n"},{"path":"a.py","content":"x = 2\n"}]}`,
