@@ -303,6 +303,23 @@ type Budget struct {
 	UpdatedAt   time.Time
 }
 
+// ReviewPolicy is a tenant's own human-review policy. A nil field means the
+// server's setting (QLP_HITL_*); a job's metadata may override either.
+type ReviewPolicy struct {
+	TenantID  string
+	Threshold *float64       // 0..1; 0 turns reviews off
+	Timeout   *time.Duration // positive, whole seconds
+	OnTimeout *string        // approve, reject or wait
+	AITL      *bool
+	UpdatedBy string // the key id that set it
+	UpdatedAt time.Time
+}
+
+// Unset reports whether p leaves every field to the server's setting.
+func (p ReviewPolicy) Unset() bool {
+	return p.Threshold == nil && p.Timeout == nil && p.OnTimeout == nil && p.AITL == nil
+}
+
 // BudgetAlert records that spend reached a share of a budget. An alert is
 // recorded once per (Scope, Subject, Period, Percent).
 type BudgetAlert struct {
@@ -383,6 +400,12 @@ type Store interface {
 	// ListBudgetAlerts returns a tenant's alerts, newest first; an empty
 	// tenantID lists the platform's (credit pool) alerts.
 	ListBudgetAlerts(ctx context.Context, tenantID string, limit int) ([]BudgetAlert, error)
+
+	// GetReviewPolicy returns a tenant's own review policy; a tenant that
+	// never set one gets a policy with every field unset (not ErrNotFound).
+	GetReviewPolicy(ctx context.Context, tenantID string) (ReviewPolicy, error)
+	// PutReviewPolicy creates or replaces a tenant's review policy.
+	PutReviewPolicy(ctx context.Context, p ReviewPolicy) error
 
 	AppendEvent(ctx context.Context, e Event) (Event, error)
 	// ListEvents returns a job's events with ID > afterID, oldest first.

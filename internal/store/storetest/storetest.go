@@ -75,6 +75,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"usage rollups", testUsageRollup},
 		{"budgets", testBudgets},
 		{"budget alerts", testBudgetAlerts},
+		{"review policies", testReviewPolicies},
 		{"events", testEvents},
 		{"concurrent writers", testConcurrent},
 		{"attempts", testAttempts},
@@ -414,6 +415,53 @@ func testBudgets(t *testing.T, s store.Store) {
 	neg := int64(-2)
 	require.Error(t, s.PutBudget(ctx(t), store.Budget{TenantID: "acme", RequestPUSD: &neg}))
 	require.Error(t, s.PutBudget(ctx(t), store.Budget{TenantID: "nobody"}), "budgets belong to tenants that exist")
+}
+
+func testReviewPolicies(t *testing.T, s store.Store) {
+	mustTenant(t, s, "acme")
+	mustTenant(t, s, "globex")
+	p, err := s.GetReviewPolicy(ctx(t), "acme")
+	require.NoError(t, err, "a tenant that never set a policy gets an unset one")
+	require.True(t, p.Unset())
+	require.Equal(t, "acme", p.TenantID)
+	require.True(t, p.UpdatedAt.IsZero())
+
+	threshold, timeout, reject, aitl := 0.8, 90*time.Minute, "reject", false
+	require.NoError(t, s.PutReviewPolicy(ctx(t), store.ReviewPolicy{TenantID: "acme", Threshold: &threshold, Timeout: &timeout,
+		OnTimeout: &reject, AITL: &aitl, UpdatedBy: "k1"}))
+	p, err = s.GetReviewPolicy(ctx(t), "acme")
+	require.NoError(t, err)
+	require.InDelta(t, 0.8, *p.Threshold, 1e-12)
+	require.Equal(t, 90*time.Minute, *p.Timeout)
+	require.Equal(t, "reject", *p.OnTimeout)
+	require.False(t, *p.AITL, "false is a value, not unset")
+	require.Equal(t, "k1", p.UpdatedBy)
+	require.False(t, p.UpdatedAt.IsZero())
+
+	other, err := s.GetReviewPolicy(ctx(t), "globex")
+	require.NoError(t, err)
+	require.True(t, other.Unset(), "one tenant's policy is not another's")
+
+	zero, on := 0.0, true
+	require.NoError(t, s.PutReviewPolicy(ctx(t), store.ReviewPolicy{TenantID: "acme", Threshold: &zero, AITL: &on, UpdatedBy: "k2"}))
+	p, err = s.GetReviewPolicy(ctx(t), "acme")
+	require.NoError(t, err)
+	require.Zero(t, *p.Threshold, "0 (reviews off) is a value, not unset")
+	require.Nil(t, p.Timeout, "a put replaces the whole policy")
+	require.Nil(t, p.OnTimeout)
+	require.True(t, *p.AITL)
+	require.Equal(t, "k2", p.UpdatedBy)
+
+	require.NoError(t, s.PutReviewPolicy(ctx(t), store.ReviewPolicy{TenantID: "acme"}))
+	p, err = s.GetReviewPolicy(ctx(t), "acme")
+	require.NoError(t, err)
+	require.True(t, p.Unset(), "every field back to the server's setting")
+
+	high, short, maybe := 1.5, 500*time.Millisecond, "maybe"
+	require.Error(t, s.PutReviewPolicy(ctx(t), store.ReviewPolicy{TenantID: "acme", Threshold: &high}))
+	require.Error(t, s.PutReviewPolicy(ctx(t), store.ReviewPolicy{TenantID: "acme", Timeout: &short}))
+	require.Error(t, s.PutReviewPolicy(ctx(t), store.ReviewPolicy{TenantID: "acme", OnTimeout: &maybe}))
+	require.Error(t, s.PutReviewPolicy(ctx(t), store.ReviewPolicy{TenantID: "nobody"}), "policies belong to tenants that exist")
 }
 
 func testBudgetAlerts(t *testing.T, s store.Store) {
