@@ -46,6 +46,8 @@ func (s *Service) routes() []route {
 		{"GET", "/hitl/pending", s.handleHITLPending},
 		{"GET", "/hitl/status/{id}", s.handleHITLStatus},
 		{"POST", "/hitl/respond/{id}", s.handleHITLRespond},
+		{"GET", "/api/v2/review-policy", s.handleReviewPolicy},
+		{"PUT", "/api/v2/review-policy", s.handleReviewPolicyPut},
 		{"GET", "/openapi.json", s.handleOpenAPI},
 	}
 }

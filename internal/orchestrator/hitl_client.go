@@ -30,3 +30,22 @@ func (c *Client) RespondReview(ctx context.Context, id string, body ReviewRespon
 	var out ReviewInfo
 	return out, json.NewDecoder(resp.Body).Decode(&out)
 }
+
+// ReviewPolicy returns GET /api/v2/review-policy.
+func (c *Client) ReviewPolicy(ctx context.Context) (ReviewPolicyView, error) {
+	var out ReviewPolicyView
+	return out, c.getJSON(ctx, "/api/v2/review-policy", &out)
+}
+
+// SetReviewPolicy sends PUT /api/v2/review-policy with the fields given
+// (threshold, timeout, on_timeout, aitl); nil returns a field to the
+// server's setting.
+func (c *Client) SetReviewPolicy(ctx context.Context, fields map[string]any) (ReviewPolicyView, error) {
+	resp, err := c.do(ctx, http.MethodPut, "/api/v2/review-policy", fields, nil)
+	if err != nil {
+		return ReviewPolicyView{}, err
+	}
+	defer resp.Body.Close()
+	var out ReviewPolicyView
+	return out, json.NewDecoder(resp.Body).Decode(&out)
+}

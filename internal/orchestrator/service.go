@@ -40,8 +40,10 @@ type Config struct {
 	PublicURL string
 	// Version is reported by /health.
 	Version string
-	// Review is the server's review policy; a job's metadata may override
-	// it (review_threshold, review_timeout, review_on_timeout, review_aitl).
+	// Review is the server's review policy. A tenant's own policy (PUT
+	// /api/v2/review-policy) overrides the fields it sets, and a job's
+	// metadata overrides both (review_threshold, review_timeout,
+	// review_on_timeout, review_aitl).
 	Review workflow.ReviewPolicy
 }
 
@@ -152,7 +154,7 @@ func (s *Service) Submit(ctx context.Context, tenantID string, r SubmitRequest) 
 	if err := r.validate(); err != nil {
 		return store.Job{}, false, err
 	}
-	if _, err := reviewPolicy(s.cfg.Review, r.Metadata); err != nil {
+	if _, err := s.jobPolicy(ctx, tenantID, r.Metadata); err != nil {
 		return store.Job{}, false, err
 	}
 	if r.RequestID == "" {
@@ -218,7 +220,7 @@ func (s *Service) start(ctx context.Context, job store.Job) error {
 	}
 	var meta map[string]any
 	_ = json.Unmarshal(job.Metadata, &meta)
-	review, err := reviewPolicy(s.cfg.Review, meta)
+	review, err := s.jobPolicy(ctx, job.TenantID, meta)
 	if err != nil {
 		return err
 	}
@@ -242,7 +244,8 @@ func (s *Service) start(ctx context.Context, job store.Job) error {
 
 // reviewPolicy lays a job's metadata overrides (review_threshold 0..1,
 // review_timeout as a duration such as "2h", review_on_timeout
-// approve|reject|wait, review_aitl true|false) over the server's policy.
+// approve|reject|wait, review_aitl true|false) over base, the tenant's
+// policy in force (see Service.jobPolicy).
 func reviewPolicy(base workflow.ReviewPolicy, meta map[string]any) (workflow.ReviewPolicy, error) {
 	p := base
 	if v, ok := meta["review_threshold"]; ok {
