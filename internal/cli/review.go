@@ -16,9 +16,10 @@ func newReviewCmd(e *env) *cobra.Command {
 		Use:   "review",
 		Short: "List and decide the reviews jobs wait for (human in the loop)",
 		Long: `A task that passes validation with a confidence below the review threshold
-(QLP_HITL_THRESHOLD, or metadata.review_threshold of the job) waits for a
-review. Approve it to complete the task, reject it to fail the job, or ask for
-changes: your comment goes into the next attempt's prompt.
+(QLP_HITL_THRESHOLD, the tenant's own policy set with "qlp review policy set",
+or metadata.review_threshold of the job) waits for a review. Approve it to
+complete the task, reject it to fail the job, or ask for changes: your comment
+goes into the next attempt's prompt.
 
 Against a server (QLP_URL) these talk to its /hitl API. In-process they use
 this machine's data directory; deciding then needs the embedded workflow
@@ -78,7 +79,7 @@ engine, so no other qlp process may be running on that data directory.`,
 		},
 	}
 	show.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
-	cmd.AddCommand(list, show,
+	cmd.AddCommand(list, show, newReviewPolicyCmd(e),
 		newDecideCmd(e, "approve", workflow.DecisionApprove, "Approve the task: it completes and the job goes on", false),
 		newDecideCmd(e, "reject", workflow.DecisionReject, "Reject the task: it fails, and so does its job", false),
 		newDecideCmd(e, "changes", workflow.DecisionRequestChanges, "Ask for changes: --comment goes into the next attempt's prompt", true))
