@@ -91,6 +91,19 @@ func (s *Service) jobPolicy(ctx context.Context, tenantID string, meta map[strin
 	if err != nil {
 		return workflow.ReviewPolicy{}, err
 	}
+	return layerMetadata(base, meta)
+}
+
+// layerMetadata is reviewPolicy, saying so when the tenant's policy (not
+// the job's metadata) lacks a timeout: the tenant's approve or reject
+// relied on a server timeout that has since been turned off.
+func layerMetadata(base workflow.ReviewPolicy, meta map[string]any) (workflow.ReviewPolicy, error) {
+	_, timeout := meta["review_timeout"]
+	_, onTimeout := meta["review_on_timeout"]
+	if base.OnTimeout != workflow.OnTimeoutWait && base.Timeout <= 0 && !timeout && !onTimeout {
+		return base, httpx.BadRequest("review_policy.timeout", "the tenant's review policy says on_timeout %s, but neither it nor the server sets a timeout: "+
+			"set one with PUT /api/v2/review-policy (or metadata.review_timeout)", base.OnTimeout)
+	}
 	return reviewPolicy(base, meta)
 }
 

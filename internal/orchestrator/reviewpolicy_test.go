@@ -55,13 +55,19 @@ func TestReviewPolicyLayers(t *testing.T) {
 			sources: ReviewPolicySources{Threshold: SourceDefault, Timeout: SourceTenant, OnTimeout: SourceDefault, AITL: SourceDefault}},
 		{name: "metadata still validated", server: server, tenant: store.ReviewPolicy{Threshold: ptr(0.9)},
 			meta: map[string]any{"review_threshold": 1.5}, badField: "metadata.review_threshold", sources: ReviewPolicySources{Threshold: SourceTenant, Timeout: SourceDefault, OnTimeout: SourceDefault, AITL: SourceDefault}},
+		{name: "tenant approves without any timeout", tenant: store.ReviewPolicy{Threshold: ptr(0.9), OnTimeout: ptr("approve")},
+			badField: "review_policy.timeout", sources: ReviewPolicySources{Threshold: SourceTenant, Timeout: SourceDefault, OnTimeout: SourceTenant, AITL: SourceDefault}},
+		{name: "metadata mends the tenant's missing timeout", tenant: store.ReviewPolicy{Threshold: ptr(0.9), OnTimeout: ptr("approve")},
+			meta:    map[string]any{"review_timeout": "1h"},
+			want:    workflow.ReviewPolicy{Threshold: 0.9, Timeout: time.Hour, OnTimeout: workflow.OnTimeoutApprove},
+			sources: ReviewPolicySources{Threshold: SourceTenant, Timeout: SourceDefault, OnTimeout: SourceTenant, AITL: SourceDefault}},
 		{name: "metadata reject without any timeout", tenant: store.ReviewPolicy{Threshold: ptr(0.9)},
 			meta: map[string]any{"review_on_timeout": "reject"}, badField: "metadata.review_timeout", sources: ReviewPolicySources{Threshold: SourceTenant, Timeout: SourceDefault, OnTimeout: SourceDefault, AITL: SourceDefault}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			base, src := layerTenant(tc.server, tc.tenant)
 			require.Equal(t, tc.sources, src)
-			got, err := reviewPolicy(base, tc.meta)
+			got, err := layerMetadata(base, tc.meta)
 			if tc.badField != "" {
 				he := httpx.AsError(err)
 				require.NotNil(t, he, "%v", err)
