@@ -27,6 +27,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/settings"
 	"github.com/quantumlayer/qlp/internal/store"
 	"github.com/quantumlayer/qlp/internal/validation"
+	"github.com/quantumlayer/qlp/internal/workflow"
 )
 
 // API configures the orchestrator's HTTP API.
@@ -279,9 +280,9 @@ func (h HITL) Validate() error {
 	switch {
 	case h.Threshold < 0 || h.Threshold > 1 || h.Threshold != h.Threshold:
 		return fmt.Errorf("hitl.threshold (QLP_HITL_THRESHOLD): %v is outside 0..1", h.Threshold)
-	case h.OnTimeout != "approve" && h.OnTimeout != "reject" && h.OnTimeout != "wait":
+	case !workflow.ValidOnTimeout(h.OnTimeout):
 		return fmt.Errorf("hitl.on_timeout (QLP_HITL_ON_TIMEOUT): %q is not approve, reject or wait", h.OnTimeout)
-	case h.OnTimeout != "wait" && h.Timeout <= 0:
+	case h.OnTimeout != workflow.OnTimeoutWait && h.Timeout <= 0:
 		return fmt.Errorf("hitl.timeout (QLP_HITL_TIMEOUT): %v must be positive (use hitl.on_timeout=wait to wait forever)", h.Timeout)
 	}
 	return nil

@@ -218,12 +218,10 @@ func ParseReviewPolicyUpdate(body []byte) (ReviewPolicyUpdate, error) {
 			}
 			var str string
 			_ = json.Unmarshal(v, &str)
-			switch str = strings.ToLower(strings.TrimSpace(str)); str {
-			case workflow.OnTimeoutApprove, workflow.OnTimeoutReject, workflow.OnTimeoutWait:
-				u.OnTimeout.Value = &str
-			default:
+			if str = strings.ToLower(strings.TrimSpace(str)); !workflow.ValidOnTimeout(str) {
 				return ReviewPolicyUpdate{}, httpx.BadRequest(k, "must be approve, reject or wait, or null for the server's setting")
 			}
+			u.OnTimeout.Value = &str
 		case "aitl":
 			u.AITL.Set = true
 			if null {

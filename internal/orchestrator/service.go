@@ -265,12 +265,10 @@ func reviewPolicy(base workflow.ReviewPolicy, meta map[string]any) (workflow.Rev
 	}
 	if v, ok := meta["review_on_timeout"]; ok {
 		str, _ := v.(string)
-		switch str {
-		case workflow.OnTimeoutApprove, workflow.OnTimeoutReject, workflow.OnTimeoutWait:
-			p.OnTimeout = str
-		default:
+		if !workflow.ValidOnTimeout(str) {
 			return p, httpx.BadRequest("metadata.review_on_timeout", "must be approve, reject or wait")
 		}
+		p.OnTimeout = str
 	}
 	if v, ok := meta["review_aitl"]; ok {
 		b, isBool := v.(bool)
