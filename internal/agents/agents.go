@@ -171,37 +171,35 @@ func (s *Service) Execute(ctx context.Context, tenantID string, req Request) (Re
 	}
 	msgs := []llm.Message{{Role: llm.RoleSystem, Content: sys.String()}, {Role: llm.RoleUser, Content: user.String()}}
 	meta := llm.Meta{TenantID: tenantID, TaskID: req.Task.ID, Tier: req.Tier, Role: "agent", Attempt: 1}
-	var usage llm.Usage
-	var cost int64
 	// call asks the model and, when the answer is cut off at the output
 	// limit, asks it to continue where it stopped (twice at most), as the
-	// workflow's agents do.
+	// workflow's agents do. total holds every call's usage and cost.
+	var total *llm.Response
 	call := func() (*llm.Response, error) {
 		conv := append([]llm.Message(nil), msgs...)
-		var total *llm.Response
+		var got *llm.Response
 		for round := 0; round < 3; round++ {
 			resp, err := target.Provider.Chat(ctx, llm.Request{Model: target.Model, Messages: conv, Temperature: s.cfg.Temperature,
 				MaxTokens: s.cfg.MaxTokens, JSON: round == 0, Meta: meta})
 			if err != nil {
 				return nil, modelError(err)
 			}
-			usage.InputTokens += resp.Usage.InputTokens
-			usage.OutputTokens += resp.Usage.OutputTokens
-			cost += resp.CostPUSD
 			if total == nil {
-				total = resp
+				total = &llm.Response{}
+			}
+			total.Extend(resp)
+			if got == nil {
+				got = resp
 			} else {
-				total.Content += resp.Content
-				total.FinishReason = resp.FinishReason
+				got.Extend(resp)
 			}
 			if !resp.Truncated() {
-				return total, nil
+				return got, nil
 			}
-			conv = append(conv, llm.Message{Role: llm.RoleAssistant, Content: resp.Content},
-				llm.Message{Role: llm.RoleUser, Content: "Your answer was cut off at the output limit. Continue exactly where it stopped, without repeating anything and without any preamble."})
+			conv = llm.Continuation(conv, resp)
 		}
 		return nil, &httpx.Error{Status: http.StatusBadGateway, Code: "truncated",
-			Message: fmt.Sprintf("the model's answer was still cut off after two continuations (%d output tokens); raise QLP_LLM_MAX_TOKENS or split the task", usage.OutputTokens)}
+			Message: fmt.Sprintf("the model's answer was still cut off after two continuations (%d output tokens); raise QLP_LLM_MAX_TOKENS or split the task", got.Usage.OutputTokens)}
 	}
 	resp, err := call()
 	if err != nil {
@@ -241,7 +239,7 @@ func (s *Service) Execute(ctx context.Context, tenantID string, req Request) (Re
 	}
 	return Result{TaskID: req.Task.ID, Status: "completed", OutputType: "code", Output: out, ExecutionTime: time.Since(start).Seconds(),
 		AgentTierUsed: req.Tier, Metadata: map[string]any{"agent_id": "qlp-agent-" + req.Tier, "language": out.Language, "model": target.Model, "provider": target.Provider.Name(), "prompt_version": PromptVersion,
-			"tokens_in": usage.InputTokens, "tokens_out": usage.OutputTokens, "cost_usd": pricing.USD(cost), "validated": false}}, nil
+			"tokens_in": total.Usage.InputTokens, "tokens_out": total.Usage.OutputTokens, "cost_usd": pricing.USD(total.CostPUSD), "validated": false}}, nil
 }
 
 // modelError maps a provider error onto an HTTP error a caller can act on.

@@ -83,6 +83,29 @@ type Response struct {
 // Truncated reports whether the answer stopped at the token limit.
 func (r *Response) Truncated() bool { return r.FinishReason == FinishLength }
 
+// Continuation is what to send after a truncated answer: the conversation
+// so far, the partial answer, and the request to go on from where it
+// stopped.
+func Continuation(conv []Message, partial *Response) []Message {
+	return append(conv, Message{Role: RoleAssistant, Content: partial.Content},
+		Message{Role: RoleUser, Content: "Your answer was cut off at the output limit. Continue exactly where it stopped, without repeating anything and without any preamble."})
+}
+
+// Extend appends a continuation's answer to r: its text, finish reason,
+// usage and cost (and the tier that answered, when a wrapper changed it).
+func (r *Response) Extend(next *Response) {
+	r.Content += next.Content
+	r.FinishReason = next.FinishReason
+	r.Usage.InputTokens += next.Usage.InputTokens
+	r.Usage.CachedInputTokens += next.Usage.CachedInputTokens
+	r.Usage.OutputTokens += next.Usage.OutputTokens
+	r.CostPUSD += next.CostPUSD
+	r.Latency += next.Latency
+	if next.Tier != "" {
+		r.Tier = next.Tier
+	}
+}
+
 // Chunk is a piece of a streamed answer.
 type Chunk struct {
 	Delta string

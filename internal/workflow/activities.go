@@ -188,15 +188,7 @@ func (a *Activities) call(ctx context.Context, job store.Job, tier string, meta 
 		if total == nil {
 			total = resp
 		} else {
-			total.Content += resp.Content
-			total.FinishReason = resp.FinishReason
-			total.Usage.InputTokens += resp.Usage.InputTokens
-			total.Usage.CachedInputTokens += resp.Usage.CachedInputTokens
-			total.Usage.OutputTokens += resp.Usage.OutputTokens
-			total.CostPUSD += resp.CostPUSD
-			if resp.Tier != "" {
-				total.Tier = resp.Tier
-			}
+			total.Extend(resp)
 		}
 		if resp.FinishReason == llm.FinishContentFilter {
 			return nil, temporal.NewNonRetryableApplicationError(meta.Role+": the provider filtered the answer", ErrTypeModelRefused, nil)
@@ -205,8 +197,7 @@ func (a *Activities) call(ctx context.Context, job store.Job, tier string, meta 
 			return total, nil
 		}
 		a.publish(ctx, job, progress.LogMessage, meta.TaskID, "answer cut off at the token limit; asking the model to continue", nil)
-		conv = append(conv, llm.Message{Role: llm.RoleAssistant, Content: resp.Content},
-			llm.Message{Role: llm.RoleUser, Content: "Your answer was cut off at the output limit. Continue exactly where it stopped, without repeating anything and without any preamble."})
+		conv = llm.Continuation(conv, resp)
 	}
 	return nil, temporal.NewNonRetryableApplicationError(
 		fmt.Sprintf("%s: the answer was still cut off at the output limit after two continuations (%d output tokens); raise QLP_LLM_MAX_TOKENS or split the task", meta.Role, total.Usage.OutputTokens),
