@@ -17,9 +17,13 @@ import (
 
 // partSize is the production default, so that the suite's 20 MiB objects
 // take the part-wise path of Azure and S3.
+//
+// The backends' suites run in parallel: most of their time is spent
+// waiting on servers and disks (and on retries against a stopped server).
 var partSize = blob.Defaults().PartSize
 
 func TestLocalConformance(t *testing.T) {
+	t.Parallel()
 	blobtest.Run(t, blobtest.Harness{
 		Backend: "local",
 		Open: func(t *testing.T) blob.Store {
@@ -33,6 +37,7 @@ func TestLocalConformance(t *testing.T) {
 }
 
 func TestAzureConformance(t *testing.T) {
+	t.Parallel()
 	az := blobtest.StartAzurite(t)
 	blobtest.Run(t, blobtest.Harness{
 		Backend:  "azure",
@@ -49,6 +54,7 @@ func TestAzureConformance(t *testing.T) {
 }
 
 func TestS3Conformance(t *testing.T) {
+	t.Parallel()
 	gw := blobtest.StartVersityGW(t)
 	blobtest.Run(t, blobtest.Harness{
 		Backend:  "s3",
@@ -194,6 +200,7 @@ func TestOpen(t *testing.T) {
 // TestAzureSAS: a SAS token authorises every operation, and no error
 // shows it (net/http prints request URLs, and the token is a URL query).
 func TestAzureSAS(t *testing.T) {
+	t.Parallel()
 	az := blobtest.StartAzurite(t)
 	container := az.NewContainer(t)
 	token := az.SAS(t, container)
@@ -246,6 +253,7 @@ func TestAzureSAS(t *testing.T) {
 // TestS3CancelledMultipartIsAborted: a cancelled upload in parts leaves no
 // multipart upload behind (its parts would be kept, and billed, forever).
 func TestS3CancelledMultipartIsAborted(t *testing.T) {
+	t.Parallel()
 	gw := blobtest.StartVersityGW(t)
 	bucket := gw.NewBucket(t)
 	s, err := blob.OpenS3(context.Background(), gw.Options(bucket, partSize))

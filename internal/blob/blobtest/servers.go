@@ -182,7 +182,7 @@ func StartAzurite(t testing.TB) *Azurite {
 		[]string{"AZURITE_ACCOUNTS=" + a.Account + ":" + a.Key},
 		func(port int) []string {
 			return []string{bin, "--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(port), "--location", dir,
-				"--silent", "--disableTelemetry", "--skipApiVersionCheck"}
+				"--silent", "--disableTelemetry"}
 		},
 		func(port int) string { return "http://127.0.0.1:" + strconv.Itoa(port) + "/" + a.Account })
 	return a
