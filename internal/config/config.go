@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/quantumlayer/qlp/internal/blob"
 	"github.com/quantumlayer/qlp/internal/budget"
 	"github.com/quantumlayer/qlp/internal/costs"
 	"github.com/quantumlayer/qlp/internal/engine"
@@ -98,6 +99,7 @@ type Config struct {
 	Budget       budget.Config
 	Costs        costs.Config
 	Validation   validation.Config
+	Blob         blob.Config
 }
 
 // Defaults returns the embedded-mode defaults.
@@ -118,6 +120,7 @@ func Defaults() Config {
 		Budget:     budget.Defaults(),
 		Costs:      costs.Defaults(),
 		Validation: validation.Defaults(),
+		Blob:       blob.Defaults(),
 	}
 }
 
@@ -135,6 +138,16 @@ func (c *Config) MemoryDataDir() string {
 		return c.Memory.DataDir
 	}
 	return filepath.Join(c.DataDir, "memory")
+}
+
+// BlobConfig is the blob store's configuration with the local backend's
+// directory resolved: blob.dir, else blobs under the data directory.
+func (c *Config) BlobConfig() blob.Config {
+	b := c.Blob
+	if b.Dir == "" {
+		b.Dir = filepath.Join(c.DataDir, "blobs")
+	}
+	return b
 }
 
 // defaultDataDir follows XDG: $XDG_DATA_HOME/qlp, else ~/.local/share/qlp.
@@ -189,6 +202,7 @@ func (c *Config) Settings() []settings.Setting {
 	s = append(s, c.Budget.Settings()...)
 	s = append(s, c.Costs.Settings()...)
 	s = append(s, c.Validation.Settings()...)
+	s = append(s, c.Blob.Settings()...)
 	return s
 }
 
@@ -220,7 +234,7 @@ func Load(src Source) (Config, error) {
 }
 
 // ValidateCore checks what every server needs: data dir, logging, store,
-// API and workflow settings.
+// blob store, API and workflow settings.
 func (c *Config) ValidateCore() error {
 	if strings.TrimSpace(c.DataDir) == "" {
 		return errors.New("data_dir (QLP_DATA_DIR): must not be empty")
@@ -270,6 +284,9 @@ func (c *Config) ValidateCore() error {
 		return err
 	}
 	if err := c.Costs.Validate(); err != nil {
+		return err
+	}
+	if err := c.Blob.Validate(); err != nil {
 		return err
 	}
 	return c.Temporal.Validate()

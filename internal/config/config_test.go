@@ -83,6 +83,8 @@ func TestValidateCore(t *testing.T) {
 		{"review policy", func(c *config.Config) { c.HITL.OnTimeout = "ignore" }, "QLP_HITL_ON_TIMEOUT"},
 		{"review timeout", func(c *config.Config) { c.HITL.OnTimeout, c.HITL.Timeout = "approve", 0 }, "QLP_HITL_TIMEOUT"},
 		{"review wait needs no timeout", func(c *config.Config) { c.HITL.Threshold, c.HITL.Timeout = 0.8, 0 }, ""},
+		{"blob backend", func(c *config.Config) { c.Blob.Backend = "gcs" }, "QLP_BLOB_BACKEND"},
+		{"blob s3 without a bucket", func(c *config.Config) { c.Blob.Backend, c.Blob.Region = "s3", "us-east-1" }, "blob.bucket (QLP_BLOB_BUCKET): required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -99,7 +101,8 @@ func TestValidateCore(t *testing.T) {
 }
 
 func TestDumpRedactsSecrets(t *testing.T) {
-	c, err := config.Load(config.Source{Environ: env(map[string]string{"QLP_LLM_API_KEY": "sk-very-secret", "QLP_DATABASE_URL": "postgres://u:pw@h/db"})})
+	c, err := config.Load(config.Source{Environ: env(map[string]string{"QLP_LLM_API_KEY": "sk-very-secret", "QLP_DATABASE_URL": "postgres://u:pw@h/db",
+		"QLP_BLOB_ACCOUNT_KEY": "azure-account-key", "QLP_BLOB_SAS_TOKEN": "sv=2025&sig=azure-sas-sig", "QLP_BLOB_SECRET_ACCESS_KEY": "s3-secret-key"})})
 	require.NoError(t, err)
 	var b strings.Builder
 	for _, s := range c.Dump() {
@@ -108,6 +111,45 @@ func TestDumpRedactsSecrets(t *testing.T) {
 	require.NotContains(t, b.String(), "sk-very-secret")
 	require.NotContains(t, b.String(), "pw@")
 	require.Contains(t, b.String(), "llm.api_key=[redacted]")
+	for _, secret := range []string{"azure-account-key", "azure-sas-sig", "s3-secret-key"} {
+		require.NotContains(t, b.String(), secret)
+	}
+	for _, key := range []string{"blob.account_key", "blob.sas_token", "blob.secret_access_key"} {
+		require.Contains(t, b.String(), key+"=[redacted]")
+	}
+}
+
+// TestBlobSettings: the blob store is configured from QLP_BLOB_*, and the
+// local backend's directory defaults to blobs under the data directory.
+func TestBlobSettings(t *testing.T) {
+	c, err := config.Load(config.Source{Environ: env(map[string]string{"QLP_DATA_DIR": "/srv/qlp"})})
+	require.NoError(t, err)
+	require.Equal(t, "local", c.Blob.Backend)
+	require.Equal(t, "/srv/qlp/blobs", c.BlobConfig().Dir)
+	require.NoError(t, c.ValidateCore())
+
+	c, err = config.Load(config.Source{Environ: env(map[string]string{
+		"QLP_BLOB_BACKEND": "s3", "QLP_BLOB_BUCKET": "qlp-capsules", "QLP_BLOB_REGION": "eu-west-1",
+		"QLP_BLOB_ENDPOINT": "http://minio:9000", "QLP_BLOB_PATH_STYLE": "true", "QLP_BLOB_PART_SIZE": "32MiB",
+		"QLP_BLOB_ACCESS_KEY_ID": "AKIDEXAMPLE", "QLP_BLOB_SECRET_ACCESS_KEY": "s3-secret-key", "QLP_BLOB_DIR": "/mnt/blobs"})})
+	require.NoError(t, err)
+	require.NoError(t, c.ValidateCore())
+	b := c.BlobConfig()
+	require.Equal(t, "s3", b.Backend)
+	require.Equal(t, "qlp-capsules", b.Bucket)
+	require.Equal(t, "eu-west-1", b.Region)
+	require.Equal(t, "http://minio:9000", b.Endpoint)
+	require.True(t, b.PathStyle)
+	require.EqualValues(t, 32<<20, b.PartSize)
+	require.Equal(t, "AKIDEXAMPLE", b.AccessKeyID)
+	require.Equal(t, "s3-secret-key", b.SecretAccessKey)
+	require.Equal(t, "/mnt/blobs", b.Dir)
+
+	_, err = config.Load(config.Source{Environ: env(map[string]string{"QLP_BLOB_PATH_STYLE": "sometimes"})})
+	require.ErrorContains(t, err, "blob.path_style (QLP_BLOB_PATH_STYLE)")
+	c, err = config.Load(config.Source{Environ: env(map[string]string{"QLP_BLOB_BACKEND": "azure", "QLP_BLOB_CONTAINER": "capsules"})})
+	require.NoError(t, err)
+	require.ErrorContains(t, c.ValidateCore(), "blob.account (QLP_BLOB_ACCOUNT): required for the azure backend")
 }
 
 // TestConfigurationDocIsComplete keeps docs/configuration.md in step with
