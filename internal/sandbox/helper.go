@@ -79,6 +79,9 @@ type helper struct {
 	req   helperRequest
 	out   *frameWriter
 	start time.Time
+	// prlimit sets a resource limit of a process; nil: prlimit(2). Tests
+	// make it fail.
+	prlimit func(pid, resource int, lim *unix.Rlimit) error
 }
 
 func runHelper(out *frameWriter) error {
@@ -261,7 +264,19 @@ func (h *helper) run(idx int, c helperCommand, deadline time.Time) CommandResult
 		_ = h.out.output(idx, Stderr, []byte(res.Reason+"\n"))
 		return res
 	}
-	h.limit(cmd.Process.Pid)
+	if err := h.limit(cmd.Process.Pid); err != nil {
+		// The command would run without its limits: end it before it
+		// does anything, and say why.
+		h.killAll(cmd.Process.Pid, false)
+		<-exited
+		h.killAll(cmd.Process.Pid, true)
+		outR.Close()
+		errR.Close()
+		h.reap()
+		res.Status, res.Reason = StatusError, err.Error()
+		_ = h.out.output(idx, Stderr, []byte(err.Error()+"\n"))
+		return res
+	}
 
 	var (
 		mu       sync.Mutex
@@ -434,27 +449,40 @@ func (h *helper) classify(res *CommandResult, st *os.ProcessState, why string, t
 
 // limit applies per-process rlimits to a started command. Processes the
 // command forks in the microseconds before this inherit the helper's limits;
-// the run's cgroup (when available) bounds them regardless.
-func (h *helper) limit(pid int) {
-	set := func(res int, cur, max uint64) {
-		_ = unix.Prlimit(pid, res, &unix.Rlimit{Cur: cur, Max: max}, nil)
+// the run's cgroup (when available) bounds them regardless. A limit that
+// cannot be set is an error: the command must not run without it.
+func (h *helper) limit(pid int) error {
+	prlimit := h.prlimit
+	if prlimit == nil {
+		prlimit = func(pid, resource int, lim *unix.Rlimit) error { return unix.Prlimit(pid, resource, lim, nil) }
 	}
+	type rlimit struct {
+		name     string
+		resource int
+		cur, max uint64
+	}
+	var ls []rlimit
 	if cpu := uint64(h.req.CPUTime.D().Seconds()); cpu > 0 {
-		set(unix.RLIMIT_CPU, cpu, cpu+1)
+		ls = append(ls, rlimit{"RLIMIT_CPU", unix.RLIMIT_CPU, cpu, cpu + 1})
 	} else if h.req.CPUTime > 0 {
-		set(unix.RLIMIT_CPU, 1, 2)
+		ls = append(ls, rlimit{"RLIMIT_CPU", unix.RLIMIT_CPU, 1, 2})
 	}
-	if h.req.Processes > 0 {
-		n := uint64(h.req.Processes)
-		set(unix.RLIMIT_NPROC, n, n)
+	if n := uint64(h.req.Processes); h.req.Processes > 0 {
+		ls = append(ls, rlimit{"RLIMIT_NPROC", unix.RLIMIT_NPROC, n, n})
 	}
-	if h.req.DiskBytes > 0 {
-		set(unix.RLIMIT_FSIZE, uint64(h.req.DiskBytes), uint64(h.req.DiskBytes))
+	if n := uint64(h.req.DiskBytes); h.req.DiskBytes > 0 {
+		ls = append(ls, rlimit{"RLIMIT_FSIZE", unix.RLIMIT_FSIZE, n, n})
 	}
-	if h.req.MemoryRlimit > 0 {
-		set(unix.RLIMIT_DATA, uint64(h.req.MemoryRlimit), uint64(h.req.MemoryRlimit))
+	if n := uint64(h.req.MemoryRlimit); h.req.MemoryRlimit > 0 {
+		ls = append(ls, rlimit{"RLIMIT_DATA", unix.RLIMIT_DATA, n, n})
 	}
-	set(unix.RLIMIT_CORE, 0, 0)
+	ls = append(ls, rlimit{"RLIMIT_CORE", unix.RLIMIT_CORE, 0, 0})
+	for _, l := range ls {
+		if err := prlimit(pid, l.resource, &unix.Rlimit{Cur: l.cur, Max: l.max}); err != nil {
+			return fmt.Errorf("sandbox: helper: set %s of the command to %d: %w", l.name, l.cur, err)
+		}
+	}
+	return nil
 }
 
 // killAll ends every process of the run except the helper: in its own PID
