@@ -33,8 +33,9 @@ type Config struct {
 	MaxConcurrent int `yaml:"max_concurrent"`
 	// QueueSize is how many runs may wait for a slot; past it, 429.
 	QueueSize int `yaml:"queue_size"`
-	// PerTenant is how many runs of one tenant may execute at once; 0:
-	// half of MaxConcurrent, rounded up (see [Config.Slots]).
+	// PerTenant is how many runs of one tenant may execute at once (at
+	// most MaxConcurrent); 0: half of MaxConcurrent, rounded up (see
+	// [Config.Slots]).
 	PerTenant int `yaml:"per_tenant"`
 	// DefaultLimits apply to limit fields a spec leaves at zero.
 	DefaultLimits Limits `yaml:"default_limits"`
@@ -129,7 +130,7 @@ func (c *Config) Slots() (max, perTenant int) {
 	if perTenant <= 0 {
 		perTenant = (max + 1) / 2
 	}
-	return max, perTenant
+	return max, min(perTenant, max)
 }
 
 // Settings binds the configuration to YAML keys under "sandbox." and to
@@ -196,9 +197,6 @@ func (c *Config) Validate() error {
 		if p.v < 1 {
 			return fmt.Errorf("%s: must not be negative", name(p.key))
 		}
-	}
-	if max, per := c.Slots(); per > max {
-		return fmt.Errorf("%s: %d is more than the %d runs executing at once (%s)", name("per_tenant"), per, max, name("max_concurrent"))
 	}
 	for _, set := range []struct {
 		prefix string

@@ -247,7 +247,8 @@ func (h *helper) run(idx int, c helperCommand, deadline time.Time) CommandResult
 	cmd.Stdout, cmd.Stderr = outW, errW
 	began := time.Now()
 	exited := make(chan *os.ProcessState, 1)
-	joinErr, err := h.startCommand(cmd, exited)
+	limited := make(chan struct{}) // closed once the limits are set: then the command may be reaped
+	joinErr, err := h.startCommand(cmd, exited, limited)
 	outW.Close()
 	errW.Close()
 	if joinErr != nil {
@@ -268,6 +269,7 @@ func (h *helper) run(idx int, c helperCommand, deadline time.Time) CommandResult
 		// The command would run without its limits: end it before it
 		// does anything, and say why.
 		h.killAll(cmd.Process.Pid, false)
+		close(limited)
 		<-exited
 		h.killAll(cmd.Process.Pid, true)
 		outR.Close()
@@ -277,6 +279,7 @@ func (h *helper) run(idx int, c helperCommand, deadline time.Time) CommandResult
 		_ = h.out.output(idx, Stderr, []byte(err.Error()+"\n"))
 		return res
 	}
+	close(limited)
 
 	var (
 		mu       sync.Mutex
@@ -353,10 +356,12 @@ func (h *helper) run(idx int, c helperCommand, deadline time.Time) CommandResult
 // itself into the run's command cgroup when there is one: the command is
 // born there, under the run's process limit, while the helper's other
 // threads stay outside it and can always be created. joinErr is a failure
-// of the sandbox, err one to start the program.
-func (h *helper) startCommand(cmd *exec.Cmd, exited chan<- *os.ProcessState) (joinErr, err error) {
+// of the sandbox, err one to start the program. The command is not waited
+// for (reaped) before limited is closed: until then its pid stays its own,
+// even if it has exited, so that the limits cannot reach another process.
+func (h *helper) startCommand(cmd *exec.Cmd, exited chan<- *os.ProcessState, limited <-chan struct{}) (joinErr, err error) {
 	started := make(chan spawnResult, 1)
-	go h.spawn(cmd, started, exited)
+	go h.spawn(cmd, started, exited, limited)
 	r := <-started
 	return r.join, r.start
 }
@@ -368,7 +373,7 @@ type spawnResult struct{ join, start error }
 // cgroup. Threads the runtime creates meanwhile come from its template
 // thread, not from a locked one. The thread waits for the command: the
 // parent-death signal is tied to the thread that forked.
-func (h *helper) spawn(cmd *exec.Cmd, started chan<- spawnResult, exited chan<- *os.ProcessState) {
+func (h *helper) spawn(cmd *exec.Cmd, started chan<- spawnResult, exited chan<- *os.ProcessState, limited <-chan struct{}) {
 	runtime.LockOSThread()
 	if unix.Gettid() == unix.Getpid() {
 		// The main thread never ends (the runtime parks it instead): hold
@@ -376,7 +381,7 @@ func (h *helper) spawn(cmd *exec.Cmd, started chan<- spawnResult, exited chan<- 
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			h.spawn(cmd, started, exited)
+			h.spawn(cmd, started, exited, limited)
 		}()
 		<-done
 		runtime.UnlockOSThread()
@@ -400,6 +405,7 @@ func (h *helper) spawn(cmd *exec.Cmd, started chan<- spawnResult, exited chan<- 
 		return
 	}
 	started <- spawnResult{}
+	<-limited
 	st, _ := cmd.Process.Wait()
 	exited <- st
 }
@@ -450,7 +456,9 @@ func (h *helper) classify(res *CommandResult, st *os.ProcessState, why string, t
 // limit applies per-process rlimits to a started command. Processes the
 // command forks in the microseconds before this inherit the helper's limits;
 // the run's cgroup (when available) bounds them regardless. A limit that
-// cannot be set is an error: the command must not run without it.
+// cannot be set is an error: the command must not run without it. A
+// command that has already exited (it is not reaped before this is done)
+// needs no limits.
 func (h *helper) limit(pid int) error {
 	prlimit := h.prlimit
 	if prlimit == nil {
@@ -478,7 +486,11 @@ func (h *helper) limit(pid int) error {
 	}
 	ls = append(ls, rlimit{"RLIMIT_CORE", unix.RLIMIT_CORE, 0, 0})
 	for _, l := range ls {
-		if err := prlimit(pid, l.resource, &unix.Rlimit{Cur: l.cur, Max: l.max}); err != nil {
+		err := prlimit(pid, l.resource, &unix.Rlimit{Cur: l.cur, Max: l.max})
+		if errors.Is(err, unix.ESRCH) {
+			return nil // exited: a zombie has no limits to set
+		}
+		if err != nil {
 			return fmt.Errorf("sandbox: helper: set %s of the command to %d: %w", l.name, l.cur, err)
 		}
 	}

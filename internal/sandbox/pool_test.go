@@ -233,6 +233,7 @@ func TestSlotsDefaults(t *testing.T) {
 		{3, 0, 3, 2},
 		{1, 0, 1, 1},
 		{8, 3, 8, 3},
+		{4, 8, 4, 4}, // per tenant: at most all slots
 	}
 	for _, tc := range tests {
 		c := Config{MaxConcurrent: tc.max, PerTenant: tc.per}
