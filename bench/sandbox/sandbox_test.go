@@ -1,6 +1,7 @@
 // Package sandbox_test measures the overhead of the execution sandbox:
 // the median wall time of 50 runs of `true` and `python3 -c pass` under
-// each backend against the same programs run unsandboxed in the same run,
+// each backend against the same programs run unsandboxed in the same run
+// (interleaved: each round runs every variant once, in a rotating order),
 // and sustained runs per second with 8 concurrent clients.
 //
 //	go test -run '^$' -bench . -benchtime 1x ./bench/sandbox/
@@ -37,16 +38,11 @@ func median(ds []time.Duration) time.Duration {
 	return ds[len(ds)/2]
 }
 
-func measure(n int, f func() error) (time.Duration, error) {
-	ds := make([]time.Duration, 0, n)
-	for range n {
-		start := time.Now()
-		if err := f(); err != nil {
-			return 0, err
-		}
-		ds = append(ds, time.Since(start))
-	}
-	return median(ds), nil
+// variant is one way to run a program: unsandboxed or under a backend.
+type variant struct {
+	name string
+	run  func() error
+	ds   []time.Duration
 }
 
 func BenchmarkOverhead(b *testing.B) {
@@ -65,11 +61,7 @@ func BenchmarkOverhead(b *testing.B) {
 			if p.lang == "python" {
 				path = "/usr/bin/python3" // the interpreter the sandbox uses
 			}
-			base, err := measure(samples, func() error { return exec.Command(path, p.args[1:]...).Run() })
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Logf("%-16s unsandboxed      median %8.2f ms", p.name, ms(base))
+			variants := []*variant{{name: "unsandboxed", run: func() error { return exec.Command(path, p.args[1:]...).Run() }}}
 			for _, be := range backends {
 				cfg := sandbox.Defaults()
 				cfg.Backend, cfg.AllowUnsafe = be, true
@@ -78,20 +70,34 @@ func BenchmarkOverhead(b *testing.B) {
 					b.Logf("%-16s %-16s unavailable: %v", p.name, be, err)
 					continue
 				}
+				defer r.Close()
 				spec := sandbox.Spec{Language: p.lang, Commands: []sandbox.Command{{Args: p.args}}}
-				med, err := measure(samples, func() error {
+				variants = append(variants, &variant{name: be, run: func() error {
 					res, err := r.Run(context.Background(), spec, nil)
 					if err == nil && res.Status != sandbox.StatusCompleted {
 						err = fmt.Errorf("%s: %s", res.Status, res.Reason)
 					}
 					return err
-				})
-				_ = r.Close()
-				if err != nil {
-					b.Fatalf("%s %s: %v", be, p.name, err)
+				}})
+			}
+			// Interleaved, each sample in another order: a change of the
+			// machine's load during the run hits every variant alike.
+			for i := range samples {
+				for j := range variants {
+					v := variants[(i+j)%len(variants)]
+					start := time.Now()
+					if err := v.run(); err != nil {
+						b.Fatalf("%s %s: %v", v.name, p.name, err)
+					}
+					v.ds = append(v.ds, time.Since(start))
 				}
-				b.Logf("%-16s %-16s median %8.2f ms  overhead %8.2f ms  ratio %6.1fx", p.name, be, ms(med), ms(med-base), float64(med)/float64(base))
-				b.ReportMetric(ms(med-base), "ms-overhead-"+be+"-"+p.lang)
+			}
+			base := median(variants[0].ds)
+			b.Logf("%-16s unsandboxed      median %8.2f ms", p.name, ms(base))
+			for _, v := range variants[1:] {
+				med := median(v.ds)
+				b.Logf("%-16s %-16s median %8.2f ms  overhead %8.2f ms  ratio %6.1fx", p.name, v.name, ms(med), ms(med-base), float64(med)/float64(base))
+				b.ReportMetric(ms(med-base), "ms-overhead-"+v.name+"-"+p.lang)
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 
@@ -27,11 +28,14 @@ type Config struct {
 	// AllowUnsafe must be true for the unsafe-local backend, which runs
 	// generated code as plain processes on the host.
 	AllowUnsafe bool `yaml:"allow_unsafe"`
-	// MaxConcurrent is how many runs execute at once.
+	// MaxConcurrent is how many runs execute at once; 0: twice as many as
+	// the machine has CPUs (see [Config.Slots]).
 	MaxConcurrent int `yaml:"max_concurrent"`
 	// QueueSize is how many runs may wait for a slot; past it, 429.
 	QueueSize int `yaml:"queue_size"`
-	// PerTenant is how many runs of one tenant may execute at once.
+	// PerTenant is how many runs of one tenant may execute at once (at
+	// most MaxConcurrent); 0: half of MaxConcurrent, rounded up (see
+	// [Config.Slots]).
 	PerTenant int `yaml:"per_tenant"`
 	// DefaultLimits apply to limit fields a spec leaves at zero.
 	DefaultLimits Limits `yaml:"default_limits"`
@@ -74,10 +78,8 @@ type Config struct {
 // Defaults returns the configuration used when nothing is set.
 func Defaults() Config {
 	return Config{
-		Backend:       BackendBwrap,
-		MaxConcurrent: 4,
-		QueueSize:     64,
-		PerTenant:     4,
+		Backend:   BackendBwrap,
+		QueueSize: 64,
 		DefaultLimits: Limits{
 			WallTime:    Duration(30 * time.Second),
 			CPUTime:     Duration(30 * time.Second),
@@ -104,6 +106,33 @@ func Defaults() Config {
 	}
 }
 
+// Slots returns how many runs execute at once, in all and per tenant,
+// with the defaults of zero values resolved for this machine: twice as
+// many runs as CPUs in all, and half of them, one per CPU, per tenant.
+//
+// The tools a validation runs (compilers, linters, type checkers, test
+// runners) are CPU-bound, and several (go build, go vet, staticcheck) use
+// every CPU on their own. One run per CPU keeps every CPU busy, and more
+// runs of one tenant would only make each of them slower, while its
+// other runs wait in a fair order instead.
+//
+// The other half is for the other tenants: a run cannot be preempted, so
+// a tenant allowed every slot would make the others wait for its runs to
+// end (a test that sleeps holds its slot to the end). With a tenant held
+// to half, another tenant's run starts at once; when more tenants wait,
+// freed slots go to the one holding the fewest.
+func (c *Config) Slots() (max, perTenant int) {
+	max = c.MaxConcurrent
+	if max <= 0 {
+		max = 2 * runtime.NumCPU()
+	}
+	perTenant = c.PerTenant
+	if perTenant <= 0 {
+		perTenant = (max + 1) / 2
+	}
+	return max, min(perTenant, max)
+}
+
 // Settings binds the configuration to YAML keys under "sandbox." and to
 // QLP_SANDBOX_* environment variables.
 func (c *Config) Settings() []settings.Setting {
@@ -113,9 +142,9 @@ func (c *Config) Settings() []settings.Setting {
 	return []settings.Setting{
 		s("backend", "BACKEND", "isolation backend: bwrap, gvisor or unsafe-local", settings.String(&c.Backend)),
 		s("allow_unsafe", "ALLOW_UNSAFE", "allow the unsafe-local backend (no isolation; never in production)", settings.Bool(&c.AllowUnsafe)),
-		s("max_concurrent", "MAX_CONCURRENT", "runs executing at once", settings.Int(&c.MaxConcurrent)),
+		s("max_concurrent", "MAX_CONCURRENT", "runs executing at once (0: two per CPU)", settings.Int(&c.MaxConcurrent)),
 		s("queue_size", "QUEUE_SIZE", "runs waiting for a slot before 429", settings.Int(&c.QueueSize)),
-		s("per_tenant", "PER_TENANT", "runs of one tenant executing at once", settings.Int(&c.PerTenant)),
+		s("per_tenant", "PER_TENANT", "runs of one tenant executing at once (0: half of max_concurrent, rounded up)", settings.Int(&c.PerTenant)),
 		s("default_limits.wall_time", "DEFAULT_WALL_TIME", "default wall-clock limit of a run", durationValue(&c.DefaultLimits.WallTime)),
 		s("default_limits.cpu_time", "DEFAULT_CPU_TIME", "default CPU-time limit", durationValue(&c.DefaultLimits.CPUTime)),
 		s("default_limits.memory_bytes", "DEFAULT_MEMORY", "default memory limit (e.g. 512MiB)", settings.Int64(&c.DefaultLimits.MemoryBytes)),
@@ -164,9 +193,9 @@ func (c *Config) Validate() error {
 	for _, p := range []struct {
 		key string
 		v   int
-	}{{"max_concurrent", c.MaxConcurrent}, {"queue_size", c.QueueSize + 1}, {"per_tenant", c.PerTenant}} {
+	}{{"max_concurrent", c.MaxConcurrent + 1}, {"queue_size", c.QueueSize + 1}, {"per_tenant", c.PerTenant + 1}} {
 		if p.v < 1 {
-			return fmt.Errorf("%s: must be at least 1", name(p.key))
+			return fmt.Errorf("%s: must not be negative", name(p.key))
 		}
 	}
 	for _, set := range []struct {

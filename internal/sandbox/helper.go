@@ -79,6 +79,9 @@ type helper struct {
 	req   helperRequest
 	out   *frameWriter
 	start time.Time
+	// prlimit sets a resource limit of a process; nil: prlimit(2). Tests
+	// make it fail.
+	prlimit func(pid, resource int, lim *unix.Rlimit) error
 }
 
 func runHelper(out *frameWriter) error {
@@ -244,7 +247,8 @@ func (h *helper) run(idx int, c helperCommand, deadline time.Time) CommandResult
 	cmd.Stdout, cmd.Stderr = outW, errW
 	began := time.Now()
 	exited := make(chan *os.ProcessState, 1)
-	joinErr, err := h.startCommand(cmd, exited)
+	limited := make(chan struct{}) // closed once the limits are set: then the command may be reaped
+	joinErr, err := h.startCommand(cmd, exited, limited)
 	outW.Close()
 	errW.Close()
 	if joinErr != nil {
@@ -261,7 +265,21 @@ func (h *helper) run(idx int, c helperCommand, deadline time.Time) CommandResult
 		_ = h.out.output(idx, Stderr, []byte(res.Reason+"\n"))
 		return res
 	}
-	h.limit(cmd.Process.Pid)
+	if err := h.limit(cmd.Process.Pid); err != nil {
+		// The command would run without its limits: end it before it
+		// does anything, and say why.
+		h.killAll(cmd.Process.Pid, false)
+		close(limited)
+		<-exited
+		h.killAll(cmd.Process.Pid, true)
+		outR.Close()
+		errR.Close()
+		h.reap()
+		res.Status, res.Reason = StatusError, err.Error()
+		_ = h.out.output(idx, Stderr, []byte(err.Error()+"\n"))
+		return res
+	}
+	close(limited)
 
 	var (
 		mu       sync.Mutex
@@ -338,10 +356,12 @@ func (h *helper) run(idx int, c helperCommand, deadline time.Time) CommandResult
 // itself into the run's command cgroup when there is one: the command is
 // born there, under the run's process limit, while the helper's other
 // threads stay outside it and can always be created. joinErr is a failure
-// of the sandbox, err one to start the program.
-func (h *helper) startCommand(cmd *exec.Cmd, exited chan<- *os.ProcessState) (joinErr, err error) {
+// of the sandbox, err one to start the program. The command is not waited
+// for (reaped) before limited is closed: until then its pid stays its own,
+// even if it has exited, so that the limits cannot reach another process.
+func (h *helper) startCommand(cmd *exec.Cmd, exited chan<- *os.ProcessState, limited <-chan struct{}) (joinErr, err error) {
 	started := make(chan spawnResult, 1)
-	go h.spawn(cmd, started, exited)
+	go h.spawn(cmd, started, exited, limited)
 	r := <-started
 	return r.join, r.start
 }
@@ -353,7 +373,7 @@ type spawnResult struct{ join, start error }
 // cgroup. Threads the runtime creates meanwhile come from its template
 // thread, not from a locked one. The thread waits for the command: the
 // parent-death signal is tied to the thread that forked.
-func (h *helper) spawn(cmd *exec.Cmd, started chan<- spawnResult, exited chan<- *os.ProcessState) {
+func (h *helper) spawn(cmd *exec.Cmd, started chan<- spawnResult, exited chan<- *os.ProcessState, limited <-chan struct{}) {
 	runtime.LockOSThread()
 	if unix.Gettid() == unix.Getpid() {
 		// The main thread never ends (the runtime parks it instead): hold
@@ -361,7 +381,7 @@ func (h *helper) spawn(cmd *exec.Cmd, started chan<- spawnResult, exited chan<- 
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			h.spawn(cmd, started, exited)
+			h.spawn(cmd, started, exited, limited)
 		}()
 		<-done
 		runtime.UnlockOSThread()
@@ -385,6 +405,7 @@ func (h *helper) spawn(cmd *exec.Cmd, started chan<- spawnResult, exited chan<- 
 		return
 	}
 	started <- spawnResult{}
+	<-limited
 	st, _ := cmd.Process.Wait()
 	exited <- st
 }
@@ -434,27 +455,46 @@ func (h *helper) classify(res *CommandResult, st *os.ProcessState, why string, t
 
 // limit applies per-process rlimits to a started command. Processes the
 // command forks in the microseconds before this inherit the helper's limits;
-// the run's cgroup (when available) bounds them regardless.
-func (h *helper) limit(pid int) {
-	set := func(res int, cur, max uint64) {
-		_ = unix.Prlimit(pid, res, &unix.Rlimit{Cur: cur, Max: max}, nil)
+// the run's cgroup (when available) bounds them regardless. A limit that
+// cannot be set is an error: the command must not run without it. A
+// command that has already exited (it is not reaped before this is done)
+// needs no limits.
+func (h *helper) limit(pid int) error {
+	prlimit := h.prlimit
+	if prlimit == nil {
+		prlimit = func(pid, resource int, lim *unix.Rlimit) error { return unix.Prlimit(pid, resource, lim, nil) }
 	}
+	type rlimit struct {
+		name     string
+		resource int
+		cur, max uint64
+	}
+	var ls []rlimit
 	if cpu := uint64(h.req.CPUTime.D().Seconds()); cpu > 0 {
-		set(unix.RLIMIT_CPU, cpu, cpu+1)
+		ls = append(ls, rlimit{"RLIMIT_CPU", unix.RLIMIT_CPU, cpu, cpu + 1})
 	} else if h.req.CPUTime > 0 {
-		set(unix.RLIMIT_CPU, 1, 2)
+		ls = append(ls, rlimit{"RLIMIT_CPU", unix.RLIMIT_CPU, 1, 2})
 	}
-	if h.req.Processes > 0 {
-		n := uint64(h.req.Processes)
-		set(unix.RLIMIT_NPROC, n, n)
+	if n := uint64(h.req.Processes); h.req.Processes > 0 {
+		ls = append(ls, rlimit{"RLIMIT_NPROC", unix.RLIMIT_NPROC, n, n})
 	}
-	if h.req.DiskBytes > 0 {
-		set(unix.RLIMIT_FSIZE, uint64(h.req.DiskBytes), uint64(h.req.DiskBytes))
+	if n := uint64(h.req.DiskBytes); h.req.DiskBytes > 0 {
+		ls = append(ls, rlimit{"RLIMIT_FSIZE", unix.RLIMIT_FSIZE, n, n})
 	}
-	if h.req.MemoryRlimit > 0 {
-		set(unix.RLIMIT_DATA, uint64(h.req.MemoryRlimit), uint64(h.req.MemoryRlimit))
+	if n := uint64(h.req.MemoryRlimit); h.req.MemoryRlimit > 0 {
+		ls = append(ls, rlimit{"RLIMIT_DATA", unix.RLIMIT_DATA, n, n})
 	}
-	set(unix.RLIMIT_CORE, 0, 0)
+	ls = append(ls, rlimit{"RLIMIT_CORE", unix.RLIMIT_CORE, 0, 0})
+	for _, l := range ls {
+		err := prlimit(pid, l.resource, &unix.Rlimit{Cur: l.cur, Max: l.max})
+		if errors.Is(err, unix.ESRCH) {
+			return nil // exited: a zombie has no limits to set
+		}
+		if err != nil {
+			return fmt.Errorf("sandbox: helper: set %s of the command to %d: %w", l.name, l.cur, err)
+		}
+	}
+	return nil
 }
 
 // killAll ends every process of the run except the helper: in its own PID

@@ -45,7 +45,8 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{cfg: cfg, logger: logger, local: local, metrics: newMetrics(deps.Registerer)}
-	s.pool = newPool(cfg.MaxConcurrent, cfg.PerTenant, cfg.QueueSize, func(running, queued int) {
+	slots, perTenant := cfg.Slots()
+	s.pool = newPool(slots, perTenant, cfg.QueueSize, func(running, queued int) {
 		s.metrics.running.Set(float64(running))
 		s.metrics.queued.Set(float64(queued))
 	})
@@ -135,7 +136,7 @@ func (s *Service) httpError(err error, rename func(string) string) error {
 		return httpx.BadRequest(field, "%s", se.Message)
 	case errors.Is(err, ErrQueueFull):
 		_, queued := s.pool.depth()
-		retry := 1 + queued/s.cfg.MaxConcurrent
+		retry := 1 + queued/s.pool.max
 		return httpx.TooManyRequests(retry, "the sandbox queue is full (%d waiting); retry later", queued)
 	case errors.Is(err, context.Canceled):
 		return &httpx.Error{Status: 499, Code: "cancelled", Message: "request cancelled", Err: err}

@@ -53,7 +53,7 @@ func sandboxed(t testing.TB) (*sandbox.Service, *validation.Mesh) {
 	shared.once.Do(func() {
 		ctx := context.Background()
 		cfg := sandbox.Defaults()
-		cfg.MaxConcurrent = 4
+		cfg.MaxConcurrent, cfg.PerTenant = 4, 4 // the tests are one tenant
 		shared.sb, shared.err = sandbox.New(ctx, cfg, sandbox.Deps{Logger: logx.Discard()})
 		if shared.err != nil {
 			return

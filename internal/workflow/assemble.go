@@ -126,7 +126,7 @@ func (a *Activities) AssembleCapsule(ctx context.Context, in JobRef) (AssembleRe
 	files, warnings := mergeFiles(tasks)
 	report := capsule.NotValidated(notValidatedReason)
 	if a.Validator != nil {
-		rep, err := a.validate(ctx, validationRequest(plan, files, "capsule "+job.ID))
+		rep, err := a.validate(memCtx(ctx, job), validationRequest(plan, files, "capsule "+job.ID))
 		if err != nil {
 			return AssembleResult{}, err
 		}

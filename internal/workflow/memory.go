@@ -25,7 +25,9 @@ type Memory interface {
 	RecordErrorFix(ctx context.Context, f memory.ErrorFix) error
 }
 
-// memCtx makes memory calls act for the job's tenant.
+// memCtx makes calls to the services act for the job's tenant: memory
+// (whose data is the tenant's) and validation (whose sandbox runs share
+// their slots fairly between tenants).
 func memCtx(ctx context.Context, job store.Job) context.Context {
 	return auth.WithPrincipal(ctx, auth.Principal{TenantID: job.TenantID, KeyID: "workflow"})
 }

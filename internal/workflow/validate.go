@@ -180,7 +180,7 @@ func (a *Activities) ValidateTask(ctx context.Context, in TaskInput) (TaskValida
 		files, _ := mergeFiles(scope)
 		req := validationRequest(plan, files, fmt.Sprintf("task %s attempt %d", task.ID, attemptNo))
 		req.Partial, req.Quick = true, true
-		rep, err := a.validate(ctx, req)
+		rep, err := a.validate(memCtx(ctx, job), req)
 		if err != nil {
 			return TaskValidation{}, err
 		}

@@ -13,13 +13,21 @@
 //
 // [Program] returns the filter as the raw bytes bubblewrap's --seccomp FD
 // expects; [Install] applies it to the calling process and all its threads.
+//
+// The program is assembled here, from the policy in calls.go, for an
+// [Arch] whose system-call numbers come from the syscall tables of
+// github.com/elastic/go-seccomp-bpf/arch (generated from the kernel's own
+// tables, every architecture in every build): so the filter of any
+// supported architecture can be built, and tested, on any machine.
 package seccomp
 
 import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"runtime"
 
+	"github.com/elastic/go-seccomp-bpf/arch"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
@@ -35,7 +43,7 @@ const (
 const (
 	offNr   = 0
 	offArch = 4
-	offArg0 = 16 // low 32 bits on little-endian machines
+	offArg0 = 16 // low 32 bits: both supported architectures are little-endian
 )
 
 // nsFlags are the clone flags that create namespaces. A sandboxed program
@@ -44,62 +52,126 @@ const (
 const nsFlags = unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWNET |
 	unix.CLONE_NEWUTS | unix.CLONE_NEWIPC | unix.CLONE_NEWCGROUP
 
-// Program returns the filter as an array of struct sock_filter in the
-// machine's byte order, ready to be written to bubblewrap's --seccomp fd.
+// Arch is an architecture the filter can be built for.
+type Arch struct {
+	info *arch.Info
+}
+
+// Architectures the filter supports: both little-endian 64-bit, with the
+// flags of clone as its first argument.
+var (
+	AMD64 = Arch{arch.X86_64}
+	ARM64 = Arch{arch.AARCH64}
+)
+
+// Name is the kernel's name of the architecture.
+func (a Arch) Name() string { return a.info.Name }
+
+// Native returns the architecture of this process, or an error where the
+// filter is not supported.
+func Native() (Arch, error) {
+	switch runtime.GOARCH {
+	case "amd64":
+		return AMD64, nil
+	case "arm64":
+		return ARM64, nil
+	}
+	return Arch{}, fmt.Errorf("seccomp: unsupported architecture %s", runtime.GOARCH)
+}
+
+// Program returns the filter for this machine as an array of struct
+// sock_filter in the machine's byte order, ready to be written to
+// bubblewrap's --seccomp fd.
 func Program() ([]byte, error) {
-	raw, err := assemble()
+	a, err := Native()
+	if err != nil {
+		return nil, err
+	}
+	return a.Program()
+}
+
+// Program returns the filter for a as an array of struct sock_filter in
+// little-endian byte order (both supported architectures' own).
+func (a Arch) Program() ([]byte, error) {
+	raw, err := a.assemble()
 	if err != nil {
 		return nil, err
 	}
 	var buf bytes.Buffer
 	for _, ins := range raw {
 		// struct sock_filter { __u16 code; __u8 jt; __u8 jf; __u32 k; }
-		_ = binary.Write(&buf, binary.NativeEndian, ins.Op)
+		_ = binary.Write(&buf, binary.LittleEndian, ins.Op)
 		buf.WriteByte(ins.Jt)
 		buf.WriteByte(ins.Jf)
-		_ = binary.Write(&buf, binary.NativeEndian, ins.K)
+		_ = binary.Write(&buf, binary.LittleEndian, ins.K)
 	}
 	return buf.Bytes(), nil
 }
 
 // Denied lists the names of the system calls the filter refuses outright
-// (sockets and clone are filtered on their arguments and not listed).
+// on this machine (sockets and clone are filtered on their arguments and
+// not listed).
 func Denied() []string {
-	names := make([]string, 0, len(deniedCalls))
-	for _, c := range deniedCalls {
-		names = append(names, c.name)
+	a, err := Native()
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, c := range denied {
+		if _, ok := a.info.SyscallNames[c.name]; ok {
+			names = append(names, c.name)
+		}
 	}
 	return names
 }
 
-func assemble() ([]bpf.RawInstruction, error) {
-	if auditArch == 0 {
-		return nil, fmt.Errorf("seccomp: unsupported architecture")
+// nr is the number of the named call on a.
+func (a Arch) nr(name string) (uint32, bool) {
+	n, ok := a.info.SyscallNames[name]
+	return uint32(n), ok
+}
+
+func (a Arch) assemble() ([]bpf.RawInstruction, error) {
+	if a.info == nil {
+		return nil, fmt.Errorf("seccomp: no architecture")
 	}
 	errno := func(e unix.Errno) bpf.Instruction { return bpf.RetConstant{Val: retErrno | uint32(e)} }
 	allow := bpf.RetConstant{Val: retAllow}
 	prog := []bpf.Instruction{
-		// A foreign ABI (e.g. i386 on x86_64) has other numbers: kill.
+		// A foreign ABI (i386 on x86_64, arm on arm64) has other numbers:
+		// kill.
 		bpf.LoadAbsolute{Off: offArch, Size: 4},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: auditArch, SkipTrue: 1},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(a.info.ID), SkipTrue: 1},
 		bpf.RetConstant{Val: retKillProcess},
 		bpf.LoadAbsolute{Off: offNr, Size: 4},
 	}
-	if x32Bit != 0 {
-		// The x32 ABI shares the x86_64 audit arch; refuse it.
+	if a.info.ID == arch.X86_64.ID {
+		// The x32 ABI shares the x86_64 audit arch, with numbers that
+		// have this bit set: refuse it.
 		prog = append(prog,
-			bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: x32Bit, SkipFalse: 1},
+			bpf.JumpIf{Cond: bpf.JumpGreaterOrEqual, Val: uint32(arch.X32.SeccompMask), SkipFalse: 1},
 			errno(unix.ENOSYS))
 	}
-	for _, c := range deniedCalls {
+	for _, c := range denied {
+		nr, ok := a.nr(c.name)
+		if !ok {
+			if x86Only[c.name] && a.info.ID != arch.X86_64.ID {
+				continue
+			}
+			return nil, fmt.Errorf("seccomp: %s has no system call %s", a.info.Name, c.name)
+		}
 		prog = append(prog,
-			bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(c.nr), SkipFalse: 1},
+			bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr, SkipFalse: 1},
 			errno(c.errno))
 	}
 	// socket(domain, ...) and socketpair(domain, ...): AF_UNIX only.
-	for _, nr := range []uintptr{unix.SYS_SOCKET, unix.SYS_SOCKETPAIR} {
+	for _, name := range []string{"socket", "socketpair"} {
+		nr, ok := a.nr(name)
+		if !ok {
+			return nil, fmt.Errorf("seccomp: %s has no system call %s", a.info.Name, name)
+		}
 		prog = append(prog,
-			bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(nr), SkipFalse: 4},
+			bpf.JumpIf{Cond: bpf.JumpEqual, Val: nr, SkipFalse: 4},
 			bpf.LoadAbsolute{Off: offArg0, Size: 4},
 			bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.AF_UNIX, SkipFalse: 1},
 			allow,
@@ -107,8 +179,12 @@ func assemble() ([]bpf.RawInstruction, error) {
 	}
 	// clone(flags, ...): no namespace flags. (On x86_64 and arm64 the
 	// flags are the first argument.)
+	cloneNr, ok := a.nr("clone")
+	if !ok {
+		return nil, fmt.Errorf("seccomp: %s has no system call clone", a.info.Name)
+	}
 	prog = append(prog,
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(unix.SYS_CLONE), SkipFalse: 4},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: cloneNr, SkipFalse: 4},
 		bpf.LoadAbsolute{Off: offArg0, Size: 4},
 		bpf.JumpIf{Cond: bpf.JumpBitsSet, Val: nsFlags, SkipFalse: 1},
 		errno(unix.EPERM),
@@ -120,14 +196,17 @@ func assemble() ([]bpf.RawInstruction, error) {
 
 type call struct {
 	name  string
-	nr    uintptr
 	errno unix.Errno
 }
 
 // Install sets no_new_privs and applies the filter to every thread of the
 // calling process. Children inherit it across fork and exec.
 func Install() error {
-	raw, err := assemble()
+	a, err := Native()
+	if err != nil {
+		return err
+	}
+	raw, err := a.assemble()
 	if err != nil {
 		return err
 	}
