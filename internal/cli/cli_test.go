@@ -133,7 +133,7 @@ func TestMemoryRecover(t *testing.T) {
 	dir := t.TempDir()
 	memDir := filepath.Join(dir, "data", "memory")
 	env := map[string]string{"QLP_DATA_DIR": filepath.Join(dir, "data"), "QLP_URL": "", "QLP_MEMORY_URL": "", "QLP_LOG_LEVEL": "warn",
-		"QLP_DATABASE_URL": "", "QLP_STORE_DRIVER": "", "QLP_MEMORY_STORE": "", "QLP_MEMORY_DATA_DIR": ""}
+		"QLP_DATABASE_URL": "", "QLP_STORE_DRIVER": ""}
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
