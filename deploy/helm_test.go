@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -55,13 +56,18 @@ func valuesFile(t *testing.T, p string) map[string]any {
 	return v
 }
 
-func render(t *testing.T, overrides ...map[string]any) *manifests {
+func render(t *testing.T, overrides ...map[string]any) (m *manifests) {
 	t.Helper()
-	out, err := renderChart(chartDir, overrides...)
+	out, err := renderChart(t, chartDir, overrides...)
 	if err != nil {
 		t.Fatalf("render: %v", err)
 	}
-	m := &manifests{deployments: map[string]*appsv1.Deployment{}, services: map[string]*corev1.Service{},
+	defer func() {
+		if !t.Failed() {
+			checkSchemas(t, out, m.objectsCount)
+		}
+	}()
+	m = &manifests{deployments: map[string]*appsv1.Deployment{}, services: map[string]*corev1.Service{},
 		configMaps: map[string]*corev1.ConfigMap{}, secrets: map[string]*corev1.Secret{}, accounts: map[string]*corev1.ServiceAccount{},
 		claims: map[string]*corev1.PersistentVolumeClaim{}, jobs: map[string]*batchv1.Job{}, pdbs: map[string]*policyv1.PodDisruptionBudget{},
 		hpas: map[string]*autoscalingv2.HorizontalPodAutoscaler{}, policies: map[string]*networkingv1.NetworkPolicy{},
@@ -155,6 +161,21 @@ func render(t *testing.T, overrides ...map[string]any) *manifests {
 		}
 	}
 	return m
+}
+
+// checkSchemas validates every rendered object with kubeconform against the
+// Kubernetes schemas: each one must have a schema and match it.
+func checkSchemas(t *testing.T, files map[string]string, objects int) {
+	t.Helper()
+	res := kubeconform(t, allDocuments(files))
+	for _, r := range res.objects() {
+		if r.Status != "statusValid" {
+			t.Errorf("kubeconform: %s %s: %s %s", r.Kind, r.Name, r.Status, r.Msg)
+		}
+	}
+	if s := res.Summary; s.Valid != objects || s.Invalid+s.Errors+s.Skipped != 0 {
+		t.Errorf("kubeconform: %+v for %d rendered objects", s, objects)
+	}
 }
 
 func renderMode(t *testing.T, mode string) *manifests {
@@ -810,14 +831,74 @@ func TestHelmDistributedRequires(t *testing.T) {
 		{"not a QLP setting", map[string]any{"config": map[string]any{"LOG_LEVEL": "info"}}, "only QLP_* settings"},
 	}
 	for _, c := range cases {
-		_, err := renderChart(chartDir, base, c.over)
+		_, err := renderChart(t, chartDir, base, c.over)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: render error %v, want one naming %s", c.name, err, c.want)
 		}
 	}
 	// The chart's defaults render (single mode).
-	if _, err := renderChart(chartDir); err != nil {
+	if _, err := renderChart(t, chartDir); err != nil {
 		t.Errorf("default values: %v", err)
+	}
+}
+
+// TestHelmLint runs `helm lint --strict` on the chart with its default
+// values, each CI values file and the AKS example.
+func TestHelmLint(t *testing.T) {
+	_, kubeVersion := kubeSchemas(t)
+	for _, values := range []string{"", chartDir + "/ci/single-values.yaml", chartDir + "/ci/distributed-values.yaml", "helm/values-aks.example.yaml"} {
+		name := filepath.Base(values)
+		if values == "" {
+			name = "defaults"
+		}
+		t.Run(name, func(t *testing.T) {
+			args := []string{"lint", "--strict", "--namespace", "qlp-production", "--kube-version", kubeVersion, chartDir}
+			if values != "" {
+				args = append(args, "--values", values)
+			}
+			out, err := helmCmd(t, args...)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			if !strings.Contains(string(out), "0 chart(s) failed") {
+				t.Fatalf("helm lint: %s", out)
+			}
+		})
+	}
+}
+
+// TestSchemaCheckCatchesMistakes: the schema check is not a formality. Each
+// of these objects decodes into Kubernetes' Go types, yet the API server
+// would refuse it, and kubeconform must say so.
+func TestSchemaCheckCatchesMistakes(t *testing.T) {
+	const deployment = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: x}
+spec:
+  selector: {matchLabels: {app: x}}
+  template:
+    metadata: {labels: {app: x}}
+    spec:
+      containers:
+      - {name: qlp, image: "ghcr.io/quantumlayer/qlp:0.1.0"}
+`
+	tests := []struct{ name, doc, want string }{
+		{"a container without its required name", strings.Replace(deployment, "name: qlp, ", "", 1), "name"},
+		{"an unknown field", strings.Replace(deployment, "spec:\n  selector", "spec:\n  replica: 2\n  selector", 1), "replica"},
+		{"a string where a number belongs", "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec:\n  ports: [{port: http}]\n", "port"},
+		{"a Deployment without its required selector", strings.Replace(deployment, "  selector: {matchLabels: {app: x}}\n", "", 1), "selector"},
+		{"an API version the cluster no longer serves", "apiVersion: autoscaling/v2beta1\nkind: HorizontalPodAutoscaler\nmetadata: {name: x}\nspec: {}\n", "schema"},
+	}
+	if res := kubeconform(t, deployment); res.Summary.Valid != 1 {
+		t.Fatalf("the valid Deployment: %+v", res)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := kubeconform(t, tt.doc)
+			if objs := res.objects(); res.Summary.Valid != 0 || len(objs) != 1 || !strings.Contains(objs[0].Msg, tt.want) {
+				t.Fatalf("kubeconform did not refuse it for %q: %+v", tt.want, res)
+			}
+		})
 	}
 }
 

@@ -1,8 +1,9 @@
 // Package deploy_test tests the deployment artefacts under deploy/ against
 // the real tools and the real qlp command line: a real nginx in front of
 // real upstreams, promtool over the Prometheus configuration and rules, the
-// Helm chart rendered with Helm's template functions and decoded into
-// Kubernetes' own types, and every metric name checked against the code.
+// Helm chart rendered and linted by helm, validated by kubeconform and
+// decoded into Kubernetes' own types, and every metric name checked against
+// the code.
 package deploy_test
 
 import (

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/quantumlayer/qlp/internal/app"
 	"github.com/quantumlayer/qlp/internal/auth"

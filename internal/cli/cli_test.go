@@ -3,7 +3,9 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +16,8 @@ import (
 
 	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/cli"
+	"github.com/quantumlayer/qlp/internal/memory/localstore"
+	"github.com/quantumlayer/qlp/internal/memory/vector"
 )
 
 func run(t *testing.T, env map[string]string, args ...string) (int, string, string) {
@@ -120,4 +124,51 @@ func TestAPIKeyCreateJSON(t *testing.T) {
 	require.Equal(t, 0, code)
 	require.NotContains(t, stdout, k.Key, "keys are never shown again")
 	require.Contains(t, stdout, k.Key[:12])
+}
+
+// TestMemoryRecover: a memory log damaged before its last record stops the
+// memory from opening with an error naming `qlp memory recover`, which
+// keeps every intact record; the memory opens again afterwards.
+func TestMemoryRecover(t *testing.T) {
+	dir := t.TempDir()
+	memDir := filepath.Join(dir, "data", "memory")
+	env := map[string]string{"QLP_DATA_DIR": filepath.Join(dir, "data"), "QLP_URL": "", "QLP_MEMORY_URL": "", "QLP_LOG_LEVEL": "warn",
+		"QLP_DATABASE_URL": "", "QLP_STORE_DRIVER": ""}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	s, err := localstore.Open(t.Context(), localstore.Config{Dir: memDir})
+	require.NoError(t, err)
+	require.NoError(t, s.EnsureCollection(t.Context(), vector.Executions, 4))
+	for i := range 4 {
+		require.NoError(t, s.Upsert(t.Context(), vector.Executions, []vector.Point{{ID: fmt.Sprintf("00000000-0000-0000-0000-00000000000%d", i), Tenant: "local",
+			Vector: []float32{1, float32(i), 0, 0}, Payload: map[string]any{"description": fmt.Sprint("job ", i)}}}))
+	}
+	require.NoError(t, s.Close())
+	logs, _ := filepath.Glob(filepath.Join(memDir, "wal-*.log"))
+	require.Len(t, logs, 1)
+	b, err := os.ReadFile(logs[0])
+	require.NoError(t, err)
+	second := 8 + int(binary.LittleEndian.Uint32(b)) // the first point's record
+	b[second+12] ^= 0x55
+	require.NoError(t, os.WriteFile(logs[0], b, 0o600))
+
+	code, _, stderr := run(t, nil, "memory", "stats")
+	require.NotEqual(t, 0, code)
+	require.Contains(t, stderr, "qlp memory recover")
+
+	code, stdout, stderr := run(t, nil, "memory", "recover", "--json")
+	require.Equal(t, 0, code, stderr)
+	var rep localstore.RecoveryReport
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
+	require.Len(t, rep.Dropped, 1)
+	require.Equal(t, 3, rep.Points, "the three intact points are kept")
+	require.FileExists(t, rep.Backup)
+
+	code, stdout, stderr = run(t, nil, "memory", "stats", "--json", "--tenant", "local")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, `"points": 3`)
+	code, stdout, stderr = run(t, nil, "memory", "recover")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, "nothing to recover")
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -168,11 +169,12 @@ func newRunwayCmd(e *env) *cobra.Command {
 	var jsonOut bool
 	cmd := &cobra.Command{
 		Use:   "runway",
-		Short: "Project each credit pool's balance and write a chart of it (SVG)",
+		Short: "Project each credit pool's balance and write a chart of it (SVG or PNG)",
 		Long: `Project each credit pool of the cost plan (costs.file) under the
 infrastructure cost model and the LLM spend observed over the last
 costs.trend_days days: the balance today, the monthly burn, and the month the
-pool runs out or expires. Writes the chart to --chart (SVG). A projection,
+pool runs out or expires. Writes the chart to --chart: PNG when its name ends
+in .png, SVG otherwise. A projection,
 not a measurement: see docs/costs.md for the method.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -186,11 +188,15 @@ not a measurement: see docs/costs.md for the method.`,
 				return err
 			}
 			if chart != "" {
-				svg, err := c.RunwaySVG(cmd.Context())
+				format := "svg"
+				if strings.EqualFold(filepath.Ext(chart), ".png") {
+					format = "png"
+				}
+				img, err := c.RunwayChart(cmd.Context(), format)
 				if err != nil {
 					return err
 				}
-				if err := os.WriteFile(chart, svg, 0o644); err != nil {
+				if err := os.WriteFile(chart, img, 0o644); err != nil {
 					return fmt.Errorf("--chart: %w", err)
 				}
 			}
@@ -204,7 +210,7 @@ not a measurement: see docs/costs.md for the method.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&chart, "chart", "qlp-runway.svg", "write the chart (SVG) here; empty for none")
+	cmd.Flags().StringVar(&chart, "chart", "qlp-runway.svg", "write the chart here (PNG if the name ends in .png, else SVG); empty for none")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
 	return cmd
 }

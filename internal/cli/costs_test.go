@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"bytes"
+	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,6 +38,14 @@ func TestCostCommands(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(string(svg), "<svg"))
 	require.Contains(t, string(svg), `data-pool="azure"`)
+	pngChart := filepath.Join(dir, "runway.png")
+	code, _, errs = runArgs(t, "costs", "runway", "--chart", pngChart)
+	require.Equal(t, 0, code, errs)
+	b, err := os.ReadFile(pngChart)
+	require.NoError(t, err)
+	cfg, err := png.DecodeConfig(bytes.NewReader(b))
+	require.NoError(t, err, "--chart NAME.png writes a PNG")
+	require.Equal(t, [2]int{1040, 560}, [2]int{cfg.Width, cfg.Height})
 
 	code, out, errs = runArgs(t, "budget", "set", "--request-usd", "0.05", "--policy", "downgrade")
 	require.Equal(t, 0, code, errs)

@@ -104,6 +104,39 @@ func newMemoryCmd(e *env) *cobra.Command {
 			})
 		},
 	}
-	cmd.AddCommand(stats, search, reindex)
+	recoverCmd := &cobra.Command{
+		Use:   "recover",
+		Short: "Repair the embedded store after its log was damaged (stop every qlp process using it first)",
+		Long: `Repair the embedded vector store when it refuses to start because its
+write-ahead log is damaged before its last record. Every intact record is
+replayed, the damaged bytes (and records that depended on them) are set
+aside and listed, a copy of the damaged log is kept beside it, and a new
+snapshot is written so that the store opens again. An intact store is
+left as it is.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg := e.cfg.Memory
+			cfg.DataDir = e.cfg.MemoryDataDir()
+			rep, err := memory.RecoverEmbedded(cmd.Context(), cfg, e.logger)
+			if err != nil {
+				return err
+			}
+			if jsonOut {
+				return e.printJSON(rep)
+			}
+			if len(rep.Dropped) == 0 {
+				fmt.Fprintf(e.stdout, "%s: the log is intact (%d records, %d points); nothing to recover\n", rep.Dir, rep.Records, rep.Points)
+				return nil
+			}
+			fmt.Fprintf(e.stdout, "%s: recovered %d intact records (%d points, generation %d); the damaged log is kept at %s\n",
+				rep.Dir, rep.Records, rep.Points, rep.Generation, rep.Backup)
+			for _, d := range rep.Dropped {
+				fmt.Fprintf(e.stdout, "dropped %d bytes at byte %d: %s\n", d.Bytes, d.Offset, d.Reason)
+			}
+			return nil
+		},
+	}
+	recoverCmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
+	cmd.AddCommand(stats, search, reindex, recoverCmd)
 	return cmd
 }

@@ -1,8 +1,12 @@
 package costs_test
 
 import (
+	"bytes"
 	"encoding/xml"
 	"flag"
+	"image"
+	"image/color"
+	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
@@ -124,6 +128,25 @@ func TestSeedRunway(t *testing.T) {
 		"mongodb-atlas": "2026-04 expired", "temporal-cloud": "2025-10 expired"}, ends)
 	require.Contains(t, strings.Join(doc.Texts, "|"), "a projection")
 	require.Contains(t, strings.Join(doc.Texts, "|"), "GBP at $1.25")
+
+	// The same chart as PNG: it decodes, has the chart's size, and draws
+	// every pool's line in its colour.
+	b, err := r.PNG()
+	require.NoError(t, err)
+	img, err := png.Decode(bytes.NewReader(b))
+	require.NoError(t, err, "the chart is a PNG image")
+	require.Equal(t, image.Rect(0, 0, 1040, 560), img.Bounds())
+	counts := map[color.RGBA]int{}
+	for y := 0; y < 560; y++ {
+		for x := 0; x < 1040; x++ {
+			r, g, b, _ := img.At(x, y).RGBA()
+			counts[color.RGBA{R: uint8(r >> 8), G: uint8(g >> 8), B: uint8(b >> 8), A: 0xff}]++
+		}
+	}
+	for i, pool := range []string{"azure", "aws", "mongodb-atlas", "temporal-cloud"} {
+		c := [][3]uint8{{0x1f, 0x77, 0xb4}, {0xff, 0x7f, 0x0e}, {0x2c, 0xa0, 0x2c}, {0x94, 0x67, 0xbd}}[i]
+		require.Greater(t, counts[color.RGBA{R: c[0], G: c[1], B: c[2], A: 0xff}], 20, "pool %s is not drawn in its colour", pool)
+	}
 }
 
 // TestPoolBalanceAccruesInfrastructureFromItsStart: with a start date, the

@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
+	"image/png"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -111,6 +113,14 @@ func TestCostsAndBudgetsThroughTheAPI(t *testing.T) {
 		require.Equal(t, http.StatusOK, code)
 		require.Equal(t, "image/svg+xml", hdr.Get("Content-Type"))
 		require.True(t, strings.HasPrefix(string(body), "<svg"))
+		code, body, hdr = pl.call("GET", "/api/v2/costs/runway?format=png", admin, nil, nil)
+		require.Equal(t, http.StatusOK, code)
+		require.Equal(t, "image/png", hdr.Get("Content-Type"))
+		img, err := png.DecodeConfig(bytes.NewReader(body))
+		require.NoError(t, err)
+		require.Equal(t, [2]int{1040, 560}, [2]int{img.Width, img.Height})
+		code, _, _ = pl.call("GET", "/api/v2/costs/runway?format=gif", admin, nil, nil)
+		require.Equal(t, http.StatusBadRequest, code)
 	})
 
 	t.Run("budgets", func(t *testing.T) {

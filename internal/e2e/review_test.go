@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -67,9 +66,11 @@ func TestReviewDecisionsSurviveRestarts(t *testing.T) {
 			t.Logf("qlp logs:\n%s", b)
 		}
 	}()
+	// One generous deadline for the whole test (see overall).
+	ctx := overall(t, 15*time.Minute)
 	base := "http://" + apiAddr
 	start()
-	waitReady(t, base)
+	waitReady(ctx, t, base)
 	c := orchestrator.NewClient(base, auth.Secret(keys["acme"]), nil)
 	other := orchestrator.NewClient(base, auth.Secret(keys["globex"]), nil)
 	sub, err := c.Execute(t.Context(), orchestrator.ExecuteRequest{Description: request}, "")
@@ -78,19 +79,20 @@ func TestReviewDecisionsSurviveRestarts(t *testing.T) {
 	// waitReview waits for the pending review of a task's attempt.
 	waitReview := func(taskID string, attempt int) orchestrator.ReviewInfo {
 		t.Helper()
-		deadline := time.Now().Add(4 * time.Minute)
-		for time.Now().Before(deadline) {
-			list, err := c.PendingReviews(t.Context())
-			require.NoError(t, err)
+		for {
+			list, err := c.PendingReviews(ctx)
+			require.NoError(t, err, "waiting for the review of task %s attempt %d", taskID, attempt)
 			for _, r := range list.Reviews {
 				if r.TaskID == taskID && r.Attempt == attempt {
 					return r
 				}
 			}
-			time.Sleep(200 * time.Millisecond)
+			select {
+			case <-ctx.Done():
+				t.Fatalf("no review of task %s attempt %d came before the test's deadline", taskID, attempt)
+			case <-time.After(200 * time.Millisecond):
+			}
 		}
-		t.Fatalf("no review of task %s attempt %d came", taskID, attempt)
-		return orchestrator.ReviewInfo{}
 	}
 
 	r1 := waitReview("t1", 1)
@@ -99,7 +101,7 @@ func TestReviewDecisionsSurviveRestarts(t *testing.T) {
 	require.NotNil(t, r1.Confidence)
 	kill()
 	start()
-	waitReady(t, base)
+	waitReady(ctx, t, base)
 
 	_, err = other.Review(t.Context(), r1.ID)
 	requireAPIError(t, err, http.StatusNotFound)
@@ -123,7 +125,7 @@ func TestReviewDecisionsSurviveRestarts(t *testing.T) {
 	require.Contains(t, fixer[0].Prompt(), "### The reviewer asks\n"+comment, "the comment reaches the next attempt's prompt")
 	kill()
 	start()
-	waitReady(t, base)
+	waitReady(ctx, t, base)
 
 	// The CLI approves t1's second attempt; the other tasks are approved
 	// through the earlier QLP's HITLResponse body.
@@ -131,8 +133,6 @@ func TestReviewDecisionsSurviveRestarts(t *testing.T) {
 	require.NoError(t, err, string(out))
 	require.Contains(t, string(out), "approved by carol")
 
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-	defer cancel()
 	for {
 		st, err := c.Status(ctx, sub.WorkflowID)
 		require.NoError(t, err)

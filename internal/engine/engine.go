@@ -4,11 +4,13 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -184,11 +186,15 @@ func startEmbedded(cfg Config, dataDir string, logger *slog.Logger) (*devserver.
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
 		level = slog.LevelWarn
 	}
+	id, err := clusterID(dir)
+	if err != nil {
+		return nil, "", "", err
+	}
 	opts := devserver.StartOptions{
 		FrontendIP:             "127.0.0.1",
 		FrontendPort:           port,
 		Namespaces:             uniq("default", cfg.Namespace),
-		ClusterID:              clusterID(dir),
+		ClusterID:              id,
 		MasterClusterName:      "active",
 		CurrentClusterName:     "active",
 		InitialFailoverVersion: 1,
@@ -244,15 +250,61 @@ func lockDir(dir string) (*os.File, error) {
 var ErrEngineBusy = errors.New("embedded Temporal server busy")
 
 // clusterID must stay the same across restarts on one database file, or the
-// server refuses the existing cluster metadata.
-func clusterID(dir string) string {
+// server refuses the existing cluster metadata ("cluster ID mismatch"). A
+// new id is written durably (temporary file, fsync, rename, fsync of the
+// directory) before the server first starts on it; a failure to read or
+// write it is returned, never worked around with an id that the next start
+// would not know.
+func clusterID(dir string) (string, error) {
 	path := filepath.Join(dir, "cluster-id")
-	if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
-		return string(b)
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil && len(bytes.TrimSpace(b)) > 0:
+		return string(bytes.TrimSpace(b)), nil
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("engine: read the embedded Temporal cluster id %s: %w", path, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "temporal.db")); err == nil {
+		// The database was created under an id that is lost: a new one
+		// would be refused by the server.
+		return "", fmt.Errorf("engine: %s is missing or empty but %s exists, so the embedded Temporal server would refuse its own database; restore the file from a backup or move the temporal directory aside to start afresh (running workflows are lost)",
+			path, filepath.Join(dir, "temporal.db"))
 	}
 	id := uuid.NewString()
-	_ = os.WriteFile(path, []byte(id), 0o600)
-	return id
+	if err := writeDurably(path, []byte(id)); err != nil {
+		return "", fmt.Errorf("engine: write the embedded Temporal cluster id %s: %w", path, err)
+	}
+	return id, nil
+}
+
+// writeDurably replaces path with data so that a crash leaves either the
+// old file or the new one, never a part.
+func writeDurably(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 func uniq(a, b string) []string {

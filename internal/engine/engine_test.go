@@ -2,6 +2,8 @@ package engine_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -93,5 +95,53 @@ func TestSecondEmbeddedServerOnOneDataDirIsRefused(t *testing.T) {
 	_, err = engine.Start(t.Context(), cfg, dir, logx.Discard())
 	if !errors.Is(err, engine.ErrEngineBusy) {
 		t.Fatalf("second start = %v, want ErrEngineBusy", err)
+	}
+}
+
+// TestClusterIDFailuresAreErrors: the embedded server's cluster id must be
+// the one its database was created with. When it cannot be read or written,
+// Start fails and says so, rather than starting under an id that the next
+// start would not know (which then refuses its own database).
+func TestClusterIDFailuresAreErrors(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, temporalDir string)
+		want  string
+	}{
+		{"unreadable id", func(t *testing.T, d string) {
+			mkdir(t, filepath.Join(d, "cluster-id")) // reading a directory fails, even as root
+		}, "read the embedded Temporal cluster id"},
+		{"unwritable id", func(t *testing.T, d string) {
+			mkdir(t, filepath.Join(d, "cluster-id.tmp")) // the new id cannot be written
+		}, "write the embedded Temporal cluster id"},
+		{"database without its id", func(t *testing.T, d string) {
+			if err := os.WriteFile(filepath.Join(d, "temporal.db"), []byte("x"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, "would refuse its own database"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			mkdir(t, filepath.Join(dir, "temporal"))
+			tt.setup(t, filepath.Join(dir, "temporal"))
+			cfg := engine.Defaults()
+			cfg.Port = 0
+			e, err := engine.Start(t.Context(), cfg, dir, logx.Discard())
+			if err == nil {
+				e.Close()
+				t.Fatal("Start succeeded; want an error about the cluster id")
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Start: %v; want an error saying %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func mkdir(t *testing.T, p string) {
+	t.Helper()
+	if err := os.MkdirAll(p, 0o700); err != nil {
+		t.Fatal(err)
 	}
 }

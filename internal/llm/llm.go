@@ -48,11 +48,14 @@ type Request struct {
 	Meta Meta
 }
 
-// Usage counts tokens. InputTokens includes CachedInputTokens.
+// Usage counts tokens. InputTokens includes CachedInputTokens (read from
+// the provider's prompt cache) and CacheWriteInputTokens (written to it),
+// which are priced differently.
 type Usage struct {
-	InputTokens       int `json:"input_tokens"`
-	CachedInputTokens int `json:"cached_input_tokens,omitempty"`
-	OutputTokens      int `json:"output_tokens"`
+	InputTokens           int `json:"input_tokens"`
+	CachedInputTokens     int `json:"cached_input_tokens,omitempty"`
+	CacheWriteInputTokens int `json:"cache_write_input_tokens,omitempty"`
+	OutputTokens          int `json:"output_tokens"`
 	// Estimated is set when the provider reported no usage and the counts
 	// were estimated from text length.
 	Estimated bool `json:"estimated,omitempty"`
@@ -98,6 +101,7 @@ func (r *Response) Extend(next *Response) {
 	r.FinishReason = next.FinishReason
 	r.Usage.InputTokens += next.Usage.InputTokens
 	r.Usage.CachedInputTokens += next.Usage.CachedInputTokens
+	r.Usage.CacheWriteInputTokens += next.Usage.CacheWriteInputTokens
 	r.Usage.OutputTokens += next.Usage.OutputTokens
 	r.CostPUSD += next.CostPUSD
 	r.Latency += next.Latency

@@ -71,7 +71,8 @@ func (m *Metered) record(ctx context.Context, req Request, resp *Response) error
 	if resp.Cached {
 		resp.CostPUSD = 0
 	} else {
-		resp.CostPUSD = price.Cost(resp.Usage.InputTokens, resp.Usage.CachedInputTokens, resp.Usage.OutputTokens)
+		resp.CostPUSD = price.CostOf(pricing.Tokens{Input: resp.Usage.InputTokens, CacheRead: resp.Usage.CachedInputTokens,
+			CacheWrite: resp.Usage.CacheWriteInputTokens, Output: resp.Usage.OutputTokens})
 	}
 	u := store.Usage{
 		TenantID: req.Meta.TenantID, JobID: req.Meta.JobID, TaskID: req.Meta.TaskID, Attempt: req.Meta.Attempt,

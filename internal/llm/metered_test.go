@@ -2,11 +2,15 @@ package llm_test
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/quantumlayer/qlp/internal/llm"
+	"github.com/quantumlayer/qlp/internal/llm/anthropic"
 	"github.com/quantumlayer/qlp/internal/llm/llmtest"
 	"github.com/quantumlayer/qlp/internal/llm/openai"
 	"github.com/quantumlayer/qlp/internal/logx"
@@ -59,4 +63,31 @@ func TestMeteredRefusesUnattributedCalls(t *testing.T) {
 	require.NoError(t, err)
 	_, err = m.Chat(t.Context(), llm.Request{Model: "gpt-4o-mini"})
 	require.ErrorContains(t, err, "unattributed")
+}
+
+// TestMeteredPricesAnthropicCacheWrites: a call whose prompt Anthropic
+// wrote to its cache (cache_creation_input_tokens) is priced at the
+// catalogue's cache-write rate, not as plain input.
+func TestMeteredPricesAnthropicCacheWrites(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929",
+			"content":[{"type":"text","text":"ok"}],"stop_reason":"end_turn","stop_sequence":null,
+			"usage":{"input_tokens":12,"cache_creation_input_tokens":2000,"cache_read_input_tokens":800,"output_tokens":5}}`)
+	}))
+	defer srv.Close()
+	prices, err := pricing.Builtin()
+	require.NoError(t, err)
+	s := &sink{}
+	m, err := llm.NewMetered(anthropic.New(anthropic.Config{BaseURL: srv.URL, APIKey: "sk-ant-test"}), prices, s, logx.Discard(), "claude-sonnet-4-5-20250929")
+	require.NoError(t, err)
+	resp, err := m.Chat(t.Context(), llm.Request{Model: "claude-sonnet-4-5-20250929", MaxTokens: 100,
+		Messages: []llm.Message{{Role: "user", Content: "x"}}, Meta: llm.Meta{TenantID: "acme"}})
+	require.NoError(t, err)
+	// Per million tokens: 12 fresh at $3, 800 read at $0.30, 2000 written at $3.75, 5 out at $15.
+	want := int64(12*3_000_000 + 800*300_000 + 2000*3_750_000 + 5*15_000_000)
+	require.Equal(t, want, resp.CostPUSD)
+	require.Len(t, s.rows, 1)
+	require.Equal(t, want, s.rows[0].CostPUSD)
+	require.Equal(t, 2812, s.rows[0].InputTokens)
 }

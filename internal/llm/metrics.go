@@ -37,7 +37,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "qlp_llm_errors_total",
 			Help: "Failed model calls by provider, model, tier and error kind."}, append(call, "kind")),
 		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "qlp_llm_tokens_total",
-			Help: "Tokens of answered calls by direction: input (including cached_input), cached_input, output."}, append(call, "direction")),
+			Help: "Tokens of answered calls by direction: input (including cached_input and cache_write_input), cached_input, cache_write_input (counted once a call writes to the prompt cache), output."}, append(call, "direction")),
 		cost: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "qlp_llm_cost_usd_total",
 			Help: "Priced cost of answered calls in USD (cache hits cost 0)."}, call),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "qlp_llm_call_duration_seconds",
@@ -113,6 +113,9 @@ func (m *Metrics) observe(provider string, req Request, resp *Response, err erro
 	m.latency.WithLabelValues(provider, req.Model, tier).Observe(d.Seconds())
 	m.tokens.WithLabelValues(provider, req.Model, tier, "input").Add(float64(resp.Usage.InputTokens))
 	m.tokens.WithLabelValues(provider, req.Model, tier, "cached_input").Add(float64(resp.Usage.CachedInputTokens))
+	if resp.Usage.CacheWriteInputTokens > 0 { // only Anthropic and Bedrock report writes
+		m.tokens.WithLabelValues(provider, req.Model, tier, "cache_write_input").Add(float64(resp.Usage.CacheWriteInputTokens))
+	}
 	m.tokens.WithLabelValues(provider, req.Model, tier, "output").Add(float64(resp.Usage.OutputTokens))
 	m.cost.WithLabelValues(provider, req.Model, tier).Add(float64(resp.CostPUSD) / 1e12)
 }

@@ -53,7 +53,7 @@ func TestMetricsCountCallsTokensCostAndErrors(t *testing.T) {
 # TYPE qlp_llm_calls_total counter
 qlp_llm_calls_total{model="gpt-4o-mini",outcome="ok",provider="openai",tier="T1"} 1
 qlp_llm_calls_total{model="gpt-4o-mini",outcome="rate_limited",provider="openai",tier="T1"} 1
-# HELP qlp_llm_tokens_total Tokens of answered calls by direction: input (including cached_input), cached_input, output.
+# HELP qlp_llm_tokens_total Tokens of answered calls by direction: input (including cached_input and cache_write_input), cached_input, cache_write_input (counted once a call writes to the prompt cache), output.
 # TYPE qlp_llm_tokens_total counter
 qlp_llm_tokens_total{direction="cached_input",model="gpt-4o-mini",provider="openai",tier="T1"} 400
 qlp_llm_tokens_total{direction="input",model="gpt-4o-mini",provider="openai",tier="T1"} 1000

@@ -172,13 +172,33 @@ func newEmbedder(ctx context.Context, c EmbedderConfig, hc *http.Client) (embed.
 	return nil, fmt.Errorf("memory: unknown embedder provider %q", c.Provider)
 }
 
+func embeddedConfig(cfg Config, log *slog.Logger) localstore.Config {
+	return localstore.Config{
+		Dir: filepath.Clean(cfg.DataDir), M: cfg.HNSWM, EfConstruction: cfg.HNSWEfConstruction,
+		EfSearch: cfg.HNSWEfSearch, Logger: log,
+	}
+}
+
+// RecoverEmbedded repairs the embedded store in cfg.DataDir after its log
+// was damaged (see localstore.Recover). No process may have it open.
+func RecoverEmbedded(ctx context.Context, cfg Config, log *slog.Logger) (localstore.RecoveryReport, error) {
+	if cfg.Store != StoreEmbedded {
+		return localstore.RecoveryReport{}, fmt.Errorf("memory: recover applies to the embedded store; memory.store (QLP_MEMORY_STORE) is %q, whose server keeps its own log", cfg.Store)
+	}
+	rep, err := localstore.Recover(ctx, embeddedConfig(cfg, log))
+	if err != nil {
+		return rep, fmt.Errorf("memory: %w", err)
+	}
+	return rep, nil
+}
+
 func openStore(ctx context.Context, cfg Config, log *slog.Logger) (vector.Store, error) {
 	switch cfg.Store {
 	case StoreEmbedded:
-		s, err := localstore.Open(ctx, localstore.Config{
-			Dir: filepath.Clean(cfg.DataDir), M: cfg.HNSWM, EfConstruction: cfg.HNSWEfConstruction,
-			EfSearch: cfg.HNSWEfSearch, Logger: log,
-		})
+		s, err := localstore.Open(ctx, embeddedConfig(cfg, log))
+		if errors.Is(err, localstore.ErrCorruptLog) {
+			return nil, fmt.Errorf("memory: %w; stop every qlp process using %s, then run `qlp memory recover` to keep every intact record (the damaged log is kept beside it)", err, filepath.Clean(cfg.DataDir))
+		}
 		if err != nil {
 			return nil, fmt.Errorf("memory: %w", err)
 		}

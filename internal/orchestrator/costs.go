@@ -179,7 +179,7 @@ func (s *Service) handleCostEstimate(w http.ResponseWriter, r *http.Request) err
 }
 
 // handleRunway is GET /api/v2/costs/runway (administrators): JSON, or the
-// chart with format=svg.
+// chart with format=svg or format=png.
 func (s *Service) handleRunway(w http.ResponseWriter, r *http.Request) error {
 	cs, err := s.costService()
 	if err != nil {
@@ -189,17 +189,27 @@ func (s *Service) handleRunway(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	format := r.URL.Query().Get("format")
-	if format != "" && format != "json" && format != "svg" {
-		return httpx.BadRequest("format", "%q is not json or svg", format)
+	if format != "" && format != "json" && format != "svg" && format != "png" {
+		return httpx.BadRequest("format", "%q is not json, svg or png", format)
 	}
 	rw, err := cs.Runway(r.Context())
 	if err != nil {
 		return err
 	}
-	if format == "svg" {
+	switch format {
+	case "svg":
 		w.Header().Set("Content-Type", "image/svg+xml")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		_, err := w.Write(rw.SVG())
+		return err
+	case "png":
+		b, err := rw.PNG()
+		if err != nil {
+			return err
+		}
+		w.Header().Set("Content-Type", "image/png")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		_, err = w.Write(b)
 		return err
 	}
 	httpx.WriteJSON(w, http.StatusOK, rw)

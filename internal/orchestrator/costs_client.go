@@ -62,7 +62,13 @@ func (c *Client) Runway(ctx context.Context) (costs.Runway, error) {
 
 // RunwaySVG returns the runway chart, GET /api/v2/costs/runway?format=svg.
 func (c *Client) RunwaySVG(ctx context.Context) ([]byte, error) {
-	resp, err := c.do(ctx, http.MethodGet, "/api/v2/costs/runway?format=svg", nil, nil)
+	return c.RunwayChart(ctx, "svg")
+}
+
+// RunwayChart returns the runway chart in format svg or png,
+// GET /api/v2/costs/runway?format=FORMAT.
+func (c *Client) RunwayChart(ctx context.Context, format string) ([]byte, error) {
+	resp, err := c.do(ctx, http.MethodGet, "/api/v2/costs/runway?format="+url.QueryEscape(format), nil, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -24,7 +24,7 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 //go:embed catalogue.yaml
@@ -53,8 +53,12 @@ type Price struct {
 	Kind        string // KindChat or KindEmbedding
 	Input       int64
 	CachedInput int64
-	Output      int64
-	Free        bool
+	// CacheWrite is the price of prompt tokens written to the provider's
+	// prompt cache (Anthropic and Bedrock charge a premium on Input); it is
+	// Input where the catalogue gives none.
+	CacheWrite int64
+	Output     int64
+	Free       bool
 	// Effective is when this price took effect; zero when the catalogue
 	// gave no date.
 	Effective time.Time
@@ -63,15 +67,28 @@ type Price struct {
 // Cost returns the pico-USD cost of a call. inputTokens includes
 // cachedInputTokens, which are billed at the cached price.
 func (p Price) Cost(inputTokens, cachedInputTokens, outputTokens int) int64 {
+	return p.CostOf(Tokens{Input: inputTokens, CacheRead: cachedInputTokens, Output: outputTokens})
+}
+
+// Tokens are the counts of one call. Input includes CacheRead and
+// CacheWrite.
+type Tokens struct {
+	Input, CacheRead, CacheWrite, Output int
+}
+
+// CostOf returns the pico-USD cost of a call: prompt tokens read from the
+// provider's cache at the cached price, written to it at the cache-write
+// price, the rest of the prompt at the input price.
+func (p Price) CostOf(t Tokens) int64 {
 	if p.Free {
 		return 0
 	}
-	cached := int64(cachedInputTokens)
-	fresh := int64(inputTokens) - cached
+	read, write := int64(t.CacheRead), int64(t.CacheWrite)
+	fresh := int64(t.Input) - read - write
 	if fresh < 0 {
 		fresh = 0
 	}
-	return fresh*p.Input + cached*p.CachedInput + int64(outputTokens)*p.Output
+	return fresh*p.Input + read*p.CachedInput + write*p.CacheWrite + int64(t.Output)*p.Output
 }
 
 // Catalogue holds every known price of every model.
@@ -89,6 +106,7 @@ type fileEntry struct {
 	Kind        string `yaml:"kind"`
 	Input       string `yaml:"input"`
 	CachedInput string `yaml:"cached_input"`
+	CacheWrite  string `yaml:"cache_write"`
 	Output      string `yaml:"output"`
 	Effective   string `yaml:"effective"`
 }
@@ -173,6 +191,12 @@ func (c *Catalogue) merge(b []byte, source string) error {
 		if e.CachedInput != "" {
 			if p.CachedInput, err = ParseAmount(e.CachedInput); err != nil {
 				return fmt.Errorf("%s: %s cached_input: %w", source, name, err)
+			}
+		}
+		p.CacheWrite = p.Input
+		if e.CacheWrite != "" {
+			if p.CacheWrite, err = ParseAmount(e.CacheWrite); err != nil {
+				return fmt.Errorf("%s: %s cache_write: %w", source, name, err)
 			}
 		}
 		if e.Effective != "" {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -206,4 +207,42 @@ func TestCurrencies(t *testing.T) {
 	require.Equal(t, "906.45", pricing.FormatMicros(906_450_000))
 	require.Equal(t, "4000.00", pricing.FormatMicros(4_000_000_000))
 	require.Equal(t, "0.075", pricing.FormatMicros(75_000))
+}
+
+// TestCacheWritesArePricedAtTheCacheWriteRate: a prompt written to the
+// provider's cache costs the catalogue's cache_write price (1.25× input for
+// Anthropic), read from it the cached price, the rest the input price; a
+// model without a cache_write price bills writes as plain input.
+func TestCacheWritesArePricedAtTheCacheWriteRate(t *testing.T) {
+	c, err := pricing.Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		provider, model string
+		tokens          pricing.Tokens
+		want            int64 // pico-USD
+	}{
+		// 12 fresh at $3, 800 read at $0.30, 100 written at $3.75, 5 out at $15 (per million).
+		{"anthropic", "claude-sonnet-4-5-20250929", pricing.Tokens{Input: 912, CacheRead: 800, CacheWrite: 100, Output: 5},
+			12*3_000_000 + 800*300_000 + 100*3_750_000 + 5*15_000_000},
+		{"anthropic", "claude-opus-4-1-20250805", pricing.Tokens{Input: 1000, CacheWrite: 1000}, 1000 * 18_750_000},
+		{"bedrock", "us.anthropic.claude-sonnet-4-20250514-v1:0", pricing.Tokens{Input: 10, CacheWrite: 10}, 10 * 3_750_000},
+		{"openai", "gpt-4o-mini", pricing.Tokens{Input: 10, CacheWrite: 10}, 10 * 150_000},
+	}
+	for _, tt := range tests {
+		p, err := c.Lookup(tt.provider, tt.model)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.CostOf(tt.tokens); got != tt.want {
+			t.Errorf("%s/%s %+v: %d pico-USD, want %d", tt.provider, tt.model, tt.tokens, got, tt.want)
+		}
+	}
+	// Every model with a prompt-cache read price and a write premium says so.
+	for _, p := range c.Models() {
+		if (p.Provider == "anthropic" || strings.Contains(p.Model, "anthropic.claude")) && p.CachedInput != p.Input && p.CacheWrite <= p.Input {
+			t.Errorf("%s/%s: cache_write %d is not above input %d", p.Provider, p.Model, p.CacheWrite, p.Input)
+		}
+	}
 }

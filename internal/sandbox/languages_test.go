@@ -40,7 +40,10 @@ func TestLanguages(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.lang+"/"+tc.name, func(t *testing.T) {
 			if !have[tc.lang] {
-				t.Skipf("%s is not installed on this host", tc.lang)
+				if requireServices() {
+					t.Fatalf("%s is not installed on this host (QLP_TEST_REQUIRE_SERVICES=1): run scripts/install-deps.sh test", tc.lang)
+				}
+				t.Skipf("%s is not installed on this host; run scripts/install-deps.sh test", tc.lang)
 			}
 			res, err := r.Run(t.Context(), sandbox.Spec{Language: tc.lang, Mode: tc.mode, Files: tc.files, Collect: []string{"report.xml"},
 				Limits: sandbox.Limits{WallTime: sandbox.Duration(120e9), CPUTime: sandbox.Duration(120e9), MemoryBytes: 1 << 30}}, nil)

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 )
@@ -18,6 +19,9 @@ func TestGoSeedOutlivesRequest(t *testing.T) {
 	}
 	if r.langs["go"] == nil {
 		_ = r.Close()
+		if os.Getenv("QLP_TEST_REQUIRE_SERVICES") == "1" {
+			t.Fatal("go was not found by the runner's language detection (QLP_TEST_REQUIRE_SERVICES=1)")
+		}
 		t.Skip("go is not installed here")
 	}
 	ctx, cancel := context.WithCancel(t.Context())

@@ -74,6 +74,9 @@ func backendAvailable(t testing.TB, backend string) {
 	case sandbox.BackendGVisor:
 		tool = "runsc"
 		if os.Geteuid() != 0 {
+			if requireServices() {
+				t.Fatal("the gvisor backend needs root (QLP_TEST_REQUIRE_SERVICES=1): run make test as root, as CI does")
+			}
 			t.Skip("gvisor backend needs root on this machine")
 		}
 	default:

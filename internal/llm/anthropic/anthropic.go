@@ -145,12 +145,14 @@ func toWire(req llm.Request, stream bool) wireRequest {
 
 // fromWireUsage normalises usage: Anthropic's input_tokens excludes the
 // tokens read from or written to its prompt cache; llm.Usage's
-// InputTokens includes them.
+// InputTokens includes them, and names each part, since each has its own
+// price.
 func fromWireUsage(u wireUsage) llm.Usage {
 	return llm.Usage{
-		InputTokens:       u.InputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens,
-		CachedInputTokens: u.CacheReadInputTokens,
-		OutputTokens:      u.OutputTokens,
+		InputTokens:           u.InputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens,
+		CachedInputTokens:     u.CacheReadInputTokens,
+		CacheWriteInputTokens: u.CacheCreationInputTokens,
+		OutputTokens:          u.OutputTokens,
 	}
 }
 

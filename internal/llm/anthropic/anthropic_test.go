@@ -42,7 +42,7 @@ func TestChatWireFormat(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, `{"ok":true}`, resp.Content)
 	require.Equal(t, llm.FinishStop, resp.FinishReason)
-	require.Equal(t, llm.Usage{InputTokens: 912, CachedInputTokens: 800, OutputTokens: 5}, resp.Usage, "input includes cache reads and writes")
+	require.Equal(t, llm.Usage{InputTokens: 912, CachedInputTokens: 800, CacheWriteInputTokens: 100, OutputTokens: 5}, resp.Usage, "input includes cache reads and writes")
 	require.Equal(t, "anthropic", resp.Provider)
 	require.Equal(t, "claude-sonnet-4-5-20250929", got["model"])
 	require.EqualValues(t, 100, got["max_tokens"])

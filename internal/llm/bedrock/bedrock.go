@@ -134,9 +134,10 @@ func fromWireUsage(u *types.TokenUsage) (llm.Usage, bool) {
 	}
 	read, write := int(aws.ToInt32(u.CacheReadInputTokens)), int(aws.ToInt32(u.CacheWriteInputTokens))
 	return llm.Usage{
-		InputTokens:       int(aws.ToInt32(u.InputTokens)) + read + write,
-		CachedInputTokens: read,
-		OutputTokens:      int(aws.ToInt32(u.OutputTokens)),
+		InputTokens:           int(aws.ToInt32(u.InputTokens)) + read + write,
+		CachedInputTokens:     read,
+		CacheWriteInputTokens: write,
+		OutputTokens:          int(aws.ToInt32(u.OutputTokens)),
 	}, true
 }
 

@@ -73,7 +73,7 @@ func TestConverseWireFormat(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, `{"ok":true}`, resp.Content)
 	require.Equal(t, llm.FinishStop, resp.FinishReason)
-	require.Equal(t, llm.Usage{InputTokens: 22, CachedInputTokens: 8, OutputTokens: 5}, resp.Usage)
+	require.Equal(t, llm.Usage{InputTokens: 22, CachedInputTokens: 8, CacheWriteInputTokens: 4, OutputTokens: 5}, resp.Usage)
 	require.Equal(t, "bedrock", resp.Provider)
 	require.Equal(t, []any{map[string]any{"role": "user", "content": []any{map[string]any{"text": "hi\n\nagain"}}}}, got["messages"])
 	sys := got["system"].([]any)[0].(map[string]any)["text"].(string)

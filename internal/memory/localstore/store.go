@@ -10,7 +10,10 @@
 // past Config.SnapshotBytes the whole store is written to a new snapshot
 // (temporary file, fsync, rename, fsync of the directory) and a new, empty
 // log is started; opening loads the newest snapshot and replays its log,
-// dropping a torn last record. A lock file keeps a second process out.
+// dropping a torn last record. A log damaged before its last record is
+// refused (ErrCorruptLog) rather than cut short, since that would drop
+// acknowledged writes; Recover salvages every intact record of it. A lock
+// file keeps a second process out.
 //
 // # Search
 //
@@ -26,10 +29,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -107,8 +112,22 @@ type Store struct {
 var _ vector.Store = (*Store)(nil)
 
 // Open opens or creates the store in cfg.Dir, recovering from a crash if
-// needed.
+// needed. A log damaged before its last record makes it fail with an error
+// wrapping ErrCorruptLog: see Recover.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
+	s, err := lockStore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.recover(ctx); err != nil {
+		s.lock.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// lockStore takes the data directory for this process.
+func lockStore(cfg Config) (*Store, error) {
 	cfg = cfg.withDefaults()
 	if cfg.Dir == "" {
 		return nil, errors.New("localstore: no data directory configured")
@@ -124,12 +143,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		lock.Close()
 		return nil, fmt.Errorf("localstore: data dir %s is in use by another process (%w); stop it or use another directory", cfg.Dir, err)
 	}
-	s := &Store{cfg: cfg, colls: map[string]*collection{}, lock: lock}
-	if err := s.recover(ctx); err != nil {
-		lock.Close()
-		return nil, err
-	}
-	return s, nil
+	return &Store{cfg: cfg, colls: map[string]*collection{}, lock: lock}, nil
 }
 
 func (s *Store) walPath(seq uint64) string {
@@ -144,25 +158,8 @@ func (s *Store) snapPath(seq uint64) string {
 // files of older generations.
 func (s *Store) recover(ctx context.Context) error {
 	start := time.Now()
-	snaps, _ := filepath.Glob(filepath.Join(s.cfg.Dir, "snapshot-*.qlpmem"))
-	slices.Sort(snaps)
-	slices.Reverse(snaps)
-	loaded := false
-	for _, p := range snaps {
-		var seq uint64
-		if _, err := fmt.Sscanf(filepath.Base(p), "snapshot-%016d.qlpmem", &seq); err != nil {
-			continue
-		}
-		colls, err := readSnapshot(p)
-		if err != nil {
-			s.cfg.Logger.Error("memory snapshot unreadable; trying an older one", "path", p, "error", err)
-			continue
-		}
-		s.colls, s.seq, loaded = colls, seq, true
-		break
-	}
-	if !loaded && len(snaps) > 0 {
-		return fmt.Errorf("localstore: no readable snapshot in %s (%d found); restore the directory from a backup", s.cfg.Dir, len(snaps))
+	if err := s.loadSnapshot(); err != nil {
+		return err
 	}
 	w, dropped, err := openWAL(s.walPath(s.seq), s.cfg.NoSync, s.apply)
 	if err != nil {
@@ -180,12 +177,127 @@ func (s *Store) recover(ctx context.Context) error {
 	return nil
 }
 
+// loadSnapshot loads the newest readable snapshot, if there is one.
+func (s *Store) loadSnapshot() error {
+	snaps, _ := filepath.Glob(filepath.Join(s.cfg.Dir, "snapshot-*.qlpmem"))
+	slices.Sort(snaps)
+	slices.Reverse(snaps)
+	for _, p := range snaps {
+		var seq uint64
+		if _, err := fmt.Sscanf(filepath.Base(p), "snapshot-%016d.qlpmem", &seq); err != nil {
+			continue
+		}
+		colls, err := readSnapshot(p)
+		if err != nil {
+			s.cfg.Logger.Error("memory snapshot unreadable; trying an older one", "path", p, "error", err)
+			continue
+		}
+		s.colls, s.seq = colls, seq
+		return nil
+	}
+	if len(snaps) > 0 {
+		return fmt.Errorf("localstore: no readable snapshot in %s (%d found); restore the directory from a backup", s.cfg.Dir, len(snaps))
+	}
+	return nil
+}
+
+// RecoveryReport says what Recover did.
+type RecoveryReport struct {
+	Dir string `json:"dir"`
+	// Log is the log that was read; Backup the copy of it kept beside it
+	// when it was damaged ("" when it was not).
+	Log    string `json:"log"`
+	Backup string `json:"backup,omitempty"`
+	// Records is how many intact records were replayed; Dropped the
+	// damaged byte ranges and the records that could not be applied.
+	Records int            `json:"records"`
+	Dropped []DroppedRange `json:"dropped"`
+	// Points is how many points the store holds after recovery, in
+	// Generation (a new snapshot when anything was dropped).
+	Points     int    `json:"points"`
+	Generation uint64 `json:"generation"`
+}
+
+// Recover repairs a store whose log is damaged (Open fails with
+// ErrCorruptLog). It loads the snapshot, replays every intact record of
+// the log, skipping damaged bytes and records that no longer apply, keeps
+// a copy of the damaged log beside it (its name ends in ".damaged-" and
+// the time) and writes a new snapshot of what was recovered, so that Open
+// works again. Only the damaged records are lost, and the report lists
+// them. An intact store is left as it is. The store must not be open in
+// any process.
+func Recover(ctx context.Context, cfg Config) (RecoveryReport, error) {
+	s, err := lockStore(cfg)
+	if err != nil {
+		return RecoveryReport{}, err
+	}
+	defer s.lock.Close()
+	if err := s.loadSnapshot(); err != nil {
+		return RecoveryReport{}, err
+	}
+	rep := RecoveryReport{Dir: s.cfg.Dir, Log: s.walPath(s.seq), Dropped: []DroppedRange{}}
+	kept, dropped, err := salvageLog(rep.Log, s.apply)
+	if err != nil {
+		return rep, fmt.Errorf("localstore: recover %s: %w", s.cfg.Dir, err)
+	}
+	rep.Records, rep.Generation = kept, s.seq
+	if len(dropped) == 0 {
+		rep.Points = s.points()
+		return rep, nil
+	}
+	rep.Dropped = dropped
+	rep.Backup = fmt.Sprintf("%s.damaged-%s", rep.Log, time.Now().UTC().Format("20060102T150405Z"))
+	if err := copyFile(rep.Log, rep.Backup); err != nil {
+		return rep, fmt.Errorf("localstore: keep a copy of the damaged log: %w", err)
+	}
+	// The snapshot takes over from the damaged log; it needs one to
+	// rotate away from, opened as it stands (it is not replayed again).
+	f, err := os.OpenFile(rep.Log, os.O_RDWR, 0o600)
+	if err != nil {
+		return rep, fmt.Errorf("localstore: %w", err)
+	}
+	s.wal = &wal{f: f, noSync: s.cfg.NoSync, broken: errors.New("damaged log being replaced")}
+	if err := s.snapshot(); err != nil {
+		_ = s.wal.close()
+		return rep, fmt.Errorf("localstore: write the recovered snapshot: %w", err)
+	}
+	rep.Points, rep.Generation = s.points(), s.seq
+	if err := s.wal.close(); err != nil {
+		return rep, fmt.Errorf("localstore: %w", err)
+	}
+	s.cfg.Logger.Warn("memory log recovered", "dir", s.cfg.Dir, "records", kept, "dropped", len(dropped), "backup", rep.Backup)
+	return rep, nil
+}
+
+// copyFile copies src to a new file dst and syncs it.
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
 // removeStale deletes snapshots and logs of other generations and leftovers.
 func (s *Store) removeStale() {
 	entries, _ := os.ReadDir(s.cfg.Dir)
 	keep := map[string]bool{"LOCK": true, filepath.Base(s.walPath(s.seq)): true, filepath.Base(s.snapPath(s.seq)): true}
 	for _, e := range entries {
-		if !keep[e.Name()] {
+		// Copies of damaged logs are kept for the operator.
+		if !keep[e.Name()] && !strings.Contains(e.Name(), ".damaged-") {
 			_ = os.Remove(filepath.Join(s.cfg.Dir, e.Name()))
 		}
 	}

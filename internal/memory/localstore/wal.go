@@ -13,9 +13,11 @@ import (
 )
 
 // A log record is framed as [u32 length][u32 CRC-32C of the body][body],
-// little-endian. A frame that is cut short or whose checksum fails ends the
-// log: it can only be the write that was in flight when the process died,
-// which was never acknowledged.
+// little-endian. A bad frame (cut short, or whose checksum fails) with no
+// intact frame after it is the write that was in flight when the process
+// died, never acknowledged, and is cut off. A bad frame with intact frames
+// after it is damage to acknowledged data: the store refuses to open, and
+// Recover keeps every intact record and sets the damaged bytes aside.
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -165,10 +167,85 @@ type wal struct {
 	f      *os.File
 	size   int64
 	noSync bool
+	// broken is set when a failed write could not be cut off again: the
+	// log would then hold garbage between acknowledged records, so no
+	// further write is accepted.
+	broken error
 }
 
-// openWAL opens (creating) the log at path, calls apply for every intact
-// record, and truncates a torn tail. It returns the number of bytes dropped.
+// ErrCorruptLog means the log is damaged before its last record: intact,
+// acknowledged records follow the damage, so it cannot be the torn last
+// write of a crash, and dropping everything after it would lose them.
+var ErrCorruptLog = errors.New("memory log is corrupt")
+
+// CorruptLogError says where a log is damaged and what follows the damage.
+type CorruptLogError struct {
+	Path string
+	// Offset is where the first bad frame starts; IntactAt where the next
+	// intact record starts.
+	Offset, IntactAt int64
+	Reason           string
+}
+
+func (e *CorruptLogError) Error() string {
+	return fmt.Sprintf("%s: %s at byte %d (%s), yet an intact record follows at byte %d: this is damage, not a torn last write, and truncating would drop acknowledged writes",
+		ErrCorruptLog, e.Path, e.Offset, e.Reason, e.IntactAt)
+}
+
+// Unwrap makes errors.Is(err, ErrCorruptLog) hold.
+func (e *CorruptLogError) Unwrap() error { return ErrCorruptLog }
+
+// frameAt checks the frame starting at b[0]: it returns its total length
+// (header included) when the frame is whole and its checksum holds, or why
+// not.
+func frameAt(b []byte) (int, string) {
+	if len(b) < 8 {
+		return 0, "header cut short"
+	}
+	n := binary.LittleEndian.Uint32(b[0:4])
+	switch {
+	case n == 0:
+		return 0, "zero length"
+	case n > maxRecord:
+		return 0, fmt.Sprintf("length %d over the limit", n)
+	case int64(n) > int64(len(b))-8:
+		return 0, fmt.Sprintf("length %d runs past the end of the log", n)
+	}
+	body := b[8 : 8+n]
+	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[4:8]) {
+		return 0, "checksum mismatch"
+	}
+	return 8 + int(n), ""
+}
+
+// nextIntact returns the offset in b, after 0, of the first whole frame
+// whose checksum holds and whose record decodes, or -1. A crash can only
+// cut off the last frame, so finding one means the damage at 0 is not a
+// torn write.
+func nextIntact(b []byte) int {
+	for i := 1; i+8 <= len(b); i++ {
+		n := binary.LittleEndian.Uint32(b[i : i+4])
+		if n == 0 || int64(n) > int64(len(b)-i-8) {
+			continue // the cheap test first: most offsets fail it
+		}
+		if k := b[i+8]; k < recEnsure || k > recDrop {
+			continue
+		}
+		if _, why := frameAt(b[i:]); why != "" {
+			continue
+		}
+		if _, err := decodeRecord(b[i+8 : i+8+int(n)]); err == nil {
+			return i
+		}
+	}
+	return -1
+}
+
+// openWAL opens (creating) the log at path and calls apply for every
+// record. A bad frame with nothing intact after it is the torn last write
+// of a crash, never acknowledged: it is cut off, and openWAL returns the
+// number of bytes dropped. A bad frame followed by an intact one is damage:
+// openWAL refuses with a *CorruptLogError and changes nothing.
 func openWAL(path string, noSync bool, apply func(*record) error) (*wal, int64, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -182,25 +259,31 @@ func openWAL(path string, noSync bool, apply func(*record) error) (*wal, int64, 
 	br := bufio.NewReaderSize(f, 1<<20)
 	var good int64
 	var hdr [8]byte
-	for {
+	bad := ""
+	for good < st.Size() {
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
-			break // clean end, or a torn header
+			bad = "header cut short"
+			break
 		}
 		n := binary.LittleEndian.Uint32(hdr[0:4])
 		if n == 0 || n > maxRecord || int64(n) > st.Size()-good-8 {
+			bad = fmt.Sprintf("bad length %d", n)
 			break
 		}
 		body := make([]byte, n)
 		if _, err := io.ReadFull(br, body); err != nil {
+			bad = "body cut short"
 			break
 		}
 		if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(hdr[4:8]) {
+			bad = "checksum mismatch"
 			break
 		}
 		rec, err := decodeRecord(body)
 		if err != nil {
 			f.Close()
-			return nil, 0, fmt.Errorf("log record at byte %d has a valid checksum but does not decode: %w", good, err)
+			return nil, 0, &CorruptLogError{Path: path, Offset: good, IntactAt: good + 8 + int64(n),
+				Reason: "a record with a valid checksum does not decode: " + err.Error()}
 		}
 		if err := apply(rec); err != nil {
 			f.Close()
@@ -210,6 +293,17 @@ func openWAL(path string, noSync bool, apply func(*record) error) (*wal, int64, 
 	}
 	dropped := st.Size() - good
 	if dropped > 0 {
+		// Whatever follows the bad frame is in memory anyway once the
+		// store is open; read it to tell a torn tail from damage.
+		tail := make([]byte, dropped)
+		if _, err := f.ReadAt(tail, good); err != nil {
+			f.Close()
+			return nil, 0, fmt.Errorf("read log tail: %w", err)
+		}
+		if i := nextIntact(tail); i >= 0 {
+			f.Close()
+			return nil, 0, &CorruptLogError{Path: path, Offset: good, IntactAt: good + int64(i), Reason: bad}
+		}
 		if err := f.Truncate(good); err != nil {
 			f.Close()
 			return nil, 0, fmt.Errorf("truncate torn log tail: %w", err)
@@ -226,13 +320,69 @@ func openWAL(path string, noSync bool, apply func(*record) error) (*wal, int64, 
 	return &wal{f: f, size: good, noSync: noSync}, dropped, nil
 }
 
+// DroppedRange is a part of a damaged log that recovery set aside.
+type DroppedRange struct {
+	Offset int64  `json:"offset"`
+	Bytes  int64  `json:"bytes"`
+	Reason string `json:"reason"`
+}
+
+// salvageLog reads every intact record of the log at path, skipping
+// damaged bytes, and calls apply for each. A record that does not apply
+// (it needs one that was lost) is dropped as well. It returns the number
+// of records applied and the ranges dropped.
+func salvageLog(path string, apply func(*record) error) (int, []DroppedRange, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil, nil
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("read log: %w", err)
+	}
+	var dropped []DroppedRange
+	kept := 0
+	for off := 0; off < len(b); {
+		n, why := frameAt(b[off:])
+		var rec *record
+		if why == "" {
+			if rec, err = decodeRecord(b[off+8 : off+n]); err != nil {
+				why = "a record with a valid checksum does not decode: " + err.Error()
+			}
+		}
+		if why != "" {
+			skip := nextIntact(b[off:])
+			if skip < 0 {
+				skip = len(b) - off
+			}
+			dropped = append(dropped, DroppedRange{Offset: int64(off), Bytes: int64(skip), Reason: why})
+			off += skip
+			continue
+		}
+		if err := apply(rec); err != nil {
+			dropped = append(dropped, DroppedRange{Offset: int64(off), Bytes: int64(n), Reason: "does not apply: " + err.Error()})
+		} else {
+			kept++
+		}
+		off += n
+	}
+	return kept, dropped, nil
+}
+
 // append writes one framed record and syncs it to disk.
 func (w *wal) append(frame []byte) error {
+	if w.broken != nil {
+		return fmt.Errorf("log refuses writes after an earlier failure: %w", w.broken)
+	}
 	n, err := w.f.Write(frame)
 	if err != nil {
-		// Cut off whatever part was written so the log stays well-formed.
-		_ = w.f.Truncate(w.size)
-		_, _ = w.f.Seek(w.size, io.SeekStart)
+		// Cut off whatever part was written so the log stays well-formed;
+		// if that fails too, a later record after the stump would make
+		// the log look damaged, so stop writing.
+		if terr := w.f.Truncate(w.size); terr != nil {
+			w.broken = fmt.Errorf("cut off a failed write: %w", terr)
+		} else if _, serr := w.f.Seek(w.size, io.SeekStart); serr != nil {
+			w.broken = fmt.Errorf("seek after a failed write: %w", serr)
+		}
 		return fmt.Errorf("write log: %w", err)
 	}
 	w.size += int64(n)
