@@ -286,8 +286,11 @@ func decompose(ctx workflow.Context, in Input, modelCtx workflow.Context) (Decom
 	for attempt := 1; ; attempt++ {
 		var plan DecomposeResult
 		if err := workflow.ExecuteActivity(modelCtx, a.Decompose, DecomposeInput{RequestID: in.RequestID, Attempt: attempt, Tier: tier}).Get(ctx, &plan); err != nil {
-			reasons = append(reasons, fmt.Sprintf("attempt %d: %s", attempt, reason(err)))
-			return plan, "decomposition failed: " + strings.Join(reasons, "; ")
+			why := "decomposition failed: " + reason(err)
+			if len(reasons) > 0 {
+				why += fmt.Sprintf(" (attempt %d; before it: %s)", attempt, strings.Join(reasons, "; "))
+			}
+			return plan, why
 		}
 		if plan.Problem == "" {
 			return plan, ""
