@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quantumlayer/qlp/internal/capsule"
+	"github.com/quantumlayer/qlp/internal/orchestrator"
 )
 
 func newStatusCmd(e *env) *cobra.Command {
@@ -33,23 +35,94 @@ func newStatusCmd(e *env) *cobra.Command {
 			if jsonOut {
 				return e.printJSON(st)
 			}
-			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "job\t%s\nworkflow\t%s\nstatus\t%s\ncreated\t%s\n", st.RequestID, st.WorkflowID, st.Status, st.CreatedAt.Format(time.RFC3339))
-			if st.Error != "" {
-				fmt.Fprintf(tw, "error\t%s\n", st.Error)
-			}
-			if r := st.Result; r != nil {
-				fmt.Fprintf(tw, "tasks\t%d of %d completed\ncapsule\t%s\ncost\t$%s (%d calls)\ntime\t%.1fs\n",
-					r.TasksCompleted, r.TasksTotal, r.CapsuleID, r.Cost.USD, r.Cost.Calls, r.ExecutionTime)
-				for _, t := range r.Outputs {
-					fmt.Fprintf(tw, "  %s\t%s %s %s, %d attempt(s) (%s) %s\n", t.TaskID, t.Status, t.Tier, t.Model, t.Attempts, t.TierReason, t.Error)
-				}
-			}
-			return tw.Flush()
+			printStatus(e.stdout, st)
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
 	return cmd
+}
+
+// printStatus writes a job's status for a person: the job, each task
+// with every attempt and why it failed, and, for a job that failed on its
+// capsule's validation, every finding with its place.
+func printStatus(w io.Writer, st orchestrator.StatusResponse) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "job\t%s\nworkflow\t%s\nstatus\t%s\ncreated\t%s\n", st.RequestID, st.WorkflowID, st.Status, st.CreatedAt.Format(time.RFC3339))
+	if st.Error != "" {
+		fmt.Fprintf(tw, "error\t%s\n", st.Error)
+	}
+	r := st.Result
+	if r == nil {
+		tw.Flush()
+		return
+	}
+	fmt.Fprintf(tw, "tasks\t%d of %d completed\ncapsule\t%s\ncost\t$%s (%d calls)\ntime\t%.1fs\n",
+		r.TasksCompleted, r.TasksTotal, r.CapsuleID, r.Cost.USD, r.Cost.Calls, r.ExecutionTime)
+	if len(r.PlanAttempts) > 1 || len(r.PlanAttempts) == 1 && r.PlanAttempts[0].Status != "passed" {
+		fmt.Fprintf(tw, "  plan\t%d attempt(s)\n", len(r.PlanAttempts))
+		for _, a := range r.PlanAttempts {
+			fmt.Fprintf(tw, "  \t%s\n", attemptLine(a))
+		}
+	}
+	for _, t := range r.Outputs {
+		fmt.Fprintf(tw, "  %s\t%s %s %s, %d attempt(s) (%s) %s\n", t.TaskID, t.Status, t.Tier, t.Model, t.Attempts, t.TierReason, t.Error)
+		for _, a := range t.AttemptLog {
+			fmt.Fprintf(tw, "  \t%s\n", attemptLine(a))
+		}
+	}
+	tw.Flush()
+	if len(r.Findings) > 0 {
+		fmt.Fprintf(w, "findings of the capsule's validation (%d):\n", len(r.Findings))
+		for _, f := range r.Findings {
+			fmt.Fprintf(w, "  %s\n", findingLine(f))
+		}
+	}
+}
+
+// attemptLine is one attempt in a line: its number and phase, who made it
+// on which tier, and how it ended.
+func attemptLine(a orchestrator.AttemptOutput) string {
+	s := fmt.Sprintf("attempt %d", a.Attempt)
+	switch a.Phase {
+	case "capsule":
+		s += " (capsule repair)"
+	case "plan":
+		s += " (plan)"
+	}
+	s += fmt.Sprintf(": %s on %s %s: %s", a.Role, a.Tier, a.Model, a.Status)
+	if a.Validation == "unusable" {
+		s += " (unusable answer)"
+	}
+	if a.Reason != "" {
+		s += ": " + a.Reason
+	}
+	return s
+}
+
+// findingLine is a finding as a compiler prints one: file:line:col, then
+// the check, its rule and the message, and the task it went back to.
+func findingLine(f orchestrator.Finding) string {
+	s := ""
+	if f.File != "" {
+		s = f.File
+		if f.Line > 0 {
+			s += fmt.Sprintf(":%d", f.Line)
+			if f.Column > 0 {
+				s += fmt.Sprintf(":%d", f.Column)
+			}
+		}
+		s += ": "
+	}
+	s += f.Check
+	if f.Rule != "" {
+		s += " " + f.Rule
+	}
+	s += ": " + f.Message
+	if f.TaskID != "" {
+		s += " (task " + f.TaskID + ")"
+	}
+	return s
 }
 
 func newCapsuleCmd(e *env) *cobra.Command {

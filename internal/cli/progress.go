@@ -28,6 +28,7 @@ type progressView struct {
 type taskLine struct {
 	id, desc, status, tier, model, cost string
 	review                              string // the review the task waits for
+	phase                               string // capsule while it repairs the capsule's findings
 	chars, tokensOut, files, attempt    int
 }
 
@@ -86,7 +87,7 @@ func (v *progressView) Handle(ev orchestrator.ProgressEvent) error {
 		line = fmt.Sprintf("task %s started on %s %s (%s)", ev.TaskID, str("tier"), str("model"), str("reason"))
 	case "task_attempt":
 		if t != nil {
-			t.status, t.tier, t.model, t.attempt, t.chars = "running", str("tier"), str("model"), num("attempt"), 0
+			t.status, t.tier, t.model, t.attempt, t.chars, t.phase = "running", str("tier"), str("model"), num("attempt"), 0, str("phase")
 		}
 		line = fmt.Sprintf("task %s %s", ev.TaskID, ev.Message)
 	case "task_generated":
@@ -132,12 +133,39 @@ func (v *progressView) Handle(ev orchestrator.ProgressEvent) error {
 		line = fmt.Sprintf("task %s: %s", ev.TaskID, ev.Message)
 	case "capsule_validated":
 		v.step, line = "validated", "capsule validated: "+ev.Message
+		if str("status") == "failed" {
+			v.step = "repairing"
+			line = fmt.Sprintf("capsule validation round %d failed: %s", num("round"), ev.Message)
+		}
 	case "capsule_created":
 		v.step, line = "packaged", ev.Message
 	case "workflow_completed":
 		v.step, line = "completed", "job completed"
 	case "workflow_failed":
 		v.step, line = "failed", "job failed: "+ev.Message
+		var findings []orchestrator.Finding
+		var stored []struct {
+			orchestrator.Finding
+			RuleID string `json:"rule_id"`
+		}
+		_ = json.Unmarshal(data["findings"], &stored)
+		for _, f := range stored {
+			f.Finding.Rule = f.RuleID
+			findings = append(findings, f.Finding)
+		}
+		if v.tty {
+			// The block stays; the cause goes below it, in full.
+			v.draw()
+			v.drawn = 0
+			fmt.Fprintf(v.w, "job failed: %s\n", ev.Message)
+			for _, f := range findings {
+				fmt.Fprintf(v.w, "  %s\n", findingLine(f))
+			}
+			return nil
+		}
+		for _, f := range findings {
+			line += "\n    " + findingLine(f)
+		}
 	case "workflow_cancelled":
 		v.step, line = "cancelled", "job cancelled"
 	case "log_message":
@@ -197,6 +225,9 @@ func (v *progressView) draw() {
 		}
 		if t.attempt > 1 {
 			detail = fmt.Sprintf("attempt %d  %s", t.attempt, detail)
+			if t.phase == "capsule" {
+				detail = "capsule repair, " + detail
+			}
 		}
 		desc := t.desc
 		if len(desc) > 40 {

@@ -82,3 +82,54 @@ func TestProgressViewShowsReviews(t *testing.T) {
 	require.Contains(t, s, `qlp review changes rv-j-t1-1 --comment "..."`)
 	require.Contains(t, s, "task t1: review rv-j-t1-1: approve by alice")
 }
+
+// A job that fails on its capsule's validation names every finding with
+// its place, on the terminal (below the block) and in the line log
+// (issue 21.3).
+func TestProgressViewNamesTheFindingsOfAFailedJob(t *testing.T) {
+	failed := event("workflow_failed", "", "the capsule failed validation (staticcheck): 1 finding(s): main_test.go:12:2: staticcheck SA4006: this value of n is never used",
+		map[string]any{"status": "failed", "findings": []map[string]any{{"task_id": "t3", "check": "staticcheck", "file": "main_test.go", "line": 12,
+			"column": 2, "rule_id": "SA4006", "severity": "high", "message": "this value of n is never used"}}})
+	for _, tty := range []bool{false, true} {
+		var out bytes.Buffer
+		v := newProgressView(&out, tty)
+		require.NoError(t, v.Handle(event("capsule_validated", "", "the capsule failed validation (staticcheck): 1 finding(s): …",
+			map[string]any{"status": "failed", "round": 1})))
+		require.NoError(t, v.Handle(failed))
+		s := out.String()
+		require.Contains(t, s, "job failed: the capsule failed validation (staticcheck)", "tty=%v", tty)
+		require.Contains(t, s, "main_test.go:12:2: staticcheck SA4006: this value of n is never used (task t3)", "tty=%v", tty)
+		if !tty {
+			require.Contains(t, s, "capsule validation round 1 failed")
+		}
+	}
+}
+
+// qlp status shows every attempt, unusable and capsule repairs included,
+// and the findings of a failed capsule (issues 11.1, 21.3).
+func TestStatusShowsEveryAttemptAndTheFindings(t *testing.T) {
+	st := orchestrator.StatusResponse{RequestID: "j1", WorkflowID: "qlp-execution-j1", Status: "failed",
+		Error: "the capsule failed validation (staticcheck): 1 finding(s): main_test.go:12:2: staticcheck SA4006: this value of n is never used",
+		Result: &orchestrator.JobResult{TasksTotal: 1, TasksCompleted: 1,
+			PlanAttempts: []orchestrator.AttemptOutput{
+				{Attempt: 1, Phase: "plan", Role: "decomposer", Tier: "T2", Model: "gpt-4.1", Status: "failed", Validation: "unusable", Reason: "the model returned an invalid task graph twice: …"},
+				{Attempt: 2, Phase: "plan", Role: "decomposer", Tier: "T3", Model: "gpt-4o", Status: "passed"}},
+			Outputs: []orchestrator.TaskOutput{{TaskID: "t3", Status: "completed", Tier: "T1", Attempts: 3, AttemptLog: []orchestrator.AttemptOutput{
+				{Attempt: 1, Phase: "task", Role: "test_writer+coder", Tier: "T0", Model: "gpt-4o-mini", Status: "failed", Validation: "unusable", Reason: "the coder's answer was unusable twice: the answer contains no files"},
+				{Attempt: 2, Phase: "task", Role: "test_writer+coder", Tier: "T1", Model: "gpt-4.1-mini", Status: "passed", Validation: "passed"},
+				{Attempt: 3, Phase: "capsule", Role: "fixer", Tier: "T1", Model: "gpt-4.1-mini", Status: "passed", Validation: "passed"}}}},
+			Findings: []orchestrator.Finding{{TaskID: "t3", Check: "staticcheck", File: "main_test.go", Line: 12, Column: 2, Rule: "SA4006", Message: "this value of n is never used"}}}}
+	var out bytes.Buffer
+	printStatus(&out, st)
+	s := out.String()
+	for _, want := range []string{
+		"attempt 1 (plan): decomposer on T2 gpt-4.1: failed (unusable answer): the model returned an invalid task graph twice",
+		"attempt 2 (plan): decomposer on T3 gpt-4o: passed",
+		"attempt 1: test_writer+coder on T0 gpt-4o-mini: failed (unusable answer): the coder's answer was unusable twice",
+		"attempt 3 (capsule repair): fixer on T1 gpt-4.1-mini: passed",
+		"findings of the capsule's validation (1):",
+		"main_test.go:12:2: staticcheck SA4006: this value of n is never used (task t3)",
+	} {
+		require.Contains(t, s, want)
+	}
+}

@@ -60,6 +60,9 @@ type Workflow struct {
 	HeartbeatTimeout time.Duration
 	TaskTimeout      time.Duration
 	DecomposerTier   string
+	// TaskValidation is how each task's attempts are validated: quick or
+	// full (see workflow.Input.TaskValidation).
+	TaskValidation string
 }
 
 // HITL configures human review of tasks the validation is not confident
@@ -112,7 +115,7 @@ func Defaults() Config {
 		Temporal:  engine.Defaults(),
 		LLM:       tiers.Defaults(),
 		Workflow: Workflow{MaxAttempts: 3, EscalateAfter: 2, MaxParallel: 4, MaxTasks: 20, HeartbeatTimeout: 30 * time.Second,
-			TaskTimeout: 20 * time.Minute, DecomposerTier: "T2"},
+			TaskTimeout: 20 * time.Minute, DecomposerTier: "T2", TaskValidation: "quick"},
 		HITL:       HITL{Timeout: 24 * time.Hour, OnTimeout: "wait"},
 		Services:   Services{AgentsAddr: "127.0.0.1:8001", WorkerAddr: "127.0.0.1:8005", SandboxAddr: "127.0.0.1:8004", MemoryAddr: "127.0.0.1:8003", ValidationAddr: "127.0.0.1:8002"},
 		Sandbox:    sandbox.Defaults(),
@@ -172,12 +175,13 @@ func (c *Config) Settings() []settings.Setting {
 		{Key: "api.max_body_bytes", Env: "QLP_API_MAX_BODY_BYTES", Help: "largest accepted request body (bytes, or 512KiB, 1MiB)", Value: settings.Int64(&c.API.MaxBodyBytes)},
 		{Key: "api.public_url", Env: "QLP_API_PUBLIC_URL", Help: "URL clients use to reach the API, for links in responses", Value: settings.String(&c.API.PublicURL)},
 		{Key: "workflow.max_parallel", Env: "QLP_WORKFLOW_MAX_PARALLEL", Help: "independent tasks generated at once per job", Value: settings.Int(&c.Workflow.MaxParallel)},
-		{Key: "workflow.max_attempts", Env: "QLP_WORKFLOW_MAX_ATTEMPTS", Help: "attempts of one task in the generate → validate → fix loop (1 turns repair off)", Value: settings.Int(&c.Workflow.MaxAttempts)},
+		{Key: "workflow.max_attempts", Env: "QLP_WORKFLOW_MAX_ATTEMPTS", Help: "attempts of one task in the generate → validate → fix loop, repairs of the capsule's findings included (1 turns repair off)", Value: settings.Int(&c.Workflow.MaxAttempts)},
 		{Key: "workflow.escalate_after", Env: "QLP_WORKFLOW_ESCALATE_AFTER", Help: "failed attempts on one tier before a task moves to the next tier", Value: settings.Int(&c.Workflow.EscalateAfter)},
 		{Key: "workflow.max_tasks", Env: "QLP_WORKFLOW_MAX_TASKS", Help: "largest task graph a job may plan", Value: settings.Int(&c.Workflow.MaxTasks)},
 		{Key: "workflow.heartbeat_timeout", Env: "QLP_WORKFLOW_HEARTBEAT_TIMEOUT", Help: "how long a silent model call may go before Temporal retries it", Value: settings.Duration(&c.Workflow.HeartbeatTimeout)},
 		{Key: "workflow.task_timeout", Env: "QLP_WORKFLOW_TASK_TIMEOUT", Help: "time limit of one attempt of one task", Value: settings.Duration(&c.Workflow.TaskTimeout)},
-		{Key: "workflow.decomposer_tier", Env: "QLP_WORKFLOW_DECOMPOSER_TIER", Help: "tier that plans jobs (T0..T3)", Value: settings.String(&c.Workflow.DecomposerTier)},
+		{Key: "workflow.decomposer_tier", Env: "QLP_WORKFLOW_DECOMPOSER_TIER", Help: "tier that plans jobs (T0..T3); a malformed plan is tried again on each stronger tier while attempts are left", Value: settings.String(&c.Workflow.DecomposerTier)},
+		{Key: "workflow.task_validation", Env: "QLP_WORKFLOW_TASK_VALIDATION", Help: "how each task's attempts are validated: quick (the default: compile, tests, built-in rules; what only the capsule's full validation finds is routed back to the task that owns the file) or full (every check, on every attempt)", Value: settings.String(&c.Workflow.TaskValidation)},
 		{Key: "services.agents.addr", Env: "QLP_AGENTS_ADDR", Help: "listen address of the Agent Factory service (POST /execute: one task, one tier)", Value: settings.String(&c.Services.AgentsAddr)},
 		{Key: "services.worker.addr", Env: "QLP_WORKER_ADDR", Help: "listen address of the worker's probes and /metrics", Value: settings.String(&c.Services.WorkerAddr)},
 		{Key: "hitl.threshold", Env: "QLP_HITL_THRESHOLD", Help: "a task that passes validation with a confidence below this (0..1) waits for a review; 0 turns reviews off", Value: settings.Float(&c.HITL.Threshold)},
@@ -276,6 +280,9 @@ func (c *Config) ValidateCore() error {
 	}
 	if err := c.HITL.Validate(); err != nil {
 		return err
+	}
+	if w.TaskValidation != "quick" && w.TaskValidation != "full" {
+		return fmt.Errorf("workflow.task_validation (QLP_WORKFLOW_TASK_VALIDATION): %q is not quick or full", w.TaskValidation)
 	}
 	if !validTier(w.DecomposerTier) {
 		return fmt.Errorf("workflow.decomposer_tier (QLP_WORKFLOW_DECOMPOSER_TIER): %q is not T0..T3", w.DecomposerTier)

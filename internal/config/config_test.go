@@ -77,6 +77,8 @@ func TestValidateCore(t *testing.T) {
 		{"api addr", func(c *config.Config) { c.API.Addr = "8000" }, "QLP_API_ADDR"},
 		{"parallel", func(c *config.Config) { c.Workflow.MaxParallel = 0 }, "QLP_WORKFLOW_MAX_PARALLEL"},
 		{"tier", func(c *config.Config) { c.Workflow.DecomposerTier = "T9" }, "QLP_WORKFLOW_DECOMPOSER_TIER"},
+		{"task validation", func(c *config.Config) { c.Workflow.TaskValidation = "thorough" }, "QLP_WORKFLOW_TASK_VALIDATION"},
+		{"task validation full", func(c *config.Config) { c.Workflow.TaskValidation = "full" }, ""},
 		{"store", func(c *config.Config) { c.Store.Driver = "oracle" }, "QLP_STORE_DRIVER"},
 		{"empty data dir", func(c *config.Config) { c.DataDir = " " }, "QLP_DATA_DIR"},
 		{"review threshold", func(c *config.Config) { c.HITL.Threshold = 1.5 }, "QLP_HITL_THRESHOLD"},

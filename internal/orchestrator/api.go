@@ -84,6 +84,42 @@ type TaskOutput struct {
 	TokensIn   int      `json:"tokens_in"`
 	TokensOut  int      `json:"tokens_out"`
 	CostUSD    string   `json:"cost_usd"`
+	// AttemptLog is every attempt of the task, in order: its own repair
+	// loop's (phase task) and the repairs of findings the capsule's
+	// validation routed to it (phase capsule).
+	AttemptLog []AttemptOutput `json:"attempt_log,omitempty"`
+}
+
+// AttemptOutput is one attempt of a task (or of the job's planning).
+type AttemptOutput struct {
+	Attempt int    `json:"attempt"`
+	Phase   string `json:"phase"` // task|capsule|plan
+	Role    string `json:"role"`
+	Tier    string `json:"tier"`
+	Model   string `json:"model"`
+	// Status is passed, failed or generated (not validated yet).
+	Status string `json:"status"`
+	// Validation is the validation's status, or "unusable" for an answer
+	// that could not be used at all.
+	Validation string `json:"validation,omitempty"`
+	// Reason is why it failed: its first failure, or the unusable answer's
+	// problem.
+	Reason    string `json:"reason,omitempty"`
+	TokensOut int    `json:"tokens_out"`
+	CostUSD   string `json:"cost_usd"`
+}
+
+// Finding is one finding of the capsule's validation that its job failed
+// on: where, which check and rule, what, and the task it went back to.
+type Finding struct {
+	TaskID   string `json:"task_id,omitempty"`
+	Check    string `json:"check"`
+	File     string `json:"file,omitempty"`
+	Line     int    `json:"line,omitempty"`
+	Column   int    `json:"column,omitempty"`
+	Rule     string `json:"rule,omitempty"`
+	Severity string `json:"severity,omitempty"`
+	Message  string `json:"message"`
 }
 
 // JobError is one error of a job.
@@ -103,6 +139,12 @@ type JobResult struct {
 	Outputs        []TaskOutput `json:"outputs"`
 	Errors         []JobError   `json:"errors"`
 	Cost           CostSummary  `json:"cost"`
+	// PlanAttempts are the job's planning attempts (a malformed plan is
+	// tried again on a stronger tier).
+	PlanAttempts []AttemptOutput `json:"plan_attempts,omitempty"`
+	// Findings are what a failed job's capsule validation found last, in
+	// full, each with its place (the error names the first of them).
+	Findings []Finding `json:"findings,omitempty"`
 }
 
 // CostSummary is what a job's model calls cost.

@@ -3,6 +3,7 @@ package orchestrator
 import (
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"mime"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/httpx"
 	"github.com/quantumlayer/qlp/internal/pricing"
 	"github.com/quantumlayer/qlp/internal/store"
+	"github.com/quantumlayer/qlp/internal/workflow"
 )
 
 // route is one API endpoint.
@@ -177,6 +179,23 @@ func (s *Service) result(r *http.Request, job store.Job) (JobResult, error) {
 	res := JobResult{RequestID: job.ID, Status: string(job.Status), CapsuleID: job.CapsuleID, TasksTotal: len(tasks),
 		Outputs: []TaskOutput{}, Errors: []JobError{},
 		Cost: CostSummary{Calls: tot.Calls, TokensIn: tot.InputTokens, TokensOut: tot.OutputTokens, USD: pricing.USD(tot.CostPUSD)}}
+	attempts, err := s.store.ListAttempts(r.Context(), job.ID, "")
+	if err != nil {
+		return JobResult{}, err
+	}
+	byTask := map[string][]AttemptOutput{}
+	for _, a := range attempts {
+		out := AttemptOutput{Attempt: a.Attempt, Phase: a.Phase, Role: a.Role, Tier: a.Tier, Model: a.Model, Status: a.Status,
+			Validation: a.ValidationStatus, TokensOut: a.OutputTokens, CostUSD: pricing.USD(a.CostPUSD)}
+		if a.Status == store.AttemptFailed {
+			out.Reason = attemptReason(a.Failures)
+		}
+		if a.TaskID == workflow.PlanTaskID {
+			res.PlanAttempts = append(res.PlanAttempts, out)
+			continue
+		}
+		byTask[a.TaskID] = append(byTask[a.TaskID], out)
+	}
 	for _, t := range tasks {
 		files := make([]string, len(t.Files))
 		for i, f := range t.Files {
@@ -187,13 +206,37 @@ func (s *Service) result(r *http.Request, job store.Job) (JobResult, error) {
 		}
 		res.Outputs = append(res.Outputs, TaskOutput{TaskID: t.ID, Type: t.Type, Status: string(t.Status), Complexity: t.Complexity,
 			Tier: t.Tier, TierReason: t.TierReason, Model: t.Model, Attempts: t.Attempts, Files: files, Summary: t.Summary, Error: t.Error,
-			TokensIn: t.InputTokens, TokensOut: t.OutputTokens, CostUSD: pricing.USD(t.CostPUSD)})
+			TokensIn: t.InputTokens, TokensOut: t.OutputTokens, CostUSD: pricing.USD(t.CostPUSD), AttemptLog: byTask[t.ID]})
 	}
 	if job.Error != "" {
 		res.Errors = append(res.Errors, JobError{Type: "workflow_error", Message: job.Error})
 	}
+	if job.Status == store.JobFailed {
+		c, err := s.store.LatestCapsuleCheck(r.Context(), job.ID)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return JobResult{}, err
+		}
+		if err == nil && c.Status == "failed" {
+			for _, f := range c.Findings {
+				res.Findings = append(res.Findings, Finding{TaskID: f.TaskID, Check: f.Check, File: f.File, Line: f.Line, Column: f.Column,
+					Rule: f.RuleID, Severity: f.Severity, Message: f.Message})
+			}
+		}
+	}
 	res.ExecutionTime = executionTime(job)
 	return res, nil
+}
+
+// attemptReason is the first line of an attempt's failures, bounded.
+func attemptReason(failures string) string {
+	s := strings.TrimSpace(failures)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	if r := []rune(s); len(r) > 300 {
+		s = string(r[:299]) + "…"
+	}
+	return s
 }
 
 func executionTime(job store.Job) float64 {

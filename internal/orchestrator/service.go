@@ -29,8 +29,10 @@ import (
 
 // Config tunes the jobs the service starts.
 type Config struct {
-	MaxAttempts      int
-	EscalateAfter    int
+	MaxAttempts   int
+	EscalateAfter int
+	// TaskValidation is quick or full (workflow.Input.TaskValidation).
+	TaskValidation   string
 	MaxParallel      int
 	HeartbeatTimeout time.Duration
 	TaskTimeout      time.Duration
@@ -233,7 +235,7 @@ func (s *Service) start(ctx context.Context, job store.Job) error {
 	_, err = s.tc.ExecuteWorkflow(ctx, opts, workflow.WorkflowName, workflow.Input{
 		RequestID: job.ID, TenantID: job.TenantID, MaxParallel: s.cfg.MaxParallel,
 		HeartbeatTimeout: s.cfg.HeartbeatTimeout, TaskTimeout: s.cfg.TaskTimeout, AllowReuse: allowReuse(job.Metadata),
-		MaxAttempts: s.cfg.MaxAttempts, EscalateAfter: s.cfg.EscalateAfter, Review: review,
+		MaxAttempts: s.cfg.MaxAttempts, EscalateAfter: s.cfg.EscalateAfter, TaskValidation: s.cfg.TaskValidation, Review: review,
 	})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {

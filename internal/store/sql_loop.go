@@ -10,7 +10,7 @@ import (
 
 var _ Loop = (*SQL)(nil)
 
-const attemptCols = `job_id, task_id, attempt, role, prompt_version, tier, model, input_tokens, output_tokens, cost_pusd, status,
+const attemptCols = `job_id, task_id, attempt, phase, role, prompt_version, tier, model, input_tokens, output_tokens, cost_pusd, status,
 	validation_status, confidence, failures, fingerprint, comment, summary, files, created_at, updated_at`
 
 // PutAttempt implements Loop.
@@ -27,13 +27,16 @@ func (s *SQL) PutAttempt(ctx context.Context, a Attempt) error {
 	if a.Confidence != nil {
 		conf = *a.Confidence
 	}
-	_, err = s.exec(ctx, `INSERT INTO task_attempts (`+attemptCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (job_id, task_id, attempt) DO UPDATE SET role = excluded.role, prompt_version = excluded.prompt_version,
+	if a.Phase == "" {
+		a.Phase = PhaseTask
+	}
+	_, err = s.exec(ctx, `INSERT INTO task_attempts (`+attemptCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (job_id, task_id, attempt) DO UPDATE SET phase = excluded.phase, role = excluded.role, prompt_version = excluded.prompt_version,
 		tier = excluded.tier, model = excluded.model, input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
 		cost_pusd = excluded.cost_pusd, status = excluded.status, validation_status = excluded.validation_status,
 		confidence = excluded.confidence, failures = excluded.failures, fingerprint = excluded.fingerprint, comment = excluded.comment,
 		summary = excluded.summary, files = excluded.files, updated_at = excluded.updated_at`,
-		a.JobID, a.TaskID, a.Attempt, a.Role, a.PromptVersion, a.Tier, a.Model, a.InputTokens, a.OutputTokens, a.CostPUSD, a.Status,
+		a.JobID, a.TaskID, a.Attempt, a.Phase, a.Role, a.PromptVersion, a.Tier, a.Model, a.InputTokens, a.OutputTokens, a.CostPUSD, a.Status,
 		a.ValidationStatus, conf, a.Failures, a.Fingerprint, a.Comment, a.Summary, string(files), s.t(a.CreatedAt), s.t(now))
 	if err != nil {
 		return fmt.Errorf("store: put attempt %s/%s#%d: %w", a.JobID, a.TaskID, a.Attempt, err)
@@ -46,7 +49,7 @@ func scanAttempt(sc interface{ Scan(...any) error }) (Attempt, error) {
 	var conf sql.NullFloat64
 	var files []byte
 	var created, updated dbTime
-	if err := sc.Scan(&a.JobID, &a.TaskID, &a.Attempt, &a.Role, &a.PromptVersion, &a.Tier, &a.Model, &a.InputTokens, &a.OutputTokens,
+	if err := sc.Scan(&a.JobID, &a.TaskID, &a.Attempt, &a.Phase, &a.Role, &a.PromptVersion, &a.Tier, &a.Model, &a.InputTokens, &a.OutputTokens,
 		&a.CostPUSD, &a.Status, &a.ValidationStatus, &conf, &a.Failures, &a.Fingerprint, &a.Comment, &a.Summary, &files, &created, &updated); err != nil {
 		return Attempt{}, err
 	}
@@ -93,6 +96,71 @@ func (s *SQL) GetAttempt(ctx context.Context, jobID, taskID string, attempt int)
 		return Attempt{}, fmt.Errorf("store: attempt %s/%s#%d: %w", jobID, taskID, attempt, notFound(err))
 	}
 	return a, nil
+}
+
+const capsuleCheckCols = `job_id, round, status, summary, digest, findings, routes, report, created_at`
+
+// PutCapsuleCheck implements Loop.
+func (s *SQL) PutCapsuleCheck(ctx context.Context, c CapsuleCheck) error {
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = s.now()
+	}
+	findings, err := json.Marshal(nonNil(c.Findings))
+	if err != nil {
+		return err
+	}
+	routes, err := json.Marshal(nonNil(c.Routes))
+	if err != nil {
+		return err
+	}
+	report := string(c.Report)
+	if report == "" {
+		report = "{}"
+	}
+	_, err = s.exec(ctx, `INSERT INTO capsule_checks (`+capsuleCheckCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (job_id, round) DO UPDATE SET status = excluded.status, summary = excluded.summary, digest = excluded.digest,
+		findings = excluded.findings, routes = excluded.routes, report = excluded.report`,
+		c.JobID, c.Round, c.Status, c.Summary, c.Digest, string(findings), string(routes), report, s.t(c.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("store: put capsule check %s#%d: %w", c.JobID, c.Round, err)
+	}
+	return nil
+}
+
+func scanCapsuleCheck(sc interface{ Scan(...any) error }) (CapsuleCheck, error) {
+	var c CapsuleCheck
+	var findings, routes, report []byte
+	var created dbTime
+	if err := sc.Scan(&c.JobID, &c.Round, &c.Status, &c.Summary, &c.Digest, &findings, &routes, &report, &created); err != nil {
+		return CapsuleCheck{}, err
+	}
+	if err := json.Unmarshal(findings, &c.Findings); err != nil {
+		return CapsuleCheck{}, fmt.Errorf("capsule check findings: %w", err)
+	}
+	if err := json.Unmarshal(routes, &c.Routes); err != nil {
+		return CapsuleCheck{}, fmt.Errorf("capsule check routes: %w", err)
+	}
+	c.Report = json.RawMessage(report)
+	c.CreatedAt = created.T
+	return c, nil
+}
+
+// GetCapsuleCheck implements Loop.
+func (s *SQL) GetCapsuleCheck(ctx context.Context, jobID string, round int) (CapsuleCheck, error) {
+	c, err := scanCapsuleCheck(s.queryRow(ctx, `SELECT `+capsuleCheckCols+` FROM capsule_checks WHERE job_id = ? AND round = ?`, jobID, round))
+	if err != nil {
+		return CapsuleCheck{}, fmt.Errorf("store: capsule check %s#%d: %w", jobID, round, notFound(err))
+	}
+	return c, nil
+}
+
+// LatestCapsuleCheck implements Loop.
+func (s *SQL) LatestCapsuleCheck(ctx context.Context, jobID string) (CapsuleCheck, error) {
+	c, err := scanCapsuleCheck(s.queryRow(ctx, `SELECT `+capsuleCheckCols+` FROM capsule_checks WHERE job_id = ? ORDER BY round DESC LIMIT 1`, jobID))
+	if err != nil {
+		return CapsuleCheck{}, fmt.Errorf("store: capsule check of %s: %w", jobID, notFound(err))
+	}
+	return c, nil
 }
 
 const reviewCols = `id, tenant_id, job_id, task_id, attempt, status, confidence, reasons, summary, comment, decided_by, timeout_policy,

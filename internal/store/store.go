@@ -423,7 +423,14 @@ type Store interface {
 const (
 	AttemptGenerated = "generated" // the model answered; not validated yet
 	AttemptPassed    = "passed"    // validation passed
-	AttemptFailed    = "failed"    // validation failed: Failures says why
+	AttemptFailed    = "failed"    // validation failed, or the answer was unusable: Failures says why
+)
+
+// Attempt phases: which loop an attempt belongs to.
+const (
+	PhaseTask    = "task"    // the task's own generate → validate → fix loop
+	PhaseCapsule = "capsule" // a repair of findings the capsule's full validation routed to the task
+	PhasePlan    = "plan"    // a decomposition of the job (task id "_plan")
 )
 
 // Attempt is one attempt of a task in the generate → validate → fix loop.
@@ -431,7 +438,8 @@ type Attempt struct {
 	JobID            string
 	TaskID           string
 	Attempt          int
-	Role             string // coder, test_writer+coder, fixer
+	Phase            string // task (the default), capsule or plan
+	Role             string // coder, test_writer+coder, fixer, decomposer
 	PromptVersion    string
 	Tier             string
 	Model            string
@@ -497,4 +505,58 @@ type Loop interface {
 	// DecideReview records a decision on a pending review; ErrConflict if
 	// it is no longer pending.
 	DecideReview(ctx context.Context, id, status, comment, decidedBy string, at time.Time) error
+
+	// PutCapsuleCheck inserts or replaces one full validation of a job's
+	// assembled project.
+	PutCapsuleCheck(ctx context.Context, c CapsuleCheck) error
+	// GetCapsuleCheck returns a job's capsule check of one round.
+	GetCapsuleCheck(ctx context.Context, jobID string, round int) (CapsuleCheck, error)
+	// LatestCapsuleCheck returns a job's last capsule check; ErrNotFound if
+	// its capsule was never validated.
+	LatestCapsuleCheck(ctx context.Context, jobID string) (CapsuleCheck, error)
+}
+
+// CapsuleCheck is one full validation of a job's assembled project (one
+// round of the capsule's repair loop): what failed, where, and which task
+// each finding went back to.
+type CapsuleCheck struct {
+	JobID   string
+	Round   int
+	Status  string // passed|warning|failed
+	Summary string
+	// Digest identifies the files that were validated (SHA-256 over paths
+	// and contents), so that the capsule is built only with its own report.
+	Digest string
+	// Findings are the findings of the failed checks (and a failed check
+	// without findings as one entry without a file).
+	Findings []CapsuleFinding
+	// Routes say which task each finding went to, with the failures that
+	// task's fixer gets.
+	Routes []CapsuleRoute
+	// Report is the Validation Mesh's report (JSON).
+	Report    json.RawMessage
+	CreatedAt time.Time
+}
+
+// CapsuleFinding is one reason a capsule failed its validation.
+type CapsuleFinding struct {
+	TaskID   string `json:"task_id,omitempty"` // the task it was routed to
+	Check    string `json:"check"`
+	Tool     string `json:"tool,omitempty"`
+	File     string `json:"file,omitempty"`
+	Line     int    `json:"line,omitempty"`
+	Column   int    `json:"column,omitempty"`
+	RuleID   string `json:"rule_id,omitempty"`
+	Severity string `json:"severity,omitempty"`
+	Message  string `json:"message"`
+}
+
+// CapsuleRoute is the share of a failed capsule check one task repairs.
+type CapsuleRoute struct {
+	TaskID      string `json:"task_id"`
+	Findings    int    `json:"findings"`
+	Fingerprint string `json:"fingerprint"`
+	// Failures are what the task's fixer gets, as it gets a failed
+	// attempt's failures.
+	Failures string `json:"failures"`
 }

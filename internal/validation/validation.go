@@ -47,8 +47,9 @@ type Request struct {
 	// Quick runs only what decides whether the code works — the compile
 	// checks, the tests and QLP's built-in security rules — and reports
 	// the style, type and third-party security checks as skipped (the
-	// workflow validates each task quickly and the assembled capsule in
-	// full).
+	// workflow validates each task quickly, unless
+	// workflow.task_validation is full, and the assembled capsule in full,
+	// routing what only the full validation finds back to the tasks).
 	Quick bool `json:"quick,omitempty"`
 	// SkipTests leaves the project's tests out (the tests check is
 	// reported as skipped).

@@ -204,9 +204,13 @@ func (a *Activities) call(ctx context.Context, job store.Job, tier string, meta 
 		ErrTypeUnusableOutput, nil)
 }
 
-// Decompose plans the job: one model call returns the task graph, checked
-// against the schema and for cycles; a malformed plan is re-asked once.
-func (a *Activities) Decompose(ctx context.Context, in JobRef) (DecomposeResult, error) {
+// Decompose makes one attempt at planning the job: one model call returns
+// the task graph, checked against the schema and for cycles; a malformed
+// plan is re-asked once. A plan still malformed after the re-ask, or an
+// answer cut off twice, is recorded as a failed planning attempt and
+// reported as the result's Problem: the workflow then tries a stronger
+// tier before it fails the job.
+func (a *Activities) Decompose(ctx context.Context, in DecomposeInput) (DecomposeResult, error) {
 	job, plan, err := a.loadJob(ctx, in.RequestID)
 	if err != nil {
 		return DecomposeResult{}, err
@@ -215,6 +219,21 @@ func (a *Activities) Decompose(ctx context.Context, in JobRef) (DecomposeResult,
 		if tasks, err := a.Store.ListTasks(ctx, job.ID); err == nil && len(tasks) == len(plan.Tasks) {
 			return refs(plan), nil // a retry after the plan was stored
 		}
+	}
+	attemptNo := max(in.Attempt, 1)
+	if prev, err := a.Store.GetAttempt(ctx, job.ID, PlanTaskID, attemptNo); err == nil && prev.Status == store.AttemptFailed {
+		// A retry after this attempt failed: no second model call.
+		return DecomposeResult{Tier: prev.Tier, Model: prev.Model, Problem: prev.Failures}, nil
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return DecomposeResult{}, err
+	}
+	tier := in.Tier
+	if tier == "" {
+		tier = a.DecomposerTier
+	}
+	target, err := a.Models.TargetFor(ctx, job.TenantID, tier)
+	if err != nil {
+		return DecomposeResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeModelRefused, nil)
 	}
 	want := job.Language
 	if want == "" {
@@ -242,23 +261,50 @@ func (a *Activities) Decompose(ctx context.Context, in JobRef) (DecomposeResult,
 	if err != nil {
 		return DecomposeResult{}, err
 	}
+	if attemptNo > 1 {
+		a.publish(ctx, job, progress.LogMessage, "", fmt.Sprintf("planning again on %s %s (attempt %d)", tier, target.Model, attemptNo),
+			map[string]any{"attempt": attemptNo, "tier": tier, "model": target.Model})
+	}
 	meta := llm.Meta{Role: "decomposer"}
-	resp, err := a.call(ctx, job, a.DecomposerTier, meta, msgs, true)
+	att := store.Attempt{JobID: job.ID, TaskID: PlanTaskID, Attempt: attemptNo, Phase: store.PhasePlan, Role: "decomposer",
+		PromptVersion: PromptVersions["decomposer"], Tier: tier, Model: target.Model}
+	spent := func(resp *llm.Response) {
+		att.InputTokens += resp.Usage.InputTokens
+		att.OutputTokens += resp.Usage.OutputTokens
+		att.CostPUSD += resp.CostPUSD
+	}
+	failed := func(problem string) (DecomposeResult, error) {
+		att.Status, att.ValidationStatus, att.Failures = store.AttemptFailed, ValidationUnusable, problem
+		if err := a.Store.PutAttempt(ctx, att); err != nil {
+			return DecomposeResult{}, err
+		}
+		a.publish(ctx, job, progress.LogMessage, "", fmt.Sprintf("planning attempt %d on %s %s failed: %s", attemptNo, tier, target.Model, problem),
+			map[string]any{"attempt": attemptNo, "tier": tier, "model": target.Model, "unusable": true})
+		return DecomposeResult{Tier: tier, Model: target.Model, Problem: problem}, nil
+	}
+	resp, err := a.call(ctx, job, tier, meta, msgs, true)
+	if unusable(err) {
+		return failed(reasonOf(err))
+	}
 	if err != nil {
 		return DecomposeResult{}, err
 	}
+	spent(resp)
 	plan, perr := ParsePlan(resp.Content, want, a.MaxTasks)
 	if perr != nil {
 		a.publish(ctx, job, progress.LogMessage, "", "the task graph was malformed; asking once more", map[string]any{"problems": perr.Error()})
 		msgs = append(msgs, llm.Message{Role: llm.RoleAssistant, Content: resp.Content}, llm.Message{Role: llm.RoleUser,
 			Content: "Your answer was rejected: " + perr.Error() + ". Answer again with only the corrected JSON object."})
-		resp, err = a.call(ctx, job, a.DecomposerTier, meta, msgs, true)
+		resp, err = a.call(ctx, job, tier, meta, msgs, true)
+		if unusable(err) {
+			return failed(reasonOf(err))
+		}
 		if err != nil {
 			return DecomposeResult{}, err
 		}
+		spent(resp)
 		if plan, perr = ParsePlan(resp.Content, want, a.MaxTasks); perr != nil {
-			return DecomposeResult{}, temporal.NewNonRetryableApplicationError(
-				"the model returned an invalid task graph twice: "+perr.Error(), ErrTypeMalformedPlan, nil)
+			return failed("the model returned an invalid task graph twice: " + perr.Error())
 		}
 	}
 	tasks := make([]store.Task, len(plan.Tasks))
@@ -267,6 +313,10 @@ func (a *Activities) Decompose(ctx context.Context, in JobRef) (DecomposeResult,
 	}
 	raw, err := json.Marshal(plan)
 	if err != nil {
+		return DecomposeResult{}, err
+	}
+	att.Status, att.Summary = store.AttemptPassed, fmt.Sprintf("planned %d tasks", len(tasks))
+	if err := a.Store.PutAttempt(ctx, att); err != nil {
 		return DecomposeResult{}, err
 	}
 	if err := a.Store.PutTasks(ctx, job.ID, tasks); err != nil {
@@ -285,9 +335,12 @@ func (a *Activities) Decompose(ctx context.Context, in JobRef) (DecomposeResult,
 		hints[i] = m.RequestID
 	}
 	a.publish(ctx, job, progress.Decomposed, "", fmt.Sprintf("planned %d tasks for %s (%s)", total, plan.Project.Name, plan.Project.Language),
-		map[string]any{"tasks": summary, "project": plan.Project.Name, "language": plan.Project.Language, "recalled_requests": hints})
+		map[string]any{"tasks": summary, "project": plan.Project.Name, "language": plan.Project.Language, "recalled_requests": hints,
+			"tier": tier, "model": target.Model, "attempt": attemptNo})
 	a.recordRequest(ctx, job, plan, nil, "", 0)
-	return refs(plan), nil
+	out := refs(plan)
+	out.Tier, out.Model = tier, target.Model
+	return out, nil
 }
 
 func refs(p *Plan) DecomposeResult {
@@ -385,7 +438,16 @@ func (a *Activities) FinishJob(ctx context.Context, in FinishInput) error {
 			a.recordRequest(ctx, job, plan, &ok, in.CapsuleID, in.Done)
 		}
 	}
-	a.publish(ctx, job, typ, "", msg, map[string]any{"status": in.Status, "capsule_id": in.CapsuleID, "error": in.Error})
+	data := map[string]any{"status": in.Status, "capsule_id": in.CapsuleID, "error": in.Error}
+	if in.CapsuleRound > 0 {
+		if c, err := a.Store.GetCapsuleCheck(ctx, job.ID, in.CapsuleRound); err == nil && len(c.Findings) > 0 {
+			// The cause in full: every finding with its place, for
+			// followers of the progress stream.
+			data["findings"] = eventFindings(c.Findings)
+			data["findings_total"] = len(c.Findings)
+		}
+	}
+	a.publish(ctx, job, typ, "", msg, data)
 	return nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/pricing"
 	"github.com/quantumlayer/qlp/internal/progress"
 	"github.com/quantumlayer/qlp/internal/store"
+	"github.com/quantumlayer/qlp/internal/validation"
 )
 
 // capsuleNamespace derives capsule ids from request ids, so that a retried
@@ -91,8 +92,11 @@ func topoOrder(tasks []store.Task) []store.Task {
 }
 
 // AssembleCapsule merges the tasks' files, writes README, manifest and the
-// validation report, signs the manifest and stores the capsule.
-func (a *Activities) AssembleCapsule(ctx context.Context, in JobRef) (AssembleResult, error) {
+// validation report, signs the manifest and stores the capsule. The report
+// is the one ValidateCapsule stored for round in.Round when it validated
+// these very files; otherwise (no round, or files changed since) the
+// project is validated here.
+func (a *Activities) AssembleCapsule(ctx context.Context, in CapsuleInput) (AssembleResult, error) {
 	job, plan, err := a.loadJob(ctx, in.RequestID)
 	if err != nil {
 		return AssembleResult{}, err
@@ -126,14 +130,28 @@ func (a *Activities) AssembleCapsule(ctx context.Context, in JobRef) (AssembleRe
 	files, warnings := mergeFiles(tasks)
 	report := capsule.NotValidated(notValidatedReason)
 	if a.Validator != nil {
-		rep, err := a.validate(memCtx(ctx, job), validationRequest(plan, files, "capsule "+job.ID))
-		if err != nil {
-			return AssembleResult{}, err
+		var rep *validation.Report
+		if in.Round > 0 {
+			c, err := a.Store.GetCapsuleCheck(ctx, job.ID, in.Round)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return AssembleResult{}, err
+			}
+			if err == nil && c.Digest == filesDigest(files) {
+				rep = &validation.Report{}
+				if err := json.Unmarshal(c.Report, rep); err != nil {
+					return AssembleResult{}, fmt.Errorf("workflow: capsule check %s#%d: %w", job.ID, in.Round, err)
+				}
+			}
+		}
+		if rep == nil {
+			if rep, err = a.validate(memCtx(ctx, job), validationRequest(plan, files, "capsule "+job.ID)); err != nil {
+				return AssembleResult{}, err
+			}
+			a.publish(ctx, job, progress.CapsuleValidated, "", rep.Summary, validationEventData(rep))
 		}
 		if report, err = capsuleReport(rep); err != nil {
 			return AssembleResult{}, err
 		}
-		a.publish(ctx, job, progress.CapsuleValidated, "", rep.Summary, validationEventData(rep))
 	}
 	tot, err := a.Store.SumUsage(ctx, store.UsageFilter{JobID: job.ID})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -83,11 +84,16 @@ func needsTestsFirst(p *Plan, t PlannedTask) bool {
 	return true
 }
 
-// GenerateTask makes one attempt at a task. Attempt 1 writes the task's
-// files (its tests first when it has none, then its code); later attempts
-// send the exact failures of the previous attempt, and any reviewer's
-// comment, to the fixer, on the tier the workflow chose. The attempt is
-// recorded; the task is completed only once its validation passes.
+// GenerateTask makes one attempt at a task. An attempt with no usable
+// attempt before it writes the task's files (its tests first when it has
+// none, then its code); a later one sends the exact failures of the last
+// usable attempt — or, in the capsule phase, the findings the capsule's
+// validation routed to the task — and any reviewer's comment to the fixer,
+// on the tier the workflow chose. The attempt is recorded; the task is
+// completed only once its validation passes. An answer that cannot be used
+// (no files, no JSON, cut off twice) is recorded as a failed attempt and
+// reported as Unusable, not as an error: the workflow counts it and
+// escalates like any failed attempt.
 func (a *Activities) GenerateTask(ctx context.Context, in TaskInput) (TaskResult, error) {
 	g, err := a.loadTask(ctx, in)
 	if err != nil {
@@ -95,10 +101,13 @@ func (a *Activities) GenerateTask(ctx context.Context, in TaskInput) (TaskResult
 	}
 	job, task := g.job, g.task
 	attemptNo := max(in.Attempt, 1)
+	phase := in.Phase
+	if phase == "" {
+		phase = store.PhaseTask
+	}
 	if prev, err := a.Store.GetAttempt(ctx, job.ID, task.ID, attemptNo); err == nil {
 		// A retry after this attempt was generated: no second model call.
-		return TaskResult{Tier: prev.Tier, Model: prev.Model, Files: len(prev.Files), InputTokens: prev.InputTokens,
-			OutputTokens: prev.OutputTokens, CostPUSD: prev.CostPUSD}, nil
+		return attemptResult(prev), nil
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return TaskResult{}, err
 	}
@@ -124,24 +133,55 @@ func (a *Activities) GenerateTask(ctx context.Context, in TaskInput) (TaskResult
 		return TaskResult{}, err
 	}
 
+	base, err := a.lastUsable(ctx, job.ID, task.ID, attemptNo)
+	if err != nil {
+		return TaskResult{}, err
+	}
+	// After an unusable answer the prompt says so: the same prompt again
+	// would get the same answer (from the model, or from the response
+	// cache).
+	note := ""
+	if prev, err := a.Store.GetAttempt(ctx, job.ID, task.ID, attemptNo-1); err == nil && prev.ValidationStatus == ValidationUnusable {
+		note = fmt.Sprintf("This is attempt %d. The answer of attempt %d could not be used: %s. Answer with only the JSON object described above.",
+			attemptNo, prev.Attempt, prev.Failures)
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return TaskResult{}, err
+	}
 	var out *generation
-	if attemptNo == 1 {
+	switch {
+	case base == nil && attemptNo == 1:
 		a.publish(ctx, job, progress.TaskStarted, task.ID, task.Description, map[string]any{"tier": tier, "model": target.Model, "reason": reason, "attempt": 1})
-		out, err = a.firstAttempt(ctx, g, tier)
-	} else {
-		var prev store.Attempt
-		if prev, err = a.Store.GetAttempt(ctx, job.ID, task.ID, attemptNo-1); err != nil {
-			return TaskResult{}, err
+		out, err = a.firstAttempt(ctx, g, tier, note)
+	case base == nil:
+		// Every attempt so far was unusable: there are no files to fix.
+		a.publish(ctx, job, progress.TaskAttempt, task.ID, fmt.Sprintf("attempt %d on %s %s: writing the task again (no usable answer yet)", attemptNo, tier, target.Model),
+			map[string]any{"attempt": attemptNo, "tier": tier, "model": target.Model, "reason": reason, "role": "coder", "phase": phase})
+		out, err = a.firstAttempt(ctx, g, tier, note)
+	default:
+		failures := base.Failures
+		routed := phase == store.PhaseCapsule && base.Status == store.AttemptPassed
+		if routed {
+			if failures, err = a.routedFailures(ctx, job.ID, task.ID, in.CapsuleRound); err != nil {
+				return TaskResult{}, err
+			}
 		}
-		what := "fixing " + firstLine(prev.Failures)
-		if prev.Failures == "" && in.Comment != "" {
+		what := "fixing " + firstLine(failures)
+		switch {
+		case routed:
+			what = "repairing the capsule's findings: " + firstLine(failures)
+		case failures == "" && in.Comment != "":
 			what = "answering the reviewer: " + firstLine(in.Comment)
 		}
 		a.publish(ctx, job, progress.TaskAttempt, task.ID, fmt.Sprintf("attempt %d on %s %s: %s", attemptNo, tier, target.Model, what),
-			map[string]any{"attempt": attemptNo, "tier": tier, "model": target.Model, "reason": reason, "role": "fixer", "comment": in.Comment != ""})
-		out, err = a.fixAttempt(ctx, g, tier, prev, in.Comment)
+			map[string]any{"attempt": attemptNo, "tier": tier, "model": target.Model, "reason": reason, "role": "fixer", "comment": in.Comment != "",
+				"phase": phase, "capsule_round": in.CapsuleRound})
+		var testsFirst bool
+		if testsFirst, err = a.testsWrittenFirst(ctx, job.ID, task.ID, base.Attempt); err != nil {
+			return TaskResult{}, err
+		}
+		out, err = a.fixAttempt(ctx, g, tier, *base, failures, in.Comment, note, routed, testsFirst)
 	}
-	if err != nil {
+	if err != nil && !unusable(err) {
 		return TaskResult{}, err
 	}
 	if out.tier != "" && out.tier != tier {
@@ -151,25 +191,131 @@ func (a *Activities) GenerateTask(ctx context.Context, in TaskInput) (TaskResult
 			tier, target = t.Tier, t
 		}
 	}
-	// Token and cost totals of the task are the sum over its attempts.
+	// Token and cost totals of the task are the sum over its attempts,
+	// unusable ones included: they were paid for.
 	tokIn, tokOut, cost := task.InputTokens+out.usage.InputTokens, task.OutputTokens+out.usage.OutputTokens, task.CostPUSD+out.cost
 	if attemptNo == 1 {
 		tokIn, tokOut, cost = out.usage.InputTokens, out.usage.OutputTokens, out.cost
 	}
-	if err := a.Store.UpdateTask(ctx, job.ID, task.ID, store.TaskUpdate{Files: &out.files, Summary: &out.summary, Tier: &tier,
-		TierReason: &reason, Model: &target.Model, InputTokens: &tokIn, OutputTokens: &tokOut, CostPUSD: &cost}); err != nil {
+	tu := store.TaskUpdate{Tier: &tier, TierReason: &reason, Model: &target.Model, InputTokens: &tokIn, OutputTokens: &tokOut, CostPUSD: &cost}
+	att := store.Attempt{JobID: job.ID, TaskID: task.ID, Attempt: attemptNo, Phase: phase, Role: out.role,
+		PromptVersion: out.promptVersion, Tier: tier, Model: target.Model, InputTokens: out.usage.InputTokens, OutputTokens: out.usage.OutputTokens,
+		CostPUSD: out.cost, Status: store.AttemptGenerated, Comment: in.Comment, Summary: out.summary, Files: out.files}
+	if err != nil {
+		// The answer could not be used: a failed attempt with its reason.
+		// The task keeps the files of its last usable attempt.
+		problem := reasonOf(err)
+		att.Status, att.ValidationStatus, att.Failures, att.Summary = store.AttemptFailed, ValidationUnusable, problem, ""
+		if err := a.Store.UpdateTask(ctx, job.ID, task.ID, tu); err != nil {
+			return TaskResult{}, err
+		}
+		if err := a.Store.PutAttempt(ctx, att); err != nil {
+			return TaskResult{}, err
+		}
+		a.publish(ctx, job, progress.LogMessage, task.ID, fmt.Sprintf("attempt %d on %s %s failed: %s", attemptNo, tier, target.Model, problem),
+			map[string]any{"attempt": attemptNo, "role": out.role, "tier": tier, "model": target.Model, "unusable": true, "phase": phase,
+				"tokens_out": out.usage.OutputTokens, "cost_usd": pricing.USD(out.cost)})
+		return attemptResult(att), nil
+	}
+	tu.Files, tu.Summary = &out.files, &out.summary
+	if err := a.Store.UpdateTask(ctx, job.ID, task.ID, tu); err != nil {
 		return TaskResult{}, err
 	}
-	if err := a.Store.PutAttempt(ctx, store.Attempt{JobID: job.ID, TaskID: task.ID, Attempt: attemptNo, Role: out.role,
-		PromptVersion: out.promptVersion, Tier: tier, Model: target.Model, InputTokens: out.usage.InputTokens, OutputTokens: out.usage.OutputTokens,
-		CostPUSD: out.cost, Status: store.AttemptGenerated, Comment: in.Comment, Summary: out.summary, Files: out.files}); err != nil {
+	if err := a.Store.PutAttempt(ctx, att); err != nil {
 		return TaskResult{}, err
 	}
 	a.publish(ctx, job, progress.TaskGenerated, task.ID, out.summary, map[string]any{"attempt": attemptNo, "role": out.role,
 		"files": paths(out.files), "tokens_in": out.usage.InputTokens, "tokens_out": out.usage.OutputTokens, "cost_usd": pricing.USD(out.cost),
-		"tier": tier, "model": target.Model, "examples": out.examples, "tests_first": out.testsFirst})
-	return TaskResult{Tier: tier, Model: target.Model, Files: len(out.files), InputTokens: out.usage.InputTokens,
-		OutputTokens: out.usage.OutputTokens, CostPUSD: out.cost}, nil
+		"tier": tier, "model": target.Model, "examples": out.examples, "tests_first": out.testsFirst, "phase": phase})
+	return attemptResult(att), nil
+}
+
+// attemptResult is what the workflow learns of a generated attempt.
+func attemptResult(a store.Attempt) TaskResult {
+	r := TaskResult{Tier: a.Tier, Model: a.Model, Files: len(a.Files), InputTokens: a.InputTokens, OutputTokens: a.OutputTokens, CostPUSD: a.CostPUSD}
+	if a.ValidationStatus == ValidationUnusable {
+		r.Unusable, r.Problem = true, clip(a.Failures, 600)
+	}
+	return r
+}
+
+// lastUsable is the latest attempt before attemptNo whose answer could be
+// used (the one whose files the task holds), or nil.
+func (a *Activities) lastUsable(ctx context.Context, jobID, taskID string, attemptNo int) (*store.Attempt, error) {
+	for n := attemptNo - 1; n >= 1; n-- {
+		prev, err := a.Store.GetAttempt(ctx, jobID, taskID, n)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if prev.ValidationStatus != ValidationUnusable {
+			return &prev, nil
+		}
+	}
+	return nil, nil
+}
+
+// testsWrittenFirst reports whether the task's tests, as of attempt upTo,
+// were written by the test writer before its code: the latest attempt that
+// wrote the task afresh (not a fixer's) says.
+func (a *Activities) testsWrittenFirst(ctx context.Context, jobID, taskID string, upTo int) (bool, error) {
+	for n := upTo; n >= 1; n-- {
+		att, err := a.Store.GetAttempt(ctx, jobID, taskID, n)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		if att.ValidationStatus != ValidationUnusable && att.Role != "fixer" {
+			return strings.HasPrefix(att.Role, "test_writer"), nil
+		}
+	}
+	return false, nil
+}
+
+// routedFailures are the failures the capsule's validation of a round
+// routed to a task.
+func (a *Activities) routedFailures(ctx context.Context, jobID, taskID string, round int) (string, error) {
+	c, err := a.Store.GetCapsuleCheck(ctx, jobID, round)
+	if err != nil {
+		return "", err
+	}
+	for _, r := range c.Routes {
+		if r.TaskID == taskID {
+			return r.Failures, nil
+		}
+	}
+	return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("the capsule's validation round %d routed nothing to task %s", round, taskID), ErrTypeJobState, nil)
+}
+
+// unusable reports whether err says a model's answer could not be used.
+func unusable(err error) bool {
+	var ae *temporal.ApplicationError
+	return errors.As(err, &ae) && ae.Type() == ErrTypeUnusableOutput
+}
+
+// reasonOf is an application error's own message.
+func reasonOf(err error) string {
+	var ae *temporal.ApplicationError
+	if errors.As(err, &ae) {
+		return ae.Message()
+	}
+	return err.Error()
+}
+
+// clip bounds s to about n bytes, cutting between characters.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	n -= len("…")
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // generation is what one attempt produced.
@@ -222,7 +368,7 @@ func (a *Activities) ask(ctx context.Context, g *genContext, tier, role string, 
 	first := perr
 	if ans, perr = parseChecked(resp.Content, check); perr != nil {
 		return nil, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("task %s: the %s's answer was unusable twice: %v", g.task.ID, role, perr), ErrTypeUnusableOutput, nil)
+			fmt.Sprintf("the %s's answer was unusable twice: %v", role, perr), ErrTypeUnusableOutput, nil)
 	}
 	if a.Memory != nil {
 		fix := memory.ErrorFix{RequestID: g.job.ID, Error: first.Error(), Language: g.plan.Project.Language, ErrorType: "output_format",
@@ -258,8 +404,9 @@ func onlyTests(ans *Answer) error {
 }
 
 // firstAttempt writes the task: its tests first when it has none, then
-// its code, held to those tests.
-func (a *Activities) firstAttempt(ctx context.Context, g *genContext, tier string) (*generation, error) {
+// its code, held to those tests. It returns what was generated (and paid
+// for) even when it fails.
+func (a *Activities) firstAttempt(ctx context.Context, g *genContext, tier, note string) (*generation, error) {
 	gen := &generation{role: "coder", promptVersion: PromptVersions["coder"]}
 	var tests []store.File
 	if needsTestsFirst(g.plan, g.planned) {
@@ -268,11 +415,11 @@ func (a *Activities) firstAttempt(ctx context.Context, g *genContext, tier strin
 		msgs, err := renderPrompt("test_writer", coderData{Project: g.plan.Project, Request: g.request, Plan: g.plan.Tasks,
 			Upstream: upstreamOutputs(g.upstream), Task: g.planned})
 		if err != nil {
-			return nil, err
+			return gen, err
 		}
-		ans, err := a.ask(ctx, g, tier, "test_writer", msgs, gen, onlyTests)
+		ans, err := a.ask(ctx, g, tier, "test_writer", withNote(msgs, note), gen, onlyTests)
 		if err != nil {
-			return nil, err
+			return gen, err
 		}
 		tests = ans.Files
 		a.publish(ctx, g.job, progress.LogMessage, g.task.ID, "tests written first: "+strings.Join(paths(tests), ", "), map[string]any{"files": paths(tests)})
@@ -291,11 +438,11 @@ func (a *Activities) firstAttempt(ctx context.Context, g *genContext, tier strin
 	msgs, err := renderPrompt("coder", coderData{Project: g.plan.Project, Request: g.request, Plan: g.plan.Tasks, Upstream: upstreamOutputs(g.upstream),
 		Task: g.planned, Examples: examplesFor(examples), Tests: tests})
 	if err != nil {
-		return nil, err
+		return gen, err
 	}
-	ans, err := a.ask(ctx, g, tier, "coder", msgs, gen, nil)
+	ans, err := a.ask(ctx, g, tier, "coder", withNote(msgs, note), gen, nil)
 	if err != nil {
-		return nil, err
+		return gen, err
 	}
 	// The tests written first stand: the code is held to them, not the
 	// other way round.
@@ -313,27 +460,35 @@ func (a *Activities) firstAttempt(ctx context.Context, g *genContext, tier strin
 	return gen, nil
 }
 
-// fixAttempt sends the previous attempt's failures to the fixer and lays
-// its changed files over the task's.
-func (a *Activities) fixAttempt(ctx context.Context, g *genContext, tier string, prev store.Attempt, comment string) (*generation, error) {
+// fixAttempt sends failures (the previous attempt's, or in the capsule
+// phase the capsule's findings routed to the task) to the fixer and lays
+// its changed files over the task's. It returns what was generated (and
+// paid for) even when it fails.
+func (a *Activities) fixAttempt(ctx context.Context, g *genContext, tier string, prev store.Attempt, failures, comment, note string, capsulePhase, testsFirst bool) (*generation, error) {
 	gen := &generation{role: "fixer", promptVersion: PromptVersions["fixer"]}
-	failures := prev.Failures
 	if failures == "" && comment == "" {
-		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("task %s attempt %d: nothing to fix", g.task.ID, prev.Attempt+1), ErrTypeJobState, nil)
+		return gen, temporal.NewNonRetryableApplicationError(fmt.Sprintf("task %s attempt %d: nothing to fix", g.task.ID, prev.Attempt+1), ErrTypeJobState, nil)
 	}
 	hints := ""
 	if failures != "" {
 		hints = a.repairHints(ctx, g.job, g.task.ID, failures, g.plan.Project.Language)
 	}
+	var tests []string
+	for _, f := range g.task.Files {
+		if capsule.RoleOf(f.Path) == capsule.RoleTest {
+			tests = append(tests, f.Path)
+		}
+	}
 	msgs, err := renderPrompt("fixer", fixerData{coderData: coderData{Project: g.plan.Project, Request: g.request, Plan: g.plan.Tasks,
 		Upstream: upstreamOutputs(g.upstream), Task: g.planned}, Current: g.task.Files, Failures: failures, Comment: comment,
-		Hints: strings.TrimSpace(hints), Attempt: prev.Attempt + 1})
+		Hints: strings.TrimSpace(hints), Attempt: prev.Attempt + 1, Capsule: capsulePhase, TestFiles: tests,
+		TestsFirst: testsFirst})
 	if err != nil {
-		return nil, err
+		return gen, err
 	}
-	ans, err := a.ask(ctx, g, tier, "fixer", msgs, gen, nil)
+	ans, err := a.ask(ctx, g, tier, "fixer", withNote(msgs, note), gen, nil)
 	if err != nil {
-		return nil, err
+		return gen, err
 	}
 	byPath := map[string]store.File{}
 	for _, f := range g.task.Files {
@@ -352,6 +507,16 @@ func (a *Activities) fixAttempt(ctx context.Context, g *genContext, tier string,
 	}
 	gen.summary = summaryOf(ans)
 	return gen, nil
+}
+
+// withNote appends note to the last (user) message of a prompt.
+func withNote(msgs []llm.Message, note string) []llm.Message {
+	if note == "" || len(msgs) == 0 {
+		return msgs
+	}
+	out := append([]llm.Message(nil), msgs...)
+	out[len(out)-1].Content += "\n\n" + note
+	return out
 }
 
 func summaryOf(ans *Answer) string {

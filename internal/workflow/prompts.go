@@ -21,7 +21,7 @@ var PromptVersions = map[string]string{
 	"decomposer":  "decomposer.v1",
 	"coder":       "coder.v1",
 	"test_writer": "test_writer.v1",
-	"fixer":       "fixer.v1",
+	"fixer":       "fixer.v2",
 	"reviewer":    "reviewer.v1",
 }
 
@@ -115,6 +115,13 @@ type fixerData struct {
 	Comment  string
 	Hints    string
 	Attempt  int
+	// Capsule: the failures are findings of the capsule's full validation
+	// routed to this task.
+	Capsule bool
+	// TestFiles are the task's test files; TestsFirst says the test
+	// writer wrote them before the code.
+	TestFiles  []string
+	TestsFirst bool
 }
 
 // upstreamBudget bounds how many bytes of upstream files go into a prompt;

@@ -46,6 +46,11 @@ type Input struct {
 	// EscalateAfter is how many failed attempts on one tier move the task
 	// to the next tier.
 	EscalateAfter int
+	// TaskValidation is how each attempt of a task is validated:
+	// TaskValidationQuick (compile, tests, built-in rules; the other checks
+	// run on the capsule and route their findings back) or
+	// TaskValidationFull (every check the capsule runs). Empty is quick.
+	TaskValidation string
 	// AllowReuse lets the job deliver an earlier validated capsule made for
 	// a near-identical request instead of generating (metadata.allow_reuse).
 	AllowReuse bool
@@ -53,6 +58,15 @@ type Input struct {
 	// task before it counts as done; the zero value turns reviews off.
 	Review ReviewPolicy
 }
+
+// Task validation modes (Input.TaskValidation).
+const (
+	TaskValidationQuick = "quick"
+	TaskValidationFull  = "full"
+)
+
+// ValidTaskValidation reports whether s names a task validation mode.
+func ValidTaskValidation(s string) bool { return s == TaskValidationQuick || s == TaskValidationFull }
 
 // Review decisions, as the API, the CLI and the ReviewSignal spell them.
 const (
@@ -133,10 +147,33 @@ type TaskRef struct {
 	Dependencies []string
 }
 
-// DecomposeResult is the task graph, without the descriptions.
-type DecomposeResult struct {
-	Tasks []TaskRef
+// DecomposeInput asks for one attempt at planning a job.
+type DecomposeInput struct {
+	RequestID string
+	// Attempt numbers the tries, from 1; each try is an answer and, if it
+	// is malformed, one re-ask.
+	Attempt int
+	// Tier plans; empty is the decomposer's tier.
+	Tier string
 }
+
+// DecomposeResult is the task graph, without the descriptions, or why the
+// attempt's plan could not be used (Problem; then Tasks is empty).
+type DecomposeResult struct {
+	Tasks   []TaskRef
+	Tier    string
+	Model   string
+	Problem string
+}
+
+// PlanTaskID is the task id of a job's planning attempts in the store
+// (task ids of a plan start with a letter or digit, so it names none).
+const PlanTaskID = "_plan"
+
+// ValidationUnusable is the validation status of an attempt whose answer
+// could not be used at all (no files, no JSON, cut off twice): it failed
+// before anything could be validated.
+const ValidationUnusable = "unusable"
 
 // JobRef names a job for an activity.
 type JobRef struct {
@@ -158,9 +195,18 @@ type TaskInput struct {
 	// ReviewThreshold: a passing attempt with a confidence below it is not
 	// completed by ValidateTask but waits for a review (0: never).
 	ReviewThreshold float64
+	// Phase is store.PhaseTask (empty) or store.PhaseCapsule: an attempt
+	// that repairs findings the capsule's validation (round CapsuleRound)
+	// routed to the task.
+	Phase        string
+	CapsuleRound int
+	// Full validates the attempt with every check (TaskValidationFull).
+	Full bool
 }
 
-// TaskResult sums up one generated attempt.
+// TaskResult sums up one generated attempt. An attempt whose answer could
+// not be used (Unusable) is a failed attempt with Problem as its reason; it
+// has no files and is not validated.
 type TaskResult struct {
 	Tier         string
 	Model        string
@@ -168,6 +214,37 @@ type TaskResult struct {
 	InputTokens  int
 	OutputTokens int
 	CostPUSD     int64
+	Unusable     bool
+	Problem      string
+}
+
+// CapsuleInput names one round of the capsule's validation: round 1
+// validates the project its tasks assembled; each later round follows a
+// repair of the findings the previous round routed back to the tasks.
+type CapsuleInput struct {
+	RequestID string
+	Round     int
+}
+
+// CapsuleResult sums up one full validation of the assembled project.
+type CapsuleResult struct {
+	// Status is passed|warning|failed|not_validated.
+	Status  string
+	Summary string
+	// Failure names the failed checks' findings with file, line, rule
+	// and message (bounded; the store keeps all of them).
+	Failure string
+	// Routes say which tasks repair which findings.
+	Routes []CapsuleRoute
+}
+
+// CapsuleRoute is the share of a failed capsule validation one task
+// repairs; the failures its fixer gets stay in the store.
+type CapsuleRoute struct {
+	TaskID      string
+	Findings    int
+	Fingerprint string
+	Brief       string // the first findings, in a line
 }
 
 // TaskFailure records why a task failed, or why tasks were skipped.
@@ -196,6 +273,9 @@ type FinishInput struct {
 	Error     string
 	CapsuleID string
 	Done      int
+	// CapsuleRound, when the job fails on its capsule's validation, is the
+	// round whose findings the terminal event lists.
+	CapsuleRound int
 }
 
 // Error types that no retry can fix.

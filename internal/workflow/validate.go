@@ -111,7 +111,8 @@ func sortedKeys(m map[string][]byte) []string {
 // ValidateTask validates one attempt of a task: its files together with
 // the files of every task it depends on (so that it can compile), quickly
 // (compile checks, its tests, the built-in security rules; the full
-// validation runs on the assembled capsule). A failure is not an error:
+// validation runs on the assembled capsule and routes its findings back)
+// or, with in.Full, with every check. A failure is not an error:
 // the exact failures go back to the workflow, and into the attempt's
 // record, for the fixer. A task passes when no check failed; it is then
 // completed, unless its confidence is below in.ReviewThreshold: then it
@@ -179,19 +180,29 @@ func (a *Activities) ValidateTask(ctx context.Context, in TaskInput) (TaskValida
 		}
 		files, _ := mergeFiles(scope)
 		req := validationRequest(plan, files, fmt.Sprintf("task %s attempt %d", task.ID, attemptNo))
-		req.Partial, req.Quick = true, true
+		req.Partial, req.Quick = true, !in.Full
 		rep, err := a.validate(memCtx(ctx, job), req)
-		if err != nil {
+		switch {
+		case unusable(err):
+			// The files cannot be validated at all (a binary file, a path
+			// the mesh refuses): a failed attempt the fixer can mend.
+			msg := reasonOf(err)
+			sum := sha256.Sum256([]byte(msg))
+			tv = TaskValidation{Status: validation.StatusFailed, Failures: msg, Brief: msg, Fingerprint: hex.EncodeToString(sum[:8]), GateFailed: true}
+			a.publish(ctx, job, progress.TaskValidated, task.ID, msg, map[string]any{"attempt": attemptNo, "status": validation.StatusFailed})
+		case err != nil:
 			return TaskValidation{}, err
-		}
-		data := validationEventData(rep)
-		data["attempt"] = attemptNo
-		a.publish(ctx, job, progress.TaskValidated, task.ID, rep.Summary, data)
-		tv = TaskValidation{Passed: len(rep.Failed()) == 0, Status: rep.OverallStatus, Confidence: rep.ConfidenceScore,
-			RequiresReview: rep.RequiresHumanReview, Reasons: rep.ReviewReasons, Summary: rep.Summary}
-		if !tv.Passed {
-			tv.Failures, tv.Fingerprint, tv.GateFailed = failureDetails(rep), failureFingerprint(rep), rep.GateFailed()
-			tv.Brief = failureReasons(rep)
+		default:
+			data := validationEventData(rep)
+			data["attempt"] = attemptNo
+			data["full"] = in.Full
+			a.publish(ctx, job, progress.TaskValidated, task.ID, rep.Summary, data)
+			tv = TaskValidation{Passed: len(rep.Failed()) == 0, Status: rep.OverallStatus, Confidence: rep.ConfidenceScore,
+				RequiresReview: rep.RequiresHumanReview, Reasons: rep.ReviewReasons, Summary: rep.Summary}
+			if !tv.Passed {
+				tv.Failures, tv.Fingerprint, tv.GateFailed = failureDetails(rep), failureFingerprint(rep), rep.GateFailed()
+				tv.Brief = failureReasons(rep)
+			}
 		}
 	}
 	att.ValidationStatus, att.Failures, att.Fingerprint = tv.Status, tv.Failures, tv.Fingerprint

@@ -8,6 +8,8 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/quantumlayer/qlp/internal/store"
 )
 
 // Defaults for Input fields left zero.
@@ -38,6 +40,9 @@ func QLPWorkflow(ctx workflow.Context, in Input) (Result, error) {
 	}
 	if in.EscalateAfter <= 0 {
 		in.EscalateAfter = DefaultEscalateAfter
+	}
+	if in.TaskValidation == "" {
+		in.TaskValidation = TaskValidationQuick
 	}
 	if in.Review.Enabled() && in.Review.OnTimeout == "" {
 		in.Review.OnTimeout = OnTimeoutWait
@@ -79,8 +84,9 @@ func QLPWorkflow(ctx workflow.Context, in Input) (Result, error) {
 			MaximumAttempts: 5, NonRetryableErrorTypes: []string{ErrTypeJobState, ErrTypeUnusableOutput}},
 	})
 
-	// finish records the outcome even when ctx is cancelled.
-	finish := func(status, reason, capsuleID string) error {
+	// finish records the outcome even when ctx is cancelled; round names
+	// the capsule validation whose findings a failure lists (0: none).
+	finish := func(status, reason, capsuleID string, round int) error {
 		dctx, cancel := workflow.NewDisconnectedContext(ctx)
 		defer cancel()
 		state.Status, state.Step = status, "finished"
@@ -90,19 +96,40 @@ func QLPWorkflow(ctx workflow.Context, in Input) (Result, error) {
 			res.Errors = append(res.Errors, reason)
 		}
 		return workflow.ExecuteActivity(shortCtx(dctx), a.FinishJob, FinishInput{RequestID: in.RequestID, Status: status,
-			Error: reason, CapsuleID: capsuleID, Done: res.TasksCompleted}).Get(dctx, nil)
+			Error: reason, CapsuleID: capsuleID, Done: res.TasksCompleted, CapsuleRound: round}).Get(dctx, nil)
 	}
 	fail := func(reason string) (Result, error) {
 		if errors.Is(ctx.Err(), workflow.ErrCanceled) {
-			if err := finish("cancelled", "cancelled by request", ""); err != nil {
+			if err := finish("cancelled", "cancelled by request", "", 0); err != nil {
 				workflow.GetLogger(ctx).Error("record cancellation", "error", err)
 			}
 			return res, temporal.NewCanceledError("cancelled by request")
 		}
-		if err := finish("failed", reason, ""); err != nil {
+		if err := finish("failed", reason, "", 0); err != nil {
 			workflow.GetLogger(ctx).Error("record failure", "error", err)
 		}
 		return res, temporal.NewNonRetryableApplicationError(reason, ErrTypeJobFailed, nil)
+	}
+	// failTasks fails the job because tasks failed: their dependents that
+	// never ran are skipped, and every task's fate is recorded (the job
+	// fails even if recording does).
+	var tasks []TaskRef
+	failTasks := func(failed []string, why string) (Result, error) {
+		var skipped []string
+		for _, t := range tasks {
+			if state.Tasks[t.ID] == "pending" {
+				state.Tasks[t.ID] = "skipped"
+				skipped = append(skipped, t.ID)
+			}
+		}
+		if len(failed) > 0 {
+			_ = workflow.ExecuteActivity(shortCtx(ctx), a.FailTasks, TaskFailure{RequestID: in.RequestID, TaskIDs: failed, Reason: why}).Get(ctx, nil)
+		}
+		if len(skipped) > 0 {
+			_ = workflow.ExecuteActivity(shortCtx(ctx), a.FailTasks, TaskFailure{RequestID: in.RequestID, TaskIDs: skipped,
+				Reason: "not run: " + why, Skipped: true}).Get(ctx, nil)
+		}
+		return fail(why)
 	}
 
 	if err := workflow.ExecuteActivity(shortCtx(ctx), a.StartJob, JobRef{RequestID: in.RequestID}).Get(ctx, nil); err != nil {
@@ -116,17 +143,18 @@ func QLPWorkflow(ctx workflow.Context, in Input) (Result, error) {
 		}
 	}
 	if reuse.CapsuleID != "" {
-		if err := finish("completed", "", reuse.CapsuleID); err != nil {
+		if err := finish("completed", "", reuse.CapsuleID, 0); err != nil {
 			return res, err
 		}
 		return res, nil
 	}
 
 	state.Step = "decomposing"
-	var plan DecomposeResult
-	if err := workflow.ExecuteActivity(modelCtx, a.Decompose, JobRef{RequestID: in.RequestID}).Get(ctx, &plan); err != nil {
-		return fail("decomposition failed: " + reason(err))
+	plan, why := decompose(ctx, in, modelCtx)
+	if why != "" {
+		return fail(why)
 	}
+	tasks = plan.Tasks
 	res.TasksTotal, state.Total = len(plan.Tasks), len(plan.Tasks)
 	for _, t := range plan.Tasks {
 		state.Tasks[t.ID] = "pending"
@@ -134,50 +162,28 @@ func QLPWorkflow(ctx workflow.Context, in Input) (Result, error) {
 
 	state.Step = "generating"
 	rw := newReviews(ctx, in, shortCtx(ctx), modelCtx)
-	type taskDone struct {
-		id     string
-		ok     bool
-		reason string
+	loops := map[string]*taskLoop{}
+	for _, t := range plan.Tasks {
+		loops[t.ID] = &taskLoop{id: t.ID}
 	}
-	doneCh := workflow.NewChannel(ctx)
-	launched := map[string]bool{}
-	var failed []string
-	var failReason string
-	running := 0
-	for {
-		for _, t := range plan.Tasks {
-			if failReason != "" || running >= in.MaxParallel || launched[t.ID] || !depsCompleted(t, state.Tasks) {
-				continue
+	failed, failReason := schedule(ctx, plan.Tasks, in.MaxParallel,
+		func(id string) { state.Tasks[id] = "running" },
+		func(gctx workflow.Context, id string) (bool, string) {
+			return runTask(gctx, in, loops[id], store.PhaseTask, 0, modelCtx, validateCtx, &state, rw)
+		},
+		func(id string, ok bool, why string) {
+			if ok {
+				state.Tasks[id] = "completed"
+				state.Done++
+				res.TasksCompleted++
+				return
 			}
-			t := t
-			launched[t.ID] = true
-			running++
-			state.Tasks[t.ID] = "running"
-			workflow.Go(ctx, func(gctx workflow.Context) {
-				ok, why := runTask(gctx, in, t.ID, modelCtx, validateCtx, &state, rw)
-				doneCh.Send(gctx, taskDone{id: t.ID, ok: ok, reason: why})
-			})
-		}
-		if running == 0 {
-			break
-		}
-		var d taskDone
-		doneCh.Receive(ctx, &d)
-		running--
-		if d.ok {
-			state.Tasks[d.id] = "completed"
-			state.Done++
-			res.TasksCompleted++
-			continue
-		}
-		state.Tasks[d.id] = "failed"
-		failed = append(failed, d.id)
-		if failReason == "" {
-			failReason = d.reason
-			// The job fails whatever a reviewer decides: stop waiting.
-			rw.abandon = failReason
-		}
-	}
+			state.Tasks[id] = "failed"
+			if rw.abandon == "" {
+				// The job fails whatever a reviewer decides: stop waiting.
+				rw.abandon = why
+			}
+		})
 	if ctx.Err() != nil {
 		return fail("cancelled")
 	}
@@ -185,80 +191,306 @@ func QLPWorkflow(ctx workflow.Context, in Input) (Result, error) {
 		if failReason == "" {
 			failReason = "some tasks could not run"
 		}
-		var skipped []string
-		for _, t := range plan.Tasks {
-			if state.Tasks[t.ID] == "pending" {
-				state.Tasks[t.ID] = "skipped"
-				skipped = append(skipped, t.ID)
-			}
-		}
-		// Record why, so that every task's fate is visible; the job fails
-		// even if recording does.
-		if len(failed) > 0 {
-			_ = workflow.ExecuteActivity(shortCtx(ctx), a.FailTasks, TaskFailure{RequestID: in.RequestID, TaskIDs: failed, Reason: failReason}).Get(ctx, nil)
-		}
-		if len(skipped) > 0 {
-			_ = workflow.ExecuteActivity(shortCtx(ctx), a.FailTasks, TaskFailure{RequestID: in.RequestID, TaskIDs: skipped,
-				Reason: "not run: " + failReason, Skipped: true}).Get(ctx, nil)
-		}
-		return fail(failReason)
+		return failTasks(failed, failReason)
 	}
 
-	state.Step = "assembling and validating"
+	// The capsule's repair loop: validate the assembled project in full;
+	// route the findings of a failed validation back to the tasks that own
+	// their files, as further attempts of those tasks; validate again.
+	round, capsuleWhy := 0, ""
+	for {
+		round++
+		state.Step = "validating the capsule"
+		var cv CapsuleResult
+		if err := workflow.ExecuteActivity(assembleCtx, a.ValidateCapsule, CapsuleInput{RequestID: in.RequestID, Round: round}).Get(ctx, &cv); err != nil {
+			return fail("capsule validation failed: " + reason(err))
+		}
+		if cv.Status != "failed" {
+			break
+		}
+		if blocked := repairBlocked(in, cv, loops); blocked != "" {
+			capsuleWhy = cv.Failure + "; not repaired: " + blocked
+			break
+		}
+		state.Step = "repairing the capsule"
+		routed := map[string]bool{}
+		for _, r := range cv.Routes {
+			routed[r.TaskID] = true
+			loops[r.TaskID].capsuleFailed(in, round, r)
+		}
+		// A repair waits for the repairs of every task it depends on, even
+		// through tasks that are not repaired: its validation holds their
+		// files.
+		var repairs []TaskRef
+		for _, t := range plan.Tasks {
+			if routed[t.ID] {
+				repairs = append(repairs, TaskRef{ID: t.ID, Dependencies: upstreamOf(plan.Tasks, t.ID)})
+			}
+		}
+		failed, why := schedule(ctx, repairs, in.MaxParallel,
+			func(id string) { state.Tasks[id] = "running" },
+			func(gctx workflow.Context, id string) (bool, string) {
+				return runTask(gctx, in, loops[id], store.PhaseCapsule, round, modelCtx, validateCtx, &state, rw)
+			},
+			func(id string, ok bool, why string) {
+				state.Tasks[id] = "completed"
+				if !ok {
+					state.Tasks[id] = "failed"
+					state.Done--
+					if rw.abandon == "" {
+						rw.abandon = why
+					}
+				}
+			})
+		if ctx.Err() != nil {
+			return fail("cancelled")
+		}
+		if why != "" {
+			res.TasksCompleted -= len(failed)
+			return failTasks(failed, fmt.Sprintf("%s (while repairing what the capsule's validation round %d found: %s)", why, round, cv.Failure))
+		}
+	}
+
+	state.Step = "assembling"
 	var asm AssembleResult
-	if err := workflow.ExecuteActivity(assembleCtx, a.AssembleCapsule, JobRef{RequestID: in.RequestID}).Get(ctx, &asm); err != nil {
+	if err := workflow.ExecuteActivity(assembleCtx, a.AssembleCapsule, CapsuleInput{RequestID: in.RequestID, Round: round}).Get(ctx, &asm); err != nil {
 		return fail("capsule assembly failed: " + reason(err))
 	}
 	res.CapsuleID = asm.CapsuleID
 	if asm.Validation == "failed" {
 		// The capsule is kept, with its report, as evidence; the job is
 		// not presented as a success.
-		why := "the capsule failed validation: " + asm.ValidationSummary
-		if err := finish("failed", why, asm.CapsuleID); err != nil {
+		why := capsuleWhy
+		if why == "" {
+			why = "the capsule failed validation: " + asm.ValidationSummary
+		}
+		if err := finish("failed", why, asm.CapsuleID, round); err != nil {
 			workflow.GetLogger(ctx).Error("record failure", "error", err)
 		}
 		return res, temporal.NewNonRetryableApplicationError(why, ErrTypeJobFailed, nil)
 	}
-	if err := finish("completed", "", asm.CapsuleID); err != nil {
+	if err := finish("completed", "", asm.CapsuleID, 0); err != nil {
 		return res, err
 	}
 	return res, nil
 }
 
-// runTask is a task's generate → validate → fix loop: each attempt is
-// validated; a failed one goes to the fixer with its exact failures, up to
-// MaxAttempts, moving to the next tier after EscalateAfter failures on one
-// tier and stopping early when the same failure comes back (stuck). An
-// attempt kept with too little confidence waits for a review (see
+// decompose plans the job: an attempt on the decomposer's tier and, while
+// its plan is malformed (after the attempt's own re-ask) and attempts are
+// left, one on each stronger tier. It returns the plan, or why there is
+// none with every attempt's reason.
+func decompose(ctx workflow.Context, in Input, modelCtx workflow.Context) (DecomposeResult, string) {
+	var a *Activities
+	var reasons []string
+	tier := ""
+	for attempt := 1; ; attempt++ {
+		var plan DecomposeResult
+		if err := workflow.ExecuteActivity(modelCtx, a.Decompose, DecomposeInput{RequestID: in.RequestID, Attempt: attempt, Tier: tier}).Get(ctx, &plan); err != nil {
+			why := "decomposition failed: " + reason(err)
+			if len(reasons) > 0 {
+				why += fmt.Sprintf(" (attempt %d; before it: %s)", attempt, strings.Join(reasons, "; "))
+			}
+			return plan, why
+		}
+		if plan.Problem == "" {
+			return plan, ""
+		}
+		reasons = append(reasons, fmt.Sprintf("attempt %d (%s %s): %s", attempt, plan.Tier, plan.Model, plan.Problem))
+		next := nextTier(plan.Tier)
+		if attempt >= in.MaxAttempts || next == plan.Tier {
+			return plan, fmt.Sprintf("decomposition failed after %d attempt(s): %s", attempt, strings.Join(reasons, "; "))
+		}
+		tier = next
+	}
+}
+
+// schedule runs run for each task once the tasks it depends on among tasks
+// have succeeded (dependencies outside tasks are done already), at most
+// maxParallel at a time, independent ones in parallel. After the first
+// failure it starts nothing new and waits for the running ones. It returns
+// the failed tasks and the first failure's reason.
+func schedule(ctx workflow.Context, tasks []TaskRef, maxParallel int, start func(id string),
+	run func(workflow.Context, string) (bool, string), done func(id string, ok bool, why string)) ([]string, string) {
+	type result struct {
+		ID     string
+		OK     bool
+		Reason string
+	}
+	member := map[string]bool{}
+	for _, t := range tasks {
+		member[t.ID] = true
+	}
+	succeeded, launched := map[string]bool{}, map[string]bool{}
+	ready := func(t TaskRef) bool {
+		for _, d := range t.Dependencies {
+			if member[d] && !succeeded[d] {
+				return false
+			}
+		}
+		return true
+	}
+	ch := workflow.NewChannel(ctx)
+	var failed []string
+	why := ""
+	running := 0
+	for {
+		for _, t := range tasks {
+			if why != "" || running >= maxParallel || launched[t.ID] || !ready(t) {
+				continue
+			}
+			id := t.ID
+			launched[id] = true
+			running++
+			start(id)
+			workflow.Go(ctx, func(gctx workflow.Context) {
+				ok, r := run(gctx, id)
+				ch.Send(gctx, result{ID: id, OK: ok, Reason: r})
+			})
+		}
+		if running == 0 {
+			return failed, why
+		}
+		var r result
+		ch.Receive(ctx, &r)
+		running--
+		if r.OK {
+			succeeded[r.ID] = true
+		} else {
+			failed = append(failed, r.ID)
+			if why == "" {
+				why = r.Reason
+			}
+		}
+		done(r.ID, r.OK, r.Reason)
+	}
+}
+
+// taskLoop is one task's repair loop: what its attempts so far did. It
+// goes on from the task's own loop into the capsule's, so that a capsule
+// repair counts toward the same attempt limit, escalation and stuck
+// detection.
+type taskLoop struct {
+	id         string
+	attempts   int
+	tier       string
+	tierReason string
+	model      string
+	onTier     int // failed attempts on the current tier
+	// fingerprint is the last validation failure's; the same one twice in
+	// a row is stuck.
+	fingerprint string
+	// capsuleFP is the fingerprint of the capsule findings last routed to
+	// the task; the same ones in the next round are stuck.
+	capsuleFP    string
+	capsuleRound int
+	reasons      []string
+}
+
+// failedAttempt counts a failed attempt on the current tier and chooses the
+// tier of the next: the next stronger one after EscalateAfter failures.
+func (l *taskLoop) failedAttempt(in Input, why string) {
+	l.onTier++
+	l.tierReason = fmt.Sprintf("attempt %d: %s on %s", l.attempts+1, why, l.tier)
+	if l.onTier >= in.EscalateAfter {
+		if next := nextTier(l.tier); next != l.tier {
+			l.tierReason = fmt.Sprintf("escalated from %s to %s after %d failed attempts on %s", l.tier, next, l.onTier, l.tier)
+			l.tier, l.onTier = next, 0
+		}
+	}
+}
+
+// capsuleFailed records that the task's last attempt, which passed its own
+// validation, holds findings of the capsule's validation (round): a failed
+// attempt, after which the capsule phase repairs them.
+func (l *taskLoop) capsuleFailed(in Input, round int, r CapsuleRoute) {
+	l.reasons = append(l.reasons, fmt.Sprintf("attempt %d (%s %s): passed its own validation, but the capsule's validation (round %d) found %d finding(s) in its files: %s",
+		l.attempts, l.tier, l.model, round, r.Findings, r.Brief))
+	l.capsuleFP, l.capsuleRound, l.fingerprint = r.Fingerprint, round, ""
+	l.failedAttempt(in, fmt.Sprintf("repairing what the capsule's validation round %d found", round))
+}
+
+// failure is why the task failed: every attempt's reason.
+func (l *taskLoop) failure() string {
+	return fmt.Sprintf("task %s failed after %d attempt(s): %s", l.id, l.attempts, strings.Join(l.reasons, "; "))
+}
+
+// repairBlocked says why the findings of a failed capsule validation cannot
+// go back to their tasks ("" when they can): a task has no attempts left,
+// or the round found exactly what the task's last repair was given
+// (stuck).
+func repairBlocked(in Input, cv CapsuleResult, loops map[string]*taskLoop) string {
+	var out []string
+	if len(cv.Routes) == 0 {
+		return "no task owns the files the findings name"
+	}
+	for _, r := range cv.Routes {
+		l := loops[r.TaskID]
+		switch {
+		case l == nil:
+			out = append(out, fmt.Sprintf("task %s is not in the plan", r.TaskID))
+		case l.capsuleFP != "" && l.capsuleFP == r.Fingerprint:
+			out = append(out, fmt.Sprintf("task %s is stuck: its repair left exactly what the capsule's validation round %d found", r.TaskID, l.capsuleRound))
+		case l.attempts >= in.MaxAttempts:
+			out = append(out, fmt.Sprintf("task %s has used its %d attempt(s)", r.TaskID, l.attempts))
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// runTask is a task's generate → validate → fix loop, from its next
+// attempt on (phase store.PhaseTask: the task's own loop; PhaseCapsule:
+// repairing what round of the capsule's validation routed to it). Each
+// attempt is validated; a failed one — an answer that could not be used
+// counts as one — goes to the fixer with its exact failures, up to
+// MaxAttempts in all, moving to the next tier after EscalateAfter failures
+// on one tier and stopping early when the same failure comes back (stuck).
+// An attempt kept with too little confidence waits for a review (see
 // reviews.await): approval completes the task, rejection fails it, and a
 // request for changes sends the reviewer's comment to the fixer as the next
 // attempt. A reviewer's request always gets that one more attempt, even past
 // MaxAttempts (a person decides again after it, so nothing loops unattended);
 // automatic repair never goes past MaxAttempts. It reports whether the task
 // passed and, if not, every attempt's reason.
-func runTask(ctx workflow.Context, in Input, taskID string, modelCtx, validateCtx workflow.Context, state *State, rw *reviews) (bool, string) {
+func runTask(ctx workflow.Context, in Input, l *taskLoop, phase string, round int, modelCtx, validateCtx workflow.Context, state *State, rw *reviews) (bool, string) {
 	var a *Activities
-	var reasons []string
-	tier, tierReason, fingerprint, comment := "", "", "", ""
-	onTier := 0 // failed attempts on the current tier
-	for attempt := 1; ; attempt++ {
+	taskID := l.id
+	comment := ""
+	tag := ""
+	if phase == store.PhaseCapsule {
+		tag = "capsule repair, "
+	}
+	for {
+		l.attempts++
+		attempt := l.attempts
 		state.Tasks[taskID] = "running"
 		var gen TaskResult
 		if err := workflow.ExecuteActivity(modelCtx, a.GenerateTask, TaskInput{RequestID: in.RequestID, TaskID: taskID, Attempt: attempt,
-			Tier: tier, TierReason: tierReason, Comment: comment}).Get(ctx, &gen); err != nil {
-			reasons = append(reasons, fmt.Sprintf("attempt %d: %s", attempt, reason(err)))
-			return false, taskFailure(taskID, reasons)
+			Tier: l.tier, TierReason: l.tierReason, Comment: comment, Phase: phase, CapsuleRound: round}).Get(ctx, &gen); err != nil {
+			l.reasons = append(l.reasons, fmt.Sprintf("attempt %d: %s", attempt, reason(err)))
+			return false, l.failure()
+		}
+		if gen.Tier != l.tier {
+			l.tier, l.onTier = gen.Tier, 0
+		}
+		l.model = gen.Model
+		if gen.Unusable {
+			// No files to validate: a failed attempt all the same. A
+			// reviewer's request stays for the next attempt.
+			l.reasons = append(l.reasons, fmt.Sprintf("attempt %d (%s%s %s): %s", attempt, tag, gen.Tier, gen.Model, gen.Problem))
+			l.fingerprint = ""
+			if attempt < in.MaxAttempts {
+				l.failedAttempt(in, fmt.Sprintf("answering again after the unusable answer of attempt %d", attempt))
+				continue
+			}
+			return false, l.failure()
 		}
 		comment = ""
-		if gen.Tier != tier {
-			tier, onTier = gen.Tier, 0
-		}
 		state.Tasks[taskID] = "validating"
 		var tv TaskValidation
 		if err := workflow.ExecuteActivity(validateCtx, a.ValidateTask, TaskInput{RequestID: in.RequestID, TaskID: taskID, Attempt: attempt,
-			ReviewThreshold: in.Review.Threshold}).Get(ctx, &tv); err != nil {
-			reasons = append(reasons, fmt.Sprintf("attempt %d: validation could not run: %s", attempt, reason(err)))
-			return false, taskFailure(taskID, reasons)
+			ReviewThreshold: in.Review.Threshold, Phase: phase, CapsuleRound: round, Full: in.TaskValidation == TaskValidationFull}).Get(ctx, &tv); err != nil {
+			l.reasons = append(l.reasons, fmt.Sprintf("attempt %d: validation could not run: %s", attempt, reason(err)))
+			return false, l.failure()
 		}
 		if tv.Passed && !tv.NeedsReview {
 			return true, ""
@@ -268,30 +500,23 @@ func runTask(ctx workflow.Context, in Input, taskID string, modelCtx, validateCt
 			if brief == "" {
 				brief = firstLine(tv.Failures)
 			}
-			reasons = append(reasons, fmt.Sprintf("attempt %d (%s %s): %s", attempt, gen.Tier, gen.Model, brief))
-			stuck := tv.Fingerprint != "" && tv.Fingerprint == fingerprint
+			l.reasons = append(l.reasons, fmt.Sprintf("attempt %d (%s%s %s): %s", attempt, tag, gen.Tier, gen.Model, brief))
+			stuck := tv.Fingerprint != "" && tv.Fingerprint == l.fingerprint
 			if attempt < in.MaxAttempts && !stuck {
-				fingerprint = tv.Fingerprint
-				onTier++
-				tierReason = fmt.Sprintf("attempt %d: fixing the failures of attempt %d on %s", attempt+1, attempt, tier)
-				if onTier >= in.EscalateAfter {
-					if next := nextTier(tier); next != tier {
-						tierReason = fmt.Sprintf("escalated from %s to %s after %d failed attempts on %s", tier, next, onTier, tier)
-						tier, onTier = next, 0
-					}
-				}
+				l.fingerprint = tv.Fingerprint
+				l.failedAttempt(in, fmt.Sprintf("fixing the failures of attempt %d", attempt))
 				continue
 			}
 			if tv.GateFailed {
 				if stuck {
-					return false, fmt.Sprintf("task %s is stuck: attempt %d failed exactly as attempt %d did; %s", taskID, attempt, attempt-1, strings.Join(reasons, "; "))
+					return false, fmt.Sprintf("task %s is stuck: attempt %d failed exactly as attempt %d did; %s", taskID, attempt, attempt-1, strings.Join(l.reasons, "; "))
 				}
-				return false, taskFailure(taskID, reasons)
+				return false, l.failure()
 			}
 			// It compiles and its tests pass; what is left are findings
-			// the capsule's validation will judge (and fail the job on).
-			// With reviews on and too little confidence, a reviewer judges
-			// first.
+			// the capsule's validation will judge (and route back while
+			// the task has attempts left). With reviews on and too little
+			// confidence, a reviewer judges first.
 			if !reviewDue(in.Review.Threshold, tv) {
 				if err := workflow.ExecuteActivity(validateCtx, a.AcceptTask, TaskInput{RequestID: in.RequestID, TaskID: taskID, Attempt: attempt}).Get(ctx, nil); err != nil {
 					return false, fmt.Sprintf("task %s: %s", taskID, reason(err))
@@ -301,8 +526,8 @@ func runTask(ctx workflow.Context, in Input, taskID string, modelCtx, validateCt
 		}
 		d, err := rw.await(ctx, in, taskID, attempt, tv, state)
 		if err != nil {
-			reasons = append(reasons, fmt.Sprintf("attempt %d: review: %s", attempt, reason(err)))
-			return false, taskFailure(taskID, reasons)
+			l.reasons = append(l.reasons, fmt.Sprintf("attempt %d: review: %s", attempt, reason(err)))
+			return false, l.failure()
 		}
 		switch d.Decision {
 		case DecisionApprove:
@@ -315,11 +540,11 @@ func runTask(ctx workflow.Context, in Input, taskID string, modelCtx, validateCt
 			return false, why
 		}
 		// Changes requested: the comment goes to the fixer.
-		comment, fingerprint, onTier = d.Comment, "", 0
+		comment, l.fingerprint, l.onTier = d.Comment, "", 0
 		if comment == "" {
 			comment = "The reviewer asked for changes without saying which; make the code clearer and more robust."
 		}
-		tierReason = fmt.Sprintf("attempt %d: changes requested by %s on %s", attempt+1, d.DecidedBy, tier)
+		l.tierReason = fmt.Sprintf("attempt %d: changes requested by %s on %s", attempt+1, d.DecidedBy, l.tier)
 	}
 }
 
@@ -449,8 +674,31 @@ func (rw *reviews) await(ctx workflow.Context, in Input, taskID string, attempt 
 	return closeWith(rw.got[id], false, false)
 }
 
-func taskFailure(taskID string, reasons []string) string {
-	return fmt.Sprintf("task %s failed after %d attempt(s): %s", taskID, len(reasons), strings.Join(reasons, "; "))
+// upstreamOf lists every task id depends on, directly or through others,
+// in plan order.
+func upstreamOf(tasks []TaskRef, id string) []string {
+	deps := map[string][]string{}
+	for _, t := range tasks {
+		deps[t.ID] = t.Dependencies
+	}
+	seen := map[string]bool{}
+	var visit func(string)
+	visit = func(n string) {
+		for _, d := range deps[n] {
+			if !seen[d] {
+				seen[d] = true
+				visit(d)
+			}
+		}
+	}
+	visit(id)
+	var out []string
+	for _, t := range tasks {
+		if seen[t.ID] {
+			out = append(out, t.ID)
+		}
+	}
+	return out
 }
 
 // nextTier is the next stronger tier, or tier itself at the top.
@@ -464,15 +712,6 @@ func nextTier(tier string) string {
 		return "T3"
 	}
 	return tier
-}
-
-func depsCompleted(t TaskRef, states map[string]string) bool {
-	for _, d := range t.Dependencies {
-		if states[d] != "completed" {
-			return false
-		}
-	}
-	return true
 }
 
 // reason is the readable part of an activity error: the application error's

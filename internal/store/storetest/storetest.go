@@ -80,6 +80,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"concurrent writers", testConcurrent},
 		{"attempts", testAttempts},
 		{"reviews", testReviews},
+		{"capsule checks", testCapsuleChecks},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -570,9 +571,11 @@ func testAttempts(t *testing.T, s store.Store) {
 	require.NoError(t, s.PutAttempt(ctx(t), a), "an attempt is updated in place")
 	require.NoError(t, s.PutAttempt(ctx(t), store.Attempt{JobID: "j1", TaskID: "t1", Attempt: 2, Role: "fixer", Status: store.AttemptGenerated}))
 	require.NoError(t, s.PutAttempt(ctx(t), store.Attempt{JobID: "j1", TaskID: "t0", Attempt: 1, Role: "coder", Status: store.AttemptPassed}))
+	require.NoError(t, s.PutAttempt(ctx(t), store.Attempt{JobID: "j1", TaskID: "t0", Attempt: 2, Phase: store.PhaseCapsule, Role: "fixer", Status: store.AttemptPassed}))
 	got, err := s.GetAttempt(ctx(t), "j1", "t1", 1)
 	require.NoError(t, err)
 	require.Equal(t, store.AttemptFailed, got.Status)
+	require.Equal(t, store.PhaseTask, got.Phase, "an attempt without a phase is the task's own")
 	require.Equal(t, "go-test: TestX failed", got.Failures)
 	require.InDelta(t, 0.9, *got.Confidence, 1e-9)
 	require.Equal(t, []store.File{{Path: "a.go", Content: "x"}}, got.Files)
@@ -583,8 +586,9 @@ func testAttempts(t *testing.T, s store.Store) {
 	require.Nil(t, list[1].Confidence)
 	all, err := s.ListAttempts(ctx(t), "j1", "")
 	require.NoError(t, err)
-	require.Len(t, all, 3)
+	require.Len(t, all, 4)
 	require.Equal(t, "t0", all[0].TaskID)
+	require.Equal(t, store.PhaseCapsule, all[1].Phase)
 	_, err = s.GetAttempt(ctx(t), "j1", "t1", 9)
 	require.ErrorIs(t, err, store.ErrNotFound)
 }
@@ -618,4 +622,36 @@ func testReviews(t *testing.T, s store.Store) {
 	pending, err = s.ListReviews(ctx(t), "acme", store.ReviewPending)
 	require.NoError(t, err)
 	require.Empty(t, pending)
+}
+
+func testCapsuleChecks(t *testing.T, s store.Store) {
+	mustTenant(t, s, "acme")
+	_, _, err := s.CreateJob(ctx(t), newJob("j1", "acme"))
+	require.NoError(t, err)
+	_, err = s.LatestCapsuleCheck(ctx(t), "j1")
+	require.ErrorIs(t, err, store.ErrNotFound)
+	first := store.CapsuleCheck{JobID: "j1", Round: 1, Status: "failed", Summary: "failed: staticcheck", Digest: "d1",
+		Findings: []store.CapsuleFinding{{TaskID: "t1", Check: "staticcheck", Tool: "staticcheck", File: "a_test.go", Line: 7, Column: 2,
+			RuleID: "SA4006", Severity: "high", Message: "this value of n is never used"}},
+		Routes: []store.CapsuleRoute{{TaskID: "t1", Findings: 1, Fingerprint: "fp", Failures: "check staticcheck failed"}},
+		Report: json.RawMessage(`{"overall_status":"failed"}`)}
+	require.NoError(t, s.PutCapsuleCheck(ctx(t), first))
+	require.NoError(t, s.PutCapsuleCheck(ctx(t), store.CapsuleCheck{JobID: "j1", Round: 2, Status: "passed"}))
+	got, err := s.GetCapsuleCheck(ctx(t), "j1", 1)
+	require.NoError(t, err)
+	require.Equal(t, first.Findings, got.Findings)
+	require.Equal(t, first.Routes, got.Routes)
+	require.JSONEq(t, `{"overall_status":"failed"}`, string(got.Report))
+	require.False(t, got.CreatedAt.IsZero())
+	latest, err := s.LatestCapsuleCheck(ctx(t), "j1")
+	require.NoError(t, err)
+	require.Equal(t, 2, latest.Round)
+	require.Empty(t, latest.Findings)
+	_, err = s.GetCapsuleCheck(ctx(t), "j1", 3)
+	require.ErrorIs(t, err, store.ErrNotFound)
+	first.Status = "passed"
+	require.NoError(t, s.PutCapsuleCheck(ctx(t), first), "a round is replaced in place")
+	got, err = s.GetCapsuleCheck(ctx(t), "j1", 1)
+	require.NoError(t, err)
+	require.Equal(t, "passed", got.Status)
 }
