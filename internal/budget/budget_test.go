@@ -24,6 +24,8 @@ import (
 	"github.com/quantumlayer/qlp/internal/budget"
 	"github.com/quantumlayer/qlp/internal/costs"
 	"github.com/quantumlayer/qlp/internal/llm"
+	"github.com/quantumlayer/qlp/internal/llm/llmtest"
+	"github.com/quantumlayer/qlp/internal/llm/openai"
 	"github.com/quantumlayer/qlp/internal/logx"
 	"github.com/quantumlayer/qlp/internal/pricing"
 	"github.com/quantumlayer/qlp/internal/progress"
@@ -520,4 +522,50 @@ func TestParseUpdate(t *testing.T) {
 		require.ErrorAs(t, err, &fe, body)
 		require.Equal(t, field, fe.Field, body)
 	}
+}
+
+// TestCallWithoutATenantIsRefusedBeforeTheProvider: a call that names no
+// tenant cannot be charged to any budget. The guard refuses it before the
+// provider (an OpenAI-compatible server counting its requests) is called;
+// before, it let the call through and metering refused it only after the
+// provider had been paid.
+func TestCallWithoutATenantIsRefusedBeforeTheProvider(t *testing.T) {
+	srv := llmtest.New(func(llmtest.Call) llmtest.Reply {
+		return llmtest.Reply{Content: "ok", Usage: &llm.Usage{InputTokens: 100, OutputTokens: 100}}
+	})
+	defer srv.Close()
+	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "qlp.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	prices, err := pricing.Builtin()
+	require.NoError(t, err)
+	plan, err := costs.ParsePlan([]byte(""), "1.25", prices)
+	require.NoError(t, err)
+	svc, err := budget.New(cfgWith("0.10", "stop"), budget.Deps{Store: st, Prices: prices, Plan: plan})
+	require.NoError(t, err)
+	m, err := llm.NewMetered(openai.New(openai.Config{BaseURL: srv.URL}), prices, st, logx.Discard(), "gpt-4.1")
+	require.NoError(t, err)
+	tiers, err := svc.Guard([]budget.Rung{{Tier: "T1", Provider: m, Model: "gpt-4.1"}}, 4096)
+	require.NoError(t, err)
+	req := llm.Request{Model: "gpt-4.1", Messages: prompt, MaxTokens: 100, Meta: llm.Meta{JobID: "j1", TaskID: "t1", Tier: "T1", Role: "coder"}}
+
+	for _, call := range map[string]func() (*llm.Response, error){
+		"chat":   func() (*llm.Response, error) { return tiers[0].Chat(t.Context(), req) },
+		"stream": func() (*llm.Response, error) { return tiers[0].Stream(t.Context(), req, nil) },
+	} {
+		_, err = call()
+		require.ErrorIs(t, err, budget.ErrNoTenant)
+		require.Contains(t, err.Error(), "without a tenant")
+		require.Contains(t, err.Error(), "not sent to the provider")
+	}
+	require.Empty(t, srv.Calls(), "the provider was never called")
+	rows, err := st.ListUsage(t.Context(), store.UsageFilter{})
+	require.NoError(t, err)
+	require.Empty(t, rows)
+	require.Equal(t, 2.0, metric(t, svc, "qlp_budget_decisions_total", "refused", "no_tenant"))
+
+	req.Meta.TenantID = "acme"
+	_, err = tiers[0].Chat(t.Context(), req)
+	require.NoError(t, err, "the same call for a tenant is admitted")
+	require.Len(t, srv.Calls(), 1)
 }

@@ -15,6 +15,11 @@ import (
 // ErrExceeded matches every *Error with errors.Is.
 var ErrExceeded = errors.New("budget exceeded")
 
+// ErrNoTenant refuses a model call that names no tenant: no budget can be
+// checked for it, and the metering wrapper behind the guard would refuse
+// to record it only after the provider had been paid.
+var ErrNoTenant = errors.New("budget: refusing a model call without a tenant (llm.Meta.TenantID): no budget can admit it, so it was not sent to the provider")
+
 // Error is a call refused because a budget cannot take it. Retrying cannot
 // help: the workflow fails the job with this message.
 type Error struct {
@@ -127,8 +132,8 @@ func (g *guard) Stream(ctx context.Context, req llm.Request, fn func(llm.Chunk) 
 
 func (g *guard) do(ctx context.Context, req llm.Request, call func(llm.Provider, llm.Request) (*llm.Response, error)) (*llm.Response, error) {
 	if req.Meta.TenantID == "" {
-		// Unattributed: nothing to charge it to; the metering wrapper refuses it.
-		return call(g.rungs[g.idx].Provider, req)
+		g.s.metrics.decisions.WithLabelValues("refused", "no_tenant").Inc()
+		return nil, fmt.Errorf("%w: %s %s/%s, job %q, role %q", ErrNoTenant, g.rungs[g.idx].Tier, g.Name(), g.rungs[g.idx].Model, req.Meta.JobID, req.Meta.Role)
 	}
 	t, err := g.admit(ctx, req)
 	if err != nil {
