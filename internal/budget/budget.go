@@ -62,8 +62,13 @@ type Service struct {
 	metrics *metrics
 	hook    *webhook
 
+	// mu guards the reservations below. It is held only to read and change
+	// them, never across a database query (guard.admit).
 	mu       sync.Mutex
 	reserved map[string]int64 // scope key → pico-USD of calls in flight
+	epoch    uint64           // calls ended so far
+	readers  map[uint64]int   // admissions reading the ledger, by the epoch they began at
+	ended    []endedCall      // calls ended while an admission was reading, oldest first
 	released chan struct{}    // closed and replaced whenever a reservation ends
 
 	firedMu sync.Mutex
@@ -86,7 +91,7 @@ func New(cfg Config, d Deps) (*Service, error) {
 		d.Now = time.Now
 	}
 	s := &Service{cfg: cfg, def: def, store: d.Store, prices: d.Prices, plan: d.Plan, bus: d.Bus, logger: d.Logger, now: d.Now,
-		metrics: newMetrics(), reserved: map[string]int64{}, released: make(chan struct{}), fired: map[string]bool{}}
+		metrics: newMetrics(), reserved: map[string]int64{}, readers: map[uint64]int{}, released: make(chan struct{}), fired: map[string]bool{}}
 	if cfg.WebhookURL != "" {
 		hc := d.HTTPClient
 		if hc == nil {

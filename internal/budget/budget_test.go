@@ -24,6 +24,8 @@ import (
 	"github.com/quantumlayer/qlp/internal/budget"
 	"github.com/quantumlayer/qlp/internal/costs"
 	"github.com/quantumlayer/qlp/internal/llm"
+	"github.com/quantumlayer/qlp/internal/llm/llmtest"
+	"github.com/quantumlayer/qlp/internal/llm/openai"
 	"github.com/quantumlayer/qlp/internal/logx"
 	"github.com/quantumlayer/qlp/internal/pricing"
 	"github.com/quantumlayer/qlp/internal/progress"
@@ -95,7 +97,7 @@ func newEnv(t *testing.T, cfg budget.Config, planYAML, name string, usage func(l
 	require.NoError(t, err)
 	logs := &bytes.Buffer{}
 	logger := slog.New(slog.NewTextHandler(&syncWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	svc, err := budget.New(cfg, budget.Deps{Store: st, Prices: prices, Plan: plan, Bus: progress.NewBus(st, 0), Logger: logger})
+	svc, err := budget.New(cfg, budget.Deps{Store: gatedStore{st}, Prices: prices, Plan: plan, Bus: progress.NewBus(st, 0), Logger: logger})
 	require.NoError(t, err)
 	t.Cleanup(func() { svc.Close() })
 	inner := &stub{name: name, usage: usage}
@@ -520,4 +522,172 @@ func TestParseUpdate(t *testing.T) {
 		require.ErrorAs(t, err, &fe, body)
 		require.Equal(t, field, fe.Field, body)
 	}
+}
+
+// TestCallWithoutATenantIsRefusedBeforeTheProvider: a call that names no
+// tenant cannot be charged to any budget. The guard refuses it before the
+// provider (an OpenAI-compatible server counting its requests) is called;
+// before, it let the call through and metering refused it only after the
+// provider had been paid.
+func TestCallWithoutATenantIsRefusedBeforeTheProvider(t *testing.T) {
+	srv := llmtest.New(func(llmtest.Call) llmtest.Reply {
+		return llmtest.Reply{Content: "ok", Usage: &llm.Usage{InputTokens: 100, OutputTokens: 100}}
+	})
+	defer srv.Close()
+	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "qlp.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { st.Close() })
+	prices, err := pricing.Builtin()
+	require.NoError(t, err)
+	plan, err := costs.ParsePlan([]byte(""), "1.25", prices)
+	require.NoError(t, err)
+	svc, err := budget.New(cfgWith("0.10", "stop"), budget.Deps{Store: st, Prices: prices, Plan: plan})
+	require.NoError(t, err)
+	m, err := llm.NewMetered(openai.New(openai.Config{BaseURL: srv.URL}), prices, st, logx.Discard(), "gpt-4.1")
+	require.NoError(t, err)
+	tiers, err := svc.Guard([]budget.Rung{{Tier: "T1", Provider: m, Model: "gpt-4.1"}}, 4096)
+	require.NoError(t, err)
+	req := llm.Request{Model: "gpt-4.1", Messages: prompt, MaxTokens: 100, Meta: llm.Meta{JobID: "j1", TaskID: "t1", Tier: "T1", Role: "coder"}}
+
+	for _, call := range map[string]func() (*llm.Response, error){
+		"chat":   func() (*llm.Response, error) { return tiers[0].Chat(t.Context(), req) },
+		"stream": func() (*llm.Response, error) { return tiers[0].Stream(t.Context(), req, nil) },
+	} {
+		_, err = call()
+		require.ErrorIs(t, err, budget.ErrNoTenant)
+		require.Contains(t, err.Error(), "without a tenant")
+		require.Contains(t, err.Error(), "not sent to the provider")
+	}
+	require.Empty(t, srv.Calls(), "the provider was never called")
+	rows, err := st.ListUsage(t.Context(), store.UsageFilter{})
+	require.NoError(t, err)
+	require.Empty(t, rows)
+	require.Equal(t, 2.0, metric(t, svc, "qlp_budget_decisions_total", "refused", "no_tenant"))
+
+	req.Meta.TenantID = "acme"
+	_, err = tiers[0].Chat(t.Context(), req)
+	require.NoError(t, err, "the same call for a tenant is admitted")
+	require.Len(t, srv.Calls(), 1)
+}
+
+// gate holds the first ledger read made with its context until opened.
+type gate struct {
+	once    sync.Once
+	reading chan struct{} // closed when the held read has read the ledger
+	open    chan struct{}
+}
+
+func newGate() *gate { return &gate{reading: make(chan struct{}), open: make(chan struct{})} }
+
+type gateKey struct{}
+
+// gatedStore is the store, except that the first SumUsage of a call whose
+// context carries a gate reads the ledger and then waits for the gate to
+// open before answering: a slow ledger read, or one that is overtaken by a
+// call ending meanwhile.
+type gatedStore struct{ *store.SQL }
+
+func (g gatedStore) SumUsage(ctx context.Context, f store.UsageFilter) (store.UsageTotals, error) {
+	tot, err := g.SQL.SumUsage(ctx, f)
+	if gt, ok := ctx.Value(gateKey{}).(*gate); ok {
+		gt.once.Do(func() {
+			close(gt.reading)
+			<-gt.open
+		})
+	}
+	return tot, err
+}
+
+// TestTenantsAreAdmittedInParallel: while one tenant's call is admitted
+// (its ledger read is slow), another tenant's call goes ahead. Before, the
+// guard held one process-wide mutex across the ledger queries of every
+// admission, so every call of every tenant waited behind the slow one.
+func TestTenantsAreAdmittedInParallel(t *testing.T) {
+	e := newEnv(t, cfgWith("0.10", "stop"), "", "openai", fixed(100, 100))
+	slow := newGate()
+	a := make(chan error, 1)
+	go func() {
+		ctx := context.WithValue(t.Context(), gateKey{}, slow)
+		_, err := e.tiers[1].Chat(ctx, llm.Request{Model: "gpt-4.1", Messages: prompt, MaxTokens: 1000,
+			Meta: llm.Meta{TenantID: "acme", JobID: "a1", TaskID: "t1", Tier: "T1", Role: "coder"}})
+		a <- err
+	}()
+	<-slow.reading // acme's admission is reading the ledger, and stays there
+	b := make(chan error, 1)
+	go func() {
+		_, err := e.tiers[1].Chat(t.Context(), llm.Request{Model: "gpt-4.1", Messages: prompt, MaxTokens: 1000,
+			Meta: llm.Meta{TenantID: "globex", JobID: "g1", TaskID: "t1", Tier: "T1", Role: "coder"}})
+		b <- err
+	}()
+	select {
+	case err := <-b:
+		require.NoError(t, err, "globex's call is admitted and answered meanwhile")
+	case <-time.After(5 * time.Second):
+		close(slow.open)
+		<-a
+		t.Fatal("globex's call waited for acme's admission: one lock serialises every tenant's calls")
+	}
+	require.Equal(t, []string{"T1 gpt-4.1"}, e.inner.models())
+	close(slow.open)
+	require.NoError(t, <-a)
+	require.Len(t, e.inner.models(), 2)
+}
+
+// TestCallEndingDuringAReadingIsCounted: a call's reading of the ledger is
+// taken before another call of the same job writes its usage row, and that
+// call ends (its reservation gone) before the decision. The ended call is
+// still counted: the second call is not admitted on a reading that misses
+// the first one's cost, and is refused on what the first really cost.
+func TestCallEndingDuringAReadingIsCounted(t *testing.T) {
+	// $0.015 per request. A T1 call's worst case is $0.010; it really
+	// costs 1000 in / 500 out: $0.006. $0.006 + $0.010 does not fit.
+	e := newEnv(t, cfgWith("0.015", "stop"), "", "openai", fixed(1000, 500))
+	e.inner.gate = make(chan struct{})
+	first := make(chan error, 1)
+	go func() { _, err := e.call(t, 1, "j1"); first <- err }()
+	require.Eventually(t, func() bool { return metric(t, e.svc, "qlp_budget_decisions_total", "allowed", "") == 1 }, 5*time.Second, 5*time.Millisecond)
+
+	held := newGate()
+	second := make(chan error, 1)
+	go func() {
+		ctx := context.WithValue(t.Context(), gateKey{}, held)
+		_, err := e.tiers[1].Chat(ctx, llm.Request{Model: "gpt-4.1", Messages: prompt, MaxTokens: 1000,
+			Meta: llm.Meta{TenantID: "acme", JobID: "j1", TaskID: "t2", Tier: "T1", Role: "coder"}})
+		second <- err
+	}()
+	<-held.reading // the second call has read $0 spent on j1
+	e.inner.gate <- struct{}{}
+	select {
+	case err := <-first: // its row is written and its reservation released
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		close(held.open)
+		t.Fatal("the first call could not end while another call read the ledger")
+	}
+	require.Equal(t, "0.006000", jobSpent(t, e.st, "j1"))
+	// A call wrongly admitted now reaches the provider and is counted
+	// instead of hanging at its gate.
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case e.inner.gate <- struct{}{}:
+			case <-done:
+				return
+			}
+		}
+	}()
+	close(held.open)
+	var err error
+	select {
+	case err = <-second:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second call was never decided")
+	}
+	var be *budget.Error
+	require.ErrorAs(t, err, &be, "not admitted on a reading that missed the ended call")
+	require.Equal(t, budget.ScopeRequest, be.Scope)
+	require.EqualValues(t, 6_000_000_000, be.SpentPUSD, "judged on what the first call really cost")
+	require.Equal(t, []string{"T1 gpt-4.1"}, e.inner.models(), "the second call never reached the provider")
 }

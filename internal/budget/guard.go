@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/quantumlayer/qlp/internal/llm"
@@ -14,6 +15,11 @@ import (
 
 // ErrExceeded matches every *Error with errors.Is.
 var ErrExceeded = errors.New("budget exceeded")
+
+// ErrNoTenant refuses a model call that names no tenant: no budget can be
+// checked for it, and the metering wrapper behind the guard would refuse
+// to record it only after the provider had been paid.
+var ErrNoTenant = errors.New("budget: refusing a model call without a tenant (llm.Meta.TenantID): no budget can admit it, so it was not sent to the provider")
 
 // Error is a call refused because a budget cannot take it. Retrying cannot
 // help: the workflow fails the job with this message.
@@ -127,8 +133,8 @@ func (g *guard) Stream(ctx context.Context, req llm.Request, fn func(llm.Chunk) 
 
 func (g *guard) do(ctx context.Context, req llm.Request, call func(llm.Provider, llm.Request) (*llm.Response, error)) (*llm.Response, error) {
 	if req.Meta.TenantID == "" {
-		// Unattributed: nothing to charge it to; the metering wrapper refuses it.
-		return call(g.rungs[g.idx].Provider, req)
+		g.s.metrics.decisions.WithLabelValues("refused", "no_tenant").Inc()
+		return nil, fmt.Errorf("%w: %s %s/%s, job %q, role %q", ErrNoTenant, g.rungs[g.idx].Tier, g.Name(), g.rungs[g.idx].Model, req.Meta.JobID, req.Meta.Role)
 	}
 	t, err := g.admit(ctx, req)
 	if err != nil {
@@ -167,13 +173,45 @@ type ticket struct {
 	scopes []scope
 }
 
+// endedCall is a call that ended while an admission was reading the
+// ledger: what it held of which budgets.
+type endedCall struct {
+	epoch uint64
+	keys  []string
+	est   int64
+}
+
 // admit decides the call: admitted (possibly on a cheaper rung), refused,
 // or — when it would fit but for calls in flight — after those end.
+//
+// No lock is held while the ledger is read, so calls of different tenants
+// (and of one tenant) are admitted in parallel. The decision is taken
+// under the lock on that reading plus the calls in flight, as before; what
+// the reading alone could miss is a call that ended while it was read:
+// its reservation is gone and its usage row may have landed after the
+// reading. Such a call is counted at its worst case, as if still in flight
+// (release records it while admissions are reading; its row, written
+// before it ended, is in every reading started after). So a call is
+// admitted only when it fits beside everything spent and everything in
+// flight at the moment its reading began, and whatever was admitted since.
+// A refusal is judged on the ledger alone. A call that would have to wait
+// only because of calls that ended meanwhile reads the ledger again at
+// once instead of waiting for another call to end.
 func (g *guard) admit(ctx context.Context, req llm.Request) (*ticket, error) {
 	s := g.s
 	for {
 		s.mu.Lock()
-		t, wait, report, err := g.check(ctx, req)
+		since := s.epoch
+		s.readers[since]++
+		s.mu.Unlock()
+		rd, err := g.read(ctx, req)
+		s.mu.Lock()
+		ended := s.endedSince(since)
+		if err != nil {
+			s.mu.Unlock()
+			return nil, err
+		}
+		t, wait, downgradedFrom, refusal, err := g.decide(req, rd, ended)
 		if t != nil {
 			for _, sc := range t.scopes {
 				s.reserved[sc.key] += t.est
@@ -181,11 +219,30 @@ func (g *guard) admit(ctx context.Context, req llm.Request) (*ticket, error) {
 		}
 		ch := s.released
 		s.mu.Unlock()
-		if report != nil {
-			report() // events and webhooks, outside the lock
-		}
-		if !wait {
-			return t, err
+		switch {
+		case err != nil:
+			return nil, err
+		case refusal != nil:
+			if req.Meta.JobID != "" {
+				tot, err := s.store.SumUsage(ctx, store.UsageFilter{JobID: req.Meta.JobID})
+				if err != nil {
+					return nil, fmt.Errorf("budget: read spend: %w", err)
+				}
+				refusal.JobSpentPUSD = tot.CostPUSD
+			}
+			s.refused(ctx, req, refusal)
+			return nil, refusal
+		case t != nil:
+			if downgradedFrom != nil {
+				s.downgraded(ctx, req, g.rungs[g.idx], g.rungs[t.rung], downgradedFrom)
+			} else {
+				s.metrics.decisions.WithLabelValues("allowed", "").Inc()
+			}
+			return t, nil
+		case !wait:
+			return nil, errors.New("budget: no decision") // unreachable: decide admits, waits or refuses
+		case len(ended) > 0:
+			continue // a fresh reading has their rows
 		}
 		select {
 		case <-ch:
@@ -193,6 +250,39 @@ func (g *guard) admit(ctx context.Context, req llm.Request) (*ticket, error) {
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// endedSince runs under s.mu when an admission that began reading at epoch
+// since has read: it returns what the calls ended since then held, per
+// scope key, and forgets the calls no reading still needs.
+func (s *Service) endedSince(since uint64) map[string]int64 {
+	var out map[string]int64
+	for _, c := range s.ended {
+		if c.epoch <= since {
+			continue
+		}
+		if out == nil {
+			out = map[string]int64{}
+		}
+		for _, k := range c.keys {
+			out[k] += c.est
+		}
+	}
+	if s.readers[since]--; s.readers[since] <= 0 {
+		delete(s.readers, since)
+	}
+	oldest := s.epoch
+	for e := range s.readers {
+		oldest = min(oldest, e)
+	}
+	n := 0
+	for n < len(s.ended) && s.ended[n].epoch <= oldest {
+		n++
+	}
+	if n > 0 {
+		s.ended = slices.Clone(s.ended[n:])
+	}
+	return out
 }
 
 func (s *Service) release(t *ticket) {
@@ -203,22 +293,37 @@ func (s *Service) release(t *ticket) {
 			delete(s.reserved, sc.key)
 		}
 	}
+	s.epoch++
+	if len(s.readers) > 0 {
+		keys := make([]string, len(t.scopes))
+		for i, sc := range t.scopes {
+			keys[i] = sc.key
+		}
+		s.ended = append(s.ended, endedCall{epoch: s.epoch, keys: keys, est: t.est})
+	}
 	close(s.released)
 	s.released = make(chan struct{})
 }
 
-// check runs under s.mu. It admits the call (a ticket), asks it to wait, or
-// refuses it; report, when not nil, announces a downgrade or a refusal and
-// is called once the lock is released.
-func (g *guard) check(ctx context.Context, req llm.Request) (_ *ticket, wait bool, report func(), _ error) {
+// reading is what the ledger says about the budgets a call draws on.
+type reading struct {
+	lim        Limits
+	common     []scope          // the job's request budget, the tenant's day and month
+	pools      map[string]scope // the credit pools of the candidate rungs, by name
+	candidates []int            // the rungs that may answer, the asked one first
+}
+
+// read reads the call's budgets and what they have taken from the store.
+// It holds no lock of its own.
+func (g *guard) read(ctx context.Context, req llm.Request) (*reading, error) {
 	s := g.s
 	m := req.Meta
 	now := s.now().UTC()
 	lim, err := s.Limits(ctx, m.TenantID)
 	if err != nil {
-		return nil, false, nil, err
+		return nil, err
 	}
-	var common []scope
+	rd := &reading{lim: lim, pools: map[string]scope{}, candidates: []int{g.idx}}
 	sum := func(f store.UsageFilter) (int64, error) {
 		tot, err := s.store.SumUsage(ctx, f)
 		if err != nil {
@@ -229,9 +334,9 @@ func (g *guard) check(ctx context.Context, req llm.Request) (_ *ticket, wait boo
 	if m.JobID != "" && lim.RequestPUSD != store.NoLimit {
 		spent, err := sum(store.UsageFilter{JobID: m.JobID})
 		if err != nil {
-			return nil, false, nil, err
+			return nil, err
 		}
-		common = append(common, scope{name: ScopeRequest, subject: m.JobID, key: "job/" + m.JobID, limit: lim.RequestPUSD, spent: spent})
+		rd.common = append(rd.common, scope{name: ScopeRequest, subject: m.JobID, key: "job/" + m.JobID, limit: lim.RequestPUSD, spent: spent})
 	}
 	day, month := dayStart(now), monthStart(now)
 	for _, t := range []struct {
@@ -248,20 +353,43 @@ func (g *guard) check(ctx context.Context, req llm.Request) (_ *ticket, wait boo
 		}
 		spent, err := sum(store.UsageFilter{TenantID: m.TenantID, Since: t.since})
 		if err != nil {
-			return nil, false, nil, err
+			return nil, err
 		}
-		common = append(common, scope{name: t.name, subject: m.TenantID, period: t.period, key: t.name + "/" + m.TenantID + "/" + t.period, limit: t.limit, spent: spent})
+		rd.common = append(rd.common, scope{name: t.name, subject: m.TenantID, period: t.period, key: t.name + "/" + m.TenantID + "/" + t.period, limit: t.limit, spent: spent})
 	}
-
-	candidates := []int{g.idx}
 	if lim.Policy == Downgrade {
 		for i := g.idx - 1; i >= 0; i-- {
-			candidates = append(candidates, i)
+			rd.candidates = append(rd.candidates, i)
 		}
 	}
-	pools := map[string]*scope{}
+	for _, c := range rd.candidates {
+		pool, ok := s.plan.PoolFor(g.rungs[c].Provider.Name())
+		if !ok {
+			continue
+		}
+		if _, done := rd.pools[pool.Name]; done {
+			continue
+		}
+		st, err := s.plan.Status(ctx, s.store, pool, now)
+		if err != nil {
+			return nil, err
+		}
+		s.metrics.poolBalance.WithLabelValues(pool.Name).Set(pricing.Dollars(st.BalancePUSD))
+		rd.pools[pool.Name] = scope{name: ScopePool, subject: pool.Name, key: "pool/" + pool.Name, limit: pool.AmountPUSD,
+			spent: st.MeteredPUSD + st.InfraAccruedPUSD, expired: st.Expired, expires: pool.Expires}
+	}
+	return rd, nil
+}
+
+// decide runs under s.mu. On the reading, the calls in flight and those
+// that ended while it was read (ended, by scope key), it admits the call (a
+// ticket; downgradedFrom says why when a cheaper rung answers), asks it to
+// wait, or refuses it.
+func (g *guard) decide(req llm.Request, rd *reading, ended map[string]int64) (_ *ticket, wait bool, downgradedFrom, refusal *Error, _ error) {
+	s := g.s
+	m := req.Meta
 	var first *Error
-	for _, c := range candidates {
+	for _, c := range rd.candidates {
 		rung := g.rungs[c]
 		provider, model := rung.Provider.Name(), rung.Model
 		if c == g.idx && req.Model != "" {
@@ -269,23 +397,12 @@ func (g *guard) check(ctx context.Context, req llm.Request) (_ *ticket, wait boo
 		}
 		price, err := s.prices.Lookup(provider, model)
 		if err != nil {
-			return nil, false, nil, fmt.Errorf("budget: %w", err)
+			return nil, false, nil, nil, fmt.Errorf("budget: %w", err)
 		}
 		est := estimate(price, req, g.maxTokens)
-		scopes := append([]scope(nil), common...)
+		scopes := append([]scope(nil), rd.common...)
 		if pool, ok := s.plan.PoolFor(provider); ok {
-			ps, ok := pools[pool.Name]
-			if !ok {
-				st, err := s.plan.Status(ctx, s.store, pool, now)
-				if err != nil {
-					return nil, false, nil, err
-				}
-				s.metrics.poolBalance.WithLabelValues(pool.Name).Set(pricing.Dollars(st.BalancePUSD))
-				ps = &scope{name: ScopePool, subject: pool.Name, key: "pool/" + pool.Name, limit: pool.AmountPUSD,
-					spent: st.MeteredPUSD + st.InfraAccruedPUSD, expired: st.Expired, expires: pool.Expires}
-				pools[pool.Name] = ps
-			}
-			scopes = append(scopes, *ps)
+			scopes = append(scopes, rd.pools[pool.Name])
 		}
 		var viol *scope
 		inFlight := false
@@ -295,7 +412,7 @@ func (g *guard) check(ctx context.Context, req llm.Request) (_ *ticket, wait boo
 				viol = sc
 				break
 			}
-			if sc.spent+s.reserved[sc.key]+est > sc.limit {
+			if sc.spent+s.reserved[sc.key]+ended[sc.key]+est > sc.limit {
 				inFlight = true
 			}
 		}
@@ -303,25 +420,18 @@ func (g *guard) check(ctx context.Context, req llm.Request) (_ *ticket, wait boo
 		case viol == nil && !inFlight:
 			t := &ticket{rung: c, est: est, scopes: scopes}
 			if c != g.idx {
-				from, why := g.rungs[g.idx], first
-				return t, false, func() { s.downgraded(ctx, req, from, rung, why) }, nil
+				return t, false, first, nil, nil
 			}
-			s.metrics.decisions.WithLabelValues("allowed", "").Inc()
-			return t, false, nil, nil
+			return t, false, nil, nil, nil
 		case viol == nil:
-			return nil, true, nil, nil // it fits once the calls in flight end
+			return nil, true, nil, nil, nil // it fits once the calls in flight end
 		case first == nil:
 			first = &Error{Scope: viol.name, Subject: viol.subject, Period: viol.period, LimitPUSD: viol.limit, SpentPUSD: viol.spent,
 				ReservedPUSD: s.reserved[viol.key], EstimatePUSD: est, JobID: m.JobID, Tier: rung.Tier, Provider: provider, Model: model,
-				Policy: lim.Policy, PoolExpired: viol.expired, Expires: viol.expires}
+				Policy: rd.lim.Policy, PoolExpired: viol.expired, Expires: viol.expires}
 		}
 	}
-	if m.JobID != "" {
-		if first.JobSpentPUSD, err = sum(store.UsageFilter{JobID: m.JobID}); err != nil {
-			return nil, false, nil, err
-		}
-	}
-	return nil, false, func() { s.refused(ctx, req, first) }, first
+	return nil, false, nil, first, nil
 }
 
 // estimate is a call's worst case: the prompt's estimated tokens at the

@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,12 +17,45 @@ import (
 type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
 
 // Handle adapts h into an http.Handler that logs and renders its errors.
+// A request whose path or query holds a NUL character is refused before h
+// runs.
 func Handle(logger *slog.Logger, h HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := h(w, r); err != nil {
+		err := nulInURL(r)
+		if err == nil {
+			err = h(w, r)
+		}
+		if err != nil {
 			WriteError(w, r, logger, err)
 		}
 	})
+}
+
+// nulMessage says why a NUL character is refused. PostgreSQL cannot store
+// one in a text column ("invalid byte sequence 0x00"), so accepting it would
+// work on SQLite and fail with a 500 on PostgreSQL; refusing it everywhere
+// keeps the two stores alike.
+const nulMessage = "must not contain a NUL character (\\u0000): text only, binary content is refused"
+
+// nulInURL refuses a NUL character in the path (%00 in an id) or in a query
+// parameter.
+func nulInURL(r *http.Request) error {
+	if strings.IndexByte(r.URL.Path, 0) >= 0 {
+		return BadRequest("path", nulMessage)
+	}
+	if strings.Contains(r.URL.RawQuery, "%00") || strings.IndexByte(r.URL.RawQuery, 0) >= 0 {
+		for k, vs := range r.URL.Query() {
+			if strings.IndexByte(k, 0) >= 0 {
+				return BadRequest("query", nulMessage)
+			}
+			for _, v := range vs {
+				if strings.IndexByte(v, 0) >= 0 {
+					return BadRequest(k, nulMessage)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // WriteJSON writes v as JSON with the given status.
@@ -54,25 +88,114 @@ func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 
 // DecodeJSON reads a JSON body of at most maxBytes into dst. A body that is
 // too large gives 413; malformed JSON or a wrongly typed field gives 400
-// naming the field.
+// naming the field, and so does a string (or key) anywhere in the body that
+// holds a NUL character (\u0000), which no store of QLP's can keep.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, maxBytes int64, dst any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: "body must be application/json"}
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBytes)
-	dec := json.NewDecoder(r.Body)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return decodeError(err, maxBytes)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(dst); err != nil {
 		return decodeError(err, maxBytes)
 	}
 	// Trailing garbage after the object is a malformed body too.
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return decodeError(err, maxBytes)
-		}
 		return BadRequest("body", "unexpected data after the JSON object")
 	}
+	// A raw NUL byte is already malformed JSON; only the escape can carry
+	// one, so bodies without it skip the walk.
+	if bytes.Contains(body, []byte(`\u0000`)) {
+		if field, ok := NULField(body); ok {
+			return BadRequest(field, nulMessage)
+		}
+	}
 	return nil
+}
+
+// NULField walks a valid JSON document and returns the path of the first
+// string holding a NUL character ("description", "options.metadata.note",
+// "files[2].content"; "body" for the document itself). A key holding one is
+// reported by the path of its object. ok is false when there is none.
+func NULField(doc []byte) (field string, ok bool) {
+	type frame struct {
+		object  bool
+		key     string // the key whose value comes next (objects)
+		wantKey bool
+		index   int // the index of the next element (arrays)
+	}
+	var stack []*frame
+	path := func(withLast bool) string {
+		var b strings.Builder
+		n := len(stack)
+		if !withLast {
+			n--
+		}
+		for _, f := range stack[:n] {
+			if f.object {
+				if b.Len() > 0 {
+					b.WriteByte('.')
+				}
+				b.WriteString(f.key)
+			} else {
+				fmt.Fprintf(&b, "[%d]", f.index)
+			}
+		}
+		if b.Len() == 0 {
+			return "body"
+		}
+		return b.String()
+	}
+	// done moves past a value in the enclosing object or array.
+	done := func() {
+		if len(stack) == 0 {
+			return
+		}
+		if f := stack[len(stack)-1]; f.object {
+			f.wantKey = true
+		} else {
+			f.index++
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			switch v {
+			case '{':
+				stack = append(stack, &frame{object: true, wantKey: true})
+			case '[':
+				stack = append(stack, &frame{})
+			default:
+				stack = stack[:len(stack)-1]
+				done()
+			}
+		case string:
+			if len(stack) > 0 && stack[len(stack)-1].object && stack[len(stack)-1].wantKey {
+				f := stack[len(stack)-1]
+				if strings.IndexByte(v, 0) >= 0 {
+					return path(false), true
+				}
+				f.key, f.wantKey = v, false
+				continue
+			}
+			if strings.IndexByte(v, 0) >= 0 {
+				return path(true), true
+			}
+			done()
+		default:
+			done()
+		}
+	}
 }
 
 func decodeError(err error, maxBytes int64) error {

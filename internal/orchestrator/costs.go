@@ -82,17 +82,20 @@ func (s *Service) handleCosts(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return httpx.BadRequest("scope", "%q is not tenant or all", q.Get("scope"))
 	}
+	requestID := ""
 	if id := firstOf(q.Get("workflow_id"), q.Get("request_id")); id != "" {
 		job, err := s.Job(r.Context(), tid, id)
 		if err != nil {
 			return err
 		}
 		rq.JobID, rq.TenantID, rq.AllTenants = job.ID, tid, false
+		requestID = job.RequestID
 		if q.Get("period_days") == "" && q.Get("start") == "" && q.Get("end") == "" {
 			rep, err := cs.Report(r.Context(), rq)
 			if err != nil {
 				return err
 			}
+			rep.RequestID = requestID
 			httpx.WriteJSON(w, http.StatusOK, rep)
 			return nil
 		}
@@ -103,6 +106,10 @@ func (s *Service) handleCosts(w http.ResponseWriter, r *http.Request) error {
 	rep, err := cs.Report(r.Context(), rq)
 	if err != nil {
 		return err
+	}
+	if requestID != "" {
+		// The ledger knows the job by its key; the tenant by its request id.
+		rep.RequestID = requestID
 	}
 	httpx.WriteJSON(w, http.StatusOK, rep)
 	return nil

@@ -129,7 +129,7 @@ func (s *Service) handleExecute(w http.ResponseWriter, r *http.Request) error {
 	if !created {
 		status, code, msg = string(job.Status), http.StatusOK, "an earlier job with this Idempotency-Key"
 	}
-	httpx.WriteJSON(w, code, ExecuteResponse{WorkflowID: job.WorkflowID, RequestID: job.ID, Status: status, Message: msg, Links: s.links(job)})
+	httpx.WriteJSON(w, code, ExecuteResponse{WorkflowID: job.WorkflowID, RequestID: job.RequestID, Status: status, Message: msg, Links: s.links(job)})
 	return nil
 }
 
@@ -160,7 +160,7 @@ func (s *Service) handleV2Execute(w http.ResponseWriter, r *http.Request) error 
 	if !created {
 		status, code, msg = string(job.Status), http.StatusOK, "an earlier job with this Idempotency-Key"
 	}
-	httpx.WriteJSON(w, code, V2ExecuteResponse{WorkflowID: job.WorkflowID, RequestID: job.ID, Status: status, Message: msg, Links: s.links(job),
+	httpx.WriteJSON(w, code, V2ExecuteResponse{WorkflowID: job.WorkflowID, RequestID: job.RequestID, Status: status, Message: msg, Links: s.links(job),
 		Metadata: map[string]any{"mode": mode, "estimated_duration": nil,
 			"features": []string{"decomposition", "tiered_generation", "signed_capsule"}}})
 	return nil
@@ -176,7 +176,7 @@ func (s *Service) result(r *http.Request, job store.Job) (JobResult, error) {
 	if err != nil {
 		return JobResult{}, err
 	}
-	res := JobResult{RequestID: job.ID, Status: string(job.Status), CapsuleID: job.CapsuleID, TasksTotal: len(tasks),
+	res := JobResult{RequestID: job.RequestID, Status: string(job.Status), CapsuleID: job.CapsuleID, TasksTotal: len(tasks),
 		Outputs: []TaskOutput{}, Errors: []JobError{},
 		Cost: CostSummary{Calls: tot.Calls, TokensIn: tot.InputTokens, TokensOut: tot.OutputTokens, USD: pricing.USD(tot.CostPUSD)}}
 	attempts, err := s.store.ListAttempts(r.Context(), job.ID, "")
@@ -263,7 +263,7 @@ func (s *Service) handleStatus(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp := StatusResponse{WorkflowID: job.WorkflowID, RequestID: job.ID, Status: string(job.Status), CreatedAt: job.CreatedAt,
+	resp := StatusResponse{WorkflowID: job.WorkflowID, RequestID: job.RequestID, Status: string(job.Status), CreatedAt: job.CreatedAt,
 		StartedAt: job.StartedAt, Error: job.Error}
 	if job.Status.Terminal() {
 		res, err := s.result(r, job)
@@ -320,7 +320,7 @@ func (s *Service) handleV2Status(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}
-	resp := V2StatusResponse{WorkflowID: job.WorkflowID, RequestID: job.ID, Status: string(job.Status), StartedAt: job.StartedAt,
+	resp := V2StatusResponse{WorkflowID: job.WorkflowID, RequestID: job.RequestID, Status: string(job.Status), StartedAt: job.StartedAt,
 		CompletedAt: job.CompletedAt, ExecutionTime: executionTime(job), Progress: progressOf(job), Error: job.Error, CapsuleID: job.CapsuleID}
 	if job.Status.Terminal() {
 		resp.ResultLink = s.link("/v2/workflows/" + job.WorkflowID + "/result")
@@ -340,13 +340,13 @@ func (s *Service) handleV2Result(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !job.Status.Terminal() {
-		return &httpx.Error{Status: http.StatusConflict, Code: "not_finished", Message: fmt.Sprintf("job %s is still %s; poll /v2/workflows/%s", job.ID, job.Status, job.WorkflowID)}
+		return &httpx.Error{Status: http.StatusConflict, Code: "not_finished", Message: fmt.Sprintf("job %s is still %s; poll /v2/workflows/%s", job.RequestID, job.Status, job.WorkflowID)}
 	}
 	res, err := s.result(r, job)
 	if err != nil {
 		return err
 	}
-	resp := V2ResultResponse{WorkflowID: job.WorkflowID, RequestID: job.ID, Status: string(job.Status), CapsuleID: job.CapsuleID, Error: job.Error, Result: res}
+	resp := V2ResultResponse{WorkflowID: job.WorkflowID, RequestID: job.RequestID, Status: string(job.Status), CapsuleID: job.CapsuleID, Error: job.Error, Result: res}
 	if job.CapsuleID != "" {
 		resp.Downloads = s.downloads(job.CapsuleID)
 	}
@@ -398,7 +398,7 @@ func (s *Service) handleCapsuleList(w http.ResponseWriter, r *http.Request) erro
 	}
 	out := CapsuleList{Capsules: []CapsuleSummary{}, Total: total, Limit: limit, Offset: offset}
 	for _, c := range caps {
-		sum := CapsuleSummary{ID: c.ID, RequestID: c.JobID, Name: c.Name, Description: c.Description, Language: c.Language,
+		sum := CapsuleSummary{ID: c.ID, RequestID: c.RequestID, Name: c.Name, Description: c.Description, Language: c.Language,
 			Version: c.LatestVersion, CreatedAt: c.CreatedAt, FileCount: c.FileCount, TotalBytes: c.TotalBytes}
 		if v, err := s.store.GetCapsuleVersion(r.Context(), tid, c.ID, 0); err == nil {
 			var m capsule.Manifest
@@ -429,7 +429,7 @@ func (s *Service) handleCapsule(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	d := CapsuleDetail{ID: c.ID, RequestID: c.JobID, Name: c.Name, Description: c.Description, Version: v.Version, LatestVersion: c.LatestVersion,
+	d := CapsuleDetail{ID: c.ID, RequestID: c.RequestID, Name: c.Name, Description: c.Description, Version: v.Version, LatestVersion: c.LatestVersion,
 		CreatedAt: v.CreatedAt, Manifest: v.Manifest, ValidationReport: v.Report, Files: []CapsuleFileInfo{}, Downloads: s.downloads(c.ID),
 		Stats: CapsuleStats{ByRole: map[string]int{}, Languages: []string{}}}
 	if c.Language != "" {

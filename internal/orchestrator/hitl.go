@@ -58,12 +58,14 @@ type ReviewResponse struct {
 	Response  json.RawMessage `json:"response,omitempty"`
 }
 
-func reviewInfo(r store.Review) ReviewInfo {
+// reviewInfo shows a review of the job whose request id is requestID. A
+// review names its job by key; the job's workflow id is derived from it.
+func reviewInfo(r store.Review, requestID string) ReviewInfo {
 	reasons := r.Reasons
 	if reasons == nil {
 		reasons = []string{}
 	}
-	return ReviewInfo{ID: r.ID, RequestID: r.JobID, WorkflowID: workflow.WorkflowID(r.JobID), TaskID: r.TaskID, Attempt: r.Attempt,
+	return ReviewInfo{ID: r.ID, RequestID: requestID, WorkflowID: workflow.WorkflowID(r.JobID), TaskID: r.TaskID, Attempt: r.Attempt,
 		Status: r.Status, Decision: workflow.DecisionOf(r), Confidence: r.Confidence, Reasons: reasons, Summary: r.Summary, Comment: r.Comment,
 		DecidedBy: r.DecidedBy, OnTimeout: r.TimeoutPolicy, CreatedAt: r.CreatedAt, TimeoutAt: r.TimeoutAt, DecidedAt: r.DecidedAt}
 }
@@ -139,6 +141,29 @@ func (b ReviewResponse) normalize() (decision, comment, reviewer string, err err
 	return decision, comment, reviewer, nil
 }
 
+// reviewInfos shows a tenant's reviews with their jobs' request ids.
+func (s *Service) reviewInfos(ctx context.Context, tenantID string, rs ...store.Review) ([]ReviewInfo, error) {
+	requestIDs := map[string]string{}
+	out := make([]ReviewInfo, 0, len(rs))
+	for _, r := range rs {
+		rid, ok := requestIDs[r.JobID]
+		if !ok {
+			job, err := s.store.GetJob(ctx, tenantID, r.JobID)
+			switch {
+			case err == nil:
+				rid = job.RequestID
+			case errors.Is(err, store.ErrNotFound):
+				rid = r.JobID
+			default:
+				return nil, err
+			}
+			requestIDs[r.JobID] = rid
+		}
+		out = append(out, reviewInfo(r, rid))
+	}
+	return out, nil
+}
+
 // PendingReviews returns a tenant's reviews waiting for a decision, oldest
 // first.
 func (s *Service) PendingReviews(ctx context.Context, tenantID string) ([]store.Review, error) {
@@ -171,12 +196,16 @@ func (s *Service) Decide(ctx context.Context, tenantID, id, decision, comment, b
 	if s.tc == nil {
 		return store.Review{}, httpx.Unavailable(errNoEngine, "cannot deliver a decision from here: %v", errNoEngine)
 	}
-	job, err := s.Job(ctx, tenantID, r.JobID)
+	// The review names its job by key, which is the tenant's as the review is.
+	job, err := s.store.GetJob(ctx, tenantID, r.JobID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Review{}, httpx.NotFound("review " + id)
+	}
 	if err != nil {
 		return store.Review{}, err
 	}
 	if r.Status == store.ReviewPending && job.Status.Terminal() {
-		return store.Review{}, httpx.Conflict("job %s is already %s; review %s can no longer change it", job.ID, job.Status, id)
+		return store.Review{}, httpx.Conflict("job %s is already %s; review %s can no longer change it", job.RequestID, job.Status, id)
 	}
 	if by == "" {
 		by = "api"
@@ -222,11 +251,11 @@ func (s *Service) handleHITLPending(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	out := ReviewList{Reviews: make([]ReviewInfo, 0, len(rs)), Count: len(rs)}
-	for _, rv := range rs {
-		out.Reviews = append(out.Reviews, reviewInfo(rv))
+	infos, err := s.reviewInfos(r.Context(), tid, rs...)
+	if err != nil {
+		return err
 	}
-	httpx.WriteJSON(w, http.StatusOK, out)
+	httpx.WriteJSON(w, http.StatusOK, ReviewList{Reviews: infos, Count: len(infos)})
 	return nil
 }
 
@@ -239,7 +268,11 @@ func (s *Service) handleHITLStatus(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	httpx.WriteJSON(w, http.StatusOK, reviewInfo(rv))
+	infos, err := s.reviewInfos(r.Context(), tid, rv)
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, infos[0])
 	return nil
 }
 
@@ -265,6 +298,10 @@ func (s *Service) handleHITLRespond(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	httpx.WriteJSON(w, http.StatusOK, reviewInfo(rv))
+	infos, err := s.reviewInfos(r.Context(), tid, rv)
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, infos[0])
 	return nil
 }

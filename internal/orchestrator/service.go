@@ -159,8 +159,13 @@ func (s *Service) Submit(ctx context.Context, tenantID string, r SubmitRequest) 
 	if _, err := s.jobPolicy(ctx, tenantID, r.Metadata); err != nil {
 		return store.Job{}, false, err
 	}
+	// The job key is unique across tenants; the request id only within
+	// the tenant. A request id QLP chooses is a fresh UUID and serves as
+	// the key; one the tenant chose gets a UUID key of its own, so that
+	// it can neither collide with nor reveal another tenant's.
+	key := uuid.NewString()
 	if r.RequestID == "" {
-		r.RequestID = uuid.NewString()
+		r.RequestID = key
 	}
 	if r.Mode == "" {
 		r.Mode = "v1"
@@ -177,7 +182,7 @@ func (s *Service) Submit(ctx context.Context, tenantID string, r SubmitRequest) 
 		return store.Job{}, false, err
 	}
 	job, created, err := s.store.CreateJob(ctx, store.Job{
-		ID: r.RequestID, TenantID: tenantID, UserID: r.UserID, WorkflowID: workflow.WorkflowID(r.RequestID),
+		ID: key, RequestID: r.RequestID, TenantID: tenantID, UserID: r.UserID, WorkflowID: workflow.WorkflowID(key),
 		Description: r.Description, Requirements: r.Requirements, Language: r.Language, Framework: r.Framework,
 		TierOverride: r.TierOverride, Mode: r.Mode, Constraints: constraints, Metadata: metadata, IdempotencyKey: r.IdempotencyKey,
 	})
@@ -299,12 +304,18 @@ func allowReuse(metadata json.RawMessage) bool {
 	return b
 }
 
-// JobID turns a workflow id or a request id into the request id.
+// JobID turns a workflow id or a request id into the request id, as the
+// earlier clients build workflow ids ("qlp-execution-" + request id).
 func JobID(id string) string { return strings.TrimPrefix(id, "qlp-execution-") }
 
-// Job returns a tenant's job by request id or workflow id.
+// Job returns a tenant's job by its workflow id, its request id, or
+// "qlp-execution-" + its request id. Another tenant's job is a 404 exactly
+// like a missing one.
 func (s *Service) Job(ctx context.Context, tenantID, id string) (store.Job, error) {
-	job, err := s.store.GetJob(ctx, tenantID, JobID(id))
+	if tenantID == "" {
+		return store.Job{}, httpx.NotFound("job " + id)
+	}
+	job, err := s.store.FindJob(ctx, tenantID, id, JobID(id))
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Job{}, httpx.NotFound("job " + id)
 	}
@@ -323,7 +334,7 @@ func (s *Service) Cancel(ctx context.Context, tenantID, id string) (store.Job, e
 		return store.Job{}, err
 	}
 	if job.Status.Terminal() {
-		return job, httpx.Conflict("job %s is already %s", job.ID, job.Status)
+		return job, httpx.Conflict("job %s is already %s", job.RequestID, job.Status)
 	}
 	if s.tc == nil {
 		return store.Job{}, httpx.Unavailable(errNoEngine, "cannot cancel from here: %v", errNoEngine)

@@ -80,7 +80,7 @@ func (s *Service) handleProgress(w http.ResponseWriter, r *http.Request) error {
 	}()
 	err = s.bus.Follow(ctx, job.ID, after, func(e store.Event) error {
 		b, err := json.Marshal(ProgressEvent{ID: e.ID, Type: e.Type, Timestamp: e.CreatedAt, Source: "qlp", WorkflowID: job.WorkflowID,
-			RequestID: job.ID, TaskID: e.TaskID, TenantID: e.TenantID, Message: e.Message, Data: e.Data})
+			RequestID: job.RequestID, TaskID: e.TaskID, TenantID: e.TenantID, Message: e.Message, Data: e.Data})
 		if err != nil {
 			return err
 		}

@@ -9,11 +9,15 @@ import (
 
 const capsuleCols = `id, tenant_id, job_id, name, description, language, latest_version, file_count, total_bytes, created_at, updated_at`
 
+// capsuleSelect reads capsules (as c) with the request id of their job.
+const capsuleSelect = `SELECT c.id, c.tenant_id, c.job_id, c.name, c.description, c.language, c.latest_version, c.file_count,
+	c.total_bytes, c.created_at, c.updated_at, COALESCE(j.request_id, c.job_id) FROM capsules c LEFT JOIN jobs j ON j.id = c.job_id`
+
 func scanCapsule(sc interface{ Scan(...any) error }) (Capsule, error) {
 	var c Capsule
 	var created, updated dbTime
 	if err := sc.Scan(&c.ID, &c.TenantID, &c.JobID, &c.Name, &c.Description, &c.Language, &c.LatestVersion,
-		&c.FileCount, &c.TotalBytes, &created, &updated); err != nil {
+		&c.FileCount, &c.TotalBytes, &created, &updated, &c.RequestID); err != nil {
 		return Capsule{}, err
 	}
 	c.CreatedAt, c.UpdatedAt = created.T, updated.T
@@ -87,10 +91,10 @@ func nonNilBytes(b []byte) []byte {
 
 // GetCapsule implements Store.
 func (s *SQL) GetCapsule(ctx context.Context, tenantID, id string) (Capsule, error) {
-	q := `SELECT ` + capsuleCols + ` FROM capsules WHERE id = ?`
+	q := capsuleSelect + ` WHERE c.id = ?`
 	args := []any{id}
 	if tenantID != "" {
-		q += ` AND tenant_id = ?`
+		q += ` AND c.tenant_id = ?`
 		args = append(args, tenantID)
 	}
 	c, err := scanCapsule(s.queryRow(ctx, q, args...))
@@ -106,7 +110,7 @@ func (s *SQL) ListCapsules(ctx context.Context, tenantID string, limit, offset i
 	if err := s.queryRow(ctx, `SELECT COUNT(*) FROM capsules WHERE tenant_id = ?`, tenantID).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("store: count capsules: %w", err)
 	}
-	rows, err := s.query(ctx, `SELECT `+capsuleCols+` FROM capsules WHERE tenant_id = ? ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
+	rows, err := s.query(ctx, capsuleSelect+` WHERE c.tenant_id = ? ORDER BY c.created_at DESC, c.id DESC LIMIT ? OFFSET ?`,
 		tenantID, limit, offset)
 	if err != nil {
 		return nil, 0, fmt.Errorf("store: list capsules: %w", err)

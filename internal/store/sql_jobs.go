@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-const jobCols = `id, tenant_id, user_id, workflow_id, description, requirements, language, framework,
+const jobCols = `id, request_id, tenant_id, user_id, workflow_id, description, requirements, language, framework,
 	tier_override, mode, constraints, metadata, project, idempotency_key, status, error, capsule_id,
 	tasks_total, tasks_done, created_at, updated_at, started_at, completed_at`
 
@@ -18,7 +18,7 @@ func scanJob(sc interface{ Scan(...any) error }) (Job, error) {
 	var constraints, metadata, project []byte
 	var idem sql.NullString
 	var created, updated, started, completed dbTime
-	err := sc.Scan(&j.ID, &j.TenantID, &j.UserID, &j.WorkflowID, &j.Description, &j.Requirements, &j.Language, &j.Framework,
+	err := sc.Scan(&j.ID, &j.RequestID, &j.TenantID, &j.UserID, &j.WorkflowID, &j.Description, &j.Requirements, &j.Language, &j.Framework,
 		&j.TierOverride, &j.Mode, &constraints, &metadata, &project, &idem, &j.Status, &j.Error, &j.CapsuleID,
 		&j.TasksTotal, &j.TasksDone, &created, &updated, &started, &completed)
 	if err != nil {
@@ -47,12 +47,15 @@ func (s *SQL) CreateJob(ctx context.Context, j Job) (Job, bool, error) {
 	if j.Status == "" {
 		j.Status = JobQueued
 	}
+	if j.RequestID == "" {
+		j.RequestID = j.ID
+	}
 	var idem any
 	if j.IdempotencyKey != "" {
 		idem = j.IdempotencyKey
 	}
-	_, err := s.exec(ctx, `INSERT INTO jobs (`+jobCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		j.ID, j.TenantID, j.UserID, j.WorkflowID, j.Description, j.Requirements, j.Language, j.Framework,
+	_, err := s.exec(ctx, `INSERT INTO jobs (`+jobCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		j.ID, j.RequestID, j.TenantID, j.UserID, j.WorkflowID, j.Description, j.Requirements, j.Language, j.Framework,
 		j.TierOverride, j.Mode, rawOr(j.Constraints, "{}"), rawOr(j.Metadata, "{}"), rawOr(j.Project, "{}"), idem, string(j.Status), j.Error, j.CapsuleID,
 		j.TasksTotal, j.TasksDone, s.t(j.CreatedAt), s.t(j.UpdatedAt), s.tp(j.StartedAt), s.tp(j.CompletedAt))
 	if err != nil {
@@ -67,9 +70,9 @@ func (s *SQL) CreateJob(ctx context.Context, j Job) (Job, bool, error) {
 			}
 		}
 		if s.d.isUnique(err) {
-			return Job{}, false, fmt.Errorf("store: create job %s: %w", j.ID, ErrConflict)
+			return Job{}, false, fmt.Errorf("store: create job %s (request %s): %w", j.ID, j.RequestID, ErrConflict)
 		}
-		return Job{}, false, fmt.Errorf("store: create job %s: %w", j.ID, err)
+		return Job{}, false, fmt.Errorf("store: create job %s (request %s): %w", j.ID, j.RequestID, err)
 	}
 	created, err := s.GetJob(ctx, j.TenantID, j.ID)
 	return created, true, err
@@ -86,6 +89,19 @@ func (s *SQL) GetJob(ctx context.Context, tenantID, id string) (Job, error) {
 	j, err := scanJob(s.queryRow(ctx, q, args...))
 	if err != nil {
 		return Job{}, fmt.Errorf("store: get job %s: %w", id, notFound(err))
+	}
+	return j, nil
+}
+
+// FindJob implements Store.
+func (s *SQL) FindJob(ctx context.Context, tenantID, workflowID, requestID string) (Job, error) {
+	if tenantID == "" {
+		return Job{}, fmt.Errorf("store: find job %s: a tenant is required", requestID)
+	}
+	j, err := scanJob(s.queryRow(ctx, `SELECT `+jobCols+` FROM jobs WHERE tenant_id = ? AND (workflow_id = ? OR request_id = ?)
+		ORDER BY CASE WHEN workflow_id = ? THEN 0 ELSE 1 END LIMIT 1`, tenantID, workflowID, requestID, workflowID))
+	if err != nil {
+		return Job{}, fmt.Errorf("store: find job %s: %w", requestID, notFound(err))
 	}
 	return j, nil
 }

@@ -62,10 +62,20 @@ func (s JobStatus) Terminal() bool {
 	return s == JobCompleted || s == JobFailed || s == JobCancelled
 }
 
-// Job is one request to build a capsule. Its ID is the request id; its
-// Temporal workflow id is "qlp-execution-" + ID.
+// Job is one request to build a capsule.
+//
+// Request ids are the tenant's: two tenants may use the same one, and one
+// tenant's never reveals or blocks another's. ID is the job's key, unique
+// across tenants, which everything inside QLP refers to (tasks, events,
+// usage rows, the capsule and review ids derived from it, the workflow's
+// input); its Temporal workflow id is "qlp-execution-" + ID.
 type Job struct {
-	ID           string
+	// ID is the job key: the request id when QLP chose it (a UUID), a UUID
+	// of its own when the tenant chose the request id.
+	ID string
+	// RequestID is the tenant's id of the job, unique within the tenant;
+	// CreateJob sets it to ID when empty.
+	RequestID    string
 	TenantID     string
 	UserID       string
 	WorkflowID   string
@@ -165,9 +175,12 @@ type TaskUpdate struct {
 
 // Capsule is a generated project; its content lives in versions.
 type Capsule struct {
-	ID            string
-	TenantID      string
-	JobID         string
+	ID       string
+	TenantID string
+	JobID    string // the job's key (Job.ID)
+	// RequestID is the job's request id (Job.RequestID), read with the
+	// capsule; AddCapsuleVersion ignores it.
+	RequestID     string
 	Name          string
 	Description   string
 	Language      string
@@ -362,9 +375,16 @@ type Store interface {
 	RevokeAPIKey(ctx context.Context, tenantID, id string) error
 
 	// CreateJob inserts j. When j.IdempotencyKey is set and the tenant already
-	// has a job with that key, it returns that job and created=false.
+	// has a job with that key, it returns that job and created=false. A
+	// request id the tenant already used, or a key or workflow id that
+	// exists, is ErrConflict; another tenant's request ids never are.
 	CreateJob(ctx context.Context, j Job) (job Job, created bool, err error)
+	// GetJob returns the job with key id.
 	GetJob(ctx context.Context, tenantID, id string) (Job, error)
+	// FindJob returns the tenant's job whose workflow id is workflowID or,
+	// when there is none, whose request id is requestID. Another tenant's
+	// job is ErrNotFound, exactly like a missing one.
+	FindJob(ctx context.Context, tenantID, workflowID, requestID string) (Job, error)
 	ListJobs(ctx context.Context, tenantID string, limit, offset int) ([]Job, error)
 	UpdateJob(ctx context.Context, id string, u JobUpdate) error
 

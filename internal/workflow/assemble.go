@@ -169,7 +169,7 @@ func (a *Activities) AssembleCapsule(ctx context.Context, in CapsuleInput) (Asse
 	gen.PromptVersions = PromptVersions
 	created := a.now().Truncate(time.Second)
 	c, err := capsule.Build(capsule.Input{
-		ID: id, Version: 1, Name: plan.Project.Name, Description: desc, Request: request, RequestID: job.ID,
+		ID: id, Version: 1, Name: plan.Project.Name, Description: desc, Request: request, RequestID: job.RequestID,
 		Language: plan.Project.Language, Framework: plan.Project.Framework, Entrypoint: plan.Project.Entrypoint,
 		Commands:     capsule.Commands{Build: plan.Project.Commands.Build, Run: plan.Project.Commands.Run, Test: plan.Project.Commands.Test},
 		Dependencies: plan.Project.Dependencies, Files: files, Generator: gen,
@@ -289,7 +289,7 @@ func (a *Activities) Reuse(ctx context.Context, in JobRef) (ReuseResult, error) 
 	gen := m.Generator
 	gen.QLPVersion = a.Generator.QLPVersion
 	created := a.now().Truncate(time.Second)
-	c, err := capsule.Build(capsule.Input{ID: id, Version: 1, Name: m.Name, Description: m.Description, Request: requestText(job), RequestID: job.ID,
+	c, err := capsule.Build(capsule.Input{ID: id, Version: 1, Name: m.Name, Description: m.Description, Request: requestText(job), RequestID: job.RequestID,
 		Language: firstOr(m.Languages, ""), Framework: m.Framework, Entrypoint: m.Entrypoint, Commands: m.Commands, Dependencies: m.Dependencies,
 		Files: files, Generator: gen, Cost: capsule.Cost{USD: pricing.USD(0)}, Report: rep, ReusedFrom: src.ID,
 		Warnings:  []string{fmt.Sprintf("reused capsule %s made for the request %q (similarity %.2f); no model was called", src.ID, match.Description, match.Score)},

@@ -24,11 +24,15 @@ const (
 	ReviewSignal = "hitl-decision"
 )
 
-// WorkflowID is the Temporal workflow id of a request.
-func WorkflowID(requestID string) string { return "qlp-execution-" + requestID }
+// WorkflowID is the Temporal workflow id of the job whose key (store.Job.ID)
+// is jobKey. Keys are unique across tenants, and so are workflow ids; a
+// job's key is its request id unless the tenant chose the request id.
+func WorkflowID(jobKey string) string { return "qlp-execution-" + jobKey }
 
 // Input starts a job. Everything else about the job is in the store.
 type Input struct {
+	// RequestID is the job's key in the store (store.Job.ID), unique across
+	// tenants; the tenant's own request id is store.Job.RequestID.
 	RequestID string
 	TenantID  string
 	// MaxParallel bounds how many independent tasks generate at once.

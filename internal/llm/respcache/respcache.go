@@ -4,6 +4,10 @@
 // meant to be reproducible. Entries live in Redis when one is configured
 // (shared by every QLP process) or in an in-process LRU.
 //
+// Entries are kept per tenant: a tenant is never served an answer another
+// tenant paid for, which would also tell it what the other asked. Sharing
+// across tenants is an explicit setting ([Config.SharedAcrossTenants]).
+//
 // The wrapper sits inside llm.Metered, so a hit is still recorded as a
 // usage row, with Cached set and cost 0.
 package respcache
@@ -44,6 +48,12 @@ type Config struct {
 	MaxTemperature float64
 	// TTL is how long an answer is kept (default 1h).
 	TTL time.Duration
+	// SharedAcrossTenants serves one tenant's cached answers to another
+	// that sends exactly the same request. Off by default: a hit would tell
+	// a tenant what another asked and hand it a call another paid for.
+	// Only for a single-organisation installation whose tenants trust each
+	// other.
+	SharedAcrossTenants bool
 }
 
 // Defaults.
@@ -75,25 +85,38 @@ func New(inner llm.Provider, store Store, cfg Config, obs Observer, logger *slog
 // Name implements llm.Provider.
 func (c *Cache) Name() string { return c.inner.Name() }
 
-// Key is the cache key of a request to provider.
-func Key(provider string, req llm.Request) string {
+// Key is the cache key of a request to provider in tenant's entries; an
+// empty tenant names the entries shared by every tenant.
+func Key(provider, tenant string, req llm.Request) string {
 	b, _ := json.Marshal(struct {
 		V           int           `json:"v"`
+		Shared      bool          `json:"shared"`
+		Tenant      string        `json:"tenant"`
 		Provider    string        `json:"provider"`
 		Model       string        `json:"model"`
 		Messages    []llm.Message `json:"messages"`
 		JSON        bool          `json:"json"`
 		MaxTokens   int           `json:"max_tokens"`
 		Temperature float64       `json:"temperature"`
-	}{1, provider, req.Model, req.Messages, req.JSON, req.MaxTokens, req.Temperature})
+	}{2, tenant == "", tenant, provider, req.Model, req.Messages, req.JSON, req.MaxTokens, req.Temperature})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
 
-// eligible: low temperature, and not a retry of an activity whose previous
-// attempt may have failed because of the very answer the cache holds.
+// key is the key of req: in its tenant's entries, or the shared ones.
+func (c *Cache) key(req llm.Request) string {
+	if c.cfg.SharedAcrossTenants {
+		return Key(c.inner.Name(), "", req)
+	}
+	return Key(c.inner.Name(), req.Meta.TenantID, req)
+}
+
+// eligible: low temperature, not a retry of an activity whose previous
+// attempt may have failed because of the very answer the cache holds, and
+// a tenant to keep the entry under (unless entries are shared).
 func (c *Cache) eligible(req llm.Request) bool {
-	return req.Temperature <= c.cfg.MaxTemperature && req.Meta.Attempt <= 1
+	return req.Temperature <= c.cfg.MaxTemperature && req.Meta.Attempt <= 1 &&
+		(c.cfg.SharedAcrossTenants || req.Meta.TenantID != "")
 }
 
 type entry struct {
@@ -145,7 +168,7 @@ func (c *Cache) Chat(ctx context.Context, req llm.Request) (*llm.Response, error
 		return c.inner.Chat(ctx, req)
 	}
 	start := time.Now()
-	key := Key(c.inner.Name(), req)
+	key := c.key(req)
 	if resp, ok := c.lookup(ctx, key); ok {
 		resp.Latency = time.Since(start)
 		return resp, nil
@@ -163,7 +186,7 @@ func (c *Cache) Stream(ctx context.Context, req llm.Request, fn func(llm.Chunk) 
 		return c.inner.Stream(ctx, req, fn)
 	}
 	start := time.Now()
-	key := Key(c.inner.Name(), req)
+	key := c.key(req)
 	if resp, ok := c.lookup(ctx, key); ok {
 		if fn != nil && resp.Content != "" {
 			if err := fn(llm.Chunk{Delta: resp.Content}); err != nil {

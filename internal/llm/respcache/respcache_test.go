@@ -137,17 +137,65 @@ func TestRedisIsSharedBetweenProcesses(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, resp.Cached)
 	require.Len(t, srv.Calls(), 1)
-	ttl, err := rdb.TTL(t.Context(), prefix+respcache.Key("openai", base())).Result()
+	ttl, err := rdb.TTL(t.Context(), prefix+respcache.Key("openai", "acme", base())).Result()
 	require.NoError(t, err)
 	require.InDelta(t, 60, ttl.Seconds(), 2)
 }
 
-func TestKeyCoversProvider(t *testing.T) {
-	require.NotEqual(t, respcache.Key("openai", base()), respcache.Key("azure", base()))
-	require.Equal(t, respcache.Key("openai", base()), respcache.Key("openai", base()))
+func TestKeyCoversProviderAndTenant(t *testing.T) {
+	require.NotEqual(t, respcache.Key("openai", "acme", base()), respcache.Key("azure", "acme", base()))
+	require.Equal(t, respcache.Key("openai", "acme", base()), respcache.Key("openai", "acme", base()))
+	require.NotEqual(t, respcache.Key("openai", "acme", base()), respcache.Key("openai", "globex", base()), "each tenant has its own entries")
+	require.NotEqual(t, respcache.Key("openai", "acme", base()), respcache.Key("openai", "", base()), "and the shared entries are apart")
 	r := base()
-	r.Meta = llm.Meta{TenantID: "other", TaskID: "t9"}
-	require.Equal(t, respcache.Key("openai", base()), respcache.Key("openai", r), "who asks does not change the answer")
+	r.Meta = llm.Meta{TenantID: "other", TaskID: "t9", JobID: "j9"}
+	require.Equal(t, respcache.Key("openai", "acme", base()), respcache.Key("openai", "acme", r), "the key's tenant is the one given, not the request's")
+}
+
+// TestEntriesArePerTenant: a tenant sending exactly the request another
+// tenant sent before is not served that tenant's answer (the provider is
+// called and the call is billed); the same tenant repeating it is. With
+// SharedAcrossTenants the answer is shared. A call without a tenant is
+// never cached.
+func TestEntriesArePerTenant(t *testing.T) {
+	for storeName, newStore := range stores(t) {
+		for _, shared := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/shared=%v", storeName, shared), func(t *testing.T) {
+				srv := llmtest.New(func(llmtest.Call) llmtest.Reply {
+					return llmtest.Reply{Content: "package main", Usage: &llm.Usage{InputTokens: 1000, OutputTokens: 500}}
+				})
+				defer srv.Close()
+				c := respcache.New(openai.New(openai.Config{BaseURL: srv.URL}), newStore(t),
+					respcache.Config{MaxTemperature: 0.3, TTL: time.Hour, SharedAcrossTenants: shared}, nil, logx.Discard())
+				as := func(tenant string) *llm.Response {
+					t.Helper()
+					r := base()
+					r.Meta.TenantID = tenant
+					resp, err := c.Chat(t.Context(), r)
+					require.NoError(t, err)
+					return resp
+				}
+				require.False(t, as("acme").Cached)
+				require.Len(t, srv.Calls(), 1)
+				if shared {
+					require.True(t, as("globex").Cached, "shared: another tenant gets the answer")
+					require.Len(t, srv.Calls(), 1)
+				} else {
+					require.False(t, as("globex").Cached, "another tenant's identical request is not served from acme's entry")
+					require.Len(t, srv.Calls(), 2, "the provider answers it")
+					require.True(t, as("globex").Cached, "globex's own answer is kept for globex")
+					require.Len(t, srv.Calls(), 2)
+				}
+				require.True(t, as("acme").Cached)
+				if !shared {
+					before := len(srv.Calls())
+					require.False(t, as("").Cached)
+					require.False(t, as("").Cached, "no tenant: never cached")
+					require.Len(t, srv.Calls(), before+2)
+				}
+			})
+		}
+	}
 }
 
 var _ respcache.Observer = (*llm.Metrics)(nil)

@@ -89,6 +89,9 @@ type CacheConfig struct {
 	MaxTemperature float64
 	TTL            time.Duration
 	Entries        int
+	// SharedAcrossTenants lets one tenant's cached answers serve another
+	// tenant's identical request (off: each tenant has its own entries).
+	SharedAcrossTenants bool
 }
 
 // Config selects the packs, the providers' endpoints and the wrappers.
@@ -182,6 +185,7 @@ func (c *Config) Settings() []settings.Setting {
 		{Key: "llm.cache.max_temperature", Env: "QLP_LLM_CACHE_MAX_TEMPERATURE", Help: "requests above this temperature are never cached", Value: settings.Float(&c.Cache.MaxTemperature)},
 		{Key: "llm.cache.ttl", Env: "QLP_LLM_CACHE_TTL", Help: "how long a cached answer is served", Value: settings.Duration(&c.Cache.TTL)},
 		{Key: "llm.cache.entries", Env: "QLP_LLM_CACHE_ENTRIES", Help: "answers kept by the in-process cache", Value: settings.Int(&c.Cache.Entries)},
+		{Key: "llm.cache.shared_across_tenants", Env: "QLP_LLM_CACHE_SHARED_ACROSS_TENANTS", Help: "serve one tenant's cached answer to another tenant's identical request (off: entries are kept per tenant; on tells a tenant what another asked and uses calls another paid for: only for tenants that trust each other)", Value: settings.Bool(&c.Cache.SharedAcrossTenants)},
 		{Key: "pricing.file", Env: "QLP_PRICING_FILE", Help: "YAML file of extra or overriding model prices (see docs/costs.md)", Value: settings.String(&c.PricingFile)},
 	}
 	for i, t := range Names {
@@ -766,7 +770,8 @@ func (b *builder) chain(name string, models []string) error {
 		if b.r.Metrics != nil {
 			cobs = b.r.Metrics
 		}
-		p = respcache.New(p, store, respcache.Config{MaxTemperature: b.c.Cache.MaxTemperature, TTL: b.c.Cache.TTL}, cobs, b.d.Logger)
+		p = respcache.New(p, store, respcache.Config{MaxTemperature: b.c.Cache.MaxTemperature, TTL: b.c.Cache.TTL,
+			SharedAcrossTenants: b.c.Cache.SharedAcrossTenants}, cobs, b.d.Logger)
 	}
 	m, err := llm.NewMetered(p, b.prices, b.d.Sink, b.d.Logger, models...)
 	if err != nil {

@@ -355,7 +355,7 @@ func TestSharedRedisState(t *testing.T) {
 	keys, err := rdb.Keys(t.Context(), "qlp:llm:ratelimit:{openai}:*").Result()
 	require.NoError(t, err)
 	require.Equal(t, []string{"qlp:llm:ratelimit:{openai}:rpm"}, keys)
-	rdb.Del(context.Background(), "qlp:llm:ratelimit:{openai}:rpm", "qlp:llm:cache:"+respcache.Key("openai", req))
+	rdb.Del(context.Background(), "qlp:llm:ratelimit:{openai}:rpm", "qlp:llm:cache:"+respcache.Key("openai", "acme", req))
 }
 
 func TestEverySettingIsDocumented(t *testing.T) {
@@ -425,6 +425,59 @@ func TestHostedPacksCallTheirProviders(t *testing.T) {
 			require.Equal(t, tt.model, u.Model)
 			require.Equal(t, 1000, u.InputTokens)
 			require.Positive(t, u.CostPUSD)
+		})
+	}
+}
+
+// TestResponseCacheIsPerTenant: through the router every process builds, a
+// tenant sending exactly another tenant's request calls the provider (and
+// pays for it: not a cached row); the same tenant again is served from the
+// cache. With llm.cache.shared_across_tenants the second tenant is served
+// the first one's answer.
+func TestResponseCacheIsPerTenant(t *testing.T) {
+	for _, shared := range []bool{false, true} {
+		t.Run(map[bool]string{false: "default", true: "shared across tenants"}[shared], func(t *testing.T) {
+			hosted := llmtest.New(func(llmtest.Call) llmtest.Reply { return llmtest.Reply{Content: "the answer"} })
+			defer hosted.Close()
+			c := tiers.Defaults()
+			c.Provider, c.BaseURL = "openai", hosted.URL
+			c.Cache.SharedAcrossTenants = shared
+			rows := &sink{}
+			r, err := tiers.New(c, tiers.Deps{Sink: rows, Logger: logx.Discard()})
+			require.NoError(t, err)
+			target, err := r.Target("T1")
+			require.NoError(t, err)
+			ask := func(tenant string) *llm.Response {
+				t.Helper()
+				resp, err := target.Provider.Chat(t.Context(), llm.Request{Model: target.Model, MaxTokens: 10, Temperature: 0.2,
+					Messages: []llm.Message{{Role: "user", Content: "what did acme ask?"}}, Meta: llm.Meta{TenantID: tenant, Attempt: 1}})
+				require.NoError(t, err)
+				return resp
+			}
+			require.False(t, ask("acme").Cached)
+			require.Len(t, hosted.Calls(), 1)
+			second := ask("globex")
+			if shared {
+				require.True(t, second.Cached, "the opt-in shares answers")
+				require.Len(t, hosted.Calls(), 1)
+			} else {
+				require.False(t, second.Cached, "another tenant's identical request is not answered from acme's call")
+				require.Len(t, hosted.Calls(), 2, "the provider answered globex")
+				require.True(t, ask("globex").Cached, "globex's repeat is cached")
+				require.Len(t, hosted.Calls(), 2)
+			}
+			require.True(t, ask("acme").Cached, "acme's repeat is cached")
+			var globexPaid int64
+			for _, u := range rows.all() {
+				if u.TenantID == "globex" {
+					globexPaid += u.CostPUSD
+				}
+			}
+			if shared {
+				require.Zero(t, globexPaid)
+			} else {
+				require.Positive(t, globexPaid, "globex paid for its own first answer")
+			}
 		})
 	}
 }

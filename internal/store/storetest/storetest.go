@@ -68,6 +68,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"api keys", testAPIKeys},
 		{"jobs", testJobs},
 		{"idempotency", testIdempotency},
+		{"request ids are per tenant", testRequestIDsPerTenant},
 		{"tasks", testTasks},
 		{"capsules", testCapsules},
 		{"capsule write is atomic", testCapsuleAtomic},
@@ -201,6 +202,91 @@ func testIdempotency(t *testing.T, s store.Store) {
 	_, created, err = s.CreateJob(ctx(t), g)
 	require.NoError(t, err)
 	require.True(t, created, "keys are per tenant")
+}
+
+// testRequestIDsPerTenant: a request id is the tenant's. Two tenants using
+// the same one get two jobs (under two keys and two workflow ids); a
+// tenant using one twice is a conflict; FindJob finds a tenant's job by
+// workflow id or request id and answers another tenant's exactly like a
+// missing one.
+func testRequestIDsPerTenant(t *testing.T, s store.Store) {
+	mustTenant(t, s, "acme")
+	mustTenant(t, s, "globex")
+	job := func(key, requestID, tenant string) store.Job {
+		j := newJob(key, tenant)
+		j.RequestID = requestID
+		return j
+	}
+	a, created, err := s.CreateJob(ctx(t), job("k-a", "build-1", "acme"))
+	require.NoError(t, err)
+	require.True(t, created)
+	require.Equal(t, "k-a", a.ID)
+	require.Equal(t, "build-1", a.RequestID)
+	g, created, err := s.CreateJob(ctx(t), job("k-g", "build-1", "globex"))
+	require.NoError(t, err, "another tenant's request id is no conflict")
+	require.True(t, created)
+	require.Equal(t, "build-1", g.RequestID)
+	_, _, err = s.CreateJob(ctx(t), job("k-a2", "build-1", "acme"))
+	require.ErrorIs(t, err, store.ErrConflict, "a tenant's own request id twice")
+	_, _, err = s.CreateJob(ctx(t), job("k-a", "build-2", "globex"))
+	require.ErrorIs(t, err, store.ErrConflict, "job keys are unique across tenants")
+	dup := job("k-x", "build-3", "globex")
+	dup.WorkflowID = a.WorkflowID
+	_, _, err = s.CreateJob(ctx(t), dup)
+	require.ErrorIs(t, err, store.ErrConflict, "workflow ids are unique across tenants")
+	plain, _, err := s.CreateJob(ctx(t), newJob("k-plain", "acme"))
+	require.NoError(t, err)
+	require.Equal(t, "k-plain", plain.RequestID, "no request id: the key is the request id")
+
+	for _, tt := range []struct {
+		tenant, workflowID, requestID, want string
+	}{
+		{"acme", "build-1", "build-1", "k-a"},
+		{"globex", "build-1", "build-1", "k-g"},
+		{"acme", "qlp-execution-k-a", "k-a", "k-a"},
+		{"globex", "qlp-execution-k-g", "k-g", "k-g"},
+		{"acme", "qlp-execution-build-1", "build-1", "k-a"},
+		{"acme", "k-plain", "k-plain", "k-plain"},
+		{"acme", "qlp-execution-k-plain", "k-plain", "k-plain"},
+	} {
+		got, err := s.FindJob(ctx(t), tt.tenant, tt.workflowID, tt.requestID)
+		require.NoError(t, err, "%+v", tt)
+		require.Equal(t, tt.want, got.ID, "%+v", tt)
+		require.Equal(t, tt.tenant, got.TenantID)
+	}
+	for _, tt := range []struct{ tenant, workflowID, requestID string }{
+		{"globex", "qlp-execution-k-a", "k-a"},
+		{"acme", "qlp-execution-k-g", "k-g"},
+		{"globex", "qlp-execution-k-plain", "k-plain"},
+		{"acme", "nope", "nope"},
+		{"nobody", "build-1", "build-1"},
+	} {
+		_, err := s.FindJob(ctx(t), tt.tenant, tt.workflowID, tt.requestID)
+		require.ErrorIs(t, err, store.ErrNotFound, "%+v", tt)
+	}
+	// A workflow id wins over a request id that happens to equal it.
+	odd, _, err := s.CreateJob(ctx(t), job("k-odd", "qlp-execution-k-a", "acme"))
+	require.NoError(t, err)
+	got, err := s.FindJob(ctx(t), "acme", "qlp-execution-k-a", "k-a")
+	require.NoError(t, err)
+	require.Equal(t, "k-a", got.ID)
+	got, err = s.FindJob(ctx(t), "acme", odd.WorkflowID, "")
+	require.NoError(t, err)
+	require.Equal(t, "k-odd", got.ID)
+
+	// Each job's capsule reads its own job's request id.
+	for _, j := range []store.Job{a, g} {
+		require.NoError(t, s.AddCapsuleVersion(ctx(t), store.Capsule{ID: "c-" + j.ID, TenantID: j.TenantID, JobID: j.ID, Name: "n"},
+			capsuleVersion("c-"+j.ID, 1, nil)))
+		c, err := s.GetCapsule(ctx(t), j.TenantID, "c-"+j.ID)
+		require.NoError(t, err)
+		require.Equal(t, "build-1", c.RequestID)
+		require.Equal(t, j.ID, c.JobID)
+		list, _, err := s.ListCapsules(ctx(t), j.TenantID, 10, 0)
+		require.NoError(t, err)
+		require.Len(t, list, 1)
+		require.Equal(t, "build-1", list[0].RequestID)
+	}
 }
 
 func testTasks(t *testing.T, s store.Store) {
