@@ -175,9 +175,14 @@ it, a signature by this machine's key (in the data directory) is reported as
 trusted and any other valid signature as untrusted.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			data, err := os.ReadFile(args[0])
+			f, err := os.Open(args[0])
 			if err != nil {
 				return err
+			}
+			data, err := capsule.ReadArchiveBytes(f)
+			f.Close()
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
 			}
 			files, err := capsule.ReadArchive(data)
 			if err != nil {
