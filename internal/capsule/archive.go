@@ -96,18 +96,28 @@ func writeTar(w io.Writer, paths []string, files map[string][]byte, mtime time.T
 // Verification is the result of checking an archive.
 type Verification struct {
 	Manifest Manifest
-	Files    int      // files checked against the manifest
-	KeyID    string   // signer
-	Trusted  bool     // the signer is one of the trusted keys
-	Problems []string // every mismatch; empty means valid
+	Files    int    // files checked against the manifest
+	KeyID    string // signer
+	Trusted  bool   // the signer is one of the trusted keys
+	// Problems lists every mismatch of the content and the signature;
+	// empty means intact. Who signed is Trusted's business.
+	Problems []string
 }
 
-// OK reports whether every hash and the signature matched.
-func (v *Verification) OK() bool { return len(v.Problems) == 0 }
+// Intact reports whether every file matched the manifest and the manifest's
+// signature is valid, whoever made it. Anyone can re-sign an edited
+// capsule with a key of their own, so Intact alone says nothing of where
+// the capsule comes from.
+func (v *Verification) Intact() bool { return len(v.Problems) == 0 }
+
+// OK reports whether the capsule is intact and signed by one of the trusted
+// keys.
+func (v *Verification) OK() bool { return v.Intact() && v.Trusted }
 
 // Verify checks every file against the manifest (presence, size, SHA-256,
 // no extra files) and the manifest's ed25519 signature. trusted lists the
-// keys whose signatures count as trusted; an empty list trusts none.
+// keys whose signatures count as trusted; an empty list trusts none, and a
+// valid signature by any other key is intact but not OK.
 func Verify(files map[string][]byte, trusted ...ed25519.PublicKey) (*Verification, error) {
 	raw, ok := files[ManifestFile]
 	if !ok {
@@ -169,7 +179,7 @@ func Verify(files map[string][]byte, trusted ...ed25519.PublicKey) (*Verificatio
 		v.Problems = append(v.Problems, "manifest signature does not match its content")
 	}
 	for _, k := range trusted {
-		if bytes.Equal(k, pub) {
+		if bytes.Equal(k, pub) && len(v.Problems) == 0 {
 			v.Trusted = true
 		}
 	}
