@@ -98,9 +98,10 @@ func (a *Activities) AssembleCapsule(ctx context.Context, in JobRef) (AssembleRe
 		return AssembleResult{}, err
 	}
 	id := CapsuleID(job.ID)
+	opts := ExecutionOf(job.Metadata)
 	if existing, err := a.Store.GetCapsule(ctx, "", id); err == nil {
 		// A retry after the write landed: answer from what was stored.
-		res := AssembleResult{CapsuleID: id, Files: existing.FileCount}
+		res := AssembleResult{CapsuleID: id, Files: existing.FileCount, Strict: opts.Strict}
 		if v, err := a.Store.GetCapsuleVersion(ctx, "", id, 0); err == nil {
 			var m capsule.Manifest
 			if json.Unmarshal(v.Manifest, &m) == nil {
@@ -126,7 +127,9 @@ func (a *Activities) AssembleCapsule(ctx context.Context, in JobRef) (AssembleRe
 	files, warnings := mergeFiles(tasks)
 	report := capsule.NotValidated(notValidatedReason)
 	if a.Validator != nil {
-		rep, err := a.validate(ctx, validationRequest(plan, files, "capsule "+job.ID))
+		req := validationRequest(plan, files, "capsule "+job.ID)
+		req.Quick = opts.QuickCapsule()
+		rep, err := a.validate(ctx, req)
 		if err != nil {
 			return AssembleResult{}, err
 		}
@@ -179,7 +182,7 @@ func (a *Activities) AssembleCapsule(ctx context.Context, in JobRef) (AssembleRe
 		map[string]any{"capsule_id": id, "files": len(c.Manifest.Files), "validation": c.Manifest.Validation.Status, "warnings": warnings})
 	a.recordCapsule(ctx, job, plan, tasks, c)
 	return AssembleResult{CapsuleID: id, Files: len(c.Manifest.Files), Validation: c.Manifest.Validation.Status,
-		ValidationSummary: c.Manifest.Validation.Summary, RequiresHumanReview: c.Manifest.Validation.RequiresHumanReview}, nil
+		ValidationSummary: c.Manifest.Validation.Summary, RequiresHumanReview: c.Manifest.Validation.RequiresHumanReview, Strict: opts.Strict}, nil
 }
 
 // recordCapsule offers the capsule's files to memory. Memory keeps them as

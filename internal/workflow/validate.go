@@ -111,7 +111,8 @@ func sortedKeys(m map[string][]byte) []string {
 // ValidateTask validates one attempt of a task: its files together with
 // the files of every task it depends on (so that it can compile), quickly
 // (compile checks, its tests, the built-in security rules; the full
-// validation runs on the assembled capsule). A failure is not an error:
+// validation runs on the assembled capsule) unless the job's
+// ExecutionOptions ask for full checks of every attempt. A failure is not an error:
 // the exact failures go back to the workflow, and into the attempt's
 // record, for the fixer. A task passes when no check failed; it is then
 // completed, unless its confidence is below in.ReviewThreshold: then it
@@ -179,7 +180,7 @@ func (a *Activities) ValidateTask(ctx context.Context, in TaskInput) (TaskValida
 		}
 		files, _ := mergeFiles(scope)
 		req := validationRequest(plan, files, fmt.Sprintf("task %s attempt %d", task.ID, attemptNo))
-		req.Partial, req.Quick = true, true
+		req.Partial, req.Quick = true, ExecutionOf(job.Metadata).QuickTasks()
 		rep, err := a.validate(ctx, req)
 		if err != nil {
 			return TaskValidation{}, err

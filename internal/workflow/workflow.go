@@ -210,10 +210,13 @@ func QLPWorkflow(ctx workflow.Context, in Input) (Result, error) {
 		return fail("capsule assembly failed: " + reason(err))
 	}
 	res.CapsuleID = asm.CapsuleID
-	if asm.Validation == "failed" {
+	if asm.Validation == "failed" || asm.Strict && asm.Validation != "passed" {
 		// The capsule is kept, with its report, as evidence; the job is
 		// not presented as a success.
 		why := "the capsule failed validation: " + asm.ValidationSummary
+		if asm.Validation != "failed" {
+			why = "strict validation accepts only a capsule that passed; this one's validation is " + asm.Validation + ": " + asm.ValidationSummary
+		}
 		if err := finish("failed", why, asm.CapsuleID); err != nil {
 			workflow.GetLogger(ctx).Error("record failure", "error", err)
 		}
