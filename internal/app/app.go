@@ -138,7 +138,11 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 		Logger: logger.With("component", "budget")}); err != nil {
 		return nil, err
 	}
-	if p.Costs, err = costs.New(cfg.Costs, costs.Deps{Ledger: p.Store, Prices: p.Prices, Plan: plan, Tiers: tierModels(cfg.LLM)}); err != nil {
+	models, err := tierModels(cfg.LLM)
+	if err != nil {
+		return nil, err
+	}
+	if p.Costs, err = costs.New(cfg.Costs, costs.Deps{Ledger: p.Store, Prices: p.Prices, Plan: plan, Tiers: models}); err != nil {
 		return nil, fmt.Errorf("%w (llm.model_* (QLP_LLM_MODEL_T0..T3) must be priced)", err)
 	}
 	var tc client.Client
@@ -317,22 +321,29 @@ func guard(router *tiers.Router, b *budget.Service) error {
 	})
 }
 
-// tierModels are the configured model of each tier, for cost estimates;
-// none when no provider is configured (an API-only process).
-func tierModels(c tiers.Config) []costs.TierModel {
+// tierModels are the configured model of each tier, for cost estimates:
+// the default pack's, with the QLP_LLM_MODEL_T* overrides (a provider
+// named alone, QLP_LLM_PROVIDER=openai, uses its pack's models); none
+// without a provider.
+func tierModels(c tiers.Config) ([]costs.TierModel, error) {
 	if c.Provider == "" {
-		return nil
+		return nil, nil
 	}
-	provider := c.Provider
 	out := make([]costs.TierModel, len(tiers.Names))
-	for i, t := range tiers.Names {
-		model := c.Models[i]
-		if provider == "replay" {
-			model = "replay" // every tier answers from the cassette, at no cost
+	if c.Provider == "replay" {
+		for i, t := range tiers.Names {
+			out[i] = costs.TierModel{Tier: t, Provider: "replay", Model: "replay"} // every tier answers from the cassette, at no cost
 		}
-		out[i] = costs.TierModel{Tier: t, Provider: provider, Model: model}
+		return out, nil
 	}
-	return out
+	slots, err := c.DefaultTiers()
+	if err != nil {
+		return nil, err
+	}
+	for i, t := range tiers.Names {
+		out[i] = costs.TierModel{Tier: t, Provider: slots[i].Provider, Model: slots[i].Model}
+	}
+	return out, nil
 }
 
 // Close stops the worker, the engine and the store.

@@ -14,6 +14,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/auth"
 	"github.com/quantumlayer/qlp/internal/budget"
 	"github.com/quantumlayer/qlp/internal/config"
+	"github.com/quantumlayer/qlp/internal/costs"
 	"github.com/quantumlayer/qlp/internal/llm/llmtest"
 	"github.com/quantumlayer/qlp/internal/logx"
 	"github.com/quantumlayer/qlp/internal/store"
@@ -109,4 +110,33 @@ func TestAgentsService(t *testing.T) {
 	require.Equal(t, http.StatusPaymentRequired, status, out)
 	require.Contains(t, out, "budget_exceeded")
 	require.Len(t, model.Calls(), before, "no model call was made")
+}
+
+// A provider named alone (the README's `export QLP_LLM_PROVIDER=openai`)
+// uses its pack's models: the platform starts, and cost estimates price
+// those models, with a QLP_LLM_MODEL_T* override where one is set.
+func TestProviderAloneUsesItsPacksModels(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		models [4]string
+		t0     string
+	}{
+		{name: "pack defaults", t0: "gpt-4.1-nano"},
+		{name: "one override", models: [4]string{"gpt-4o-mini"}, t0: "gpt-4o-mini"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := config.Defaults()
+			cfg.DataDir = t.TempDir()
+			cfg.Store.Driver, cfg.Store.DatabaseURL = "sqlite", ""
+			cfg.LLM.Provider, cfg.LLM.APIKey, cfg.LLM.Models = "openai", "sk-test", tc.models
+			p, err := app.Open(t.Context(), cfg, logx.Discard(), app.Options{NoEngine: true, Version: "test"})
+			require.NoError(t, err)
+			defer p.Close()
+			est, err := p.Costs.Estimate(t.Context(), costs.EstimateQuery{Complexity: "medium"})
+			require.NoError(t, err)
+			require.NotEmpty(t, est.EstimatedCosts)
+			require.Equal(t, "T0", est.EstimatedCosts[0].Tier)
+			require.Equal(t, tc.t0, est.EstimatedCosts[0].Model)
+		})
+	}
 }

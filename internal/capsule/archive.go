@@ -8,11 +8,9 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
-	"strings"
 	"time"
 )
 
@@ -95,115 +93,31 @@ func writeTar(w io.Writer, paths []string, files map[string][]byte, mtime time.T
 	return tw.Close()
 }
 
-// ReadArchive reads a zip, tar or tar.gz archive (detected from its first
-// bytes) into a map of files. Entries that are not regular files, unsafe
-// paths and oversized content are errors.
-func ReadArchive(b []byte) (map[string][]byte, error) {
-	switch {
-	case bytes.HasPrefix(b, []byte("PK\x03\x04")) || bytes.HasPrefix(b, []byte("PK\x05\x06")):
-		return readZip(b)
-	case bytes.HasPrefix(b, []byte{0x1f, 0x8b}):
-		gz, err := gzip.NewReader(bytes.NewReader(b))
-		if err != nil {
-			return nil, fmt.Errorf("capsule: gzip: %w", err)
-		}
-		return readTar(gz)
-	case len(b) > 262 && string(b[257:262]) == "ustar":
-		return readTar(bytes.NewReader(b))
-	default:
-		return nil, errors.New("capsule: not a zip, tar or tar.gz archive")
-	}
-}
-
-func checkEntry(name string, size int64, seen map[string][]byte) error {
-	if name != ManifestFile && name != ReportFile {
-		if err := CheckPath(name); err != nil {
-			return fmt.Errorf("capsule: archive entry: %w", err)
-		}
-	}
-	if size > MaxFileBytes+1<<20 {
-		return fmt.Errorf("capsule: archive entry %s is too large (%d bytes)", name, size)
-	}
-	if _, dup := seen[name]; dup {
-		return fmt.Errorf("capsule: archive has %s twice", name)
-	}
-	return nil
-}
-
-func readZip(b []byte) (map[string][]byte, error) {
-	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
-	if err != nil {
-		return nil, fmt.Errorf("capsule: zip: %w", err)
-	}
-	out := map[string][]byte{}
-	for _, f := range zr.File {
-		if f.FileInfo().IsDir() {
-			continue
-		}
-		if !f.Mode().IsRegular() {
-			return nil, fmt.Errorf("capsule: zip entry %s is not a regular file", f.Name)
-		}
-		if err := checkEntry(f.Name, int64(f.UncompressedSize64), out); err != nil {
-			return nil, err
-		}
-		rc, err := f.Open()
-		if err != nil {
-			return nil, fmt.Errorf("capsule: zip %s: %w", f.Name, err)
-		}
-		data, err := io.ReadAll(io.LimitReader(rc, MaxFileBytes+1<<20+1))
-		rc.Close()
-		if err != nil {
-			return nil, fmt.Errorf("capsule: zip %s: %w", f.Name, err)
-		}
-		out[f.Name] = data
-	}
-	return out, nil
-}
-
-func readTar(r io.Reader) (map[string][]byte, error) {
-	tr := tar.NewReader(r)
-	out := map[string][]byte{}
-	for {
-		h, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("capsule: tar: %w", err)
-		}
-		if h.Typeflag == tar.TypeDir {
-			continue
-		}
-		if h.Typeflag != tar.TypeReg {
-			return nil, fmt.Errorf("capsule: tar entry %s is not a regular file", h.Name)
-		}
-		name := strings.TrimPrefix(h.Name, "./")
-		if err := checkEntry(name, h.Size, out); err != nil {
-			return nil, err
-		}
-		data, err := io.ReadAll(io.LimitReader(tr, MaxFileBytes+1<<20+1))
-		if err != nil {
-			return nil, fmt.Errorf("capsule: tar %s: %w", name, err)
-		}
-		out[name] = data
-	}
-}
-
 // Verification is the result of checking an archive.
 type Verification struct {
 	Manifest Manifest
-	Files    int      // files checked against the manifest
-	KeyID    string   // signer
-	Trusted  bool     // the signer is one of the trusted keys
-	Problems []string // every mismatch; empty means valid
+	Files    int    // files checked against the manifest
+	KeyID    string // signer
+	Trusted  bool   // the signer is one of the trusted keys
+	// Problems lists every mismatch of the content and the signature;
+	// empty means intact. Who signed is Trusted's business.
+	Problems []string
 }
 
-// OK reports whether every hash and the signature matched.
-func (v *Verification) OK() bool { return len(v.Problems) == 0 }
+// Intact reports whether every file matched the manifest and the manifest's
+// signature is valid, whoever made it. Anyone can re-sign an edited
+// capsule with a key of their own, so Intact alone says nothing of where
+// the capsule comes from.
+func (v *Verification) Intact() bool { return len(v.Problems) == 0 }
+
+// OK reports whether the capsule is intact and signed by one of the trusted
+// keys.
+func (v *Verification) OK() bool { return v.Intact() && v.Trusted }
 
 // Verify checks every file against the manifest (presence, size, SHA-256,
 // no extra files) and the manifest's ed25519 signature. trusted lists the
-// keys whose signatures count as trusted; an empty list trusts none.
+// keys whose signatures count as trusted; an empty list trusts none, and a
+// valid signature by any other key is intact but not OK.
 func Verify(files map[string][]byte, trusted ...ed25519.PublicKey) (*Verification, error) {
 	raw, ok := files[ManifestFile]
 	if !ok {
@@ -265,7 +179,7 @@ func Verify(files map[string][]byte, trusted ...ed25519.PublicKey) (*Verificatio
 		v.Problems = append(v.Problems, "manifest signature does not match its content")
 	}
 	for _, k := range trusted {
-		if bytes.Equal(k, pub) {
+		if bytes.Equal(k, pub) && len(v.Problems) == 0 {
 			v.Trusted = true
 		}
 	}

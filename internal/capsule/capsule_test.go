@@ -126,8 +126,12 @@ func TestVerifyFindsEveryTampering(t *testing.T) {
 			v, err := capsule.Verify(files, s.PublicKey())
 			require.NoError(t, err)
 			if tt.problem == "untrusted" {
-				require.True(t, v.OK(), "a valid signature by another key verifies…")
-				require.False(t, v.Trusted, "…but is not trusted")
+				require.True(t, v.Intact(), "a valid signature by another key is intact…")
+				require.False(t, v.Trusted, "…but not trusted…")
+				require.False(t, v.OK(), "…so the capsule does not verify")
+				v, err = capsule.Verify(files, s.PublicKey(), other.Public().(ed25519.PublicKey))
+				require.NoError(t, err)
+				require.True(t, v.OK(), "it does when its signer is trusted")
 				return
 			}
 			require.False(t, v.OK())

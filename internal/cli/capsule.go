@@ -236,70 +236,73 @@ func newCapsuleDownloadCmd(e *env) *cobra.Command {
 }
 
 func newCapsuleVerifyCmd(e *env) *cobra.Command {
-	var keyFile string
-	var jsonOut bool
+	var keyFiles []string
+	var jsonOut, allowUntrusted bool
 	cmd := &cobra.Command{
 		Use:   "verify ARCHIVE",
-		Short: "Check every file hash and the manifest signature of a capsule archive",
+		Short: "Check every file hash and the manifest signature of a capsule archive, and who signed it",
 		Long: `Check a capsule archive: every file against the SHA-256 and size the manifest
-lists, no file missing or extra, and the manifest's ed25519 signature. Exits
-non-zero on any mismatch. With --key, the signer must be that key; without
-it, a signature by this machine's key (in the data directory) is reported as
-trusted and any other valid signature as untrusted.`,
+lists, no file missing or extra, the manifest's ed25519 signature, and that
+the signer is trusted. Exits non-zero on any mismatch and on a valid
+signature by a key that is not trusted: anyone can edit a capsule and sign it
+again with a key of their own.
+
+Trusted keys are the ones given with --key (then only those), else this
+installation's own signing key (in the data directory: capsules built on this
+machine) and the publishers' keys listed in QLP_CAPSULE_TRUSTED_KEYS.
+--allow-untrusted accepts a valid signature by any key (integrity only).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			data, err := os.ReadFile(args[0])
+			f, err := os.Open(args[0])
 			if err != nil {
 				return err
+			}
+			data, err := capsule.ReadArchiveBytes(f)
+			f.Close()
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
 			}
 			files, err := capsule.ReadArchive(data)
 			if err != nil {
 				return err
 			}
-			var trusted []ed25519.PublicKey
-			if keyFile != "" {
-				raw, err := os.ReadFile(keyFile)
-				if err != nil {
-					return err
-				}
-				k, err := capsule.ParsePublicKey(raw)
-				if err != nil {
-					return err
-				}
-				trusted = append(trusted, k)
-			} else if _, err := os.Stat(capsule.KeyFile(e.cfg.DataDir)); err == nil {
-				s, err := capsule.LoadOrCreateSigner(e.cfg.DataDir)
-				if err != nil {
-					return err
-				}
-				trusted = append(trusted, s.PublicKey())
-			}
-			v, err := capsule.Verify(files, trusted...)
+			trusted, err := trustedKeys(e, keyFiles)
 			if err != nil {
 				return err
 			}
-			if keyFile != "" && v.OK() && !v.Trusted {
-				v.Problems = append(v.Problems, "signed by key "+v.KeyID+", not by the key given with --key")
+			v, err := capsule.Verify(files, trusted.keys()...)
+			if err != nil {
+				return err
+			}
+			by := trusted.source(v.KeyID)
+			problems := v.Problems
+			ok := v.Intact() && (v.Trusted || allowUntrusted)
+			if v.Intact() && !v.Trusted && !allowUntrusted {
+				problems = append(problems, trusted.refusal(v.KeyID))
 			}
 			if jsonOut {
-				if err := e.printJSON(map[string]any{"ok": v.OK(), "capsule": v.Manifest.ID, "name": v.Manifest.Name, "files_checked": v.Files,
-					"key_id": v.KeyID, "trusted": v.Trusted, "problems": v.Problems}); err != nil {
+				if err := e.printJSON(map[string]any{"ok": ok, "intact": v.Intact(), "capsule": v.Manifest.ID, "name": v.Manifest.Name,
+					"files_checked": v.Files, "key_id": v.KeyID, "trusted": v.Trusted, "trusted_by": by, "allow_untrusted": allowUntrusted,
+					"problems": nonNilStrings(problems)}); err != nil {
 					return err
 				}
 			} else {
 				fmt.Fprintf(e.stdout, "capsule %s (%s) version %d\n", v.Manifest.Name, v.Manifest.ID, v.Manifest.Version)
 				fmt.Fprintf(e.stdout, "  %d files checked against the manifest\n", v.Files)
-				trust := "untrusted: not this machine's key; pass --key to check a publisher's key"
-				if v.Trusted {
-					trust = "trusted"
+				trust := "NOT TRUSTED"
+				switch {
+				case v.Trusted:
+					trust = "trusted: " + by
+				case allowUntrusted:
+					trust = "not trusted; accepted with --allow-untrusted"
 				}
 				fmt.Fprintf(e.stdout, "  signature by key %s (%s)\n", v.KeyID, trust)
 				for _, p := range v.Problems {
 					fmt.Fprintf(e.stdout, "  MISMATCH %s\n", p)
 				}
 			}
-			if !v.OK() {
-				return fail("%s does not verify: %d problem(s): %s", args[0], len(v.Problems), strings.Join(v.Problems, "; "))
+			if !ok {
+				return fail("%s does not verify: %d problem(s): %s", args[0], len(problems), strings.Join(problems, "; "))
 			}
 			if !jsonOut {
 				fmt.Fprintln(e.stdout, "  OK")
@@ -307,9 +310,104 @@ trusted and any other valid signature as untrusted.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&keyFile, "key", "", "public key (PEM or base64) the capsule must be signed with")
+	cmd.Flags().StringArrayVar(&keyFiles, "key", nil, "public key (PEM file or base64) the capsule must be signed with; repeat for several")
+	cmd.Flags().BoolVar(&allowUntrusted, "allow-untrusted", false, "accept a valid signature by a key that is not trusted (checks integrity only)")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
 	return cmd
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// trustList is the keys whose signatures are trusted, each with where it
+// comes from.
+type trustList struct {
+	explicit bool // --key was given: only those keys count
+	entries  []trustedKey
+}
+
+type trustedKey struct {
+	key    ed25519.PublicKey
+	source string
+}
+
+func (l trustList) keys() []ed25519.PublicKey {
+	out := make([]ed25519.PublicKey, len(l.entries))
+	for i, t := range l.entries {
+		out[i] = t.key
+	}
+	return out
+}
+
+// source names where the key with this id was trusted from.
+func (l trustList) source(keyID string) string {
+	for _, t := range l.entries {
+		if capsule.KeyID(t.key) == keyID {
+			return t.source
+		}
+	}
+	return ""
+}
+
+// refusal says why a valid signature by keyID is refused, and what to do.
+func (l trustList) refusal(keyID string) string {
+	if l.explicit {
+		return "signed by key " + keyID + ", not by a key given with --key"
+	}
+	return "signed by key " + keyID + ", which is not trusted here (not this installation's key, not in QLP_CAPSULE_TRUSTED_KEYS): " +
+		"pass the publisher's public key with --key, add it to QLP_CAPSULE_TRUSTED_KEYS, or accept any signer with --allow-untrusted"
+}
+
+// trustedKeys gathers the keys verify trusts: the --key files if any were
+// given, else this installation's signing key (when it has one) and the
+// configured publishers' keys.
+func trustedKeys(e *env, keyFiles []string) (trustList, error) {
+	if len(keyFiles) > 0 {
+		l := trustList{explicit: true}
+		for _, f := range keyFiles {
+			k, err := readPublicKey(f)
+			if err != nil {
+				return trustList{}, fmt.Errorf("--key %s: %w", f, err)
+			}
+			l.entries = append(l.entries, trustedKey{k, "--key " + f})
+		}
+		return l, nil
+	}
+	var l trustList
+	if _, err := os.Stat(capsule.KeyFile(e.cfg.DataDir)); err == nil {
+		s, err := capsule.LoadOrCreateSigner(e.cfg.DataDir)
+		if err != nil {
+			return trustList{}, err
+		}
+		l.entries = append(l.entries, trustedKey{s.PublicKey(), "this installation's key"})
+	}
+	for _, entry := range e.cfg.Capsule.TrustedKeys {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		k, err := capsule.ParsePublicKey([]byte(entry))
+		if err != nil {
+			// Not a key itself: the path of a file holding one.
+			if k, err = readPublicKey(entry); err != nil {
+				return trustList{}, fmt.Errorf("capsule.trusted_keys (QLP_CAPSULE_TRUSTED_KEYS): %s: %w", entry, err)
+			}
+		}
+		l.entries = append(l.entries, trustedKey{k, "QLP_CAPSULE_TRUSTED_KEYS"})
+	}
+	return l, nil
+}
+
+func readPublicKey(path string) (ed25519.PublicKey, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return capsule.ParsePublicKey(raw)
 }
 
 func newCapsuleKeyCmd(e *env) *cobra.Command {

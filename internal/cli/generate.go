@@ -175,20 +175,40 @@ func runGenerate(parent context.Context, e *env, request string, o generateOpts)
 	if err != nil {
 		return err
 	}
-	if o.out != "" {
+	// An in-process run signed with this installation's key; a server's
+	// capsule is checked against the configured publishers' keys, if any.
+	trusted, err := trustedKeys(e, nil)
+	if err != nil {
+		return err
+	}
+	ver, err := capsule.Verify(files, trusted.keys()...)
+	if err != nil {
+		return err
+	}
+	signature := fmt.Sprintf("key %s (trusted: %s)", ver.KeyID, trusted.source(ver.KeyID))
+	var bad error
+	switch {
+	case !ver.Intact():
+		bad = fail("the downloaded capsule does not verify: %s", strings.Join(ver.Problems, "; "))
+	case ver.Trusted:
+	case b.local != nil || len(e.cfg.Capsule.TrustedKeys) > 0:
+		bad = fail("the downloaded capsule does not verify: %s", trusted.refusal(ver.KeyID))
+	default:
+		signature = fmt.Sprintf("key %s (the server's; valid, signer not checked: no QLP_CAPSULE_TRUSTED_KEYS)", ver.KeyID)
+	}
+	if o.out != "" && bad == nil {
 		if err := writeTree(o.out, files); err != nil {
 			return err
 		}
 		written["out"] = o.out
 	}
-	ver, err := capsule.Verify(files)
-	if err != nil {
-		return err
-	}
 	m := ver.Manifest
 	if o.jsonOut {
-		return e.printJSON(map[string]any{"status": st, "capsule": map[string]any{"id": m.ID, "name": m.Name, "files": len(m.Files),
-			"validation": m.Validation.Status, "cost_usd": m.Cost.USD}, "written": written})
+		if err := e.printJSON(map[string]any{"status": st, "capsule": map[string]any{"id": m.ID, "name": m.Name, "files": len(m.Files),
+			"validation": m.Validation.Status, "cost_usd": m.Cost.USD, "signature": signature, "verified": bad == nil}, "written": written}); err != nil {
+			return err
+		}
+		return bad
 	}
 	fmt.Fprintf(e.stdout, "\ncapsule %s (%s), version %d\n", m.Name, m.ID, m.Version)
 	fmt.Fprintf(e.stdout, "  files       %d\n", len(m.Files))
@@ -200,9 +220,10 @@ func runGenerate(parent context.Context, e *env, request string, o generateOpts)
 	if m.ReusedFrom != "" {
 		fmt.Fprintf(e.stdout, "  reused      capsule %s (no model call)\n", m.ReusedFrom)
 	}
-	if !ver.OK() {
-		return fail("the downloaded capsule does not verify: %s", strings.Join(ver.Problems, "; "))
+	if bad != nil {
+		return bad
 	}
+	fmt.Fprintf(e.stdout, "  signature   %s\n", signature)
 	if o.out != "" {
 		fmt.Fprintf(e.stdout, "  files in    %s\n", o.out)
 	}

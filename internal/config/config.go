@@ -82,6 +82,13 @@ type Client struct {
 	APIKey string
 }
 
+// Capsule configures how capsules are checked.
+type Capsule struct {
+	// TrustedKeys are the public keys (paths of PEM files, or base64) whose
+	// signatures verify trusts besides this installation's own key.
+	TrustedKeys []string
+}
+
 // Config is the whole configuration.
 type Config struct {
 	DataDir      string
@@ -96,6 +103,7 @@ type Config struct {
 	Workflow     Workflow
 	HITL         HITL
 	Client       Client
+	Capsule      Capsule
 	Services     Services
 	Sandbox      sandbox.Config
 	Memory       memory.Config
@@ -196,6 +204,7 @@ func (c *Config) Settings() []settings.Setting {
 		{Key: "services.validation.url", Env: "QLP_VALIDATION_URL", Help: "URL of a validation service in another process; empty validates in this process", Value: settings.String(&c.Services.ValidationURL)},
 		{Key: "client.url", Env: "QLP_URL", Help: "CLI: URL of a QLP API to talk to; empty runs the platform in-process", Value: settings.String(&c.Client.URL)},
 		{Key: "client.api_key", Env: "QLP_API_KEY", Help: "CLI: API key for QLP_URL", Secret: true, Value: settings.String(&c.Client.APIKey)},
+		{Key: "capsule.trusted_keys", Env: "QLP_CAPSULE_TRUSTED_KEYS", Help: "CLI: publishers' public keys whose capsule signatures verify trusts besides this installation's own, comma-separated: paths of PEM files (qlp capsule key) or base64 keys", Value: settings.List(&c.Capsule.TrustedKeys)},
 	}
 	s = append(s, c.Store.Settings()...)
 	s = append(s, c.Redis.Settings()...)

@@ -206,7 +206,7 @@ func TestKilledMidJobResumesAfterRestart(t *testing.T) {
 	require.NoError(t, err)
 	v, err := capsule.Verify(files)
 	require.NoError(t, err)
-	require.True(t, v.OK(), v.Problems)
+	require.True(t, v.Intact(), v.Problems)
 	list, err := c.Capsules(t.Context(), 10, 0)
 	require.NoError(t, err)
 	require.Equal(t, 1, list.Total, "one job, one capsule")

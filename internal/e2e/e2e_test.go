@@ -73,13 +73,12 @@ func TestMainJobEndToEnd(t *testing.T) {
 			require.NotNil(t, st.Result)
 			require.Equal(t, 3, st.Result.TasksCompleted)
 			require.GreaterOrEqual(t, st.Result.Cost.Calls, 4, "four model calls, and the memory's embedding calls")
-			v2, err := c.Progress(t.Context(), sub.RequestID)
-			require.NoError(t, err)
-			require.Equal(t, 100, v2.Progress.Percentage)
+			require.NotNil(t, st.Progress)
+			require.Equal(t, 100, st.Progress.Percentage)
 
 			code, body, _ := pl.call("GET", "/v2/workflows/"+sub.WorkflowID+"/result", pl.keys["acme"], nil, nil)
 			require.Equal(t, http.StatusOK, code)
-			var res orchestrator.V2ResultResponse
+			var res orchestrator.LegacyResult
 			mustJSON(t, body, &res)
 			require.Equal(t, "/api/capsules/"+st.Result.CapsuleID+"/download?format=zip", res.Downloads["zip"])
 

@@ -90,9 +90,16 @@ func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 // too large gives 413; malformed JSON or a wrongly typed field gives 400
 // naming the field, and so does a string (or key) anywhere in the body that
 // holds a NUL character (\u0000), which no store of QLP's can keep.
+// A body declared as anything but JSON gives 415: a form
+// post (curl -d's default, and what a browser sends to another site without
+// asking first) is not read as JSON.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, maxBytes int64, dst any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: "body must be application/json"}
+		if len(ct) > 80 {
+			ct = ct[:80] + "…"
+		}
+		return &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type",
+			Message: fmt.Sprintf("body must be application/json, not %s: send the header Content-Type: application/json (curl: -H 'Content-Type: application/json' -d '{…}', or --json '{…}')", ct)}
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBytes)
 	body, err := io.ReadAll(r.Body)

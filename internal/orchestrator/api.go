@@ -42,7 +42,7 @@ type V2ExecuteRequest struct {
 
 // V2Options are the v2 execution options.
 type V2Options struct {
-	Mode         string         `json:"mode,omitempty"` // basic|complete|robust
+	Mode         string         `json:"mode,omitempty"` // basic|complete|robust (see resolveV2)
 	TierOverride string         `json:"tier_override,omitempty"`
 	GitHub       *GitHubOptions `json:"github,omitempty"`
 	Delivery     map[string]any `json:"delivery,omitempty"`
@@ -65,7 +65,18 @@ type V2ExecuteResponse struct {
 	Status     string            `json:"status"`
 	Message    string            `json:"message"`
 	Links      map[string]string `json:"links"`
-	Metadata   map[string]any    `json:"metadata"`
+	Metadata   V2ExecuteMetadata `json:"metadata"`
+}
+
+// V2ExecuteMetadata is the metadata of the UnifiedResponse: the mode, the
+// features the job runs with (derived from its settings, see
+// Service.features) and what its options resolved to.
+type V2ExecuteMetadata struct {
+	Mode string `json:"mode"`
+	// EstimatedDuration is always null: QLP does not guess.
+	EstimatedDuration *string  `json:"estimated_duration"`
+	Features          []string `json:"features"`
+	Options           V2Plan   `json:"options"`
 }
 
 // TaskOutput is one task in a job result.
@@ -155,7 +166,8 @@ type CostSummary struct {
 	USD       string `json:"usd"`
 }
 
-// StatusResponse answers GET /workflow/status/{id}.
+// StatusResponse answers GET /api/v2/jobs/{id}: QLP's own view of a job.
+// (GET /workflow/status/{id} answers the earlier CLI's shape, LegacyJobStatus.)
 type StatusResponse struct {
 	WorkflowID  string     `json:"workflow_id"`
 	RequestID   string     `json:"request_id"`
@@ -165,41 +177,17 @@ type StatusResponse struct {
 	CompletedAt *time.Time `json:"completed_at,omitempty"`
 	FailedAt    *time.Time `json:"failed_at,omitempty"`
 	Error       string     `json:"error,omitempty"`
+	Progress    *Progress  `json:"progress,omitempty"`
 	Result      *JobResult `json:"result,omitempty"`
 }
 
-// Progress is the v2 progress block.
+// Progress is how far a job is, from the tasks actually done.
 type Progress struct {
 	Percentage     int    `json:"percentage"`
 	CurrentStep    string `json:"current_step"`
 	Message        string `json:"message"`
 	TasksCompleted int    `json:"tasks_completed"`
 	TasksTotal     int    `json:"tasks_total"`
-}
-
-// V2StatusResponse answers GET /v2/workflows/{id}.
-type V2StatusResponse struct {
-	WorkflowID    string     `json:"workflow_id"`
-	RequestID     string     `json:"request_id"`
-	Status        string     `json:"status"`
-	StartedAt     *time.Time `json:"started_at,omitempty"`
-	CompletedAt   *time.Time `json:"completed_at,omitempty"`
-	ExecutionTime float64    `json:"execution_time"`
-	Progress      Progress   `json:"progress"`
-	Error         string     `json:"error,omitempty"`
-	CapsuleID     string     `json:"capsule_id,omitempty"`
-	ResultLink    string     `json:"result_link,omitempty"`
-}
-
-// V2ResultResponse answers GET /v2/workflows/{id}/result.
-type V2ResultResponse struct {
-	WorkflowID string            `json:"workflow_id"`
-	RequestID  string            `json:"request_id"`
-	Status     string            `json:"status"`
-	CapsuleID  string            `json:"capsule_id,omitempty"`
-	Error      string            `json:"error,omitempty"`
-	Result     JobResult         `json:"result"`
-	Downloads  map[string]string `json:"downloads,omitempty"`
 }
 
 // CancelResponse answers POST /v2/workflows/{id}/cancel.

@@ -124,16 +124,11 @@ func (c *Client) Execute(ctx context.Context, req ExecuteRequest, idempotencyKey
 	return out, json.NewDecoder(resp.Body).Decode(&out)
 }
 
-// Status returns GET /workflow/status/{id}.
+// Status returns GET /api/v2/jobs/{id}: the job, its progress and, once it
+// has ended, its result.
 func (c *Client) Status(ctx context.Context, id string) (StatusResponse, error) {
 	var out StatusResponse
-	return out, c.getJSON(ctx, "/workflow/status/"+url.PathEscape(id), &out)
-}
-
-// Progress returns GET /v2/workflows/{id}.
-func (c *Client) Progress(ctx context.Context, id string) (V2StatusResponse, error) {
-	var out V2StatusResponse
-	return out, c.getJSON(ctx, "/v2/workflows/"+url.PathEscape(id), &out)
+	return out, c.getJSON(ctx, "/api/v2/jobs/"+url.PathEscape(id), &out)
 }
 
 // Cancel asks for cancellation.

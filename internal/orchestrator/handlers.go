@@ -31,7 +31,8 @@ func (s *Service) routes() []route {
 	return []route{
 		{"POST", "/execute", s.handleExecute},
 		{"POST", "/v2/execute", s.handleV2Execute},
-		{"GET", "/workflow/status/{id}", s.handleStatus},
+		{"GET", "/api/v2/jobs/{id}", s.handleStatus},
+		{"GET", "/workflow/status/{id}", s.handleLegacyStatus},
 		{"GET", "/v2/workflows/{id}", s.handleV2Status},
 		{"GET", "/v2/workflows/{id}/result", s.handleV2Result},
 		{"POST", "/v2/workflows/{id}/cancel", s.handleCancel},
@@ -39,6 +40,8 @@ func (s *Service) routes() []route {
 		{"GET", "/api/capsules/{id}", s.handleCapsule},
 		{"GET", "/api/capsules/{id}/download", s.handleDownload},
 		{"GET", "/api/capsules/{id}/files/{path...}", s.handleFile},
+		{"GET", "/capsule/{id}", s.handleLegacyCapsule},
+		{"GET", "/v2/capsules/{id}/download", s.handleDownload},
 		{"GET", "/progress/stream/{id}", s.handleProgress},
 		{"GET", "/api/v2/costs", s.handleCosts},
 		{"GET", "/api/v2/costs/estimate", s.handleCostEstimate},
@@ -116,6 +119,9 @@ func (s *Service) handleExecute(w http.ResponseWriter, r *http.Request) error {
 	if err := httpx.DecodeJSON(w, r, s.cfg.MaxBodyBytes, &body); err != nil {
 		return err
 	}
+	if err := legacyExecute(&body); err != nil {
+		return err
+	}
 	if v, ok := body.Metadata["push_to_github"].(bool); ok && v {
 		return &httpx.Error{Status: http.StatusNotImplemented, Code: "not_implemented", Field: "metadata.push_to_github",
 			Message: "not implemented: GitHub delivery is not available in this build; download the capsule instead"}
@@ -133,36 +139,43 @@ func (s *Service) handleExecute(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-var modes = map[string]bool{"basic": true, "complete": true, "robust": true}
-
 func (s *Service) handleV2Execute(w http.ResponseWriter, r *http.Request) error {
 	var body V2ExecuteRequest
 	if err := httpx.DecodeJSON(w, r, s.cfg.MaxBodyBytes, &body); err != nil {
 		return err
 	}
-	mode := body.Options.Mode
-	if mode == "" {
-		mode = "complete"
-	}
-	if !modes[mode] {
-		return httpx.BadRequest("options.mode", "%q is not basic, complete or robust", mode)
+	plan, err := resolveV2(body.Options)
+	if err != nil {
+		return err
 	}
 	if body.Options.GitHub != nil && body.Options.GitHub.Enabled {
 		return &httpx.Error{Status: http.StatusNotImplemented, Code: "not_implemented", Field: "options.github",
 			Message: "not implemented: GitHub delivery is not available in this build; download the capsule instead"}
 	}
-	job, created, err := s.submitFromBody(r, SubmitRequest{UserID: body.UserID, Description: body.Description, Requirements: body.Requirements,
-		TierOverride: body.Options.TierOverride, Metadata: body.Options.Metadata, Mode: mode}, body.Constraints)
+	tid, err := tenant(r)
 	if err != nil {
 		return err
 	}
-	status, code, msg := "submitted", http.StatusAccepted, "job submitted"
+	// The review policy the job starts with (Submit checks it the same
+	// way), for the features the answer lists.
+	review, err := s.jobPolicy(r.Context(), tid, body.Options.Metadata)
+	if err != nil {
+		return err
+	}
+	job, created, err := s.submitFromBody(r, SubmitRequest{UserID: body.UserID, Description: body.Description, Requirements: body.Requirements,
+		TierOverride: body.Options.TierOverride, Metadata: body.Options.Metadata, Mode: plan.Mode, Execution: &plan.Execution, Delivery: &plan.Delivery},
+		body.Constraints)
+	if err != nil {
+		return err
+	}
+	status, code, msg := "submitted", http.StatusAccepted, "job submitted in "+plan.Mode+" mode"
 	if !created {
 		status, code, msg = string(job.Status), http.StatusOK, "an earlier job with this Idempotency-Key"
+		// The earlier job runs as it was submitted.
+		plan = V2Plan{Mode: job.Mode, Execution: workflow.ExecutionOf(job.Metadata), Delivery: deliveryOf(job)}
 	}
 	httpx.WriteJSON(w, code, V2ExecuteResponse{WorkflowID: job.WorkflowID, RequestID: job.RequestID, Status: status, Message: msg, Links: s.links(job),
-		Metadata: map[string]any{"mode": mode, "estimated_duration": nil,
-			"features": []string{"decomposition", "tiered_generation", "signed_capsule"}}})
+		Metadata: V2ExecuteMetadata{Mode: plan.Mode, Features: s.features(plan, job.TierOverride, review, allowReuse(job.Metadata)), Options: plan}})
 	return nil
 }
 
@@ -263,8 +276,10 @@ func (s *Service) handleStatus(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	job = s.liveCounts(r, job)
+	p := progressOf(job)
 	resp := StatusResponse{WorkflowID: job.WorkflowID, RequestID: job.RequestID, Status: string(job.Status), CreatedAt: job.CreatedAt,
-		StartedAt: job.StartedAt, Error: job.Error}
+		StartedAt: job.StartedAt, Error: job.Error, Progress: &p}
 	if job.Status.Terminal() {
 		res, err := s.result(r, job)
 		if err != nil {
@@ -304,54 +319,9 @@ func progressOf(job store.Job) Progress {
 	return p
 }
 
-func (s *Service) handleV2Status(w http.ResponseWriter, r *http.Request) error {
-	job, err := s.jobFor(r)
-	if err != nil {
-		return err
-	}
-	// tasks_done is only written at the end; count live progress from tasks.
-	if !job.Status.Terminal() && job.TasksTotal > 0 {
-		if tasks, err := s.store.ListTasks(r.Context(), job.ID); err == nil {
-			job.TasksDone = 0
-			for _, t := range tasks {
-				if t.Status == store.TaskCompleted {
-					job.TasksDone++
-				}
-			}
-		}
-	}
-	resp := V2StatusResponse{WorkflowID: job.WorkflowID, RequestID: job.RequestID, Status: string(job.Status), StartedAt: job.StartedAt,
-		CompletedAt: job.CompletedAt, ExecutionTime: executionTime(job), Progress: progressOf(job), Error: job.Error, CapsuleID: job.CapsuleID}
-	if job.Status.Terminal() {
-		resp.ResultLink = s.link("/v2/workflows/" + job.WorkflowID + "/result")
-	}
-	httpx.WriteJSON(w, http.StatusOK, resp)
-	return nil
-}
-
 func (s *Service) downloads(capsuleID string) map[string]string {
 	base := s.link("/api/capsules/" + capsuleID + "/download?format=")
 	return map[string]string{"zip": base + "zip", "tar": base + "tar", "targz": base + "tar.gz"}
-}
-
-func (s *Service) handleV2Result(w http.ResponseWriter, r *http.Request) error {
-	job, err := s.jobFor(r)
-	if err != nil {
-		return err
-	}
-	if !job.Status.Terminal() {
-		return &httpx.Error{Status: http.StatusConflict, Code: "not_finished", Message: fmt.Sprintf("job %s is still %s; poll /v2/workflows/%s", job.RequestID, job.Status, job.WorkflowID)}
-	}
-	res, err := s.result(r, job)
-	if err != nil {
-		return err
-	}
-	resp := V2ResultResponse{WorkflowID: job.WorkflowID, RequestID: job.RequestID, Status: string(job.Status), CapsuleID: job.CapsuleID, Error: job.Error, Result: res}
-	if job.CapsuleID != "" {
-		resp.Downloads = s.downloads(job.CapsuleID)
-	}
-	httpx.WriteJSON(w, http.StatusOK, resp)
-	return nil
 }
 
 func (s *Service) handleCancel(w http.ResponseWriter, r *http.Request) error {
@@ -451,7 +421,7 @@ func (s *Service) handleDownload(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	format := r.URL.Query().Get("format")
+	format := normalFormat(r.URL.Query().Get("format"))
 	if format == "" {
 		format = capsule.FormatZip
 	}

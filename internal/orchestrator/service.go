@@ -113,6 +113,11 @@ type SubmitRequest struct {
 	Constraints    map[string]any
 	Metadata       map[string]any
 	IdempotencyKey string
+	// Execution and Delivery are what POST /v2/execute's options resolved
+	// to; they are kept in the job's metadata (workflow.ExecutionKey,
+	// deliveryKey), where no client may write.
+	Execution *workflow.ExecutionOptions
+	Delivery  *Delivery
 }
 
 func (r *SubmitRequest) validate() error {
@@ -137,6 +142,11 @@ func (r *SubmitRequest) validate() error {
 	}
 	if r.Language == "auto" {
 		r.Language = ""
+	}
+	for k := range r.Metadata {
+		if strings.HasPrefix(k, reservedPrefix) {
+			return httpx.BadRequest("metadata."+k, "keys starting with %q are the server's", reservedPrefix)
+		}
 	}
 	if v, ok := r.Metadata["allow_reuse"]; ok {
 		if _, isBool := v.(bool); !isBool {
@@ -174,7 +184,20 @@ func (s *Service) Submit(ctx context.Context, tenantID string, r SubmitRequest) 
 	if err != nil {
 		return store.Job{}, false, httpx.BadRequest("constraints", "%v", err)
 	}
-	metadata, err := encodeObject(r.Metadata)
+	meta := r.Metadata
+	if r.Execution != nil || r.Delivery != nil {
+		meta = make(map[string]any, len(r.Metadata)+2)
+		for k, v := range r.Metadata {
+			meta[k] = v
+		}
+		if r.Execution != nil {
+			meta[workflow.ExecutionKey] = r.Execution
+		}
+		if r.Delivery != nil {
+			meta[deliveryKey] = r.Delivery
+		}
+	}
+	metadata, err := encodeObject(meta)
 	if err != nil {
 		return store.Job{}, false, httpx.BadRequest("metadata", "%v", err)
 	}
@@ -386,8 +409,9 @@ func (s *Service) Capsule(ctx context.Context, tenantID, id string, version int)
 
 // Archive writes a capsule version as a zip, tar or tar.gz archive.
 func (s *Service) Archive(ctx context.Context, tenantID, id string, version int, format string) ([]byte, store.Capsule, error) {
+	format = normalFormat(format)
 	if !capsule.ValidFormat(format) {
-		return nil, store.Capsule{}, httpx.BadRequest("format", "%q is not zip, tar or tar.gz", format)
+		return nil, store.Capsule{}, httpx.BadRequest("format", "%q is not zip, tar or tar.gz (or targz)", format)
 	}
 	c, v, err := s.Capsule(ctx, tenantID, id, version)
 	if err != nil {

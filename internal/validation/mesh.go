@@ -155,7 +155,11 @@ func (m *Mesh) Validate(ctx context.Context, req Request) (*Report, error) {
 		s := &slot{c: c, check: Check{Name: c.name, Category: c.category, Tool: c.tool, ToolVersion: m.toolVersion(c), Findings: []Finding{}}}
 		slots = append(slots, s)
 		if req.Quick && !gating(c.category) && !builtin(c.tool) {
-			s.skip("quick validation: " + c.name + " runs on the assembled project")
+			if req.Partial {
+				s.skip("quick validation: " + c.name + " runs on the assembled project")
+			} else {
+				s.skip("quick validation was asked for: " + c.name + " did not run")
+			}
 			continue
 		}
 		if !builtin(c.tool) {

@@ -102,9 +102,10 @@ func (a *Activities) AssembleCapsule(ctx context.Context, in CapsuleInput) (Asse
 		return AssembleResult{}, err
 	}
 	id := CapsuleID(job.ID)
+	opts := ExecutionOf(job.Metadata)
 	if existing, err := a.Store.GetCapsule(ctx, "", id); err == nil {
 		// A retry after the write landed: answer from what was stored.
-		res := AssembleResult{CapsuleID: id, Files: existing.FileCount}
+		res := AssembleResult{CapsuleID: id, Files: existing.FileCount, Strict: opts.Strict}
 		if v, err := a.Store.GetCapsuleVersion(ctx, "", id, 0); err == nil {
 			var m capsule.Manifest
 			if json.Unmarshal(v.Manifest, &m) == nil {
@@ -144,7 +145,9 @@ func (a *Activities) AssembleCapsule(ctx context.Context, in CapsuleInput) (Asse
 			}
 		}
 		if rep == nil {
-			if rep, err = a.validate(memCtx(ctx, job), validationRequest(plan, files, "capsule "+job.ID)); err != nil {
+			req := validationRequest(plan, files, "capsule "+job.ID)
+			req.Quick = opts.QuickCapsule()
+			if rep, err = a.validate(memCtx(ctx, job), req); err != nil {
 				return AssembleResult{}, err
 			}
 			a.publish(ctx, job, progress.CapsuleValidated, "", rep.Summary, validationEventData(rep))
@@ -197,7 +200,7 @@ func (a *Activities) AssembleCapsule(ctx context.Context, in CapsuleInput) (Asse
 		map[string]any{"capsule_id": id, "files": len(c.Manifest.Files), "validation": c.Manifest.Validation.Status, "warnings": warnings})
 	a.recordCapsule(ctx, job, plan, tasks, c)
 	return AssembleResult{CapsuleID: id, Files: len(c.Manifest.Files), Validation: c.Manifest.Validation.Status,
-		ValidationSummary: c.Manifest.Validation.Summary, RequiresHumanReview: c.Manifest.Validation.RequiresHumanReview}, nil
+		ValidationSummary: c.Manifest.Validation.Summary, RequiresHumanReview: c.Manifest.Validation.RequiresHumanReview, Strict: opts.Strict}, nil
 }
 
 // recordCapsule offers the capsule's files to memory. Memory keeps them as

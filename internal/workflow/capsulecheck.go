@@ -60,7 +60,9 @@ func (a *Activities) ValidateCapsule(ctx context.Context, in CapsuleInput) (Caps
 		}
 	}
 	files, _ := mergeFiles(tasks)
-	rep, err := a.validate(ctx, validationRequest(plan, files, fmt.Sprintf("capsule %s round %d", job.ID, in.Round)))
+	req := validationRequest(plan, files, fmt.Sprintf("capsule %s round %d", job.ID, in.Round))
+	req.Quick = ExecutionOf(job.Metadata).QuickCapsule()
+	rep, err := a.validate(memCtx(ctx, job), req)
 	if err != nil {
 		return CapsuleResult{}, err
 	}

@@ -268,6 +268,9 @@ type AssembleResult struct {
 	Validation          string
 	ValidationSummary   string
 	RequiresHumanReview bool
+	// Strict: the job accepts only a capsule whose validation passed
+	// (ExecutionOptions.Strict).
+	Strict bool
 }
 
 // FinishInput ends a job.

@@ -112,7 +112,8 @@ func sortedKeys(m map[string][]byte) []string {
 // the files of every task it depends on (so that it can compile), quickly
 // (compile checks, its tests, the built-in security rules; the full
 // validation runs on the assembled capsule and routes its findings back)
-// or, with in.Full, with every check. A failure is not an error:
+// unless the installation (in.Full) or the job's ExecutionOptions ask for
+// full checks of every attempt. A failure is not an error:
 // the exact failures go back to the workflow, and into the attempt's
 // record, for the fixer. A task passes when no check failed; it is then
 // completed, unless its confidence is below in.ReviewThreshold: then it
@@ -180,7 +181,7 @@ func (a *Activities) ValidateTask(ctx context.Context, in TaskInput) (TaskValida
 		}
 		files, _ := mergeFiles(scope)
 		req := validationRequest(plan, files, fmt.Sprintf("task %s attempt %d", task.ID, attemptNo))
-		req.Partial, req.Quick = true, !in.Full
+		req.Partial, req.Quick = true, !in.Full && ExecutionOf(job.Metadata).QuickTasks()
 		rep, err := a.validate(memCtx(ctx, job), req)
 		switch {
 		case unusable(err):
@@ -195,7 +196,7 @@ func (a *Activities) ValidateTask(ctx context.Context, in TaskInput) (TaskValida
 		default:
 			data := validationEventData(rep)
 			data["attempt"] = attemptNo
-			data["full"] = in.Full
+			data["full"] = !req.Quick
 			a.publish(ctx, job, progress.TaskValidated, task.ID, rep.Summary, data)
 			tv = TaskValidation{Passed: len(rep.Failed()) == 0, Status: rep.OverallStatus, Confidence: rep.ConfidenceScore,
 				RequiresReview: rep.RequiresHumanReview, Reasons: rep.ReviewReasons, Summary: rep.Summary}

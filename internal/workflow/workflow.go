@@ -257,12 +257,16 @@ func QLPWorkflow(ctx workflow.Context, in Input) (Result, error) {
 		return fail("capsule assembly failed: " + reason(err))
 	}
 	res.CapsuleID = asm.CapsuleID
-	if asm.Validation == "failed" {
+	if asm.Validation == "failed" || asm.Strict && asm.Validation != "passed" {
 		// The capsule is kept, with its report, as evidence; the job is
 		// not presented as a success.
 		why := capsuleWhy
-		if why == "" {
+		switch {
+		case why != "":
+		case asm.Validation == "failed":
 			why = "the capsule failed validation: " + asm.ValidationSummary
+		default:
+			why = "strict validation accepts only a capsule that passed; this one's validation is " + asm.Validation + ": " + asm.ValidationSummary
 		}
 		if err := finish("failed", why, asm.CapsuleID, round); err != nil {
 			workflow.GetLogger(ctx).Error("record failure", "error", err)

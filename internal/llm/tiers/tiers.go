@@ -326,6 +326,17 @@ func (c *Config) validateProvider(p string) error {
 	return nil
 }
 
+// DefaultTiers returns the provider and model of each tier of the default
+// pack (QLP_LLM_PACK, else the provider's), with the QLP_LLM_MODEL_T0..T3
+// overrides applied: the models a tenant without a pack of its own gets.
+func (c *Config) DefaultTiers() ([4]Slot, error) {
+	ps, err := c.packs()
+	if err != nil {
+		return [4]Slot{}, err
+	}
+	return ps[0].Tiers, nil
+}
+
 // defaultPackName is the pack tenants without one of their own get.
 func (c *Config) defaultPackName() string {
 	if c.Pack != "" {
