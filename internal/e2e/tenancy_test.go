@@ -177,15 +177,18 @@ func TestRequestIDsArePerTenant(t *testing.T) {
 				require.Equal(t, "completed", st.Status)
 				require.Equal(t, "build-1", st.Result.RequestID)
 				capsules[tenant] = st.Result.CapsuleID
-				v2, err := clients[tenant].Progress(ctx, id)
-				require.NoError(t, err)
+				code, body, _ := pl.call("GET", "/v2/workflows/"+id, pl.keys[tenant], nil, nil)
+				require.Equal(t, http.StatusOK, code, string(body))
+				var v2 orchestrator.LegacyWorkflowStatus
+				mustJSON(t, body, &v2)
 				require.Equal(t, subs[tenant].WorkflowID, v2.WorkflowID)
 			}
 			code, body, _ := pl.call("GET", "/v2/workflows/build-1/result", pl.keys[tenant], nil, nil)
 			require.Equal(t, http.StatusOK, code, string(body))
-			var res orchestrator.V2ResultResponse
+			var res orchestrator.LegacyResult
 			mustJSON(t, body, &res)
-			require.Equal(t, capsules[tenant], res.CapsuleID)
+			require.NotNil(t, res.CapsuleID)
+			require.Equal(t, capsules[tenant], *res.CapsuleID)
 			require.Equal(t, "build-1", res.RequestID)
 
 			rep, err := clients[tenant].Costs(ctx, orchestrator.CostQuery{WorkflowID: "build-1"})

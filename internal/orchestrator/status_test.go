@@ -78,11 +78,13 @@ func TestStatusOfAFailedJobListsAttemptsAndFindings(t *testing.T) {
 	require.Equal(t, []Finding{{TaskID: "t3", Check: "staticcheck", File: "main_test.go", Line: 11, Column: 2, Rule: "SA4006", Severity: "high",
 		Message: "this value of srv is never used"}}, r.Findings)
 
-	// /v2 says the same cause in its error.
+	// /v2 says the same cause in its progress message, where the earlier
+	// SDKs read it.
 	rec = httptest.NewRecorder()
 	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v2/workflows/j1", nil))
 	require.Equal(t, http.StatusOK, rec.Code)
-	var v2 V2StatusResponse
+	var v2 LegacyWorkflowStatus
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &v2))
-	require.Equal(t, why, v2.Error)
+	require.Equal(t, "FAILED", v2.Status)
+	require.Equal(t, why, v2.Progress.Message)
 }
