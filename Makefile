@@ -24,7 +24,7 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 bench:
-	scripts/run-benchmarks.sh
+	scripts/run-benchmarks.sh $(ARGS)
 
 clean:
 	rm -rf bin out

@@ -16,6 +16,11 @@ if [ -n "$out" ]; then echo "gofmt needed:" >&2; echo "$out" >&2; exit 1; fi
 echo "== go vet" >&2
 go vet ./...
 
+# staticcheck is installed by scripts/deps/validation.sh (the Validation
+# Mesh runs it on generated Go code too).
+echo "== staticcheck" >&2
+staticcheck ./...
+
 # The sandbox's hostile suite asserts that the host's /tmp, cgroups and
 # processes are as they were after each run; packages that run sandboxes
 # themselves (validation, workflow, e2e) would show up there, so it runs

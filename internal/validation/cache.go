@@ -56,9 +56,3 @@ func (c *cache) put(key string, out outcome, ms int64) {
 		delete(c.items, last.Value.(*cacheEntry).key)
 	}
 }
-
-func (c *cache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.ll.Len()
-}

@@ -1,7 +1,6 @@
 package validation
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"path"
@@ -200,9 +199,4 @@ func (p *project) rel(s string) string {
 		return c[i+len("/work/"):]
 	}
 	return c
-}
-
-// lineOf is the 1-based line of byte offset off in the file.
-func lineOf(content string, off int) int {
-	return bytes.Count([]byte(content[:off]), []byte{'\n'}) + 1
 }
