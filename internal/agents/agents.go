@@ -30,6 +30,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/llm/tiers"
 	"github.com/quantumlayer/qlp/internal/pricing"
 	"github.com/quantumlayer/qlp/internal/store"
+	"github.com/quantumlayer/qlp/internal/vocab"
 )
 
 // PromptVersion names the prompt the agent answers with.
@@ -112,8 +113,6 @@ type Result struct {
 	Metadata        map[string]any `json:"metadata"`
 }
 
-var tiersOK = map[string]bool{"T0": true, "T1": true, "T2": true, "T3": true}
-
 func (r *Request) validate() error {
 	r.Task.Description = strings.TrimSpace(r.Task.Description)
 	switch {
@@ -121,8 +120,8 @@ func (r *Request) validate() error {
 		return httpx.BadRequest("task.description", "must not be empty")
 	case len(r.Task.Description) > 20_000:
 		return httpx.BadRequest("task.description", "is longer than 20000 characters")
-	case !tiersOK[r.Tier]:
-		return httpx.BadRequest("tier", "%q is not T0, T1, T2 or T3", r.Tier)
+	case !vocab.ValidTier(r.Tier):
+		return httpx.BadRequest("tier", "%q is not one of %s", r.Tier, vocab.TierList())
 	case r.Timeout < 0 || r.Timeout > 3600:
 		return httpx.BadRequest("timeout", "must be between 0 and 3600 seconds")
 	}

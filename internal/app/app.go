@@ -37,6 +37,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/sandbox"
 	"github.com/quantumlayer/qlp/internal/store"
 	"github.com/quantumlayer/qlp/internal/validation"
+	"github.com/quantumlayer/qlp/internal/vocab"
 	"github.com/quantumlayer/qlp/internal/workflow"
 )
 
@@ -329,9 +330,9 @@ func tierModels(c tiers.Config) ([]costs.TierModel, error) {
 	if c.Provider == "" {
 		return nil, nil
 	}
-	out := make([]costs.TierModel, len(tiers.Names))
+	out := make([]costs.TierModel, len(vocab.Tiers()))
 	if c.Provider == "replay" {
-		for i, t := range tiers.Names {
+		for i, t := range vocab.Tiers() {
 			out[i] = costs.TierModel{Tier: t, Provider: "replay", Model: "replay"} // every tier answers from the cassette, at no cost
 		}
 		return out, nil
@@ -340,7 +341,7 @@ func tierModels(c tiers.Config) ([]costs.TierModel, error) {
 	if err != nil {
 		return nil, err
 	}
-	for i, t := range tiers.Names {
+	for i, t := range vocab.Tiers() {
 		out[i] = costs.TierModel{Tier: t, Provider: slots[i].Provider, Model: slots[i].Model}
 	}
 	return out, nil

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quantumlayer/qlp/internal/orchestrator"
+	"github.com/quantumlayer/qlp/internal/vocab"
 	"github.com/quantumlayer/qlp/internal/workflow"
 )
 
@@ -131,7 +132,7 @@ func confidence(c *float64) string {
 }
 
 func onTimeout(r orchestrator.ReviewInfo) string {
-	if r.TimeoutAt == nil || r.OnTimeout == workflow.OnTimeoutWait {
+	if r.TimeoutAt == nil || r.OnTimeout == vocab.OnTimeoutWait {
 		return "wait"
 	}
 	return fmt.Sprintf("%s at %s", r.OnTimeout, r.TimeoutAt.Local().Format("2006-01-02 15:04"))

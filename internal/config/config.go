@@ -28,7 +28,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/settings"
 	"github.com/quantumlayer/qlp/internal/store"
 	"github.com/quantumlayer/qlp/internal/validation"
-	"github.com/quantumlayer/qlp/internal/workflow"
+	"github.com/quantumlayer/qlp/internal/vocab"
 )
 
 // API configures the orchestrator's HTTP API.
@@ -293,7 +293,7 @@ func (c *Config) ValidateCore() error {
 	if w.TaskValidation != "quick" && w.TaskValidation != "full" {
 		return fmt.Errorf("workflow.task_validation (QLP_WORKFLOW_TASK_VALIDATION): %q is not quick or full", w.TaskValidation)
 	}
-	if !validTier(w.DecomposerTier) {
+	if !vocab.ValidTier(w.DecomposerTier) {
 		return fmt.Errorf("workflow.decomposer_tier (QLP_WORKFLOW_DECOMPOSER_TIER): %q is not T0..T3", w.DecomposerTier)
 	}
 	if err := c.Budget.Validate(); err != nil {
@@ -313,9 +313,9 @@ func (h HITL) Validate() error {
 	switch {
 	case h.Threshold < 0 || h.Threshold > 1 || h.Threshold != h.Threshold:
 		return fmt.Errorf("hitl.threshold (QLP_HITL_THRESHOLD): %v is outside 0..1", h.Threshold)
-	case !workflow.ValidOnTimeout(h.OnTimeout):
+	case !vocab.ValidOnTimeout(h.OnTimeout):
 		return fmt.Errorf("hitl.on_timeout (QLP_HITL_ON_TIMEOUT): %q is not approve, reject or wait", h.OnTimeout)
-	case h.OnTimeout != workflow.OnTimeoutWait && h.Timeout <= 0:
+	case h.OnTimeout != vocab.OnTimeoutWait && h.Timeout <= 0:
 		return fmt.Errorf("hitl.timeout (QLP_HITL_TIMEOUT): %v must be positive (use hitl.on_timeout=wait to wait forever)", h.Timeout)
 	}
 	return nil
@@ -334,15 +334,6 @@ func (c *Config) LoadCosts() (*pricing.Catalogue, *costs.Plan, error) {
 		return nil, nil, err
 	}
 	return prices, plan, nil
-}
-
-func validTier(t string) bool {
-	for _, n := range tiers.Names {
-		if t == n {
-			return true
-		}
-	}
-	return false
 }
 
 // Dump lists every setting with its value, secrets redacted, sorted by key.

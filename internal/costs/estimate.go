@@ -3,38 +3,22 @@ package costs
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/quantumlayer/qlp/internal/pricing"
 	"github.com/quantumlayer/qlp/internal/store"
+	"github.com/quantumlayer/qlp/internal/vocab"
 )
 
-// Complexities an estimate accepts, with the earlier QLP's size multiplier
-// and the tier the workflow's complexity map routes them to.
-var complexities = map[string]struct {
-	mult int
-	tier string
-}{
-	"trivial":      {1, "T0"},
-	"simple":       {2, "T0"},
-	"medium":       {5, "T1"},
-	"complex":      {10, "T2"},
-	"very_complex": {20, "T3"},
-	"meta":         {20, "T3"},
-}
+// sizeMultiplier is the earlier QLP's size multiplier of each task
+// complexity (vocab.Complexities; its very_complex is meta's alias).
+var sizeMultiplier = map[string]int{"trivial": 1, "simple": 2, "medium": 5, "complex": 10, "meta": 20}
 
-// Complexities lists the accepted complexities.
+// Complexities lists the complexities an estimate accepts, simplest first:
+// the task complexities, then the earlier QLP's aliases of them.
 func Complexities() []string {
-	out := make([]string, 0, len(complexities))
-	for c := range complexities {
-		out = append(out, c)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		return complexities[out[i]].mult < complexities[out[j]].mult || (complexities[out[i]].mult == complexities[out[j]].mult && out[i] < out[j])
-	})
-	return out
+	return append(vocab.Complexities(), vocab.ComplexityAliases()...)
 }
 
 // Baseline tokens per task-equivalent when nothing has been observed yet:
@@ -97,7 +81,7 @@ func (s *Service) Estimate(ctx context.Context, q EstimateQuery) (Estimate, erro
 	if q.Complexity == "" {
 		q.Complexity = "medium"
 	}
-	cx, ok := complexities[q.Complexity]
+	name, ok := vocab.NormalizeComplexity(q.Complexity)
 	if !ok {
 		return Estimate{}, &FieldError{Field: "complexity", Message: fmt.Sprintf("%q is not one of %s", q.Complexity, strings.Join(Complexities(), ", "))}
 	}
@@ -119,12 +103,14 @@ func (s *Service) Estimate(ctx context.Context, q EstimateQuery) (Estimate, erro
 	if err != nil {
 		return Estimate{}, fmt.Errorf("costs: estimate: %w", err)
 	}
-	e := Estimate{Complexity: q.Complexity, TechStack: stack, RecommendedTier: cx.tier, Basis: "baseline", Method: EstimateMethod}
+	tier, _ := vocab.TierForComplexity(name)
+	mult := sizeMultiplier[name]
+	e := Estimate{Complexity: q.Complexity, TechStack: stack, RecommendedTier: tier, Basis: "baseline", Method: EstimateMethod}
 	in, out := int64(baselineInput), int64(baselineOutput)
 	var decIn, decOut int64
 	for _, g := range groups {
 		switch {
-		case g.Role == "coder" && g.Tier == cx.tier && g.Tasks > 0:
+		case g.Role == "coder" && g.Tier == tier && g.Tasks > 0:
 			in, out = g.InputTokens/int64(g.Tasks), g.OutputTokens/int64(g.Tasks)
 			e.Basis = "observed"
 			e.Observed = &TokenStats{Tier: g.Tier, Tasks: g.Tasks, AvgInputTokensPerTask: in, AvgOutputTokensPerTask: out}
@@ -138,7 +124,7 @@ func (s *Service) Estimate(ctx context.Context, q EstimateQuery) (Estimate, erro
 		e.Decomposition = map[string]int64{"input": decIn, "output": decOut}
 	}
 	// Integer arithmetic: multiplier × (5 + stack) / 5 is × (1 + 0.2·stack).
-	scale := func(n int64) int64 { return n * int64(cx.mult) * int64(5+len(stack)) / 5 }
+	scale := func(n int64) int64 { return n * int64(mult) * int64(5+len(stack)) / 5 }
 	tin, tout := scale(in)+decIn, scale(out)+decOut
 	e.EstimatedTokens = map[string]int{"input": int(tin), "output": int(tout), "total": int(tin + tout)}
 	for _, t := range s.tiers {
@@ -148,12 +134,12 @@ func (s *Service) Estimate(ctx context.Context, q EstimateQuery) (Estimate, erro
 		}
 		c := pricing.USD(p.Cost(int(tin), 0, int(tout)))
 		e.EstimatedCosts = append(e.EstimatedCosts, TierCost{Tier: t.Tier, Provider: t.Provider, Model: t.Model, CostUSD: c})
-		if t.Tier == cx.tier {
+		if t.Tier == tier {
 			e.RecommendedModel, e.EstimatedCostUSD = t.Model, c
 		}
 	}
 	if e.RecommendedModel == "" {
-		return Estimate{}, fmt.Errorf("costs: estimate: no model configured for tier %s", cx.tier)
+		return Estimate{}, fmt.Errorf("costs: estimate: no model configured for tier %s", tier)
 	}
 	return e, nil
 }

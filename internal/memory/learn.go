@@ -8,6 +8,7 @@ import (
 
 	"github.com/quantumlayer/qlp/internal/memory/embed"
 	"github.com/quantumlayer/qlp/internal/memory/vector"
+	"github.com/quantumlayer/qlp/internal/vocab"
 )
 
 func joinCollections() string { return strings.Join(vector.Collections(), ", ") }
@@ -48,7 +49,7 @@ func (s *Service) checkTasks(tasks []Task) error {
 			return err
 		}
 		if t.Complexity != "" {
-			if err := oneOf(fmt.Sprintf("tasks[%d].complexity", i), t.Complexity, Complexities); err != nil {
+			if err := oneOf(fmt.Sprintf("tasks[%d].complexity", i), t.Complexity, vocab.Complexities()); err != nil {
 				return err
 			}
 		}
@@ -115,7 +116,7 @@ func (s *Service) RecordCodePattern(ctx context.Context, c CodePattern) (string,
 		return "", fieldErr("score", "must be between 0 and 1")
 	}
 	if c.Complexity != "" {
-		if err := oneOf("complexity", c.Complexity, Complexities); err != nil {
+		if err := oneOf("complexity", c.Complexity, vocab.Complexities()); err != nil {
 			return "", err
 		}
 	}
@@ -245,10 +246,10 @@ func (s *Service) RecordTaskOutcome(ctx context.Context, o TaskOutcome) error {
 	if err := s.checkText("task_type", o.TaskType); err != nil {
 		return err
 	}
-	if err := oneOf("complexity", o.Complexity, Complexities); err != nil {
+	if err := oneOf("complexity", o.Complexity, vocab.Complexities()); err != nil {
 		return err
 	}
-	if err := oneOf("tier", o.Tier, Tiers); err != nil {
+	if err := oneOf("tier", o.Tier, vocab.Tiers()); err != nil {
 		return err
 	}
 	if int64(len(o.Description)) > s.cfg.MaxTextBytes {

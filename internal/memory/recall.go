@@ -8,6 +8,7 @@ import (
 
 	"github.com/quantumlayer/qlp/internal/memory/embed"
 	"github.com/quantumlayer/qlp/internal/memory/vector"
+	"github.com/quantumlayer/qlp/internal/vocab"
 )
 
 // search embeds text as a query and searches one collection for the tenant.
@@ -152,7 +153,7 @@ func (s *Service) TierStats(ctx context.Context, q TierQuery) (TierStats, error)
 	if err := s.checkText("task_type", q.TaskType); err != nil {
 		return TierStats{}, err
 	}
-	if err := oneOf("complexity", q.Complexity, Complexities); err != nil {
+	if err := oneOf("complexity", q.Complexity, vocab.Complexities()); err != nil {
 		return TierStats{}, err
 	}
 	if q.MinSamples < 0 {
@@ -199,7 +200,7 @@ func (s *Service) TierStats(ctx context.Context, q TierQuery) (TierStats, error)
 		}
 		cursor = next
 	}
-	for _, tier := range Tiers {
+	for _, tier := range vocab.Tiers() {
 		ts, ok := byTier[tier]
 		if !ok {
 			continue

@@ -221,12 +221,6 @@ type CapsuleStored struct {
 	Reason    string `json:"reason,omitempty"`
 }
 
-// Task complexities and tiers the statistics know.
-var (
-	Complexities = []string{"trivial", "simple", "medium", "complex", "meta"}
-	Tiers        = []string{"T0", "T1", "T2", "T3"}
-)
-
 // TaskOutcome is how one task went at one tier.
 type TaskOutcome struct {
 	RequestID  string `json:"request_id"`

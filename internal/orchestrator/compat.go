@@ -11,7 +11,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/httpx"
 	"github.com/quantumlayer/qlp/internal/store"
-	"github.com/quantumlayer/qlp/internal/workflow"
+	"github.com/quantumlayer/qlp/internal/vocab"
 )
 
 // The earlier QLP's clients read these routes with fixed expectations: its
@@ -400,8 +400,8 @@ func legacyExecute(body *ExecuteRequest) error {
 	if _, set := body.Constraints["language"]; set || lang == "" || lang == "auto" {
 		return nil
 	}
-	if !languages[strings.ToLower(lang)] {
-		return httpx.BadRequest("metadata.language", "%q is not supported; use one of %s", lang, strings.Join(workflow.SupportedLanguages(), ", "))
+	if _, ok := vocab.NormalizeLanguage(lang); !ok {
+		return httpx.BadRequest("metadata.language", "%q is not supported; use one of %s, or auto", lang, strings.Join(vocab.Languages(), ", "))
 	}
 	if body.Constraints == nil {
 		body.Constraints = map[string]any{}

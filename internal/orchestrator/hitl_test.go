@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/quantumlayer/qlp/internal/httpx"
+	"github.com/quantumlayer/qlp/internal/vocab"
 	"github.com/quantumlayer/qlp/internal/workflow"
 )
 
@@ -54,10 +55,10 @@ func TestReviewResponseBodies(t *testing.T) {
 // TestReviewPolicyFromMetadata lays a job's metadata over the server's
 // review policy.
 func TestReviewPolicyFromMetadata(t *testing.T) {
-	base := workflow.ReviewPolicy{Threshold: 0.7, Timeout: 24 * 3600e9, OnTimeout: workflow.OnTimeoutWait}
+	base := workflow.ReviewPolicy{Threshold: 0.7, Timeout: 24 * 3600e9, OnTimeout: vocab.OnTimeoutWait}
 	p, err := reviewPolicy(base, map[string]any{"review_threshold": 0.9, "review_timeout": "30m", "review_on_timeout": "reject", "review_aitl": true})
 	require.NoError(t, err)
-	require.Equal(t, workflow.ReviewPolicy{Threshold: 0.9, Timeout: 30 * 60e9, OnTimeout: workflow.OnTimeoutReject, AITL: true}, p)
+	require.Equal(t, workflow.ReviewPolicy{Threshold: 0.9, Timeout: 30 * 60e9, OnTimeout: vocab.OnTimeoutReject, AITL: true}, p)
 	p, err = reviewPolicy(base, nil)
 	require.NoError(t, err)
 	require.Equal(t, base, p)

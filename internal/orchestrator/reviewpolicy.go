@@ -13,6 +13,7 @@ import (
 
 	"github.com/quantumlayer/qlp/internal/httpx"
 	"github.com/quantumlayer/qlp/internal/store"
+	"github.com/quantumlayer/qlp/internal/vocab"
 	"github.com/quantumlayer/qlp/internal/workflow"
 )
 
@@ -68,7 +69,7 @@ func layerTenant(base workflow.ReviewPolicy, t store.ReviewPolicy) (workflow.Rev
 		p.AITL, src.AITL = *t.AITL, SourceTenant
 	}
 	if p.OnTimeout == "" {
-		p.OnTimeout = workflow.OnTimeoutWait
+		p.OnTimeout = vocab.OnTimeoutWait
 	}
 	return p, src
 }
@@ -100,7 +101,7 @@ func (s *Service) jobPolicy(ctx context.Context, tenantID string, meta map[strin
 func layerMetadata(base workflow.ReviewPolicy, meta map[string]any) (workflow.ReviewPolicy, error) {
 	_, timeout := meta["review_timeout"]
 	_, onTimeout := meta["review_on_timeout"]
-	if base.OnTimeout != workflow.OnTimeoutWait && base.Timeout <= 0 && !timeout && !onTimeout {
+	if base.OnTimeout != vocab.OnTimeoutWait && base.Timeout <= 0 && !timeout && !onTimeout {
 		return base, httpx.BadRequest("review_policy.timeout", "the tenant's review policy says on_timeout %s, but neither it nor the server sets a timeout: "+
 			"set one with PUT /api/v2/review-policy (or metadata.review_timeout)", base.OnTimeout)
 	}
@@ -218,7 +219,7 @@ func ParseReviewPolicyUpdate(body []byte) (ReviewPolicyUpdate, error) {
 			}
 			var str string
 			_ = json.Unmarshal(v, &str)
-			if str = strings.ToLower(strings.TrimSpace(str)); !workflow.ValidOnTimeout(str) {
+			if str = strings.ToLower(strings.TrimSpace(str)); !vocab.ValidOnTimeout(str) {
 				return ReviewPolicyUpdate{}, httpx.BadRequest(k, "must be approve, reject or wait, or null for the server's setting")
 			}
 			u.OnTimeout.Value = &str
@@ -251,7 +252,7 @@ func (s *Service) SetReviewPolicy(ctx context.Context, tenantID string, u Review
 	u.Timeout.apply(&t.Timeout)
 	u.OnTimeout.apply(&t.OnTimeout)
 	u.AITL.apply(&t.AITL)
-	if p, _ := layerTenant(s.cfg.Review, t); p.OnTimeout != workflow.OnTimeoutWait && p.Timeout <= 0 {
+	if p, _ := layerTenant(s.cfg.Review, t); p.OnTimeout != vocab.OnTimeoutWait && p.Timeout <= 0 {
 		field := "on_timeout"
 		if u.Timeout.Set {
 			field = "timeout" // reset by this update

@@ -10,6 +10,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/httpx"
 	"github.com/quantumlayer/qlp/internal/logx"
 	"github.com/quantumlayer/qlp/internal/store"
+	"github.com/quantumlayer/qlp/internal/vocab"
 	"github.com/quantumlayer/qlp/internal/workflow"
 )
 
@@ -18,7 +19,7 @@ func ptr[T any](v T) *T { return &v }
 // TestReviewPolicyLayers lays the tenant's own policy over the server's and
 // a job's metadata over both.
 func TestReviewPolicyLayers(t *testing.T) {
-	server := workflow.ReviewPolicy{Threshold: 0.7, Timeout: 24 * time.Hour, OnTimeout: workflow.OnTimeoutWait}
+	server := workflow.ReviewPolicy{Threshold: 0.7, Timeout: 24 * time.Hour, OnTimeout: vocab.OnTimeoutWait}
 	allDefault := ReviewPolicySources{Threshold: SourceDefault, Timeout: SourceDefault, OnTimeout: SourceDefault, AITL: SourceDefault}
 	for _, tc := range []struct {
 		name     string
@@ -30,28 +31,28 @@ func TestReviewPolicyLayers(t *testing.T) {
 		badField string
 	}{
 		{name: "server only", server: server, want: server, sources: allDefault},
-		{name: "empty server policy waits", want: workflow.ReviewPolicy{OnTimeout: workflow.OnTimeoutWait}, sources: allDefault},
+		{name: "empty server policy waits", want: workflow.ReviewPolicy{OnTimeout: vocab.OnTimeoutWait}, sources: allDefault},
 		{name: "tenant sets every field", server: server,
 			tenant:  store.ReviewPolicy{Threshold: ptr(0.9), Timeout: ptr(30 * time.Minute), OnTimeout: ptr("reject"), AITL: ptr(true)},
-			want:    workflow.ReviewPolicy{Threshold: 0.9, Timeout: 30 * time.Minute, OnTimeout: workflow.OnTimeoutReject, AITL: true},
+			want:    workflow.ReviewPolicy{Threshold: 0.9, Timeout: 30 * time.Minute, OnTimeout: vocab.OnTimeoutReject, AITL: true},
 			sources: ReviewPolicySources{Threshold: SourceTenant, Timeout: SourceTenant, OnTimeout: SourceTenant, AITL: SourceTenant}},
 		{name: "tenant sets some fields", server: server, tenant: store.ReviewPolicy{OnTimeout: ptr("approve")},
-			want:    workflow.ReviewPolicy{Threshold: 0.7, Timeout: 24 * time.Hour, OnTimeout: workflow.OnTimeoutApprove},
+			want:    workflow.ReviewPolicy{Threshold: 0.7, Timeout: 24 * time.Hour, OnTimeout: vocab.OnTimeoutApprove},
 			sources: ReviewPolicySources{Threshold: SourceDefault, Timeout: SourceDefault, OnTimeout: SourceTenant, AITL: SourceDefault}},
 		{name: "tenant turns reviews off", server: server, tenant: store.ReviewPolicy{Threshold: ptr(0.0), AITL: ptr(false)},
-			want:    workflow.ReviewPolicy{Timeout: 24 * time.Hour, OnTimeout: workflow.OnTimeoutWait},
+			want:    workflow.ReviewPolicy{Timeout: 24 * time.Hour, OnTimeout: vocab.OnTimeoutWait},
 			sources: ReviewPolicySources{Threshold: SourceTenant, Timeout: SourceDefault, OnTimeout: SourceDefault, AITL: SourceTenant}},
 		{name: "metadata over tenant", server: server, tenant: store.ReviewPolicy{Threshold: ptr(0.9), OnTimeout: ptr("reject"), Timeout: ptr(time.Hour)},
 			meta:    map[string]any{"review_threshold": 0.5, "review_on_timeout": "approve"},
-			want:    workflow.ReviewPolicy{Threshold: 0.5, Timeout: time.Hour, OnTimeout: workflow.OnTimeoutApprove},
+			want:    workflow.ReviewPolicy{Threshold: 0.5, Timeout: time.Hour, OnTimeout: vocab.OnTimeoutApprove},
 			sources: ReviewPolicySources{Threshold: SourceTenant, Timeout: SourceTenant, OnTimeout: SourceTenant, AITL: SourceDefault}},
 		{name: "metadata keeps the tenant's other fields", server: server, tenant: store.ReviewPolicy{AITL: ptr(true)},
 			meta:    map[string]any{"review_timeout": "2h"},
-			want:    workflow.ReviewPolicy{Threshold: 0.7, Timeout: 2 * time.Hour, OnTimeout: workflow.OnTimeoutWait, AITL: true},
+			want:    workflow.ReviewPolicy{Threshold: 0.7, Timeout: 2 * time.Hour, OnTimeout: vocab.OnTimeoutWait, AITL: true},
 			sources: ReviewPolicySources{Threshold: SourceDefault, Timeout: SourceDefault, OnTimeout: SourceDefault, AITL: SourceTenant}},
 		{name: "tenant timeout lets metadata reject", tenant: store.ReviewPolicy{Timeout: ptr(time.Minute)},
 			meta:    map[string]any{"review_threshold": 1.0, "review_on_timeout": "reject"},
-			want:    workflow.ReviewPolicy{Threshold: 1, Timeout: time.Minute, OnTimeout: workflow.OnTimeoutReject},
+			want:    workflow.ReviewPolicy{Threshold: 1, Timeout: time.Minute, OnTimeout: vocab.OnTimeoutReject},
 			sources: ReviewPolicySources{Threshold: SourceDefault, Timeout: SourceTenant, OnTimeout: SourceDefault, AITL: SourceDefault}},
 		{name: "metadata still validated", server: server, tenant: store.ReviewPolicy{Threshold: ptr(0.9)},
 			meta: map[string]any{"review_threshold": 1.5}, badField: "metadata.review_threshold", sources: ReviewPolicySources{Threshold: SourceTenant, Timeout: SourceDefault, OnTimeout: SourceDefault, AITL: SourceDefault}},
@@ -59,7 +60,7 @@ func TestReviewPolicyLayers(t *testing.T) {
 			badField: "review_policy.timeout", sources: ReviewPolicySources{Threshold: SourceTenant, Timeout: SourceDefault, OnTimeout: SourceTenant, AITL: SourceDefault}},
 		{name: "metadata mends the tenant's missing timeout", tenant: store.ReviewPolicy{Threshold: ptr(0.9), OnTimeout: ptr("approve")},
 			meta:    map[string]any{"review_timeout": "1h"},
-			want:    workflow.ReviewPolicy{Threshold: 0.9, Timeout: time.Hour, OnTimeout: workflow.OnTimeoutApprove},
+			want:    workflow.ReviewPolicy{Threshold: 0.9, Timeout: time.Hour, OnTimeout: vocab.OnTimeoutApprove},
 			sources: ReviewPolicySources{Threshold: SourceTenant, Timeout: SourceDefault, OnTimeout: SourceTenant, AITL: SourceDefault}},
 		{name: "metadata reject without any timeout", tenant: store.ReviewPolicy{Threshold: ptr(0.9)},
 			meta: map[string]any{"review_on_timeout": "reject"}, badField: "metadata.review_timeout", sources: ReviewPolicySources{Threshold: SourceTenant, Timeout: SourceDefault, OnTimeout: SourceDefault, AITL: SourceDefault}},
@@ -137,7 +138,7 @@ func TestSetReviewPolicy(t *testing.T) {
 		_, err := st.EnsureTenant(t.Context(), id, id)
 		require.NoError(t, err)
 	}
-	server := workflow.ReviewPolicy{Threshold: 0.6, Timeout: 24 * time.Hour, OnTimeout: workflow.OnTimeoutWait}
+	server := workflow.ReviewPolicy{Threshold: 0.6, Timeout: 24 * time.Hour, OnTimeout: vocab.OnTimeoutWait}
 	s := New(Config{Review: server}, Deps{Store: st, Logger: logx.Discard()})
 	set := func(body string) (ReviewPolicyView, error) {
 		t.Helper()
@@ -162,7 +163,7 @@ func TestSetReviewPolicy(t *testing.T) {
 	require.NotNil(t, v.UpdatedAt)
 	p, err := s.jobPolicy(t.Context(), "acme", nil)
 	require.NoError(t, err)
-	require.Equal(t, workflow.ReviewPolicy{Threshold: 1, Timeout: 90 * time.Second, OnTimeout: workflow.OnTimeoutReject}, p, "jobs start with it")
+	require.Equal(t, workflow.ReviewPolicy{Threshold: 1, Timeout: 90 * time.Second, OnTimeout: vocab.OnTimeoutReject}, p, "jobs start with it")
 	p, err = s.jobPolicy(t.Context(), "globex", nil)
 	require.NoError(t, err)
 	require.Equal(t, server, p, "another tenant keeps the server's")

@@ -24,6 +24,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/httpx"
 	"github.com/quantumlayer/qlp/internal/progress"
 	"github.com/quantumlayer/qlp/internal/store"
+	"github.com/quantumlayer/qlp/internal/vocab"
 	"github.com/quantumlayer/qlp/internal/workflow"
 )
 
@@ -88,17 +89,8 @@ const (
 
 var (
 	requestIDRe   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
-	tierRe        = regexp.MustCompile(`^T[0-3]$`)
 	idempotencyRe = regexp.MustCompile(`^[\x21-\x7e]{1,128}$`)
-	languages     = map[string]bool{}
 )
-
-func init() {
-	for _, l := range workflow.SupportedLanguages() {
-		languages[l] = true
-	}
-	languages["auto"] = true
-}
 
 // SubmitRequest is a request to build a capsule.
 type SubmitRequest struct {
@@ -131,17 +123,21 @@ func (r *SubmitRequest) validate() error {
 		return httpx.BadRequest("requirements", "is %d characters; the limit is %d", len(r.Requirements), MaxRequirements)
 	case r.RequestID != "" && !requestIDRe.MatchString(r.RequestID):
 		return httpx.BadRequest("id", "must be 1-64 characters of letters, digits, '.', '_' or '-'")
-	case r.TierOverride != "" && !tierRe.MatchString(r.TierOverride):
-		return httpx.BadRequest("tier_override", "%q is not one of T0, T1, T2, T3", r.TierOverride)
+	case r.TierOverride != "" && !vocab.ValidTier(r.TierOverride):
+		return httpx.BadRequest("tier_override", "%q is not one of %s", r.TierOverride, vocab.TierList())
 	case r.IdempotencyKey != "" && !idempotencyRe.MatchString(r.IdempotencyKey):
 		return httpx.BadRequest("Idempotency-Key", "must be 1-128 printable ASCII characters")
 	}
 	r.Language = strings.ToLower(strings.TrimSpace(r.Language))
-	if r.Language != "" && !languages[r.Language] {
-		return httpx.BadRequest("constraints.language", "%q is not supported; use one of %s", r.Language, strings.Join(workflow.SupportedLanguages(), ", "))
-	}
 	if r.Language == "auto" {
 		r.Language = ""
+	}
+	if r.Language != "" {
+		lang, ok := vocab.NormalizeLanguage(r.Language)
+		if !ok {
+			return httpx.BadRequest("constraints.language", "%q is not supported; use one of %s, or auto", r.Language, strings.Join(vocab.Languages(), ", "))
+		}
+		r.Language = lang
 	}
 	for k := range r.Metadata {
 		if strings.HasPrefix(k, reservedPrefix) {
@@ -295,7 +291,7 @@ func reviewPolicy(base workflow.ReviewPolicy, meta map[string]any) (workflow.Rev
 	}
 	if v, ok := meta["review_on_timeout"]; ok {
 		str, _ := v.(string)
-		if !workflow.ValidOnTimeout(str) {
+		if !vocab.ValidOnTimeout(str) {
 			return p, httpx.BadRequest("metadata.review_on_timeout", "must be approve, reject or wait")
 		}
 		p.OnTimeout = str
@@ -308,9 +304,9 @@ func reviewPolicy(base workflow.ReviewPolicy, meta map[string]any) (workflow.Rev
 		p.AITL = b
 	}
 	if p.OnTimeout == "" {
-		p.OnTimeout = workflow.OnTimeoutWait
+		p.OnTimeout = vocab.OnTimeoutWait
 	}
-	if p.OnTimeout != workflow.OnTimeoutWait && p.Timeout <= 0 {
+	if p.OnTimeout != vocab.OnTimeoutWait && p.Timeout <= 0 {
 		return p, httpx.BadRequest("metadata.review_timeout", "is needed with review_on_timeout %s", p.OnTimeout)
 	}
 	return p, nil

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/quantumlayer/qlp/internal/httpx"
+	"github.com/quantumlayer/qlp/internal/vocab"
 )
 
 // ExecuteRequest is the body of POST /execute, the earlier QLP contract:
@@ -58,11 +59,6 @@ type ResourceUsage struct {
 	MemoryLimitMB float64 `json:"memory_limit_mb"`
 }
 
-var languageAliases = map[string]string{
-	"py": "python", "python3": "python", "js": "javascript", "node": "javascript", "nodejs": "javascript",
-	"ts": "typescript", "golang": "go", "sh": "bash", "shell": "bash", "rs": "rust",
-}
-
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // legacyField renames spec fields to the earlier contract's names.
@@ -83,10 +79,7 @@ func legacyField(f string) string {
 // legacySpec converts a legacy request into a Spec; errors are *SpecError with
 // the legacy field names.
 func (c *Config) legacySpec(req *ExecuteRequest) (Spec, error) {
-	lang := strings.ToLower(strings.TrimSpace(req.Language))
-	if a, ok := languageAliases[lang]; ok {
-		lang = a
-	}
+	lang, _ := vocab.NormalizeLanguage(req.Language)
 	if req.Code == "" {
 		return Spec{}, specErr("code", "must not be empty")
 	}

@@ -5,11 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
-)
 
-// Review timeout policies a ReviewPolicy may name.
-var onTimeoutPolicies = map[string]bool{"approve": true, "reject": true, "wait": true}
+	"github.com/quantumlayer/qlp/internal/vocab"
+)
 
 // GetReviewPolicy implements Store.
 func (s *SQL) GetReviewPolicy(ctx context.Context, tenantID string) (ReviewPolicy, error) {
@@ -63,8 +63,8 @@ func (s *SQL) PutReviewPolicy(ctx context.Context, p ReviewPolicy) error {
 		timeout = int64(*p.Timeout / time.Second)
 	}
 	if p.OnTimeout != nil {
-		if !onTimeoutPolicies[*p.OnTimeout] {
-			return fmt.Errorf("store: put review policy of %s: on_timeout %q is not approve, reject or wait", p.TenantID, *p.OnTimeout)
+		if !vocab.ValidOnTimeout(*p.OnTimeout) {
+			return fmt.Errorf("store: put review policy of %s: on_timeout %q is not one of %s", p.TenantID, *p.OnTimeout, strings.Join(vocab.OnTimeoutPolicies(), ", "))
 		}
 		onTimeout = *p.OnTimeout
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/quantumlayer/qlp/internal/httpx"
+	"github.com/quantumlayer/qlp/internal/vocab"
 )
 
 // Handler serves the mesh's routes: POST /v1/validate (a whole project),
@@ -94,7 +95,7 @@ func (m *Mesh) handleCode(w http.ResponseWriter, r *http.Request) error {
 	if strings.TrimSpace(cr.Code) == "" {
 		return httpx.BadRequest("code", "must not be empty")
 	}
-	lang, _ := normalizeLanguage(cr.Language)
+	lang, _ := vocab.NormalizeLanguage(cr.Language)
 	name := cr.Filename
 	if name == "" {
 		name = defaultFile[lang]

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/quantumlayer/qlp/internal/sandbox"
+	"github.com/quantumlayer/qlp/internal/vocab"
 )
 
 // Deps are what the mesh needs from the application.
@@ -79,11 +80,11 @@ func (m *Mesh) Ready(ctx context.Context) error {
 
 // Validators implements [Validator].
 func (m *Mesh) Validators(ctx context.Context) (*ValidatorsResponse, error) {
-	resp := &ValidatorsResponse{Languages: append([]string(nil), Languages...)}
+	resp := &ValidatorsResponse{Languages: vocab.Languages()}
 	for _, c := range m.checkers {
 		info := ValidatorInfo{Name: c.name, Category: c.category, Languages: c.langs, Tool: c.tool}
 		if info.Languages == nil {
-			info.Languages = append([]string(nil), Languages...)
+			info.Languages = vocab.Languages()
 		}
 		if builtin(c.tool) {
 			info.Version, info.Available = builtinVersion, true

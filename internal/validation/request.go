@@ -9,42 +9,20 @@ import (
 	"unicode/utf8"
 
 	"github.com/quantumlayer/qlp/internal/capsule"
+	"github.com/quantumlayer/qlp/internal/vocab"
 )
-
-// Languages the mesh validates.
-var Languages = []string{"bash", "go", "java", "javascript", "python", "rust", "typescript"}
-
-// Aliases accepted for a language name.
-var languageAliases = map[string]string{
-	"golang": "go", "py": "python", "python3": "python", "js": "javascript", "node": "javascript",
-	"nodejs": "javascript", "ts": "typescript", "sh": "bash", "shell": "bash",
-}
-
-// normalizeLanguage maps a request's language to one of Languages.
-func normalizeLanguage(l string) (string, bool) {
-	l = strings.ToLower(strings.TrimSpace(l))
-	if a, ok := languageAliases[l]; ok {
-		l = a
-	}
-	for _, n := range Languages {
-		if n == l {
-			return l, true
-		}
-	}
-	return l, false
-}
 
 // checkRequest rejects what cannot be validated, naming the field: an
 // unknown language, an empty project, paths that leave the project,
 // duplicate paths, binary files and files over the size limits. It
 // returns the project the checks work on.
 func (c *Config) checkRequest(req Request) (*project, error) {
-	lang, ok := normalizeLanguage(req.Language)
+	lang, ok := vocab.NormalizeLanguage(req.Language)
 	switch {
 	case req.Language == "":
-		return nil, reqErr("language", "must be set (one of %s)", strings.Join(Languages, ", "))
+		return nil, reqErr("language", "must be set (one of %s)", strings.Join(vocab.Languages(), ", "))
 	case !ok:
-		return nil, reqErr("language", "unknown language %q (one of %s)", req.Language, strings.Join(Languages, ", "))
+		return nil, reqErr("language", "unknown language %q (one of %s)", req.Language, strings.Join(vocab.Languages(), ", "))
 	case len(req.Files) == 0:
 		return nil, reqErr("files", "the project is empty: at least one file is required")
 	case len(req.Files) > c.MaxFiles:

@@ -28,7 +28,7 @@ type Validator interface {
 
 // Request is a project to validate.
 type Request struct {
-	// Language is one of [Languages]: go, python, javascript, typescript,
+	// Language is one of [vocab.Languages]: go, python, javascript, typescript,
 	// bash, java, rust.
 	Language string `json:"language"`
 	// Files is the project, at relative slash-separated paths.

@@ -21,6 +21,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/pricing"
 	"github.com/quantumlayer/qlp/internal/progress"
 	"github.com/quantumlayer/qlp/internal/store"
+	"github.com/quantumlayer/qlp/internal/vocab"
 )
 
 // Models gives the model target of each tier, in the tenant's model pack.
@@ -257,7 +258,7 @@ func (a *Activities) Decompose(ctx context.Context, in DecomposeInput) (Decompos
 		}
 	}
 	msgs, err := renderPrompt("decomposer", decomposerData{Description: job.Description, Requirements: job.Requirements,
-		Language: want, Framework: job.Framework, MaxTasks: a.MaxTasks, Languages: strings.Join(SupportedLanguages(), ", "), Similar: similar})
+		Language: want, Framework: job.Framework, MaxTasks: a.MaxTasks, Languages: strings.Join(vocab.Languages(), ", "), Similar: similar})
 	if err != nil {
 		return DecomposeResult{}, err
 	}
@@ -351,10 +352,6 @@ func refs(p *Plan) DecomposeResult {
 	return out
 }
 
-// complexityTier is the default routing: trivial/simple→T0, medium→T1,
-// complex→T2, meta→T3.
-var complexityTier = map[string]string{"trivial": "T0", "simple": "T0", "medium": "T1", "complex": "T2", "meta": "T3"}
-
 // chooseTier picks the tier of a task and says why: the request's
 // override, else what memory learned works for this kind of task, else the
 // complexity map.
@@ -365,7 +362,7 @@ func chooseTier(override, learned, learnedReason, complexity string) (string, st
 	if learned != "" {
 		return learned, learnedReason
 	}
-	t, ok := complexityTier[complexity]
+	t, ok := vocab.TierForComplexity(complexity)
 	if !ok {
 		return "T1", fmt.Sprintf("complexity %q unknown → T1", complexity)
 	}

@@ -4,10 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"sort"
 	"strings"
 
 	"github.com/quantumlayer/qlp/internal/answer"
+	"github.com/quantumlayer/qlp/internal/vocab"
 )
 
 // Project is the shared context decided once, by decomposition, and given
@@ -54,21 +54,10 @@ var languageDefaults = map[string]struct{ build, test, run string }{
 	"bash":       {"bash -n main.sh", "", "bash main.sh"},
 }
 
-// SupportedLanguages lists the languages a plan may choose, sorted.
-func SupportedLanguages() []string {
-	out := make([]string, 0, len(languageDefaults))
-	for l := range languageDefaults {
-		out = append(out, l)
-	}
-	sort.Strings(out)
-	return out
-}
-
 var (
-	complexities = map[string]bool{"trivial": true, "simple": true, "medium": true, "complex": true, "meta": true}
-	taskTypes    = map[string]bool{"code_generation": true, "test_creation": true, "documentation": true, "configuration": true}
-	taskIDRe     = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
-	nameRe       = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	taskTypes = map[string]bool{"code_generation": true, "test_creation": true, "documentation": true, "configuration": true}
+	taskIDRe  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	nameRe    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 )
 
 // PlanError lists everything wrong with a plan, for the re-ask prompt and
@@ -96,12 +85,13 @@ func ParsePlan(answerText, wantLanguage string, maxTasks int) (*Plan, error) {
 	add := func(f string, a ...any) { probs = append(probs, fmt.Sprintf(f, a...)) }
 
 	p.Project.Name = strings.TrimSpace(p.Project.Name)
-	p.Project.Language = strings.ToLower(strings.TrimSpace(p.Project.Language))
+	lang, langOK := vocab.NormalizeLanguage(p.Project.Language)
+	p.Project.Language = lang
 	if !nameRe.MatchString(p.Project.Name) {
 		add("project.name %q must be lower-case kebab-case (a-z, 0-9, -)", p.Project.Name)
 	}
-	if _, ok := languageDefaults[p.Project.Language]; !ok {
-		add("project.language %q is not one of %s", p.Project.Language, strings.Join(SupportedLanguages(), ", "))
+	if !langOK {
+		add("project.language %q is not one of %s", p.Project.Language, strings.Join(vocab.Languages(), ", "))
 	}
 	if wantLanguage != "" && p.Project.Language != wantLanguage {
 		add("project.language is %q but the request requires %q", p.Project.Language, wantLanguage)
@@ -125,8 +115,8 @@ func ParsePlan(answerText, wantLanguage string, maxTasks int) (*Plan, error) {
 			add("task %s has no description", t.ID)
 		}
 		p.Tasks[i].Complexity = strings.ToLower(strings.TrimSpace(t.Complexity))
-		if !complexities[p.Tasks[i].Complexity] {
-			add("task %s complexity %q is not trivial, simple, medium, complex or meta", t.ID, t.Complexity)
+		if !vocab.ValidComplexity(p.Tasks[i].Complexity) {
+			add("task %s complexity %q is not one of %s", t.ID, t.Complexity, strings.Join(vocab.Complexities(), ", "))
 		}
 		p.Tasks[i].Type = strings.ToLower(strings.TrimSpace(t.Type))
 		if !taskTypes[p.Tasks[i].Type] {

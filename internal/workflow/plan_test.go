@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/quantumlayer/qlp/internal/vocab"
 	"github.com/stretchr/testify/require"
 )
 
@@ -20,6 +21,7 @@ func TestParsePlan(t *testing.T) {
 		{"fenced with prose", "Here is the plan:\n```json\n" + goodPlan + "\n```\nGood luck!", "", ""},
 		{"prose around raw json", "Sure! " + goodPlan + " Hope it helps.", "", ""},
 		{"language mismatch", goodPlan, "python", `requires "python"`},
+		{"language alias", strings.Replace(goodPlan, `"language":"go"`, `"language":"golang"`, 1), "go", ""},
 		{"not json", "I cannot do that.", "", "no JSON object"},
 		{"truncated json", goodPlan[:80], "", "not valid JSON"},
 		{"cycle", `{"project":{"name":"x","language":"go"},"tasks":[{"id":"a","type":"code_generation","description":"a","complexity":"simple","dependencies":["b"]},{"id":"b","type":"code_generation","description":"b","complexity":"simple","dependencies":["a"]}]}`, "", "dependency cycle: a → b → a"},
@@ -99,5 +101,16 @@ func TestParseAnswer(t *testing.T) {
 			}
 			require.Equal(t, tt.paths, paths)
 		})
+	}
+}
+
+func TestEveryLanguageHasDefaultCommands(t *testing.T) {
+	for _, l := range vocab.Languages() {
+		if _, ok := languageDefaults[l]; !ok {
+			t.Errorf("language %q has no default commands in languageDefaults", l)
+		}
+	}
+	if len(languageDefaults) != len(vocab.Languages()) {
+		t.Errorf("languageDefaults has %d languages, vocab has %d", len(languageDefaults), len(vocab.Languages()))
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/llm"
 	"github.com/quantumlayer/qlp/internal/progress"
 	"github.com/quantumlayer/qlp/internal/store"
+	"github.com/quantumlayer/qlp/internal/vocab"
 )
 
 // ReviewerTier is the tier the automated reviewer (AITL) runs on.
@@ -86,7 +87,7 @@ func DecisionOf(r store.Review) string {
 	case store.ReviewChangesRequested:
 		return DecisionRequestChanges
 	case store.ReviewExpired:
-		if r.TimeoutPolicy == OnTimeoutApprove || r.TimeoutPolicy == OnTimeoutReject {
+		if r.TimeoutPolicy == vocab.OnTimeoutApprove || r.TimeoutPolicy == vocab.OnTimeoutReject {
 			return r.TimeoutPolicy
 		}
 	}
@@ -112,7 +113,7 @@ func (a *Activities) OpenReview(ctx context.Context, in ReviewInput) (string, er
 		Confidence: &conf, Reasons: in.Reasons, Summary: in.Summary, TimeoutPolicy: in.Policy.OnTimeout, CreatedAt: now}
 	data := map[string]any{"review_id": id, "attempt": in.Attempt, "confidence": conf, "threshold": in.Policy.Threshold,
 		"on_timeout": in.Policy.OnTimeout, "summary": in.Summary, "respond": "qlp review approve|reject|changes " + id}
-	if in.Policy.OnTimeout != OnTimeoutWait && in.Policy.Timeout > 0 {
+	if in.Policy.OnTimeout != vocab.OnTimeoutWait && in.Policy.Timeout > 0 {
 		at := now.Add(in.Policy.Timeout)
 		r.TimeoutAt = &at
 		data["timeout_at"] = at

@@ -14,6 +14,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/llm/llmtest"
 	"github.com/quantumlayer/qlp/internal/progress"
 	"github.com/quantumlayer/qlp/internal/store"
+	"github.com/quantumlayer/qlp/internal/vocab"
 	wf "github.com/quantumlayer/qlp/internal/workflow"
 )
 
@@ -94,7 +95,7 @@ func TestReviewRequestChangesReachesTheNextPromptAndApproveResumes(t *testing.T)
 		}
 		return wf.DecisionApprove, "looks right now", true
 	}))
-	h.env.ExecuteWorkflow(wf.WorkflowName, wf.Input{RequestID: "rv-1", TenantID: "acme", Review: reviewPolicy(wf.OnTimeoutWait, 0)})
+	h.env.ExecuteWorkflow(wf.WorkflowName, wf.Input{RequestID: "rv-1", TenantID: "acme", Review: reviewPolicy(vocab.OnTimeoutWait, 0)})
 	require.NoError(t, h.env.GetWorkflowError())
 	require.Equal(t, "awaiting_review", waiting.Tasks["t1"], "the progress query shows the task waiting")
 	require.Equal(t, "awaiting review", waiting.Step)
@@ -154,7 +155,7 @@ func TestReviewRejectFailsTheJobWithTheReason(t *testing.T) {
 	h.reviewer(t, "rv-2", approveOthers(func(store.Review) (string, string, bool) {
 		return wf.DecisionReject, "this is not what we asked for", true
 	}))
-	h.env.ExecuteWorkflow(wf.WorkflowName, wf.Input{RequestID: "rv-2", TenantID: "acme", Review: reviewPolicy(wf.OnTimeoutWait, 0)})
+	h.env.ExecuteWorkflow(wf.WorkflowName, wf.Input{RequestID: "rv-2", TenantID: "acme", Review: reviewPolicy(vocab.OnTimeoutWait, 0)})
 	err := h.env.GetWorkflowError()
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "task t1 rejected by reviewer alice: this is not what we asked for")
@@ -174,8 +175,8 @@ func TestReviewTimeoutPolicies(t *testing.T) {
 		policy  string
 		wantErr string
 	}{
-		{policy: wf.OnTimeoutApprove},
-		{policy: wf.OnTimeoutReject, wantErr: "task t1 rejected by reviewer timeout: no decision within 1h0m0s"},
+		{policy: vocab.OnTimeoutApprove},
+		{policy: vocab.OnTimeoutReject, wantErr: "task t1 rejected by reviewer timeout: no decision within 1h0m0s"},
 	} {
 		t.Run(tc.policy, func(t *testing.T) {
 			request, rules := exampleRules(t)
@@ -217,7 +218,7 @@ func TestAITLRefineThenApprove(t *testing.T) {
 	)
 	h := newHarness(t, llmtest.NewScript(rules...).Handle)
 	h.newJob(t, "rv-ai", request, "")
-	policy := reviewPolicy(wf.OnTimeoutWait, 0)
+	policy := reviewPolicy(vocab.OnTimeoutWait, 0)
 	policy.AITL = true
 	h.env.ExecuteWorkflow(wf.WorkflowName, wf.Input{RequestID: "rv-ai", TenantID: "acme", Review: policy})
 	if err := h.env.GetWorkflowError(); err != nil {
@@ -254,7 +255,7 @@ func TestAITLFailureFallsBackToAPerson(t *testing.T) {
 	h := newHarness(t, llmtest.NewScript(rules...).Handle)
 	h.newJob(t, "rv-ai-2", request, "")
 	h.reviewer(t, "rv-ai-2", func(store.Review) (string, string, bool) { return wf.DecisionApprove, "", true })
-	policy := reviewPolicy(wf.OnTimeoutWait, 0)
+	policy := reviewPolicy(vocab.OnTimeoutWait, 0)
 	policy.AITL = true
 	h.env.ExecuteWorkflow(wf.WorkflowName, wf.Input{RequestID: "rv-ai-2", TenantID: "acme", Review: policy})
 	require.NoError(t, h.env.GetWorkflowError())
@@ -286,7 +287,7 @@ func TestCancelWhileWaitingWithdrawsTheReview(t *testing.T) {
 		h.env.CancelWorkflow()
 	}
 	h.env.RegisterDelayedCallback(cancel, time.Minute)
-	h.env.ExecuteWorkflow(wf.WorkflowName, wf.Input{RequestID: "rv-cancel", TenantID: "acme", Review: reviewPolicy(wf.OnTimeoutWait, 0)})
+	h.env.ExecuteWorkflow(wf.WorkflowName, wf.Input{RequestID: "rv-cancel", TenantID: "acme", Review: reviewPolicy(vocab.OnTimeoutWait, 0)})
 	require.Error(t, h.env.GetWorkflowError())
 	job, err := h.store.GetJob(t.Context(), "acme", "rv-cancel")
 	require.NoError(t, err)
@@ -334,7 +335,7 @@ func TestFailingTaskWithdrawsTheOtherTasksReview(t *testing.T) {
 	h.reviewer(t, "rv-abandon", func(r store.Review) (string, string, bool) {
 		return wf.DecisionApprove, "", r.TaskID == "t1" // t2 is never decided
 	})
-	h.env.ExecuteWorkflow(wf.WorkflowName, wf.Input{RequestID: "rv-abandon", TenantID: "acme", Review: reviewPolicy(wf.OnTimeoutWait, 0)})
+	h.env.ExecuteWorkflow(wf.WorkflowName, wf.Input{RequestID: "rv-abandon", TenantID: "acme", Review: reviewPolicy(vocab.OnTimeoutWait, 0)})
 	err = h.env.GetWorkflowError()
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "task t3")

@@ -79,18 +79,6 @@ const (
 	DecisionRequestChanges = "request_changes"
 )
 
-// Timeout policies of a review.
-const (
-	OnTimeoutApprove = "approve"
-	OnTimeoutReject  = "reject"
-	OnTimeoutWait    = "wait"
-)
-
-// ValidOnTimeout reports whether s names a timeout policy.
-func ValidOnTimeout(s string) bool {
-	return s == OnTimeoutApprove || s == OnTimeoutReject || s == OnTimeoutWait
-}
-
 // ReviewPolicy says when a task waits for a review and what happens when
 // nobody answers.
 type ReviewPolicy struct {

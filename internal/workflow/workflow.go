@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/quantumlayer/qlp/internal/store"
+	"github.com/quantumlayer/qlp/internal/vocab"
 )
 
 // Defaults for Input fields left zero.
@@ -45,7 +46,7 @@ func QLPWorkflow(ctx workflow.Context, in Input) (Result, error) {
 		in.TaskValidation = TaskValidationQuick
 	}
 	if in.Review.Enabled() && in.Review.OnTimeout == "" {
-		in.Review.OnTimeout = OnTimeoutWait
+		in.Review.OnTimeout = vocab.OnTimeoutWait
 	}
 	var a *Activities
 	start := workflow.Now(ctx)
@@ -300,7 +301,7 @@ func decompose(ctx workflow.Context, in Input, modelCtx workflow.Context) (Decom
 			return plan, ""
 		}
 		reasons = append(reasons, fmt.Sprintf("attempt %d (%s %s): %s", attempt, plan.Tier, plan.Model, plan.Problem))
-		next := nextTier(plan.Tier)
+		next := vocab.NextTier(plan.Tier)
 		if attempt >= in.MaxAttempts || next == plan.Tier {
 			return plan, fmt.Sprintf("decomposition failed after %d attempt(s): %s", attempt, strings.Join(reasons, "; "))
 		}
@@ -396,7 +397,7 @@ func (l *taskLoop) failedAttempt(in Input, why string) {
 	l.onTier++
 	l.tierReason = fmt.Sprintf("attempt %d: %s on %s", l.attempts+1, why, l.tier)
 	if l.onTier >= in.EscalateAfter {
-		if next := nextTier(l.tier); next != l.tier {
+		if next := vocab.NextTier(l.tier); next != l.tier {
 			l.tierReason = fmt.Sprintf("escalated from %s to %s after %d failed attempts on %s", l.tier, next, l.onTier, l.tier)
 			l.tier, l.onTier = next, 0
 		}
@@ -650,7 +651,7 @@ func (rw *reviews) await(ctx workflow.Context, in Input, taskID string, attempt 
 	decided := func() bool { _, ok := rw.got[id]; return ok || rw.abandon != "" }
 	var err error
 	timedOut := false
-	if rw.policy.OnTimeout == OnTimeoutWait || rw.policy.Timeout <= 0 {
+	if rw.policy.OnTimeout == vocab.OnTimeoutWait || rw.policy.Timeout <= 0 {
 		err = workflow.Await(ctx, decided)
 	} else {
 		var ok bool
@@ -703,19 +704,6 @@ func upstreamOf(tasks []TaskRef, id string) []string {
 		}
 	}
 	return out
-}
-
-// nextTier is the next stronger tier, or tier itself at the top.
-func nextTier(tier string) string {
-	switch tier {
-	case "T0":
-		return "T1"
-	case "T1":
-		return "T2"
-	case "T2":
-		return "T3"
-	}
-	return tier
 }
 
 // reason is the readable part of an activity error: the application error's

@@ -33,10 +33,8 @@ import (
 	"github.com/quantumlayer/qlp/internal/llm/respcache"
 	"github.com/quantumlayer/qlp/internal/pricing"
 	"github.com/quantumlayer/qlp/internal/settings"
+	"github.com/quantumlayer/qlp/internal/vocab"
 )
-
-// Names lists the tiers, cheapest first.
-var Names = [4]string{"T0", "T1", "T2", "T3"}
 
 // AzureConfig configures Azure OpenAI.
 type AzureConfig struct {
@@ -188,7 +186,7 @@ func (c *Config) Settings() []settings.Setting {
 		{Key: "llm.cache.shared_across_tenants", Env: "QLP_LLM_CACHE_SHARED_ACROSS_TENANTS", Help: "serve one tenant's cached answer to another tenant's identical request (off: entries are kept per tenant; on tells a tenant what another asked and uses calls another paid for: only for tenants that trust each other)", Value: settings.Bool(&c.Cache.SharedAcrossTenants)},
 		{Key: "pricing.file", Env: "QLP_PRICING_FILE", Help: "YAML file of extra or overriding model prices (see docs/costs.md)", Value: settings.String(&c.PricingFile)},
 	}
-	for i, t := range Names {
+	for i, t := range vocab.Tiers() {
 		s = append(s, settings.Setting{Key: "llm.model_" + strings.ToLower(t), Env: "QLP_LLM_MODEL_" + t,
 			Help: "model of tier " + t + " in the default pack: MODEL, or PROVIDER:MODEL", Value: settings.String(&c.Models[i])})
 	}
@@ -367,7 +365,7 @@ func (c *Config) packs() ([]Pack, error) {
 			if prefix, _, ok := strings.Cut(s.Model, "."); ok && s.Provider == "bedrock" && (prefix == "us" || prefix == "eu" || prefix == "apac") &&
 				!strings.HasPrefix(reg, prefix+"-") && !(prefix == "apac" && strings.HasPrefix(reg, "ap-")) {
 				return nil, fmt.Errorf("llm.model_%s (QLP_LLM_MODEL_%s): %s is a %s inference profile, not callable from region %s (QLP_LLM_AWS_REGION); name the model for your region",
-					strings.ToLower(Names[i]), Names[i], s.Model, prefix, reg)
+					strings.ToLower(vocab.Tiers()[i]), vocab.Tiers()[i], s.Model, prefix, reg)
 			}
 		}
 	}
@@ -549,8 +547,9 @@ func (r *Router) Models() map[string]string {
 func (r *Router) Wrap(wrap func(targets []Target) ([]Target, error)) error {
 	for _, name := range r.PackNames() {
 		pack := r.packs[name]
-		ts := make([]Target, len(Names))
-		for i, n := range Names {
+		names := vocab.Tiers()
+		ts := make([]Target, len(names))
+		for i, n := range names {
 			ts[i] = pack[n]
 		}
 		out, err := wrap(ts)
@@ -561,7 +560,7 @@ func (r *Router) Wrap(wrap func(targets []Target) ([]Target, error)) error {
 			return fmt.Errorf("tiers: wrap returned %d targets for %d tiers", len(out), len(ts))
 		}
 		for i, t := range out {
-			pack[Names[i]] = t
+			pack[names[i]] = t
 		}
 	}
 	return nil
@@ -696,7 +695,7 @@ func (r *Router) buildReplay(c Config, d Deps, prices *pricing.Catalogue, rec *r
 		p = r.Metrics.Instrument(p)
 	}
 	targets := map[string]Target{}
-	for _, t := range Names {
+	for _, t := range vocab.Tiers() {
 		tp := p
 		if d.Wrap != nil {
 			tp = d.Wrap(t, tp)
@@ -800,7 +799,7 @@ func (b *builder) chain(name string, models []string) error {
 // fallback when that is another route.
 func (b *builder) targets(p Pack, fallback *Pack) map[string]Target {
 	out := map[string]Target{}
-	for i, t := range Names {
+	for i, t := range vocab.Tiers() {
 		s := p.Tiers[i]
 		tg := Target{Tier: t, Pack: p.Name, Provider: b.chains[s.Provider], Model: s.Model}
 		if fallback != nil && fallback.Tiers[i] != s {

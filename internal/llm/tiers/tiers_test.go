@@ -28,6 +28,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/pricing"
 	"github.com/quantumlayer/qlp/internal/redisx/redistest"
 	"github.com/quantumlayer/qlp/internal/store"
+	"github.com/quantumlayer/qlp/internal/vocab"
 )
 
 type sink struct {
@@ -173,7 +174,7 @@ func TestHybridPackRoutesTiersToTheirProviders(t *testing.T) {
 	defer r.Close()
 	require.Equal(t, "hybrid", r.Provider)
 	require.Equal(t, map[string]string{"T0": "qwen2.5-coder:7b", "T1": "gpt-4.1-mini", "T2": "gpt-4.1", "T3": "o3"}, r.Models())
-	for _, tier := range tiers.Names {
+	for _, tier := range vocab.Tiers() {
 		tg, err := r.Target(tier)
 		require.NoError(t, err)
 		resp, err := tg.Provider.Stream(t.Context(), llm.Request{Model: tg.Model, MaxTokens: 100, Temperature: 0.9,
