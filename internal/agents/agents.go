@@ -41,11 +41,6 @@ var promptFS embed.FS
 
 var prompt = template.Must(template.ParseFS(promptFS, "prompts/agent.v1.tmpl"))
 
-// Models gives the model of a tier in a tenant's model pack.
-type Models interface {
-	TargetFor(ctx context.Context, tenantID, tier string) (tiers.Target, error)
-}
-
 // Config tunes the agent.
 type Config struct {
 	MaxTokens    int
@@ -56,12 +51,12 @@ type Config struct {
 // Service runs agents.
 type Service struct {
 	cfg    Config
-	models Models
+	models tiers.Models
 	logger *slog.Logger
 }
 
 // New returns a service.
-func New(cfg Config, models Models, logger *slog.Logger) *Service {
+func New(cfg Config, models tiers.Models, logger *slog.Logger) *Service {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}

@@ -24,16 +24,11 @@ import (
 	"github.com/quantumlayer/qlp/internal/vocab"
 )
 
-// Models gives the model target of each tier, in the tenant's model pack.
-type Models interface {
-	TargetFor(ctx context.Context, tenantID, tier string) (tiers.Target, error)
-}
-
 // Activities holds what the activities need. The worker registers a
 // populated pointer; the workflow refers to the methods through a nil one.
 type Activities struct {
 	Store  store.Store
-	Models Models
+	Models tiers.Models
 	Bus    *progress.Bus
 	Signer *capsule.Signer
 	// Validator checks every task and the assembled capsule (the

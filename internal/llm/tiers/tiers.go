@@ -491,6 +491,15 @@ func (r *Router) Target(tier string) (Target, error) {
 	return r.target(r.defaultPack, tier)
 }
 
+// Models gives the model target of a tier in a tenant's model pack. It is
+// what the job's agents (package workflow) and the Agent Factory (package
+// agents) need of the router, and what tests replace.
+type Models interface {
+	TargetFor(ctx context.Context, tenantID, tier string) (Target, error)
+}
+
+var _ Models = (*Router)(nil)
+
 // TargetFor returns the target of tier in the pack of tenantID.
 func (r *Router) TargetFor(ctx context.Context, tenantID, tier string) (Target, error) {
 	pack := ""
