@@ -87,7 +87,7 @@ func runHelper(out *wire.Writer) error {
 		}
 	}
 	h.collect()
-	return out.Write(wire.FrameDone)
+	return out.Send(wire.FrameDone)
 }
 
 // closeOnExecFrom marks every open descriptor from first on close-on-exec.
@@ -114,7 +114,7 @@ func (h *helper) sendResult(res wire.CommandResult) error {
 	if err != nil {
 		return err
 	}
-	return h.out.Write(wire.FrameCommand, b)
+	return h.out.Send(wire.FrameCommand, b)
 }
 
 // prepare creates the work, home and tmp directories and writes the files.
@@ -161,7 +161,7 @@ func (h *helper) run(idx int, c wire.Command, deadline time.Time) wire.CommandRe
 		res.Status, res.Reason = wire.StatusTimeout, "the run's wall time was used up before this command started"
 		return res
 	}
-	if err := h.out.Write(wire.FrameStart, mustJSON(wire.StartBody{Index: idx})); err != nil {
+	if err := h.out.Send(wire.FrameStart, mustJSON(wire.StartBody{Index: idx})); err != nil {
 		res.Status, res.Reason = wire.StatusError, "sandbox: write: "+err.Error()
 		return res
 	}
@@ -543,13 +543,13 @@ func (h *helper) collect() {
 	for _, pat := range h.req.Collect {
 		matches, err := filepath.Glob(filepath.Join(h.req.WorkDir, filepath.FromSlash(pat)))
 		if err != nil || len(matches) == 0 {
-			_ = h.out.Write(wire.FrameNote, []byte(fmt.Sprintf("collect %q: no such file", pat)))
+			_ = h.out.Send(wire.FrameNote, []byte(fmt.Sprintf("collect %q: no such file", pat)))
 			continue
 		}
 		for _, m := range matches {
 			real, err := filepath.EvalSymlinks(m)
 			if err != nil || !strings.HasPrefix(real, root+string(filepath.Separator)) {
-				_ = h.out.Write(wire.FrameNote, []byte(fmt.Sprintf("collect %q: outside the work directory", pat)))
+				_ = h.out.Send(wire.FrameNote, []byte(fmt.Sprintf("collect %q: outside the work directory", pat)))
 				continue
 			}
 			rel, _ := filepath.Rel(root, real)
@@ -559,7 +559,7 @@ func (h *helper) collect() {
 				continue
 			}
 			if total+fi.Size() > h.req.MaxCollectBytes {
-				_ = h.out.Write(wire.FrameNote, []byte(fmt.Sprintf("collect %q: over the limit of %d bytes in all", rel, h.req.MaxCollectBytes)))
+				_ = h.out.Send(wire.FrameNote, []byte(fmt.Sprintf("collect %q: over the limit of %d bytes in all", rel, h.req.MaxCollectBytes)))
 				continue
 			}
 			b, err := os.ReadFile(real)
@@ -568,7 +568,7 @@ func (h *helper) collect() {
 			}
 			total += int64(len(b))
 			sent[rel] = true
-			_ = h.out.Write(wire.FrameFile, mustJSON(wire.File{Path: rel, Content: b}))
+			_ = h.out.Send(wire.FrameFile, mustJSON(wire.File{Path: rel, Content: b}))
 		}
 	}
 }

@@ -39,7 +39,7 @@ func ExecMain(args []string) int {
 	}
 	out := wire.NewWriter(os.Stdout)
 	if err := runHelper(out); err != nil {
-		_ = out.Write(wire.FrameFatal, []byte(err.Error()))
+		_ = out.Send(wire.FrameFatal, []byte(err.Error()))
 		return 1
 	}
 	return 0

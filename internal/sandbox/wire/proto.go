@@ -96,10 +96,9 @@ type Writer struct {
 // NewWriter returns a Writer of frames to w.
 func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
 
-// Write sends one frame of type typ whose payload is the concatenation of
-// payload.
-
-func (fw *Writer) Write(typ byte, payload ...[]byte) error {
+// Send sends one frame of type typ whose payload is the concatenation of
+// payload. (It is not an io.Writer: a frame is never split.)
+func (fw *Writer) Send(typ byte, payload ...[]byte) error {
 	n := 0
 	for _, p := range payload {
 		n += len(p)
@@ -122,7 +121,7 @@ func (fw *Writer) Output(cmd int, s Stream, data []byte) error {
 	if s == Stderr {
 		hdr[2] = 1
 	}
-	return fw.Write(FrameOutput, hdr, data)
+	return fw.Send(FrameOutput, hdr, data)
 }
 
 // ReadFrame reads one frame; io.EOF means the helper closed its stdout.
