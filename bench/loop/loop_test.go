@@ -46,6 +46,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/pricing"
 	"github.com/quantumlayer/qlp/internal/progress"
 	"github.com/quantumlayer/qlp/internal/sandbox"
+	"github.com/quantumlayer/qlp/internal/sandbox/jail"
 	"github.com/quantumlayer/qlp/internal/store"
 	"github.com/quantumlayer/qlp/internal/validation"
 	wf "github.com/quantumlayer/qlp/internal/workflow"
@@ -62,8 +63,8 @@ var (
 // TestMain lets the test binary act as the sandbox helper, as the qlp
 // binary does with its hidden `sandbox-exec` command.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == sandbox.HelperCommand {
-		os.Exit(sandbox.ExecMain(os.Args[2:]))
+	if len(os.Args) > 1 && os.Args[1] == jail.HelperCommand {
+		os.Exit(jail.ExecMain(os.Args[2:]))
 	}
 	os.Exit(m.Run())
 }

@@ -22,11 +22,12 @@ import (
 
 	"github.com/quantumlayer/qlp/internal/logx"
 	"github.com/quantumlayer/qlp/internal/sandbox"
+	"github.com/quantumlayer/qlp/internal/sandbox/jail"
 )
 
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == sandbox.HelperCommand {
-		os.Exit(sandbox.ExecMain(os.Args[2:]))
+	if len(os.Args) > 1 && os.Args[1] == jail.HelperCommand {
+		os.Exit(jail.ExecMain(os.Args[2:]))
 	}
 	os.Exit(m.Run())
 }

@@ -22,7 +22,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/cli"
 	"github.com/quantumlayer/qlp/internal/llm/llmtest"
 	"github.com/quantumlayer/qlp/internal/orchestrator"
-	"github.com/quantumlayer/qlp/internal/sandbox"
+	"github.com/quantumlayer/qlp/internal/sandbox/jail"
 )
 
 // TestMain lets a test start this binary as the qlp command, so that a test
@@ -30,8 +30,8 @@ import (
 func TestMain(m *testing.M) {
 	// The sandbox starts this binary as its helper inside every run (the
 	// workflow validates generated code in the sandbox).
-	if len(os.Args) > 1 && os.Args[1] == sandbox.HelperCommand {
-		os.Exit(sandbox.ExecMain(os.Args[2:]))
+	if len(os.Args) > 1 && os.Args[1] == jail.HelperCommand {
+		os.Exit(jail.ExecMain(os.Args[2:]))
 	}
 	if args := os.Getenv("QLP_E2E_CHILD_ARGS"); args != "" {
 		var argv []string

@@ -13,6 +13,7 @@ import (
 
 	"github.com/quantumlayer/qlp/internal/auth"
 	"github.com/quantumlayer/qlp/internal/httpx"
+	"github.com/quantumlayer/qlp/internal/sandbox/wire"
 )
 
 // Client is a [Runner] that talks to a sandbox service over HTTP. It is
@@ -121,7 +122,7 @@ func (c *Client) Run(ctx context.Context, spec Spec, onOutput func(OutputChunk))
 // readEvents reads the server-sent events of a streamed run.
 func readEvents(r io.Reader, onOutput func(OutputChunk)) (*Result, error) {
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), maxFrame*2)
+	sc.Buffer(make([]byte, 64<<10), wire.MaxFrame*2)
 	var event string
 	var data strings.Builder
 	for sc.Scan() {

@@ -17,10 +17,6 @@ const (
 	BackendUnsafeLocal = "unsafe-local"
 )
 
-// HelperCommand is the hidden subcommand of the qlp binary that runs
-// [ExecMain]: `qlp sandbox-exec`. The sandbox starts it inside every run.
-const HelperCommand = "sandbox-exec"
-
 // Config configures the sandbox service and its runner.
 type Config struct {
 	// Backend is bwrap (default), gvisor or unsafe-local.

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/quantumlayer/qlp/internal/sandbox/wire"
 )
 
 // backend starts the helper in some kind of isolation.
@@ -173,7 +175,7 @@ func (r *Local) execute(ctx context.Context, p *prepared, res *Result, onOutput 
 type collector struct {
 	res      *Result
 	limits   Limits
-	cmds     []helperCommand
+	cmds     []wire.Command
 	onOutput func(OutputChunk)
 	cg       *runCgroup
 
@@ -188,7 +190,7 @@ type collector struct {
 func (c *collector) read(r *bufio.Reader) error {
 	c.current = -1
 	for {
-		typ, payload, err := readFrame(r)
+		typ, payload, err := wire.ReadFrame(r)
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
@@ -196,16 +198,16 @@ func (c *collector) read(r *bufio.Reader) error {
 			return err
 		}
 		switch typ {
-		case frameStart:
-			var b frameStartBody
+		case wire.FrameStart:
+			var b wire.StartBody
 			if json.Unmarshal(payload, &b) != nil || b.Index != len(c.res.Commands) || b.Index >= len(c.cmds) {
 				return fmt.Errorf("sandbox: helper started an unexpected command")
 			}
 			c.current = b.Index
 			c.stdout.Reset()
 			c.stderr.Reset()
-		case frameOutput:
-			idx, s, data, err := parseOutput(payload)
+		case wire.FrameOutput:
+			idx, s, data, err := wire.ParseOutput(payload)
 			if err != nil || idx != c.current || idx < 0 {
 				return fmt.Errorf("sandbox: helper sent output for an unexpected command")
 			}
@@ -222,7 +224,7 @@ func (c *collector) read(r *bufio.Reader) error {
 			if c.onOutput != nil {
 				c.onOutput(OutputChunk{Command: idx, Name: c.cmds[idx].Name, Stream: s, Data: data})
 			}
-		case frameCommand:
+		case wire.FrameCommand:
 			var cr CommandResult
 			if err := json.Unmarshal(payload, &cr); err != nil || len(c.res.Commands) >= len(c.cmds) {
 				return fmt.Errorf("sandbox: helper sent a bad command result")
@@ -236,17 +238,17 @@ func (c *collector) read(r *bufio.Reader) error {
 			c.checkLimits(&cr)
 			c.res.Commands = append(c.res.Commands, cr)
 			c.current = -1
-		case frameFile:
+		case wire.FrameFile:
 			var f File
-			if err := json.Unmarshal(payload, &f); err != nil || checkRelPath("path", f.Path) != nil {
+			if err := json.Unmarshal(payload, &f); err != nil || wire.CheckRelPath("path", f.Path) != nil {
 				return fmt.Errorf("sandbox: helper sent a bad file")
 			}
 			c.res.Files = append(c.res.Files, f)
-		case frameNote:
+		case wire.FrameNote:
 			c.res.Notes = append(c.res.Notes, string(payload))
-		case frameFatal:
+		case wire.FrameFatal:
 			c.fatal = string(payload)
-		case frameDone:
+		case wire.FrameDone:
 			c.done = true
 		default:
 			return fmt.Errorf("sandbox: helper sent an unknown frame %q", typ)

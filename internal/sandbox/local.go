@@ -16,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/quantumlayer/qlp/internal/sandbox/wire"
 )
 
 // Local is the in-process [Runner]: it runs specs on this host with the
@@ -170,7 +172,7 @@ type prepared struct {
 	lang   *Language
 	limits Limits
 	cmds   []Command
-	req    helperRequest
+	req    wire.Request
 	binds  []string // host paths bound read-only at the same path
 	// seed is the Go build-cache seed, bound read-only at seedPath.
 	seed    string
@@ -216,7 +218,7 @@ func (r *Local) prepare(ctx context.Context, s *Spec) (*prepared, error) {
 	p.missing = r.checkDependencies(ctx, s, lang)
 	root := r.backend.root(p.id)
 	env := r.env(lang, s.Env, root)
-	p.req = helperRequest{
+	p.req = wire.Request{
 		Root: root, WorkDir: root + "/work", Files: s.Files, Collect: s.Collect,
 		MaxCollectBytes: r.cfg.MaxCollectBytes, OutputBytes: p.limits.OutputBytes, Processes: p.limits.Processes,
 		DiskBytes: p.limits.DiskBytes, CPUTime: p.limits.CPUTime, WallTime: p.limits.WallTime,
@@ -226,7 +228,7 @@ func (r *Local) prepare(ctx context.Context, s *Spec) (*prepared, error) {
 		if name == "" {
 			name = fmt.Sprintf("command-%d", i+1)
 		}
-		p.req.Commands = append(p.req.Commands, helperCommand{Name: name, Args: c.Args, Env: env, Stdin: c.Stdin,
+		p.req.Commands = append(p.req.Commands, wire.Command{Name: name, Args: c.Args, Env: env, Stdin: c.Stdin,
 			Timeout: c.Timeout, ContinueOnFailure: c.ContinueOnFailure})
 	}
 	p.binds = append(p.binds, lang.binds...)
@@ -240,7 +242,7 @@ func (r *Local) prepare(ctx context.Context, s *Spec) (*prepared, error) {
 			if root != "/sandbox" { // unsafe-local sees the host's files
 				from = seed
 			}
-			p.req.Copies = append(p.req.Copies, copySpec{From: from, To: root + "/gocache"})
+			p.req.Copies = append(p.req.Copies, wire.Copy{From: from, To: root + "/gocache"})
 		}
 	}
 	return p, nil

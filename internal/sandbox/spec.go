@@ -2,11 +2,8 @@ package sandbox
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"strconv"
-	"strings"
-	"time"
+
+	"github.com/quantumlayer/qlp/internal/sandbox/wire"
 )
 
 // Runner runs a [Spec] in isolation. onOutput, when not nil, receives the
@@ -57,13 +54,6 @@ type Spec struct {
 	Collect []string `json:"collect,omitempty"`
 }
 
-// File is one file of the project.
-type File struct {
-	Path       string `json:"path"`
-	Content    []byte `json:"content"` // base64 in JSON
-	Executable bool   `json:"executable,omitempty"`
-}
-
 // Command is one program to run, as an argument vector (no shell; use
 // ["bash", "-c", "…"] for one).
 type Command struct {
@@ -97,34 +87,6 @@ type Limits struct {
 	DiskBytes int64 `json:"disk_bytes,omitempty"`
 }
 
-// Status classifies how a command or a run ended.
-type Status string
-
-// The statuses a run or command can end with.
-const (
-	// StatusCompleted: every command exited 0.
-	StatusCompleted Status = "completed"
-	// StatusFailed: a command exited non-zero (a compile error, a failing
-	// test, an uncaught exception).
-	StatusFailed Status = "failed"
-	// StatusTimeout: the wall-clock or CPU-time limit was reached.
-	StatusTimeout Status = "timeout"
-	// StatusMemoryExceeded: the memory limit was reached and the kernel
-	// killed the program.
-	StatusMemoryExceeded Status = "memory_exceeded"
-	// StatusOutputExceeded: a command wrote more than OutputBytes.
-	StatusOutputExceeded Status = "output_exceeded"
-	// StatusKilled: a command died of a signal not sent by a limit (e.g.
-	// SIGSEGV, or it killed itself), or the caller cancelled the run.
-	StatusKilled Status = "killed"
-	// StatusError: the run could not be carried out: a dependency is
-	// unavailable, a command could not be started, or the sandbox failed.
-	StatusError Status = "error"
-	// StatusSkipped marks a command not run because an earlier one did not
-	// complete. It never describes a whole run.
-	StatusSkipped Status = "skipped"
-)
-
 // Result is the outcome of a run.
 type Result struct {
 	ID     string `json:"id"`
@@ -148,32 +110,6 @@ type Result struct {
 	Limits          Limits   `json:"limits"` // as applied
 }
 
-// CommandResult is the outcome of one command.
-type CommandResult struct {
-	Name            string   `json:"name"`
-	Args            []string `json:"args"`
-	Status          Status   `json:"status"`
-	Reason          string   `json:"reason,omitempty"`
-	ExitCode        int      `json:"exit_code"`        // -1 when killed by a signal or not run
-	Signal          string   `json:"signal,omitempty"` // e.g. "killed", "segmentation fault"
-	Stdout          string   `json:"stdout"`
-	Stderr          string   `json:"stderr"`
-	StdoutTruncated bool     `json:"stdout_truncated,omitempty"`
-	StderrTruncated bool     `json:"stderr_truncated,omitempty"`
-	Duration        Duration `json:"duration"`
-	CPUTime         Duration `json:"cpu_time"`
-	PeakMemoryBytes int64    `json:"peak_memory_bytes"`
-}
-
-// Stream names an output stream.
-type Stream string
-
-// The output streams.
-const (
-	Stdout Stream = "stdout"
-	Stderr Stream = "stderr"
-)
-
 // OutputChunk is a piece of a command's output, delivered while it runs.
 type OutputChunk struct {
 	Command int    `json:"command"` // index into Spec.Commands (as resolved)
@@ -182,38 +118,43 @@ type OutputChunk struct {
 	Data    []byte `json:"data"`
 }
 
-// Duration is a time.Duration that reads and writes JSON as a Go duration
-// string ("1.5s"); a JSON number is read as milliseconds.
-type Duration time.Duration
+// The types a run's result shares with the helper inside the sandbox live
+// in package wire, below both sides of the trust boundary; these aliases
+// keep their names here for the callers of the service.
+type (
+	// File is one file of the project: see [wire.File].
+	File = wire.File
+	// CommandResult is the outcome of one command: see [wire.CommandResult].
+	CommandResult = wire.CommandResult
+	// Status classifies how a command or a run ended: see [wire.Status].
+	Status = wire.Status
+	// Stream names an output stream: see [wire.Stream].
+	Stream = wire.Stream
+	// Duration is a JSON-friendly time.Duration: see [wire.Duration].
+	Duration = wire.Duration
+	// SpecError is an invalid spec: see [wire.SpecError].
+	SpecError = wire.SpecError
+)
 
-// D returns d as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
+// The statuses a run or command can end with: see [wire.Status].
+const (
+	StatusCompleted      = wire.StatusCompleted
+	StatusFailed         = wire.StatusFailed
+	StatusTimeout        = wire.StatusTimeout
+	StatusMemoryExceeded = wire.StatusMemoryExceeded
+	StatusOutputExceeded = wire.StatusOutputExceeded
+	StatusKilled         = wire.StatusKilled
+	StatusError          = wire.StatusError
+	StatusSkipped        = wire.StatusSkipped
+)
 
-// MarshalJSON writes d as a duration string.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+// The output streams.
+const (
+	Stdout = wire.Stdout
+	Stderr = wire.Stderr
+)
 
-// UnmarshalJSON reads "1.5s" or a number of milliseconds.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	s := strings.TrimSpace(string(b))
-	if s == "null" {
-		return nil
-	}
-	if strings.HasPrefix(s, `"`) {
-		var str string
-		if err := json.Unmarshal(b, &str); err != nil {
-			return err
-		}
-		v, err := time.ParseDuration(str)
-		if err != nil {
-			return fmt.Errorf("%q is not a duration (e.g. \"30s\")", str)
-		}
-		*d = Duration(v)
-		return nil
-	}
-	ms, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return fmt.Errorf("%s is not a duration in milliseconds", s)
-	}
-	*d = Duration(time.Duration(ms * float64(time.Millisecond)))
-	return nil
-}
+// HelperCommand is the hidden subcommand of the qlp binary that runs the
+// sandbox's helper (jail.ExecMain): `qlp sandbox-exec`. The backends start
+// it for every run.
+const HelperCommand = wire.HelperCommand

@@ -6,16 +6,9 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/quantumlayer/qlp/internal/sandbox/wire"
 )
-
-// SpecError is an invalid spec: Field names the offending field the way the
-// JSON request spells it (e.g. "files[3].path", "limits.memory_bytes").
-type SpecError struct {
-	Field   string
-	Message string
-}
-
-func (e *SpecError) Error() string { return "sandbox: invalid spec: " + e.Field + ": " + e.Message }
 
 // ErrQueueFull is returned when the run queue is full; retry later.
 var ErrQueueFull = errors.New("sandbox: run queue is full")
@@ -27,7 +20,6 @@ func specErr(field, format string, args ...any) *SpecError {
 // Bounds on the shape of a spec, beyond the configurable sizes.
 const (
 	maxFiles        = 10000
-	maxPathLen      = 512
 	maxCommands     = 32
 	maxArgs         = 4096
 	maxArgBytes     = 256 << 10
@@ -51,7 +43,7 @@ func (c *Config) validate(s *Spec) error {
 	seen := make(map[string]bool, len(s.Files))
 	for i, f := range s.Files {
 		field := fmt.Sprintf("files[%d].path", i)
-		if err := checkRelPath(field, f.Path); err != nil {
+		if err := wire.CheckRelPath(field, f.Path); err != nil {
 			return err
 		}
 		if seen[f.Path] {
@@ -71,7 +63,7 @@ func (c *Config) validate(s *Spec) error {
 		}
 	}
 	if s.Entrypoint != "" {
-		if err := checkRelPath("entrypoint", s.Entrypoint); err != nil {
+		if err := wire.CheckRelPath("entrypoint", s.Entrypoint); err != nil {
 			return err
 		}
 	}
@@ -125,7 +117,7 @@ func (c *Config) validate(s *Spec) error {
 	}
 	for i, p := range s.Collect {
 		field := fmt.Sprintf("collect[%d]", i)
-		if err := checkRelPath(field, p); err != nil {
+		if err := wire.CheckRelPath(field, p); err != nil {
 			return err
 		}
 		if _, err := path.Match(p, ""); err != nil {
@@ -138,30 +130,6 @@ func (c *Config) validate(s *Spec) error {
 	for i, d := range s.Dependencies {
 		if d == "" || len(d) > 200 || strings.ContainsAny(d, "\x00\n") {
 			return specErr(fmt.Sprintf("dependencies[%d]", i), "must be a package name")
-		}
-	}
-	return nil
-}
-
-// checkRelPath accepts clean, relative, slash-separated paths that stay
-// inside the work directory.
-func checkRelPath(field, p string) error {
-	switch {
-	case p == "":
-		return specErr(field, "must not be empty")
-	case len(p) > maxPathLen:
-		return specErr(field, "longer than %d bytes", maxPathLen)
-	case strings.ContainsAny(p, "\x00\\"):
-		return specErr(field, "must not contain NUL or backslash")
-	case strings.HasPrefix(p, "/"):
-		return specErr(field, "must be relative, got absolute path %q", p)
-	}
-	for _, part := range strings.Split(p, "/") {
-		if part == ".." {
-			return specErr(field, "must stay inside the work directory, got %q", p)
-		}
-		if part == "" || part == "." {
-			return specErr(field, "must be a clean path, got %q", p)
 		}
 	}
 	return nil

@@ -21,6 +21,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/logx"
 	"github.com/quantumlayer/qlp/internal/progress"
 	"github.com/quantumlayer/qlp/internal/sandbox"
+	"github.com/quantumlayer/qlp/internal/sandbox/jail"
 	"github.com/quantumlayer/qlp/internal/store"
 	"github.com/quantumlayer/qlp/internal/validation"
 	wf "github.com/quantumlayer/qlp/internal/workflow"
@@ -30,8 +31,8 @@ import (
 // binary does with its hidden `sandbox-exec` command: the workflow's
 // validation runs real tools in the real sandbox.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == sandbox.HelperCommand {
-		os.Exit(sandbox.ExecMain(os.Args[2:]))
+	if len(os.Args) > 1 && os.Args[1] == jail.HelperCommand {
+		os.Exit(jail.ExecMain(os.Args[2:]))
 	}
 	code := m.Run()
 	if mesh.sb != nil {

@@ -28,7 +28,7 @@ import (
 
 	"github.com/quantumlayer/qlp/internal/cli"
 	"github.com/quantumlayer/qlp/internal/llm/llmtest"
-	"github.com/quantumlayer/qlp/internal/sandbox"
+	"github.com/quantumlayer/qlp/internal/sandbox/jail"
 )
 
 const repo = "../../.."
@@ -37,8 +37,8 @@ const repo = "../../.."
 // is a wrapper that runs it with QLP_README_QLP=1, and the sandbox starts
 // it as its helper.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == sandbox.HelperCommand {
-		os.Exit(sandbox.ExecMain(os.Args[2:]))
+	if len(os.Args) > 1 && os.Args[1] == jail.HelperCommand {
+		os.Exit(jail.ExecMain(os.Args[2:]))
 	}
 	if os.Getenv("QLP_README_QLP") == "1" {
 		os.Exit(cli.Execute(context.Background(), "readme-test", os.Args[1:], os.Stdout, os.Stderr))

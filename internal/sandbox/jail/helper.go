@@ -1,4 +1,4 @@
-package sandbox
+package jail
 
 import (
 	"encoding/json"
@@ -17,74 +17,19 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/quantumlayer/qlp/internal/sandbox/seccomp"
+	"github.com/quantumlayer/qlp/internal/sandbox/wire"
 )
 
-// ExecMain is the hidden `qlp sandbox-exec` command: the helper that runs
-// inside every sandbox. It reads one request from stdin, writes the
-// project files, runs the commands under their limits, streams their
-// output as frames on stdout and returns the process exit code.
-//
-// Two other modes serve the backends from outside the sandbox: "cgexec"
-// (join the run's cgroups, then execute runsc) and "stage" (root only:
-// private mount namespace, read-only binds, drop to the sandbox uid, then
-// execute bwrap).
-//
-// Register it as a hidden cobra command that calls
-// os.Exit(sandbox.ExecMain(args)) and does nothing else first: it must not
-// read configuration, open files or start goroutines of its own.
-func ExecMain(args []string) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "cgexec":
-			return cgexec(args[1:])
-		case "stage":
-			return stage(args[1:])
-		case "run":
-		default:
-			fmt.Fprintf(os.Stderr, "sandbox: unknown helper mode %q\n", args[0])
-			return 2
-		}
-	}
-	out := &frameWriter{w: os.Stdout}
-	if err := runHelper(out); err != nil {
-		_ = out.write(frameFatal, []byte(err.Error()))
-		return 1
-	}
-	return 0
-}
-
-func cgexec(args []string) int {
-	i := 0
-	for ; i < len(args) && args[i] != "--"; i++ {
-		if err := os.WriteFile(args[i], []byte("0"), 0); err != nil {
-			fmt.Fprintf(os.Stderr, "sandbox: join cgroup %s: %v\n", args[i], err)
-			return 125
-		}
-	}
-	if i+1 >= len(args) {
-		fmt.Fprintln(os.Stderr, "sandbox: cgexec: no program after --")
-		return 125
-	}
-	prog, err := exec.LookPath(args[i+1])
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "sandbox: cgexec: %v\n", err)
-		return 127
-	}
-	err = syscall.Exec(prog, args[i+1:], os.Environ())
-	fmt.Fprintf(os.Stderr, "sandbox: cgexec: exec %s: %v\n", prog, err)
-	return 126
-}
-
 type helper struct {
-	req   helperRequest
-	out   *frameWriter
+	req   wire.Request
+	out   *wire.Writer
 	start time.Time
 	// prlimit sets a resource limit of a process; nil: prlimit(2). Tests
 	// make it fail.
 	prlimit func(pid, resource int, lim *unix.Rlimit) error
 }
 
-func runHelper(out *frameWriter) error {
+func runHelper(out *wire.Writer) error {
 	// Other processes of the sandbox run as the same user: a non-dumpable
 	// helper keeps them out of /proc/<helper>/fd, where they could forge
 	// frames on its stdout.
@@ -123,7 +68,7 @@ func runHelper(out *frameWriter) error {
 	stopped := false
 	for i, c := range h.req.Commands {
 		if stopped {
-			res := CommandResult{Name: c.Name, Args: c.Args, Status: StatusSkipped, ExitCode: -1,
+			res := wire.CommandResult{Name: c.Name, Args: c.Args, Status: wire.StatusSkipped, ExitCode: -1,
 				Reason: "not run: an earlier command did not complete"}
 			if err := h.sendResult(res); err != nil {
 				return err
@@ -134,15 +79,15 @@ func runHelper(out *frameWriter) error {
 		if err := h.sendResult(res); err != nil {
 			return err
 		}
-		if res.Status != StatusCompleted && !c.ContinueOnFailure {
+		if res.Status != wire.StatusCompleted && !c.ContinueOnFailure {
 			stopped = true
 		}
-		if res.Status == StatusTimeout && time.Now().After(deadline) {
+		if res.Status == wire.StatusTimeout && time.Now().After(deadline) {
 			stopped = true
 		}
 	}
 	h.collect()
-	return out.write(frameDone)
+	return out.Send(wire.FrameDone)
 }
 
 // closeOnExecFrom marks every open descriptor from first on close-on-exec.
@@ -164,12 +109,12 @@ func closeOnExecFrom(first int) error {
 	return nil
 }
 
-func (h *helper) sendResult(res CommandResult) error {
+func (h *helper) sendResult(res wire.CommandResult) error {
 	b, err := json.Marshal(res)
 	if err != nil {
 		return err
 	}
-	return h.out.write(frameCommand, b)
+	return h.out.Send(wire.FrameCommand, b)
 }
 
 // prepare creates the work, home and tmp directories and writes the files.
@@ -186,7 +131,7 @@ func (h *helper) prepare() error {
 	}
 	for _, f := range h.req.Files {
 		// Paths were validated by the runner; check again, cheaply.
-		if checkRelPath("path", f.Path) != nil {
+		if wire.CheckRelPath("path", f.Path) != nil {
 			return fmt.Errorf("sandbox: helper: refusing path %q", f.Path)
 		}
 		p := filepath.Join(h.req.WorkDir, filepath.FromSlash(f.Path))
@@ -206,25 +151,25 @@ func (h *helper) prepare() error {
 }
 
 // run runs one command to its end and ends every process it left behind.
-func (h *helper) run(idx int, c helperCommand, deadline time.Time) CommandResult {
-	res := CommandResult{Name: c.Name, Args: c.Args, ExitCode: -1}
+func (h *helper) run(idx int, c wire.Command, deadline time.Time) wire.CommandResult {
+	res := wire.CommandResult{Name: c.Name, Args: c.Args, ExitCode: -1}
 	timeout := time.Until(deadline)
 	if c.Timeout > 0 && c.Timeout.D() < timeout {
 		timeout = c.Timeout.D()
 	}
 	if timeout <= 0 {
-		res.Status, res.Reason = StatusTimeout, "the run's wall time was used up before this command started"
+		res.Status, res.Reason = wire.StatusTimeout, "the run's wall time was used up before this command started"
 		return res
 	}
-	if err := h.out.write(frameStart, mustJSON(frameStartBody{Index: idx})); err != nil {
-		res.Status, res.Reason = StatusError, "sandbox: write: "+err.Error()
+	if err := h.out.Send(wire.FrameStart, mustJSON(wire.StartBody{Index: idx})); err != nil {
+		res.Status, res.Reason = wire.StatusError, "sandbox: write: "+err.Error()
 		return res
 	}
 	prog, err := lookPath(c.Args[0], c.Env)
 	if err != nil {
-		res.Status, res.ExitCode = StatusFailed, 127
+		res.Status, res.ExitCode = wire.StatusFailed, 127
 		res.Reason = err.Error()
-		_ = h.out.output(idx, Stderr, []byte(err.Error()+"\n"))
+		_ = h.out.Output(idx, wire.Stderr, []byte(err.Error()+"\n"))
 		return res
 	}
 	cmd := &exec.Cmd{Path: prog, Args: c.Args, Env: c.Env, Dir: h.req.WorkDir}
@@ -234,14 +179,14 @@ func (h *helper) run(idx int, c helperCommand, deadline time.Time) CommandResult
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	outR, outW, err := os.Pipe()
 	if err != nil {
-		res.Status, res.Reason = StatusError, "sandbox: pipe: "+err.Error()
+		res.Status, res.Reason = wire.StatusError, "sandbox: pipe: "+err.Error()
 		return res
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
 		outR.Close()
 		outW.Close()
-		res.Status, res.Reason = StatusError, "sandbox: pipe: "+err.Error()
+		res.Status, res.Reason = wire.StatusError, "sandbox: pipe: "+err.Error()
 		return res
 	}
 	cmd.Stdout, cmd.Stderr = outW, errW
@@ -254,15 +199,15 @@ func (h *helper) run(idx int, c helperCommand, deadline time.Time) CommandResult
 	if joinErr != nil {
 		outR.Close()
 		errR.Close()
-		res.Status, res.Reason = StatusError, joinErr.Error()
+		res.Status, res.Reason = wire.StatusError, joinErr.Error()
 		return res
 	}
 	if err != nil {
 		outR.Close()
 		errR.Close()
-		res.Status, res.ExitCode = StatusFailed, 126
+		res.Status, res.ExitCode = wire.StatusFailed, 126
 		res.Reason = fmt.Sprintf("cannot start %s: %v", c.Args[0], err)
-		_ = h.out.output(idx, Stderr, []byte(res.Reason+"\n"))
+		_ = h.out.Output(idx, wire.Stderr, []byte(res.Reason+"\n"))
 		return res
 	}
 	if err := h.limit(cmd.Process.Pid); err != nil {
@@ -275,8 +220,8 @@ func (h *helper) run(idx int, c helperCommand, deadline time.Time) CommandResult
 		outR.Close()
 		errR.Close()
 		h.reap()
-		res.Status, res.Reason = StatusError, err.Error()
-		_ = h.out.output(idx, Stderr, []byte(err.Error()+"\n"))
+		res.Status, res.Reason = wire.StatusError, err.Error()
+		_ = h.out.Output(idx, wire.Stderr, []byte(err.Error()+"\n"))
 		return res
 	}
 	close(limited)
@@ -285,10 +230,10 @@ func (h *helper) run(idx int, c helperCommand, deadline time.Time) CommandResult
 		mu       sync.Mutex
 		kill     = make(chan string, 3) // why the command is being ended
 		total    int64
-		overflow = map[Stream]bool{}
+		overflow = map[wire.Stream]bool{}
 		wg       sync.WaitGroup
 	)
-	pump := func(r *os.File, s Stream) {
+	pump := func(r *os.File, s wire.Stream) {
 		defer wg.Done()
 		defer r.Close()
 		buf := make([]byte, 32<<10)
@@ -303,7 +248,7 @@ func (h *helper) run(idx int, c helperCommand, deadline time.Time) CommandResult
 						room = 0
 					}
 					data = buf[:room]
-					if !overflow[Stdout] && !overflow[Stderr] {
+					if !overflow[wire.Stdout] && !overflow[wire.Stderr] {
 						kill <- "output"
 					}
 					overflow[s] = true
@@ -311,7 +256,7 @@ func (h *helper) run(idx int, c helperCommand, deadline time.Time) CommandResult
 				total += int64(len(data))
 				mu.Unlock()
 				if len(data) > 0 {
-					_ = h.out.output(idx, s, data)
+					_ = h.out.Output(idx, s, data)
 				}
 			}
 			if err != nil {
@@ -320,8 +265,8 @@ func (h *helper) run(idx int, c helperCommand, deadline time.Time) CommandResult
 		}
 	}
 	wg.Add(2)
-	go pump(outR, Stdout)
-	go pump(errR, Stderr)
+	go pump(outR, wire.Stdout)
+	go pump(errR, wire.Stderr)
 
 	timer := time.AfterFunc(timeout, func() { kill <- "timeout" })
 	var why string
@@ -344,9 +289,9 @@ func (h *helper) run(idx int, c helperCommand, deadline time.Time) CommandResult
 		default:
 		}
 	}
-	res.Duration = Duration(time.Since(began))
+	res.Duration = wire.Duration(time.Since(began))
 	mu.Lock()
-	res.StdoutTruncated, res.StderrTruncated = overflow[Stdout], overflow[Stderr]
+	res.StdoutTruncated, res.StderrTruncated = overflow[wire.Stdout], overflow[wire.Stderr]
 	mu.Unlock()
 	h.classify(&res, st, why, timeout)
 	return res
@@ -410,13 +355,13 @@ func (h *helper) spawn(cmd *exec.Cmd, started chan<- spawnResult, exited chan<- 
 	exited <- st
 }
 
-func (h *helper) classify(res *CommandResult, st *os.ProcessState, why string, timeout time.Duration) {
+func (h *helper) classify(res *wire.CommandResult, st *os.ProcessState, why string, timeout time.Duration) {
 	var ws syscall.WaitStatus
 	if st != nil {
 		ws, _ = st.Sys().(syscall.WaitStatus)
 		if ru, ok := st.SysUsage().(*syscall.Rusage); ok && ru != nil {
 			res.PeakMemoryBytes = ru.Maxrss * 1024
-			res.CPUTime = Duration(time.Duration(ru.Utime.Nano() + ru.Stime.Nano()))
+			res.CPUTime = wire.Duration(time.Duration(ru.Utime.Nano() + ru.Stime.Nano()))
 		}
 	}
 	if st != nil && ws.Exited() {
@@ -428,27 +373,27 @@ func (h *helper) classify(res *CommandResult, st *os.ProcessState, why string, t
 	cpuLimit := h.req.CPUTime.D()
 	switch {
 	case why == "output":
-		res.Status = StatusOutputExceeded
+		res.Status = wire.StatusOutputExceeded
 		res.Reason = fmt.Sprintf("wrote more than the output limit of %d bytes", h.req.OutputBytes)
 	case why == "timeout":
-		res.Status = StatusTimeout
+		res.Status = wire.StatusTimeout
 		res.Reason = fmt.Sprintf("exceeded the wall time limit of %s", timeout.Round(time.Millisecond))
 	case st == nil:
-		res.Status, res.Reason = StatusError, "sandbox: lost track of the process"
+		res.Status, res.Reason = wire.StatusError, "sandbox: lost track of the process"
 	case ws.Signaled() && (ws.Signal() == syscall.SIGXCPU ||
 		(ws.Signal() == syscall.SIGKILL && cpuLimit > 0 && res.CPUTime.D() >= cpuLimit)):
-		res.Status = StatusTimeout
+		res.Status = wire.StatusTimeout
 		res.Reason = fmt.Sprintf("exceeded the CPU time limit of %s", cpuLimit)
 	case ws.Signaled() && ws.Signal() == syscall.SIGXFSZ:
-		res.Status = StatusFailed
+		res.Status = wire.StatusFailed
 		res.Reason = fmt.Sprintf("wrote a file larger than the disk limit of %d bytes", h.req.DiskBytes)
 	case ws.Signaled():
-		res.Status = StatusKilled
+		res.Status = wire.StatusKilled
 		res.Reason = "killed by signal: " + ws.Signal().String()
 	case res.ExitCode == 0:
-		res.Status = StatusCompleted
+		res.Status = wire.StatusCompleted
 	default:
-		res.Status = StatusFailed
+		res.Status = wire.StatusFailed
 		res.Reason = fmt.Sprintf("exited with code %d", res.ExitCode)
 	}
 }
@@ -598,13 +543,13 @@ func (h *helper) collect() {
 	for _, pat := range h.req.Collect {
 		matches, err := filepath.Glob(filepath.Join(h.req.WorkDir, filepath.FromSlash(pat)))
 		if err != nil || len(matches) == 0 {
-			_ = h.out.write(frameNote, []byte(fmt.Sprintf("collect %q: no such file", pat)))
+			_ = h.out.Send(wire.FrameNote, []byte(fmt.Sprintf("collect %q: no such file", pat)))
 			continue
 		}
 		for _, m := range matches {
 			real, err := filepath.EvalSymlinks(m)
 			if err != nil || !strings.HasPrefix(real, root+string(filepath.Separator)) {
-				_ = h.out.write(frameNote, []byte(fmt.Sprintf("collect %q: outside the work directory", pat)))
+				_ = h.out.Send(wire.FrameNote, []byte(fmt.Sprintf("collect %q: outside the work directory", pat)))
 				continue
 			}
 			rel, _ := filepath.Rel(root, real)
@@ -614,7 +559,7 @@ func (h *helper) collect() {
 				continue
 			}
 			if total+fi.Size() > h.req.MaxCollectBytes {
-				_ = h.out.write(frameNote, []byte(fmt.Sprintf("collect %q: over the limit of %d bytes in all", rel, h.req.MaxCollectBytes)))
+				_ = h.out.Send(wire.FrameNote, []byte(fmt.Sprintf("collect %q: over the limit of %d bytes in all", rel, h.req.MaxCollectBytes)))
 				continue
 			}
 			b, err := os.ReadFile(real)
@@ -623,7 +568,7 @@ func (h *helper) collect() {
 			}
 			total += int64(len(b))
 			sent[rel] = true
-			_ = h.out.write(frameFile, mustJSON(File{Path: rel, Content: b}))
+			_ = h.out.Send(wire.FrameFile, mustJSON(wire.File{Path: rel, Content: b}))
 		}
 	}
 }

@@ -1,8 +1,9 @@
-package sandbox
+package jail
 
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
 	"strconv"
 	"syscall"
@@ -68,4 +69,32 @@ func stage(args []string) int {
 	}
 	err := syscall.Exec(rest[1], rest[1:], os.Environ())
 	return fail("exec %s: %v", rest[1], err)
+}
+
+// cgexec is the `sandbox-exec cgexec` mode, run by the gvisor backend:
+//
+//	cgexec <cgroup.procs file>... -- <runsc> <args>...
+//
+// It moves itself into each of the run's cgroups and executes runsc, so
+// that the sandbox, its gofer and every process they start are born there.
+func cgexec(args []string) int {
+	i := 0
+	for ; i < len(args) && args[i] != "--"; i++ {
+		if err := os.WriteFile(args[i], []byte("0"), 0); err != nil {
+			fmt.Fprintf(os.Stderr, "sandbox: join cgroup %s: %v\n", args[i], err)
+			return 125
+		}
+	}
+	if i+1 >= len(args) {
+		fmt.Fprintln(os.Stderr, "sandbox: cgexec: no program after --")
+		return 125
+	}
+	prog, err := exec.LookPath(args[i+1])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sandbox: cgexec: %v\n", err)
+		return 127
+	}
+	err = syscall.Exec(prog, args[i+1:], os.Environ())
+	fmt.Fprintf(os.Stderr, "sandbox: cgexec: exec %s: %v\n", prog, err)
+	return 126
 }

@@ -1,4 +1,4 @@
-package sandbox
+package jail
 
 import (
 	"encoding/json"
@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quantumlayer/qlp/internal/sandbox/wire"
 	"golang.org/x/sys/unix"
 )
 
@@ -20,7 +21,7 @@ func TestLimitReportsPrlimitFailure(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	h := &helper{req: helperRequest{Processes: 16, DiskBytes: 1 << 20, CPUTime: Duration(5 * time.Second)},
+	h := &helper{req: wire.Request{Processes: 16, DiskBytes: 1 << 20, CPUTime: wire.Duration(5 * time.Second)},
 		prlimit: func(pid, resource int, lim *unix.Rlimit) error {
 			if resource == unix.RLIMIT_FSIZE {
 				return unix.EPERM
@@ -54,7 +55,7 @@ func TestLimitOfACommandThatHasExitedIsNoError(t *testing.T) {
 			t.Fatal("`true` did not exit")
 		}
 	}
-	h := &helper{req: helperRequest{Processes: 16, CPUTime: Duration(5 * time.Second)}}
+	h := &helper{req: wire.Request{Processes: 16, CPUTime: wire.Duration(5 * time.Second)}}
 	if err := h.limit(cmd.Process.Pid); err != nil {
 		t.Fatalf("limit of an exited, unreaped command: %v", err)
 	}
@@ -85,13 +86,13 @@ func TestCommandWhoseLimitsCannotBeSetIsEnded(t *testing.T) {
 		t.Fatalf("child printed no result: %s", out)
 	}
 	var got struct {
-		Result  CommandResult
+		Result  wire.CommandResult
 		Seconds float64
 	}
 	if err := json.Unmarshal([]byte(strings.SplitN(string(out[i+7:]), "\n", 2)[0]), &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.Result.Status != StatusError || !strings.Contains(got.Result.Reason, "RLIMIT_NPROC") ||
+	if got.Result.Status != wire.StatusError || !strings.Contains(got.Result.Reason, "RLIMIT_NPROC") ||
 		!strings.Contains(got.Result.Reason, unix.EPERM.Error()) {
 		t.Fatalf("command whose process limit failed: %s (%s), want an error naming RLIMIT_NPROC and the cause", got.Result.Status, got.Result.Reason)
 	}
@@ -109,8 +110,8 @@ func prlimitChild() {
 	}
 	defer os.RemoveAll(dir)
 	h := &helper{
-		req:   helperRequest{Root: dir, WorkDir: dir, OutputBytes: 1 << 20, Processes: 64, CPUTime: Duration(time.Minute), WallTime: Duration(time.Minute)},
-		out:   &frameWriter{w: io.Discard},
+		req:   wire.Request{Root: dir, WorkDir: dir, OutputBytes: 1 << 20, Processes: 64, CPUTime: wire.Duration(time.Minute), WallTime: wire.Duration(time.Minute)},
+		out:   wire.NewWriter(io.Discard),
 		start: time.Now(),
 		prlimit: func(pid, resource int, lim *unix.Rlimit) error {
 			if resource == unix.RLIMIT_NPROC {
@@ -120,9 +121,9 @@ func prlimitChild() {
 		},
 	}
 	start := time.Now()
-	res := h.run(0, helperCommand{Name: "sleep", Args: []string{"sleep", "30"}, Env: []string{"PATH=/usr/bin:/bin"}}, start.Add(time.Minute))
+	res := h.run(0, wire.Command{Name: "sleep", Args: []string{"sleep", "30"}, Env: []string{"PATH=/usr/bin:/bin"}}, start.Add(time.Minute))
 	b, _ := json.Marshal(struct {
-		Result  CommandResult
+		Result  wire.CommandResult
 		Seconds float64
 	}{res, time.Since(start).Seconds()})
 	fmt.Printf("RESULT %s\n", b)
@@ -138,11 +139,11 @@ func TestShortCommandsCompleteUnderTheirLimits(t *testing.T) {
 			panic(err)
 		}
 		defer os.RemoveAll(dir)
-		h := &helper{req: helperRequest{Root: dir, WorkDir: dir, OutputBytes: 1 << 20, Processes: 64, DiskBytes: 1 << 20,
-			CPUTime: Duration(time.Minute), WallTime: Duration(time.Minute)}, out: &frameWriter{w: io.Discard}, start: time.Now()}
+		h := &helper{req: wire.Request{Root: dir, WorkDir: dir, OutputBytes: 1 << 20, Processes: 64, DiskBytes: 1 << 20,
+			CPUTime: wire.Duration(time.Minute), WallTime: wire.Duration(time.Minute)}, out: wire.NewWriter(io.Discard), start: time.Now()}
 		for i := range 200 {
-			res := h.run(i, helperCommand{Name: "true", Args: []string{"true"}, Env: []string{"PATH=/usr/bin:/bin"}}, time.Now().Add(time.Minute))
-			if res.Status != StatusCompleted {
+			res := h.run(i, wire.Command{Name: "true", Args: []string{"true"}, Env: []string{"PATH=/usr/bin:/bin"}}, time.Now().Add(time.Minute))
+			if res.Status != wire.StatusCompleted {
 				fmt.Printf("RUN %d: %s: %s\n", i, res.Status, res.Reason)
 				return
 			}
