@@ -33,7 +33,7 @@ func TestAgentsService(t *testing.T) {
 	cfg.Store.Driver, cfg.Store.DatabaseURL = "sqlite", ""
 	cfg.LLM.Provider, cfg.LLM.BaseURL = "openai", model.URL
 	cfg.LLM.Models = [4]string{"gpt-4o-mini", "gpt-4.1-mini", "gpt-4.1", "gpt-4o"}
-	p, err := app.Open(t.Context(), cfg, logx.Discard(), app.Options{NoEngine: true, Agents: true, Version: "test"})
+	p, err := app.Open(t.Context(), cfg, logx.Discard(), app.Options{NoEngine: true, Run: []string{app.Agents}, Version: "test"})
 	require.NoError(t, err)
 	defer p.Close()
 	_, err = p.Store.EnsureTenant(t.Context(), "acme", "acme")
@@ -42,7 +42,9 @@ func TestAgentsService(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, p.Store.CreateAPIKey(t.Context(), store.APIKey{ID: "k1", TenantID: "acme", Prefix: auth.DisplayPrefix(key.Reveal()), Digest: digest}))
 
-	agents := httptest.NewServer(p.AgentsHandler())
+	agentsHandler, err := p.Handler(app.Agents)
+	require.NoError(t, err)
+	agents := httptest.NewServer(agentsHandler)
 	defer agents.Close()
 	api := httptest.NewServer(p.APIHandler())
 	defer api.Close()
