@@ -56,12 +56,16 @@ Temporal (QLP_TEMPORAL_ADDRESS).
 
 --list prints the targets: what each needs and the settings of its address
 and URL; with TARGET it also prints what 'qlp serve TARGET' would start here
-and what it would reach by URL under the current configuration.`,
+and what it would reach by URL under the current configuration.
+
+Targets:
+` + targetSummaries(),
 		Args: func(cmd *cobra.Command, args []string) error {
-			if list {
-				return cobra.MaximumNArgs(1)(cmd, args)
+			if len(args) > 1 || len(args) == 0 && !list {
+				return fmt.Errorf("want one argument, TARGET[,TARGET...] (%s or all), got %d; 'qlp serve --list' prints the targets",
+					strings.Join(app.TargetNames(), ", "), len(args))
 			}
-			return cobra.ExactArgs(1)(cmd, args)
+			return nil
 		},
 		ValidArgs: app.TargetNames(),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -101,11 +105,20 @@ func parseTargets(arg string) ([]string, error) {
 	return targets, nil
 }
 
+// targetSummaries is one line per target, for help.
+func targetSummaries() string {
+	var b strings.Builder
+	for _, t := range app.Targets() {
+		fmt.Fprintf(&b, "  %-13s %s\n", t.Name, t.Summary)
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
 // printTargets writes the targets table and, when some are named, the plan
 // for running them here.
 func printTargets(e *env, run []string) error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TARGET\tNEEDS\tLISTENS ON\tREACHED BY\tWHAT")
+	fmt.Fprintln(tw, "TARGET\tNEEDS\tLISTENS ON\tADDRESS SETTING\tURL SETTING (another process)")
 	for _, t := range app.Targets() {
 		needs, url := "-", "-"
 		if len(t.Needs) > 0 {
@@ -114,7 +127,7 @@ func printTargets(e *env, run []string) error {
 		if t.URLKey != "" {
 			url = app.SettingName(e.cfg, t.URLKey)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s = %s\t%s\t%s\n", t.Name, needs, app.SettingName(e.cfg, t.AddrKey), t.Addr(e.cfg), url, t.Summary)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Name, needs, t.Addr(e.cfg), app.SettingName(e.cfg, t.AddrKey), url)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
