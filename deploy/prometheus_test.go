@@ -196,14 +196,18 @@ func TestPrometheusScrapesQLP(t *testing.T) {
 	cfg.Store.Driver, cfg.Store.DatabaseURL = "sqlite", ""
 	cfg.LLM.Provider, cfg.LLM.BaseURL = "openai", model.URL
 	cfg.LLM.Models = [4]string{"gpt-4o-mini", "gpt-4.1-mini", "gpt-4.1", "gpt-4o"}
-	p, err := app.Open(t.Context(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), app.Options{NoEngine: true, Memory: true, Agents: true, Version: "test"})
+	p, err := app.Open(t.Context(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), app.Options{NoEngine: true, Run: []string{app.Memory, app.Agents}, Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = p.Close() })
 	api := httptest.NewServer(p.APIHandler())
 	t.Cleanup(api.Close)
-	agents := httptest.NewServer(p.AgentsHandler())
+	agentsHandler, err := p.Handler(app.Agents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agents := httptest.NewServer(agentsHandler)
 	t.Cleanup(agents.Close)
 	// One call through the Agent Factory, so that its model and budget
 	// series exist.
@@ -230,7 +234,7 @@ func TestPrometheusScrapesQLP(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("POST /execute on the Agent Factory: %d %s", resp.StatusCode, body)
 	}
-	memHandler, err := p.MemoryHandler()
+	memHandler, err := p.Handler(app.Memory)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,18 +44,13 @@ import (
 type Options struct {
 	// NoEngine skips Temporal: for commands that only read the store.
 	NoEngine bool
-	// Worker runs the Temporal worker for QLPWorkflow (needs LLM settings).
-	Worker bool
-	// Sandbox runs the Execution Sandbox service in this process.
-	Sandbox bool
-	// Memory opens the Vector Memory (in this process, or a client of
-	// QLP_MEMORY_URL). A worker always has it.
-	Memory bool
-	// Validation runs the Validation Mesh service in this process.
-	Validation bool
-	// Agents runs the Agent Factory's HTTP service (POST /execute on
-	// :8001) in this process (needs LLM settings).
-	Agents bool
+	// Run are the targets (see Targets) opened in this process, with the
+	// targets they need that no URL setting names. The orchestrator
+	// service is always there; Run only decides what Handler can serve.
+	Run []string
+	// Use are targets this process calls without serving them: opened here
+	// like a need of Run, or reached by their URL setting.
+	Use []string
 	// Version is reported by /health and recorded in manifests.
 	Version string
 }
@@ -70,53 +64,70 @@ type Platform struct {
 	Bus          *progress.Bus
 	Signer       *capsule.Signer
 	Orchestrator *orchestrator.Service
+	// Plan is what this process opened and what it reaches by URL.
+	Plan Plan
 	// Router holds the tiers' models; it is open when this process runs
 	// the worker or the Agent Factory, which share it.
 	Router *tiers.Router
-	// Agents is the Agent Factory service (nil unless asked for).
-	Agents       *agents.Service
-	agentsProbes *httpx.Probes
-	// workerProbes answer for a worker: its Temporal connection and
-	// store, and the LLM metrics when no Agent Factory runs here.
-	workerProbes *httpx.Probes
-	Prices       *pricing.Catalogue
+	// Agents is the Agent Factory service (nil unless it runs here).
+	Agents *agents.Service
+	Prices *pricing.Catalogue
 	// Budget guards model calls and answers /api/v2/budgets; Costs answers
 	// /api/v2/costs*.
 	Budget *budget.Service
 	Costs  *costs.Service
-	// Sandbox is the in-process Execution Sandbox (nil unless asked for).
+	// Sandbox is the Execution Sandbox when it runs in this process;
+	// sandboxRunner is it, or the client of the one QLP_SANDBOX_URL names.
 	Sandbox       *sandbox.Service
-	sandboxProbes *httpx.Probes
+	sandboxRunner sandbox.Runner
 	// Memory is the Vector Memory the worker recalls from (nil unless
-	// asked for); memorySvc is set when it runs in this process.
-	Memory       memory.Memory
-	memorySvc    *memory.Service
-	memoryProbes *httpx.Probes
-	// Validation is the in-process Validation Mesh (nil unless this
-	// process serves it or runs a worker without QLP_VALIDATION_URL).
-	Validation       *validation.Mesh
-	validationProbes *httpx.Probes
-	// privateSandbox runs the mesh's tools when this process does not
-	// serve the sandbox and no QLP_SANDBOX_URL names one.
-	privateSandbox *sandbox.Service
-	apiProbes      *httpx.Probes
-	apiChecks      sync.Once
-	redis          *redis.Client
-	worker         worker.Worker
-	version        string
+	// needed); memorySvc is set when it runs in this process.
+	Memory    memory.Memory
+	memorySvc *memory.Service
+	// Validation is the Validation Mesh when it runs in this process;
+	// validator is what the worker validates with: it, or the client of
+	// the one QLP_VALIDATION_URL names.
+	Validation *validation.Mesh
+	validator  workflow.Validator
+	// probes are the probes and metrics registry of each target open in
+	// this process.
+	probes  map[string]*httpx.Probes
+	redis   *redis.Client
+	worker  worker.Worker
+	version string
 }
 
-// Open starts what opts ask for. Close releases it.
+// Open starts the core (store, engine, orchestrator service, budgets) and
+// the targets opts ask for, each after the targets it needs. Close
+// releases it.
 func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Options) (p *Platform, err error) {
 	if err := cfg.ValidateCore(); err != nil {
 		return nil, err
 	}
-	if opts.Worker || opts.Agents {
-		if err := cfg.LLM.Validate(); err != nil {
-			return nil, err
+	plan, err := PlanFor(cfg, opts.Run, opts.Use)
+	if err != nil {
+		return nil, err
+	}
+	llmChecked := false
+	for _, name := range plan.Local {
+		t, _ := LookupTarget(name)
+		if t.LLM && !llmChecked {
+			if err := cfg.LLM.Validate(); err != nil {
+				return nil, err
+			}
+			llmChecked = true
+		}
+		if t.Engine && opts.NoEngine {
+			return nil, fmt.Errorf("app: the %s needs the workflow engine", name)
 		}
 	}
-	p = &Platform{Cfg: cfg, Logger: logger, version: opts.Version, apiProbes: httpx.NewProbes("orchestrator", opts.Version)}
+	for _, name := range plan.Run {
+		if t, _ := LookupTarget(name); t.URL(cfg) != "" {
+			logger.Warn("target runs in this process; its URL setting is not used here", "target", name, "setting", SettingName(cfg, t.URLKey))
+		}
+	}
+	p = &Platform{Cfg: cfg, Logger: logger, Plan: plan, version: opts.Version,
+		probes: map[string]*httpx.Probes{Orchestrator: httpx.NewProbes(Orchestrator, opts.Version)}}
 	// Each error return sets p to nil; close what was opened through pl.
 	pl := p
 	defer func() {
@@ -131,11 +142,11 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 		return nil, err
 	}
 	p.Bus = progress.NewBus(p.Store, time.Second)
-	var plan *costs.Plan
-	if p.Prices, plan, err = cfg.LoadCosts(); err != nil {
+	var costPlan *costs.Plan
+	if p.Prices, costPlan, err = cfg.LoadCosts(); err != nil {
 		return nil, err
 	}
-	if p.Budget, err = budget.New(cfg.Budget, budget.Deps{Store: p.Store, Prices: p.Prices, Plan: plan, Bus: p.Bus,
+	if p.Budget, err = budget.New(cfg.Budget, budget.Deps{Store: p.Store, Prices: p.Prices, Plan: costPlan, Bus: p.Bus,
 		Logger: logger.With("component", "budget")}); err != nil {
 		return nil, err
 	}
@@ -143,7 +154,7 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 	if err != nil {
 		return nil, err
 	}
-	if p.Costs, err = costs.New(cfg.Costs, costs.Deps{Ledger: p.Store, Prices: p.Prices, Plan: plan, Tiers: models}); err != nil {
+	if p.Costs, err = costs.New(cfg.Costs, costs.Deps{Ledger: p.Store, Prices: p.Prices, Plan: costPlan, Tiers: models}); err != nil {
 		return nil, fmt.Errorf("%w (llm.model_* (QLP_LLM_MODEL_T0..T3) must be priced)", err)
 	}
 	var tc client.Client
@@ -159,86 +170,41 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 		MaxBodyBytes: cfg.API.MaxBodyBytes, PublicURL: cfg.API.PublicURL, Version: opts.Version,
 		Review: workflow.ReviewPolicy{Threshold: cfg.HITL.Threshold, Timeout: cfg.HITL.Timeout, OnTimeout: cfg.HITL.OnTimeout, AITL: cfg.HITL.AITL},
 	}, orchestrator.Deps{Store: p.Store, Temporal: tc, Bus: p.Bus, Costs: p.Costs, Budgets: p.Budget, Logger: logger.With("component", "orchestrator")})
-	if opts.Sandbox {
-		p.sandboxProbes = httpx.NewProbes("sandbox", opts.Version)
-		if p.Sandbox, err = sandbox.New(ctx, cfg.Sandbox, sandbox.Deps{Logger: logger, Registerer: p.sandboxProbes.Registry}); err != nil {
-			return nil, err
-		}
-		p.sandboxProbes.AddCheck("sandbox", p.Sandbox.Ready)
+	for _, name := range plan.Remote {
+		t, _ := LookupTarget(name)
+		t.dial(p, t.URL(cfg))
 	}
-	if opts.Validation || opts.Worker && cfg.Services.ValidationURL == "" {
-		if err := p.openValidation(ctx, opts.Version); err != nil {
-			return nil, err
-		}
-	}
-	if opts.Memory || opts.Worker {
-		if err := p.openMemory(ctx); err != nil {
-			return nil, err
+	// Every probe registry exists before any target opens, so that the
+	// models' metrics find the registry they belong to (openRouter).
+	for _, name := range plan.Local {
+		if p.probes[name] == nil {
+			p.probes[name] = httpx.NewProbes(name, opts.Version)
 		}
 	}
-	if opts.Agents {
-		p.agentsProbes = httpx.NewProbes("agents", opts.Version)
-	}
-	if opts.Worker {
-		if opts.NoEngine {
-			return nil, errors.New("app: a worker needs the workflow engine")
-		}
-		p.workerProbes = httpx.NewProbes("worker", opts.Version)
-	}
-	if opts.Worker || opts.Agents {
-		if err := p.openRouter(ctx); err != nil {
+	for _, name := range plan.Local {
+		t, _ := LookupTarget(name)
+		if err := t.open(p, ctx); err != nil {
 			return nil, err
 		}
 	}
-	if opts.Agents {
-		p.Agents = agents.New(agents.Config{MaxTokens: p.Router.MaxTokens, Temperature: p.Router.Temperature, MaxBodyBytes: cfg.API.MaxBodyBytes},
-			p.Router, logger.With("component", "agents"))
-		p.agentsProbes.AddCheck("store", p.Store.Ping) // usage rows are written there
-	}
-	if opts.Worker {
-		if err := p.startWorker(ctx); err != nil {
-			return nil, err
-		}
-	}
+	p.readyChecks()
 	return p, nil
 }
 
 // openValidation starts the Validation Mesh on the sandbox this process
-// serves, the one QLP_SANDBOX_URL names, or a private one.
-func (p *Platform) openValidation(ctx context.Context, version string) error {
+// runs or the one QLP_SANDBOX_URL names.
+func (p *Platform) openValidation(ctx context.Context) error {
 	if err := p.Cfg.Validation.Validate(); err != nil {
 		return err
 	}
-	var runner sandbox.Runner
-	switch {
-	case p.Sandbox != nil:
-		runner = p.Sandbox
-	case p.Cfg.Services.SandboxURL != "":
-		runner = sandbox.NewClient(p.Cfg.Services.SandboxURL, auth.Secret(p.Cfg.ServiceToken), nil)
-	default:
-		sb, err := sandbox.New(ctx, p.Cfg.Sandbox, sandbox.Deps{Logger: p.Logger})
-		if err != nil {
-			return err
-		}
-		p.privateSandbox, runner = sb, sb
-	}
-	p.validationProbes = httpx.NewProbes("validation", version)
-	m, err := validation.New(ctx, p.Cfg.Validation, validation.Deps{Logger: p.Logger, Registerer: p.validationProbes.Registry, Sandbox: runner})
+	pr := p.probes[Validation]
+	m, err := validation.New(ctx, p.Cfg.Validation, validation.Deps{Logger: p.Logger, Registerer: pr.Registry, Sandbox: p.sandboxRunner})
 	if err != nil {
 		return err
 	}
-	p.Validation = m
-	p.validationProbes.AddCheck("validation", m.Ready)
+	p.Validation, p.validator = m, m
+	pr.AddCheck("validation", m.Ready)
 	return nil
-}
-
-// validator is what the worker validates with: the service at
-// QLP_VALIDATION_URL, or the in-process mesh.
-func (p *Platform) validator() workflow.Validator {
-	if p.Cfg.Services.ValidationURL != "" {
-		return validation.NewClient(p.Cfg.Services.ValidationURL, auth.Secret(p.Cfg.ServiceToken), nil)
-	}
-	return p.Validation
 }
 
 // openRouter opens the tiers' models, metered into the store and guarded
@@ -247,12 +213,15 @@ func (p *Platform) validator() workflow.Validator {
 // Factory's when it runs here (it is the LLM service), else the worker's,
 // else the orchestrator's.
 func (p *Platform) openRouter(ctx context.Context) error {
-	reg := prometheus.Registerer(p.apiProbes.Registry)
+	if p.Router != nil {
+		return nil // the Agent Factory and the worker share it
+	}
+	reg := prometheus.Registerer(p.probes[Orchestrator].Registry)
 	switch {
-	case p.agentsProbes != nil:
-		reg = p.agentsProbes.Registry
-	case p.workerProbes != nil:
-		reg = p.workerProbes.Registry
+	case p.probes[Agents] != nil:
+		reg = p.probes[Agents].Registry
+	case p.probes[Worker] != nil:
+		reg = p.probes[Worker].Registry
 	}
 	deps := tiers.Deps{Sink: p.Store, Logger: p.Logger.With("component", "llm"), Registerer: reg}
 	if p.Cfg.Redis.Enabled() {
@@ -274,19 +243,26 @@ func (p *Platform) openRouter(ctx context.Context) error {
 	return reg.Register(p.Budget)
 }
 
+// startWorker runs QLPWorkflow's worker; its probes answer for its
+// Temporal connection and store, and carry the LLM metrics when no Agent
+// Factory runs here.
 func (p *Platform) startWorker(ctx context.Context) error {
+	if err := p.openRouter(ctx); err != nil {
+		return err
+	}
 	router := p.Router
-	p.workerProbes.AddCheck("store", p.Store.Ping)
-	p.workerProbes.AddCheck("temporal", func(ctx context.Context) error {
+	pr := p.probes[Worker]
+	pr.AddCheck("store", p.Store.Ping)
+	pr.AddCheck("temporal", func(ctx context.Context) error {
 		_, err := p.Engine.Client.CheckHealth(ctx, nil)
 		return err
 	})
-	jobMetrics, err := workflow.NewMetrics(p.workerProbes.Registry)
+	jobMetrics, err := workflow.NewMetrics(pr.Registry)
 	if err != nil {
 		return err
 	}
 	acts := &workflow.Activities{
-		Store: p.Store, Models: router, Bus: p.Bus, Signer: p.Signer, Validator: p.validator(),
+		Store: p.Store, Models: router, Bus: p.Bus, Signer: p.Signer, Validator: p.validator,
 		Generator: capsule.Generator{QLPVersion: p.version, Provider: router.Provider, Models: router.Models(), Scripted: router.Scripted},
 		MaxTokens: router.MaxTokens, Temperature: router.Temperature, MaxTasks: p.Cfg.Workflow.MaxTasks,
 		DecomposerTier: p.Cfg.Workflow.DecomposerTier, Logger: p.Logger.With("component", "activities"),
@@ -365,9 +341,6 @@ func (p *Platform) Close() error {
 	if p.Budget != nil {
 		errs = append(errs, p.Budget.Close())
 	}
-	if p.privateSandbox != nil {
-		errs = append(errs, p.privateSandbox.Close())
-	}
 	if p.Engine != nil {
 		p.Engine.Close()
 	}
@@ -404,27 +377,24 @@ func (p *Platform) Authenticator(extra ...auth.Authenticator) auth.Authenticator
 	return append(chain, extra...)
 }
 
-// Probes returns the orchestrator's probes: the store and the engine must
-// answer for /readyz. Its /metrics also carries the LLM metrics of a
-// worker running in this process.
-func (p *Platform) Probes() *httpx.Probes {
-	p.apiChecks.Do(func() {
-		pr := p.apiProbes
-		if p.Budget != nil && p.Router == nil {
-			pr.Registry.MustRegister(p.Budget)
-		}
-		pr.AddCheck("store", p.Store.Ping)
-		if p.Engine != nil {
-			pr.AddCheck("temporal", func(ctx context.Context) error {
-				_, err := p.Engine.Client.CheckHealth(ctx, nil)
-				return err
-			})
-		}
-		if p.redis != nil {
-			pr.AddCheck("redis", func(ctx context.Context) error { return p.redis.Ping(ctx).Err() })
-		}
-	})
-	return p.apiProbes
+// readyChecks finishes the orchestrator's probes once every target is
+// open: the store and the engine must answer for /readyz, and its /metrics
+// carries the budget guard's decisions when no model runs here.
+func (p *Platform) readyChecks() {
+	pr := p.probes[Orchestrator]
+	if p.Budget != nil && p.Router == nil {
+		pr.Registry.MustRegister(p.Budget)
+	}
+	pr.AddCheck("store", p.Store.Ping)
+	if p.Engine != nil {
+		pr.AddCheck("temporal", func(ctx context.Context) error {
+			_, err := p.Engine.Client.CheckHealth(ctx, nil)
+			return err
+		})
+	}
+	if p.redis != nil {
+		pr.AddCheck("redis", func(ctx context.Context) error { return p.redis.Ping(ctx).Err() })
+	}
 }
 
 // serviceHandler is one service's whole HTTP surface: its probes without a
@@ -438,52 +408,4 @@ func (p *Platform) serviceHandler(name string, probes *httpx.Probes, mount func(
 	requireKey := auth.Require(p.Authenticator(extra...), logger)
 	mount(root, requireKey)
 	return httpx.Chain(root, httpx.RequestID, httpx.Recover(logger), httpx.Logging(logger, metrics))
-}
-
-// APIHandler is the orchestrator's HTTP surface (:8000).
-func (p *Platform) APIHandler(extra ...auth.Authenticator) http.Handler {
-	logger := p.Logger.With("component", "api")
-	return p.serviceHandler("api", p.Probes(), func(mux *http.ServeMux, requireKey func(http.Handler) http.Handler) {
-		p.Orchestrator.Mount(mux, requireKey)
-		// Anything else is a JSON 404, still behind authentication so that
-		// the API's shape is not probed anonymously.
-		mux.Handle("/", requireKey(httpx.Handle(logger, func(w http.ResponseWriter, r *http.Request) error {
-			return httpx.NotFound("route " + r.Method + " " + r.URL.Path)
-		})))
-	}, extra...)
-}
-
-// SandboxHandler is the Execution Sandbox's HTTP surface (:8004).
-func (p *Platform) SandboxHandler(extra ...auth.Authenticator) http.Handler {
-	return p.serviceHandler("sandbox", p.sandboxProbes, func(mux *http.ServeMux, requireKey func(http.Handler) http.Handler) {
-		mux.Handle("/", requireKey(p.Sandbox.Handler()))
-	}, extra...)
-}
-
-// AgentsHandler is the Agent Factory's HTTP surface (:8001).
-func (p *Platform) AgentsHandler(extra ...auth.Authenticator) http.Handler {
-	return p.serviceHandler("agents", p.agentsProbes, func(mux *http.ServeMux, requireKey func(http.Handler) http.Handler) {
-		// Routes by pattern, so that the HTTP metrics name them.
-		h := requireKey(p.Agents.Handler())
-		mux.Handle("POST /execute", h)
-		mux.Handle("/", h)
-	}, extra...)
-}
-
-// WorkerHandler is the worker's HTTP surface: probes and metrics only, for
-// Kubernetes and Prometheus; everything else is an authenticated 404.
-func (p *Platform) WorkerHandler(extra ...auth.Authenticator) http.Handler {
-	logger := p.Logger.With("component", "worker")
-	return p.serviceHandler("worker", p.workerProbes, func(mux *http.ServeMux, requireKey func(http.Handler) http.Handler) {
-		mux.Handle("/", requireKey(httpx.Handle(logger, func(w http.ResponseWriter, r *http.Request) error {
-			return httpx.NotFound("route " + r.Method + " " + r.URL.Path + " (the worker serves only probes and /metrics)")
-		})))
-	}, extra...)
-}
-
-// ValidationHandler is the Validation Mesh's HTTP surface (:8002).
-func (p *Platform) ValidationHandler(extra ...auth.Authenticator) http.Handler {
-	return p.serviceHandler("validation", p.validationProbes, func(mux *http.ServeMux, requireKey func(http.Handler) http.Handler) {
-		mux.Handle("/", requireKey(p.Validation.Handler()))
-	}, extra...)
 }

@@ -33,7 +33,7 @@ func TestAgentsService(t *testing.T) {
 	cfg.Store.Driver, cfg.Store.DatabaseURL = "sqlite", ""
 	cfg.LLM.Provider, cfg.LLM.BaseURL = "openai", model.URL
 	cfg.LLM.Models = [4]string{"gpt-4o-mini", "gpt-4.1-mini", "gpt-4.1", "gpt-4o"}
-	p, err := app.Open(t.Context(), cfg, logx.Discard(), app.Options{NoEngine: true, Agents: true, Version: "test"})
+	p, err := app.Open(t.Context(), cfg, logx.Discard(), app.Options{NoEngine: true, Run: []string{app.Agents}, Version: "test"})
 	require.NoError(t, err)
 	defer p.Close()
 	_, err = p.Store.EnsureTenant(t.Context(), "acme", "acme")
@@ -42,7 +42,9 @@ func TestAgentsService(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, p.Store.CreateAPIKey(t.Context(), store.APIKey{ID: "k1", TenantID: "acme", Prefix: auth.DisplayPrefix(key.Reveal()), Digest: digest}))
 
-	agents := httptest.NewServer(p.AgentsHandler())
+	agentsHandler, err := p.Handler(app.Agents)
+	require.NoError(t, err)
+	agents := httptest.NewServer(agentsHandler)
 	defer agents.Close()
 	api := httptest.NewServer(p.APIHandler())
 	defer api.Close()
@@ -139,4 +141,54 @@ func TestProviderAloneUsesItsPacksModels(t *testing.T) {
 			require.Equal(t, tc.t0, est.EstimatedCosts[0].Model)
 		})
 	}
+}
+
+// TestOpenTargets: Open starts what a target needs before it (the
+// validation mesh on a sandbox of its own, or on the one a URL names), and
+// Handler serves only what is open here.
+func TestOpenTargets(t *testing.T) {
+	base := func(t *testing.T) config.Config {
+		cfg := config.Defaults()
+		cfg.DataDir = t.TempDir()
+		cfg.Store.Driver, cfg.Store.DatabaseURL = "sqlite", ""
+		cfg.Services.SandboxURL, cfg.Services.ValidationURL, cfg.Services.MemoryURL = "", "", ""
+		return cfg
+	}
+	t.Run("validation opens its sandbox first", func(t *testing.T) {
+		p, err := app.Open(t.Context(), base(t), logx.Discard(), app.Options{NoEngine: true, Run: []string{app.Validation}, Version: "test"})
+		require.NoError(t, err)
+		defer p.Close()
+		require.Equal(t, []string{app.Sandbox, app.Validation}, p.Plan.Local)
+		require.NotNil(t, p.Sandbox)
+		require.NotNil(t, p.Validation)
+		_, err = p.Handler(app.Validation)
+		require.NoError(t, err)
+		_, err = p.Handler(app.Worker)
+		require.ErrorContains(t, err, "worker does not run in this process")
+		_, err = p.Handler("marketing")
+		require.ErrorContains(t, err, `unknown target "marketing"`)
+	})
+	t.Run("a service named by URL is not opened, nor what it needs", func(t *testing.T) {
+		cfg := base(t)
+		cfg.Services.ValidationURL = "http://127.0.0.1:1"
+		p, err := app.Open(t.Context(), cfg, logx.Discard(), app.Options{NoEngine: true, Use: []string{app.Validation}, Version: "test"})
+		require.NoError(t, err)
+		defer p.Close()
+		require.Equal(t, []string{app.Validation}, p.Plan.Remote)
+		require.Empty(t, p.Plan.Local)
+		require.Nil(t, p.Validation)
+		require.Nil(t, p.Sandbox)
+		_, err = p.Handler(app.Validation)
+		require.ErrorContains(t, err, "validation does not run in this process")
+	})
+	t.Run("a worker needs the engine", func(t *testing.T) {
+		cfg := base(t)
+		cfg.LLM.Provider, cfg.LLM.APIKey = "openai", "sk-test"
+		_, err := app.Open(t.Context(), cfg, logx.Discard(), app.Options{NoEngine: true, Run: []string{app.Worker}, Version: "test"})
+		require.ErrorContains(t, err, "the worker needs the workflow engine")
+	})
+	t.Run("unknown target", func(t *testing.T) {
+		_, err := app.Open(t.Context(), base(t), logx.Discard(), app.Options{NoEngine: true, Run: []string{"marketing"}, Version: "test"})
+		require.ErrorContains(t, err, `unknown target "marketing" (want orchestrator, agents, memory, sandbox, validation, worker)`)
+	})
 }

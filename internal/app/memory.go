@@ -2,12 +2,9 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
 
 	"github.com/quantumlayer/qlp/internal/auth"
-	"github.com/quantumlayer/qlp/internal/httpx"
 	"github.com/quantumlayer/qlp/internal/memory"
 	"github.com/quantumlayer/qlp/internal/pricing"
 	"github.com/quantumlayer/qlp/internal/store"
@@ -45,13 +42,8 @@ func (m embeddingMeter) RecordEmbedding(ctx context.Context, u memory.EmbeddingU
 	})
 }
 
-// openMemory returns the memory the worker and the memory target use: a
-// client of QLP_MEMORY_URL, or the service in this process.
+// openMemory starts the Vector Memory in this process.
 func (p *Platform) openMemory(ctx context.Context) error {
-	if p.Cfg.Services.MemoryURL != "" {
-		p.Memory = memory.NewClient(p.Cfg.Services.MemoryURL, auth.Secret(p.Cfg.ServiceToken), &http.Client{})
-		return nil
-	}
 	cfg := p.Cfg.Memory
 	cfg.DataDir = p.Cfg.MemoryDataDir()
 	if cfg.Store == memory.StorePgvector && cfg.PostgresURL == "" {
@@ -66,23 +58,13 @@ func (p *Platform) openMemory(ctx context.Context) error {
 			return fmt.Errorf("memory.embedder.model (QLP_MEMORY_EMBEDDER_MODEL): %w", err)
 		}
 	}
-	p.memoryProbes = httpx.NewProbes("memory", p.version)
-	svc, err := memory.New(ctx, cfg, memory.Deps{Logger: p.Logger, Registerer: p.memoryProbes.Registry,
+	pr := p.probes[Memory]
+	svc, err := memory.New(ctx, cfg, memory.Deps{Logger: p.Logger, Registerer: pr.Registry,
 		Usage: embeddingMeter{store: p.Store, prices: prices}})
 	if err != nil {
 		return err
 	}
 	p.memorySvc, p.Memory = svc, svc
-	p.memoryProbes.AddCheck("memory", svc.Ready)
+	pr.AddCheck("memory", svc.Ready)
 	return nil
-}
-
-// MemoryHandler is the Vector Memory's HTTP surface (:8003).
-func (p *Platform) MemoryHandler(extra ...auth.Authenticator) (http.Handler, error) {
-	if p.memorySvc == nil {
-		return nil, errors.New("app: the memory service does not run in this process (QLP_MEMORY_URL is set)")
-	}
-	return p.serviceHandler("memory", p.memoryProbes, func(mux *http.ServeMux, requireKey func(http.Handler) http.Handler) {
-		mux.Handle("/", requireKey(p.memorySvc.Handler()))
-	}, extra...), nil
 }

@@ -46,7 +46,11 @@ func connect(ctx context.Context, e *env, worker, engine bool) (*backend, error)
 	if !e.verbose() {
 		logger = logx.Discard()
 	}
-	p, err := app.Open(ctx, cfg, logger, app.Options{Worker: worker, NoEngine: !engine, Version: e.version})
+	opts := app.Options{NoEngine: !engine, Version: e.version}
+	if worker {
+		opts.Run = []string{app.Worker}
+	}
+	p, err := app.Open(ctx, cfg, logger, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -15,7 +15,7 @@ import (
 // withMemory opens the Vector Memory (a client of QLP_MEMORY_URL, or the
 // service in this process) and runs fn acting for tenant.
 func withMemory(ctx context.Context, e *env, tenant string, admin bool, fn func(ctx context.Context, m memory.Memory) error) error {
-	p, err := app.Open(ctx, e.cfg, e.logger, app.Options{NoEngine: true, Memory: true, Version: e.version})
+	p, err := app.Open(ctx, e.cfg, e.logger, app.Options{NoEngine: true, Use: []string{app.Memory}, Version: e.version})
 	if err != nil {
 		return err
 	}

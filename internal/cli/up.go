@@ -4,29 +4,17 @@ import (
 	"context"
 	"fmt"
 	"os/signal"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
-
-	"net/http"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/quantumlayer/qlp/internal/app"
 	"github.com/quantumlayer/qlp/internal/httpx"
 )
-
-// Targets a process can run.
-const (
-	targetAgents       = "agents"
-	targetOrchestrator = "orchestrator"
-	targetMemory       = "memory"
-	targetSandbox      = "sandbox"
-	targetValidation   = "validation"
-	targetWorker       = "worker"
-)
-
-var allTargets = []string{targetOrchestrator, targetAgents, targetMemory, targetSandbox, targetValidation, targetWorker}
 
 func newUpCmd(e *env) *cobra.Command {
 	var ui bool
@@ -48,7 +36,7 @@ Stop with Ctrl-C.`,
 			if record != "" {
 				e.cfg.LLM.Record = record
 			}
-			return serve(cmd.Context(), e, allTargets)
+			return serve(cmd.Context(), e, app.TargetNames())
 		},
 	}
 	cmd.Flags().StringVar(&record, "record", "", "write every model exchange to this cassette (replay it with QLP_LLM_PROVIDER=replay)")
@@ -57,28 +45,116 @@ Stop with Ctrl-C.`,
 }
 
 func newServeCmd(e *env) *cobra.Command {
-	return &cobra.Command{
-		Use:       "serve TARGET[,TARGET...]",
-		Short:     "Run some services in this process: " + strings.Join(allTargets, ", "),
-		Long:      "Run the named services in this process. In split mode, point every process at the same\nPostgreSQL (QLP_DATABASE_URL) and Temporal (QLP_TEMPORAL_ADDRESS).",
-		Args:      cobra.ExactArgs(1),
-		ValidArgs: allTargets,
+	var list bool
+	cmd := &cobra.Command{
+		Use:   "serve TARGET[,TARGET...]",
+		Short: "Run some services in this process: " + strings.Join(app.TargetNames(), ", "),
+		Long: `Run the named services in this process ("all" names every one), with the
+services they need that no URL setting places in another process. In split
+mode, point every process at the same PostgreSQL (QLP_DATABASE_URL) and
+Temporal (QLP_TEMPORAL_ADDRESS).
+
+--list prints the targets: what each needs and the settings of its address
+and URL; with TARGET it also prints what 'qlp serve TARGET' would start here
+and what it would reach by URL under the current configuration.
+
+Targets:
+` + targetSummaries(),
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 || len(args) == 0 && !list {
+				return fmt.Errorf("want one argument, TARGET[,TARGET...] (%s or all), got %d; 'qlp serve --list' prints the targets",
+					strings.Join(app.TargetNames(), ", "), len(args))
+			}
+			return nil
+		},
+		ValidArgs: app.TargetNames(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var targets []string
-			for _, t := range strings.Split(args[0], ",") {
-				t = strings.TrimSpace(t)
-				if t == "all" {
-					targets = append(targets, allTargets...)
-					continue
+			if len(args) == 1 {
+				var err error
+				if targets, err = parseTargets(args[0]); err != nil {
+					return err
 				}
-				if !contains(allTargets, t) {
-					return fmt.Errorf("unknown target %q (want %s or all)", t, strings.Join(allTargets, ", "))
-				}
-				targets = append(targets, t)
+			}
+			if list {
+				return printTargets(e, targets)
 			}
 			return serve(cmd.Context(), e, targets)
 		},
 	}
+	cmd.Flags().BoolVar(&list, "list", false, "print the targets (and, with TARGET, what it would start) instead of serving")
+	return cmd
+}
+
+// parseTargets reads "a,b" or "all" into target names.
+func parseTargets(arg string) ([]string, error) {
+	var targets []string
+	for _, t := range strings.Split(arg, ",") {
+		t = strings.TrimSpace(t)
+		if t == "all" {
+			targets = append(targets, app.TargetNames()...)
+			continue
+		}
+		if _, ok := app.LookupTarget(t); !ok {
+			return nil, fmt.Errorf("unknown target %q (want %s or all)", t, strings.Join(app.TargetNames(), ", "))
+		}
+		if !slices.Contains(targets, t) {
+			targets = append(targets, t)
+		}
+	}
+	return targets, nil
+}
+
+// targetSummaries is one line per target, for help.
+func targetSummaries() string {
+	var b strings.Builder
+	for _, t := range app.Targets() {
+		fmt.Fprintf(&b, "  %-13s %s\n", t.Name, t.Summary)
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// printTargets writes the targets table and, when some are named, the plan
+// for running them here.
+func printTargets(e *env, run []string) error {
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TARGET\tNEEDS\tLISTENS ON\tADDRESS SETTING\tURL SETTING (another process)")
+	for _, t := range app.Targets() {
+		needs, url := "-", "-"
+		if len(t.Needs) > 0 {
+			needs = strings.Join(t.Needs, ",")
+		}
+		if t.URLKey != "" {
+			url = app.SettingName(e.cfg, t.URLKey)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Name, needs, t.Addr(e.cfg), app.SettingName(e.cfg, t.AddrKey), url)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(run) == 0 {
+		return nil
+	}
+	plan, err := app.PlanFor(e.cfg, run, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "\nqlp serve %s:\n", strings.Join(run, ","))
+	fmt.Fprintf(e.stdout, "  serves          %s\n", strings.Join(plan.Run, ", "))
+	var inside []string
+	for _, n := range plan.Local {
+		if !slices.Contains(plan.Run, n) {
+			inside = append(inside, n)
+		}
+	}
+	fmt.Fprintf(e.stdout, "  also opens      %s\n", orNone(strings.Join(inside, ", ")))
+	var remote []string
+	for _, n := range plan.Remote {
+		t, _ := app.LookupTarget(n)
+		remote = append(remote, n+" at "+t.URL(e.cfg))
+	}
+	fmt.Fprintf(e.stdout, "  reaches by URL  %s\n", orNone(strings.Join(remote, ", ")))
+	return nil
 }
 
 func newWorkerCmd(e *env) *cobra.Command {
@@ -87,81 +163,48 @@ func newWorkerCmd(e *env) *cobra.Command {
 		Short: "Run the Temporal worker for QLPWorkflow (task queue qlp-main)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return serve(cmd.Context(), e, []string{targetWorker})
+			return serve(cmd.Context(), e, []string{app.Worker})
 		},
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // serve runs the targets until SIGINT or SIGTERM.
 func serve(parent context.Context, e *env, targets []string) error {
 	ctx, stop := signal.NotifyContext(parent, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	sort.Strings(targets)
-	p, err := app.Open(ctx, e.cfg, e.logger, app.Options{Worker: contains(targets, targetWorker), Sandbox: contains(targets, targetSandbox),
-		Memory: contains(targets, targetMemory), Validation: contains(targets, targetValidation), Agents: contains(targets, targetAgents),
-		Version: e.version})
+	p, err := app.Open(ctx, e.cfg, e.logger, app.Options{Run: targets, Version: e.version})
 	if err != nil {
 		return err
 	}
 	defer p.Close()
 	var servers []*httpx.Server
-	listen := func(name, addr string, h http.Handler) error {
-		srv, err := httpx.Listen(name, addr, h, e.logger)
+	apiURL := ""
+	// Table order: the orchestrator is listed first.
+	for _, t := range app.Targets() {
+		if !slices.Contains(targets, t.Name) {
+			continue
+		}
+		h, err := p.Handler(t.Name)
+		if err != nil {
+			return err
+		}
+		srv, err := httpx.Listen(t.Name, t.Addr(e.cfg), h, e.logger)
 		if err != nil {
 			return err
 		}
 		servers = append(servers, srv)
-		return nil
-	}
-	if contains(targets, targetOrchestrator) {
-		if err := listen("orchestrator", e.cfg.API.Addr, p.APIHandler()); err != nil {
-			return err
+		if t.Name == app.Orchestrator {
+			apiURL = srv.URL()
 		}
 	}
-	if contains(targets, targetAgents) {
-		if err := listen("agents", e.cfg.Services.AgentsAddr, p.AgentsHandler()); err != nil {
-			return err
-		}
-	}
-	if contains(targets, targetMemory) {
-		h, err := p.MemoryHandler()
-		if err != nil {
-			return err
-		}
-		if err := listen("memory", e.cfg.Services.MemoryAddr, h); err != nil {
-			return err
-		}
-	}
-	if contains(targets, targetSandbox) {
-		if err := listen("sandbox", e.cfg.Services.SandboxAddr, p.SandboxHandler()); err != nil {
-			return err
-		}
-	}
-	if contains(targets, targetValidation) {
-		if err := listen("validation", e.cfg.Services.ValidationAddr, p.ValidationHandler()); err != nil {
-			return err
-		}
-	}
-	if contains(targets, targetWorker) {
-		if err := listen("worker", e.cfg.Services.WorkerAddr, p.WorkerHandler()); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(e.stdout, "QLP %s running: %s\n", e.version, strings.Join(targets, ", "))
+	names := slices.Clone(targets)
+	sort.Strings(names)
+	fmt.Fprintf(e.stdout, "QLP %s running: %s\n", e.version, strings.Join(names, ", "))
 	for _, s := range servers {
 		fmt.Fprintf(e.stdout, "  %-13s %s  (%s/healthz, %s/readyz, %s/metrics)\n", s.Name(), s.URL(), s.URL(), s.URL(), s.URL())
 	}
-	if contains(targets, targetOrchestrator) {
-		fmt.Fprintf(e.stdout, "  %-13s %s/openapi.json\n", "API document", servers[0].URL())
+	if apiURL != "" {
+		fmt.Fprintf(e.stdout, "  %-13s %s/openapi.json\n", "API document", apiURL)
 	}
 	if p.Engine.Embedded {
 		fmt.Fprintf(e.stdout, "  %-13s %s  (embedded, data in %s)\n", "temporal", p.Engine.Address, e.cfg.DataDir)

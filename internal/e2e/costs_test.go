@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/quantumlayer/qlp/internal/app"
 	"github.com/quantumlayer/qlp/internal/auth"
 	"github.com/quantumlayer/qlp/internal/budget"
 	"github.com/quantumlayer/qlp/internal/costs"
@@ -181,7 +182,9 @@ func TestCostsAndBudgetsThroughTheAPI(t *testing.T) {
 		require.Equal(t, "0.000000", st2.Result.Cost.USD)
 
 		// The guard's decisions are counted where it runs: the worker.
-		worker := httptest.NewServer(pl.p.WorkerHandler())
+		workerHandler, err := pl.p.Handler(app.Worker)
+		require.NoError(t, err)
+		worker := httptest.NewServer(workerHandler)
 		defer worker.Close()
 		resp2, err := http.Get(worker.URL + "/metrics")
 		require.NoError(t, err)

@@ -266,7 +266,7 @@ func TestReplayCassetteWithoutAnAnswerFailsClearly(t *testing.T) {
 	require.NoError(t, os.WriteFile(cassette, []byte(`{"qlp_cassette":1,"kind":"scripted","description":"answers nothing"}`+"\n"), 0o600))
 	cfg := testConfig(t, "", "")
 	cfg.LLM.Provider, cfg.LLM.Cassette = "replay", cassette
-	p, err := app.Open(t.Context(), cfg, logx.Discard(), app.Options{Worker: true})
+	p, err := app.Open(t.Context(), cfg, logx.Discard(), app.Options{Run: []string{app.Worker}})
 	require.NoError(t, err)
 	defer p.Close()
 	job, _, err := p.Orchestrator.Submit(t.Context(), "acme", orchestrator.SubmitRequest{Description: "Build a URL shortener in Go"})

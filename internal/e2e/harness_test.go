@@ -63,7 +63,7 @@ func startPlatform(t testing.TB, pgURL string, handler llmtest.Handler) *platfor
 	t.Helper()
 	model := llmtest.New(handler)
 	t.Cleanup(model.Close)
-	p, err := app.Open(t.Context(), testConfig(t, pgURL, model.URL), logx.Discard(), app.Options{Worker: true, Version: "test"})
+	p, err := app.Open(t.Context(), testConfig(t, pgURL, model.URL), logx.Discard(), app.Options{Run: []string{app.Worker}, Version: "test"})
 	require.NoError(t, err)
 	t.Cleanup(func() { p.Close() })
 	srv := httptest.NewServer(p.APIHandler())
