@@ -17,6 +17,7 @@ import (
 	taskqueuepb "go.temporal.io/api/taskqueue/v1"
 	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -159,7 +160,8 @@ func TestRecordHistories(t *testing.T) {
 	eng, err := engine.Start(ctx, engine.Config{Namespace: "default", LogLevel: "error"}, t.TempDir(), logx.Discard())
 	require.NoError(t, err)
 	t.Cleanup(eng.Close)
-	c, err := client.Dial(client.Options{HostPort: eng.Address, Namespace: "default", Identity: recorderIdentity})
+	c, err := client.Dial(client.Options{HostPort: eng.Address, Namespace: "default", Identity: recorderIdentity,
+		Logger: tlog.NewStructuredLogger(logx.Discard())})
 	require.NoError(t, err)
 	t.Cleanup(c.Close)
 	require.NoError(t, os.MkdirAll(historiesDir, 0o755))
@@ -199,12 +201,19 @@ func recordJob(t *testing.T, c client.Client, job recordedJob, tag string) *hist
 	require.NoError(t, w.Start())
 	defer w.Stop()
 
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	// Validation in the sandbox takes minutes on a busy machine.
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Minute)
 	defer cancel()
 	in := job.input
 	in.RequestID, in.TenantID = id, "acme"
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: wf.WorkflowID(id), TaskQueue: wf.TaskQueue}, wf.WorkflowName, in)
 	require.NoError(t, err)
+	defer func() {
+		if t.Failed() {
+			// Left running, the job would go on in the next job's worker.
+			_ = c.TerminateWorkflow(context.Background(), run.GetID(), run.GetRunID(), "recording failed")
+		}
+	}()
 
 	done := make(chan struct{})
 	bg := make(chan error, 1)
