@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	taskqueuepb "go.temporal.io/api/taskqueue/v1"
@@ -175,7 +176,7 @@ func TestRecordHistories(t *testing.T) {
 			hist := recordJob(t, c, job, tag)
 			out, err := temporalproto.CustomJSONMarshalOptions{Indent: " "}.Marshal(hist)
 			require.NoError(t, err)
-			requireNoHostData(t, out)
+			requireNoHostData(t, hist, out)
 			require.NoError(t, os.WriteFile(path, append(out, '\n'), 0o644))
 
 			// What was written replays.
@@ -245,7 +246,7 @@ func recordJob(t *testing.T, c client.Client, job recordedJob, tag string) *hist
 		require.NoError(t, err)
 		hist.Events = append(hist.Events, ev)
 	}
-	scrub(hist.ProtoReflect())
+	scrub(hist)
 	return hist
 }
 
@@ -311,32 +312,45 @@ func drive(ctx context.Context, done <-chan struct{}, c client.Client, h *harnes
 // scrub replaces what names this machine in a history: every identity
 // (pid@host@queue) and the names of sticky task queues (host:uuid).
 // Replay reads neither.
-func scrub(m protoreflect.Message) {
-	if tq, ok := m.Interface().(*taskqueuepb.TaskQueue); ok && tq.GetKind() == enumspb.TASK_QUEUE_KIND_STICKY {
-		tq.Name = stickyQueue
-	}
+func scrub(hist *historypb.History) {
+	walk(hist.ProtoReflect(), func(m protoreflect.Message) {
+		if tq, ok := m.Interface().(*taskqueuepb.TaskQueue); ok && tq.GetKind() == enumspb.TASK_QUEUE_KIND_STICKY {
+			tq.Name = stickyQueue
+		}
+		if fd := m.Descriptor().Fields().ByName("identity"); fd != nil && fd.Kind() == protoreflect.StringKind && !fd.IsList() && m.Has(fd) {
+			m.Set(fd, protoreflect.ValueOfString(recorderIdentity))
+		}
+	})
+}
+
+// walk calls fn on m and every message inside it (map values aside).
+func walk(m protoreflect.Message, fn func(protoreflect.Message)) {
+	fn(m)
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 		switch {
-		case fd.Name() == "identity" && fd.Kind() == protoreflect.StringKind && !fd.IsList():
-			m.Set(fd, protoreflect.ValueOfString(recorderIdentity))
-		case fd.IsMap():
-		case fd.IsList() && fd.Kind() == protoreflect.MessageKind:
-			l := v.List()
-			for i := 0; i < l.Len(); i++ {
-				scrub(l.Get(i).Message())
+		case fd.Kind() != protoreflect.MessageKind || fd.IsMap():
+		case fd.IsList():
+			for i, l := 0, v.List(); i < l.Len(); i++ {
+				walk(l.Get(i).Message(), fn)
 			}
-		case fd.Kind() == protoreflect.MessageKind:
-			scrub(v.Message())
+		default:
+			walk(v.Message(), fn)
 		}
 		return true
 	})
 }
 
-// requireNoHostData fails when a recorded history still names this machine:
-// its host, its working directory or its home.
-func requireNoHostData(t *testing.T, out []byte) {
+// requireNoHostData fails when a recorded history (out, its JSON) still
+// names this machine: its host, its working directory or its home. The
+// payloads, base64 in the JSON, are read decoded.
+func requireNoHostData(t *testing.T, hist *historypb.History, out []byte) {
 	t.Helper()
 	s := string(out)
+	walk(hist.ProtoReflect(), func(m protoreflect.Message) {
+		if p, ok := m.Interface().(*commonpb.Payload); ok {
+			s += "\n" + string(p.GetData())
+		}
+	})
 	host, err := os.Hostname()
 	require.NoError(t, err)
 	for _, bad := range []string{"@" + host + "@", `"` + host + ":"} {
