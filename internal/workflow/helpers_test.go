@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/testsuite"
-	"go.temporal.io/sdk/workflow"
 
 	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/llm/llmtest"
@@ -119,7 +118,7 @@ func newHarness(t *testing.T, handler llmtest.Handler) *harness {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.SetTestTimeout(10 * time.Minute)
-	env.RegisterWorkflowWithOptions(wf.QLPWorkflow, workflow.RegisterOptions{Name: wf.WorkflowName})
+	wf.RegisterWorkflow(env)
 	env.RegisterActivity(acts)
 	return &harness{reg: reg, store: st, acts: acts, srv: srv, env: env}
 }
@@ -130,7 +129,7 @@ func (h *harness) again(t *testing.T) *harness {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.SetTestTimeout(2 * time.Minute)
-	env.RegisterWorkflowWithOptions(wf.QLPWorkflow, workflow.RegisterOptions{Name: wf.WorkflowName})
+	wf.RegisterWorkflow(env)
 	env.RegisterActivity(h.acts)
 	return &harness{reg: h.reg, store: h.store, acts: h.acts, srv: h.srv, env: env}
 }

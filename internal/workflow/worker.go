@@ -10,7 +10,14 @@ import (
 // activities registered. The caller starts and stops it.
 func NewWorker(c client.Client, acts *Activities, opts worker.Options) worker.Worker {
 	w := worker.New(c, TaskQueue, opts)
-	w.RegisterWorkflowWithOptions(QLPWorkflow, workflow.RegisterOptions{Name: WorkflowName})
+	RegisterWorkflow(w)
 	w.RegisterActivity(acts)
 	return w
+}
+
+// RegisterWorkflow registers QLPWorkflow under WorkflowName with r. The
+// worker and the replay tests (worker.NewWorkflowReplayer) both register it
+// here, so that the replayed workflow is the one the worker runs.
+func RegisterWorkflow(r worker.WorkflowRegistry) {
+	r.RegisterWorkflowWithOptions(QLPWorkflow, workflow.RegisterOptions{Name: WorkflowName})
 }
