@@ -27,6 +27,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/llm/llmtest"
 	"github.com/quantumlayer/qlp/internal/logx"
 	"github.com/quantumlayer/qlp/internal/store"
+	"github.com/quantumlayer/qlp/internal/vocab"
 	wf "github.com/quantumlayer/qlp/internal/workflow"
 )
 
@@ -96,7 +97,7 @@ func recordedJobs() []recordedJob {
 			rules: func(t *testing.T) []llmtest.Rule {
 				return append(example(t), llmtest.Rule{Role: "fixer", TaskID: "t1", Replies: []llmtest.Reply{fixedStoreReply(t)}})
 			},
-			input: wf.Input{Review: reviewPolicy(wf.OnTimeoutWait, 0)},
+			input: wf.Input{Review: reviewPolicy(vocab.OnTimeoutWait, 0)},
 			review: approveOthers(func(r store.Review) (string, string, bool) {
 				if r.Attempt == 1 {
 					return wf.DecisionRequestChanges, reviewComment, true
@@ -108,7 +109,7 @@ func recordedJobs() []recordedJob {
 		{
 			name:  "review-rejected",
 			rules: example,
-			input: wf.Input{Review: reviewPolicy(wf.OnTimeoutWait, 0)},
+			input: wf.Input{Review: reviewPolicy(vocab.OnTimeoutWait, 0)},
 			review: approveOthers(func(store.Review) (string, string, bool) {
 				return wf.DecisionReject, "this is not what we asked for", true
 			}),
@@ -118,7 +119,7 @@ func recordedJobs() []recordedJob {
 			// Nobody answers: the review's timer fires and rejects.
 			name:    "review-timeout",
 			rules:   example,
-			input:   wf.Input{Review: reviewPolicy(wf.OnTimeoutReject, 2*time.Second)},
+			input:   wf.Input{Review: reviewPolicy(vocab.OnTimeoutReject, 2*time.Second)},
 			outcome: "failed",
 		},
 		{
