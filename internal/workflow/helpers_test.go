@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/llm/llmtest"
@@ -90,6 +91,13 @@ type harness struct {
 	env   *testsuite.TestWorkflowEnvironment
 }
 
+// testWorkerOptions raise the SDK's deadlock detector from one second to
+// thirty: under -race on a loaded two-core machine a first workflow task
+// has been seen to take longer than a second without any deadlock
+// ("[TMPRL1101] Potential deadlock detected"), and a real deadlock still
+// fails the test.
+var testWorkerOptions = worker.Options{DeadlockDetectionTimeout: 30 * time.Second}
+
 // newHarness wires real activities to a SQLite store and a scripted model
 // server, inside Temporal's workflow test environment.
 func newHarness(t *testing.T, handler llmtest.Handler) *harness {
@@ -118,6 +126,7 @@ func newHarness(t *testing.T, handler llmtest.Handler) *harness {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.SetTestTimeout(10 * time.Minute)
+	env.SetWorkerOptions(testWorkerOptions)
 	wf.RegisterWorkflow(env)
 	env.RegisterActivity(acts)
 	return &harness{reg: reg, store: st, acts: acts, srv: srv, env: env}
@@ -129,6 +138,7 @@ func (h *harness) again(t *testing.T) *harness {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.SetTestTimeout(2 * time.Minute)
+	env.SetWorkerOptions(testWorkerOptions)
 	wf.RegisterWorkflow(env)
 	env.RegisterActivity(h.acts)
 	return &harness{reg: h.reg, store: h.store, acts: h.acts, srv: h.srv, env: env}
