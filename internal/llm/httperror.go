@@ -15,6 +15,21 @@ import (
 // can quote the whole prompt back.
 const maxMessage = 500
 
+// Do sends req with hc and returns the 2xx response for the caller to read
+// and close. A failed round trip is classified by [TransportError], a
+// non-2xx answer by status (its body is closed).
+func Do(ctx context.Context, hc *http.Client, provider string, req *http.Request, status func(*http.Response) error) (*http.Response, error) {
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, TransportError(ctx, provider, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		defer resp.Body.Close()
+		return nil, status(resp)
+	}
+	return resp, nil
+}
+
 // TransportError classifies an error of a provider's HTTP round trip: a
 // cancelled call stays context.Canceled (it is not the provider's fault), a
 // deadline or a network timeout is KindTimeout, anything else (refused,

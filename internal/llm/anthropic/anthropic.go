@@ -190,15 +190,7 @@ func (c *Client) post(ctx context.Context, body wireRequest) (*http.Response, er
 	if body.Stream {
 		hreq.Header.Set("Accept", "text/event-stream")
 	}
-	resp, err := c.hc.Do(hreq)
-	if err != nil {
-		return nil, llm.TransportError(ctx, "anthropic", err)
-	}
-	if resp.StatusCode/100 != 2 {
-		defer resp.Body.Close()
-		return nil, statusError(resp)
-	}
-	return resp, nil
+	return llm.Do(ctx, c.hc, "anthropic", hreq, statusError)
 }
 
 // statusError turns a non-2xx response into a typed error.

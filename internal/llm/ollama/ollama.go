@@ -180,15 +180,7 @@ func (c *Client) post(ctx context.Context, body wireRequest) (*http.Response, er
 		return nil, fmt.Errorf("llm: ollama: %w", err)
 	}
 	hreq.Header.Set("Content-Type", "application/json")
-	resp, err := c.hc.Do(hreq)
-	if err != nil {
-		return nil, llm.TransportError(ctx, "ollama", err)
-	}
-	if resp.StatusCode/100 != 2 {
-		defer resp.Body.Close()
-		return nil, statusError(resp)
-	}
-	return resp, nil
+	return llm.Do(ctx, c.hc, "ollama", hreq, statusError)
 }
 
 // statusError turns a non-2xx response ({"error": "..."}) into a typed
