@@ -150,6 +150,15 @@ func From(ctx context.Context) (Principal, bool) {
 // TenantHeader names the tenant a service-token caller acts for.
 const TenantHeader = "X-QLP-Tenant"
 
+// ForwardTenant sets TenantHeader to the tenant of the principal in ctx, if
+// any, so that a service called with the service token acts for the same
+// tenant as its caller. It fits httpx.Client's Header.
+func ForwardTenant(ctx context.Context, h http.Header) {
+	if p, ok := From(ctx); ok && p.TenantID != "" {
+		h.Set(TenantHeader, p.TenantID)
+	}
+}
+
 // Require rejects requests without a valid credential with 401 and stores the
 // principal in the request context for the handlers.
 func Require(a Authenticator, logger *slog.Logger) func(http.Handler) http.Handler {

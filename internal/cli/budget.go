@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -8,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quantumlayer/qlp/internal/budget"
+	"github.com/quantumlayer/qlp/internal/orchestrator"
 )
 
 func newBudgetCmd(e *env) *cobra.Command {
@@ -19,20 +21,9 @@ func newBudgetCmd(e *env) *cobra.Command {
 		Short: "Show the budgets in force, what they have taken, the credit pools and recent alerts",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, c, err := costClient(cmd, e, tenant)
-			if err != nil {
-				return err
-			}
-			defer b.Close()
-			st, err := c.Budgets(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if jsonOut {
-				return e.printJSON(st)
-			}
-			printBudget(e, st)
-			return nil
+			return callAPI(cmd, e, tenantClient(e, tenant), jsonOut, func(ctx context.Context, c *orchestrator.Client) (budget.Status, error) {
+				return c.Budgets(ctx)
+			}, func(st budget.Status) error { return printBudget(e, st) })
 		},
 	}
 	var request, daily, monthly, policy string
@@ -66,20 +57,9 @@ func newBudgetCmd(e *env) *cobra.Command {
 			if len(fields) == 0 {
 				return fmt.Errorf("nothing to change: give --request-usd, --daily-usd, --monthly-usd, --policy or --reset")
 			}
-			b, c, err := costClient(cmd, e, tenant)
-			if err != nil {
-				return err
-			}
-			defer b.Close()
-			st, err := c.SetBudgets(cmd.Context(), fields)
-			if err != nil {
-				return err
-			}
-			if jsonOut {
-				return e.printJSON(st)
-			}
-			printBudget(e, st)
-			return nil
+			return callAPI(cmd, e, tenantClient(e, tenant), jsonOut, func(ctx context.Context, c *orchestrator.Client) (budget.Status, error) {
+				return c.SetBudgets(ctx, fields)
+			}, func(st budget.Status) error { return printBudget(e, st) })
 		},
 	}
 	set.Flags().StringVar(&request, "request-usd", "", "budget of one request (job) in USD, or unlimited")
@@ -95,7 +75,7 @@ func newBudgetCmd(e *env) *cobra.Command {
 	return cmd
 }
 
-func printBudget(e *env, st budget.Status) {
+func printBudget(e *env, st budget.Status) error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "tenant\t%s\npolicy\t%s (%s)\n\n", st.TenantID, st.Policy, st.PolicySource)
 	fmt.Fprintln(tw, "BUDGET\tLIMIT\tSOURCE\tPERIOD\tSPENT\tUSED")
@@ -131,4 +111,5 @@ func printBudget(e *env, st budget.Status) {
 			fmt.Fprintf(e.stdout, "  %s  %s\n", a.CreatedAt.Format("2006-01-02 15:04"), a.Message)
 		}
 	}
+	return nil
 }

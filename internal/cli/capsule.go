@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -23,20 +24,9 @@ func newStatusCmd(e *env) *cobra.Command {
 		Short: "Show a job's status (request id or workflow id)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := connect(cmd.Context(), e, false, false)
-			if err != nil {
-				return err
-			}
-			defer b.Close()
-			st, err := b.Status(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if jsonOut {
-				return e.printJSON(st)
-			}
-			printStatus(e.stdout, st)
-			return nil
+			return callAPI(cmd, e, apiClient(e, false), jsonOut, func(ctx context.Context, c *orchestrator.Client) (orchestrator.StatusResponse, error) {
+				return c.Status(ctx, args[0])
+			}, func(st orchestrator.StatusResponse) error { printStatus(e.stdout, st); return nil })
 		},
 	}
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
@@ -139,25 +129,17 @@ func newCapsuleListCmd(e *env) *cobra.Command {
 		Short: "List capsules, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := connect(cmd.Context(), e, false, false)
-			if err != nil {
-				return err
-			}
-			defer b.Close()
-			l, err := b.Capsules(cmd.Context(), limit, offset)
-			if err != nil {
-				return err
-			}
-			if jsonOut {
-				return e.printJSON(l)
-			}
-			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "ID\tNAME\tLANGUAGE\tVERSION\tFILES\tVALIDATION\tCREATED")
-			for _, c := range l.Capsules {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", c.ID, c.Name, c.Language, c.Version, c.FileCount, c.ValidationStatus, c.CreatedAt.Format(time.RFC3339))
-			}
-			fmt.Fprintf(tw, "(%d of %d)\n", l.Count, l.Total)
-			return tw.Flush()
+			return callAPI(cmd, e, apiClient(e, false), jsonOut, func(ctx context.Context, c *orchestrator.Client) (orchestrator.CapsuleList, error) {
+				return c.Capsules(ctx, limit, offset)
+			}, func(l orchestrator.CapsuleList) error {
+				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "ID\tNAME\tLANGUAGE\tVERSION\tFILES\tVALIDATION\tCREATED")
+				for _, c := range l.Capsules {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", c.ID, c.Name, c.Language, c.Version, c.FileCount, c.ValidationStatus, c.CreatedAt.Format(time.RFC3339))
+				}
+				fmt.Fprintf(tw, "(%d of %d)\n", l.Count, l.Total)
+				return tw.Flush()
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
@@ -174,24 +156,16 @@ func newCapsuleShowCmd(e *env) *cobra.Command {
 		Short: "Show a capsule's manifest summary and files",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := connect(cmd.Context(), e, false, false)
-			if err != nil {
-				return err
-			}
-			defer b.Close()
-			d, err := b.Capsule(cmd.Context(), args[0], version)
-			if err != nil {
-				return err
-			}
-			if jsonOut {
-				return e.printJSON(d)
-			}
-			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "capsule\t%s\nname\t%s\nversion\t%d of %d\nrequest\t%s\nfiles\t%d (%d lines)\n", d.ID, d.Name, d.Version, d.LatestVersion, d.RequestID, d.Stats.TotalFiles, d.Stats.TotalLines)
-			for _, f := range d.Files {
-				fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\n", f.Path, f.Role, f.Size, f.SHA256[:12])
-			}
-			return tw.Flush()
+			return callAPI(cmd, e, apiClient(e, false), jsonOut, func(ctx context.Context, c *orchestrator.Client) (orchestrator.CapsuleDetail, error) {
+				return c.Capsule(ctx, args[0], version)
+			}, func(d orchestrator.CapsuleDetail) error {
+				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintf(tw, "capsule\t%s\nname\t%s\nversion\t%d of %d\nrequest\t%s\nfiles\t%d (%d lines)\n", d.ID, d.Name, d.Version, d.LatestVersion, d.RequestID, d.Stats.TotalFiles, d.Stats.TotalLines)
+				for _, f := range d.Files {
+					fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\n", f.Path, f.Role, f.Size, f.SHA256[:12])
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")

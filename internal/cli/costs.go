@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,26 +15,27 @@ import (
 	"github.com/quantumlayer/qlp/internal/orchestrator"
 )
 
-// costClient connects for a cost command. In-process, --tenant picks the
+// tenantClient connects for a command that takes --tenant. In-process, --tenant picks the
 // tenant (the CLI acts with the service credential); against a server the
 // tenant comes from the API key.
-func costClient(cmd *cobra.Command, e *env, tenant string) (*backend, *orchestrator.Client, error) {
-	if tenant != "" && e.cfg.Client.URL != "" {
-		return nil, nil, fmt.Errorf("--tenant: against %s the tenant comes from the API key", e.cfg.Client.URL)
-	}
-	b, err := connect(cmd.Context(), e, false, false)
-	if err != nil {
-		return nil, nil, err
-	}
-	c := b.Client
-	if tenant != "" {
-		if _, err := b.local.Store.EnsureTenant(cmd.Context(), tenant, ""); err != nil {
-			b.Close()
+func tenantClient(e *env, tenant string) dialer {
+	return func(cmd *cobra.Command) (*backend, *orchestrator.Client, error) {
+		if tenant != "" && e.cfg.Client.URL != "" {
+			return nil, nil, fmt.Errorf("--tenant: against %s the tenant comes from the API key", e.cfg.Client.URL)
+		}
+		b, c, err := apiClient(e, false)(cmd)
+		if err != nil {
 			return nil, nil, err
 		}
-		c = c.WithTenant(tenant)
+		if tenant != "" {
+			if _, err := b.local.Store.EnsureTenant(cmd.Context(), tenant, ""); err != nil {
+				b.Close()
+				return nil, nil, err
+			}
+			c = c.WithTenant(tenant)
+		}
+		return b, c, nil
 	}
-	return b, c, nil
 }
 
 func newCostsCmd(e *env) *cobra.Command {
@@ -48,20 +50,9 @@ administrator's key) over a period, or of one job with --workflow. Amounts are
 exact to the micro-dollar; projections say how they are computed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, c, err := costClient(cmd, e, tenant)
-			if err != nil {
-				return err
-			}
-			defer b.Close()
-			rep, err := c.Costs(cmd.Context(), q)
-			if err != nil {
-				return err
-			}
-			if jsonOut {
-				return e.printJSON(rep)
-			}
-			printReport(e, rep)
-			return nil
+			return callAPI(cmd, e, tenantClient(e, tenant), jsonOut, func(ctx context.Context, c *orchestrator.Client) (costs.Report, error) {
+				return c.Costs(ctx, q)
+			}, func(rep costs.Report) error { printReport(e, rep); return nil })
 		},
 	}
 	f := cmd.Flags()
@@ -135,33 +126,27 @@ func newEstimateCmd(e *env) *cobra.Command {
 		Short: "Estimate what a request costs, by complexity and stack",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, c, err := costClient(cmd, e, "")
-			if err != nil {
-				return err
-			}
-			defer b.Close()
-			est, err := c.CostEstimate(cmd.Context(), complexity, stack)
-			if err != nil {
-				return err
-			}
-			if jsonOut {
-				return e.printJSON(est)
-			}
-			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "complexity\t%s, stack %s\n", est.Complexity, strings.Join(est.TechStack, ", "))
-			fmt.Fprintf(tw, "tokens\t%d in, %d out (%s)\n", est.EstimatedTokens["input"], est.EstimatedTokens["output"], est.Basis)
-			fmt.Fprintf(tw, "estimate\t$%s on %s %s\n", est.EstimatedCostUSD, est.RecommendedTier, est.RecommendedModel)
-			for _, tc := range est.EstimatedCosts {
-				fmt.Fprintf(tw, "  %s\t$%s on %s/%s\n", tc.Tier, tc.CostUSD, tc.Provider, tc.Model)
-			}
-			fmt.Fprintf(tw, "method\t%s\n", est.Method)
-			return tw.Flush()
+			return callAPI(cmd, e, tenantClient(e, ""), jsonOut, func(ctx context.Context, c *orchestrator.Client) (costs.Estimate, error) {
+				return c.CostEstimate(ctx, complexity, stack)
+			}, func(est costs.Estimate) error { return printEstimate(e, est) })
 		},
 	}
 	cmd.Flags().StringVar(&complexity, "complexity", "medium", "trivial, simple, medium, complex, very_complex or meta")
 	cmd.Flags().StringSliceVar(&stack, "stack", nil, "technologies, comma-separated")
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
 	return cmd
+}
+
+func printEstimate(e *env, est costs.Estimate) error {
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "complexity\t%s, stack %s\n", est.Complexity, strings.Join(est.TechStack, ", "))
+	fmt.Fprintf(tw, "tokens\t%d in, %d out (%s)\n", est.EstimatedTokens["input"], est.EstimatedTokens["output"], est.Basis)
+	fmt.Fprintf(tw, "estimate\t$%s on %s %s\n", est.EstimatedCostUSD, est.RecommendedTier, est.RecommendedModel)
+	for _, tc := range est.EstimatedCosts {
+		fmt.Fprintf(tw, "  %s\t$%s on %s/%s\n", tc.Tier, tc.CostUSD, tc.Provider, tc.Model)
+	}
+	fmt.Fprintf(tw, "method\t%s\n", est.Method)
+	return tw.Flush()
 }
 
 func newRunwayCmd(e *env) *cobra.Command {
@@ -178,36 +163,30 @@ in .png, SVG otherwise. A projection,
 not a measurement: see docs/costs.md for the method.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, c, err := costClient(cmd, e, "")
-			if err != nil {
-				return err
-			}
-			defer b.Close()
-			rw, err := c.Runway(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if chart != "" {
+			return callAPI(cmd, e, tenantClient(e, ""), jsonOut, func(ctx context.Context, c *orchestrator.Client) (costs.Runway, error) {
+				rw, err := c.Runway(ctx)
+				if err != nil || chart == "" {
+					return rw, err
+				}
 				format := "svg"
 				if strings.EqualFold(filepath.Ext(chart), ".png") {
 					format = "png"
 				}
-				img, err := c.RunwayChart(cmd.Context(), format)
+				img, err := c.RunwayChart(ctx, format)
 				if err != nil {
-					return err
+					return rw, err
 				}
 				if err := os.WriteFile(chart, img, 0o644); err != nil {
-					return fmt.Errorf("--chart: %w", err)
+					return rw, fmt.Errorf("--chart: %w", err)
 				}
-			}
-			if jsonOut {
-				return e.printJSON(rw)
-			}
-			printRunway(e, rw)
-			if chart != "" {
-				fmt.Fprintf(e.stdout, "\nchart written to %s\n", chart)
-			}
-			return nil
+				return rw, nil
+			}, func(rw costs.Runway) error {
+				printRunway(e, rw)
+				if chart != "" {
+					fmt.Fprintf(e.stdout, "\nchart written to %s\n", chart)
+				}
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&chart, "chart", "qlp-runway.svg", "write the chart here (PNG if the name ends in .png, else SVG); empty for none")

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -32,29 +33,9 @@ engine, so no other qlp process may be running on that data directory.`,
 		Short: "List the reviews waiting for a decision",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := connect(cmd.Context(), e, false, false)
-			if err != nil {
-				return err
-			}
-			defer b.Close()
-			out, err := b.Client.PendingReviews(cmd.Context())
-			if err != nil {
-				return err
-			}
-			if jsonOut {
-				return e.printJSON(out)
-			}
-			if out.Count == 0 {
-				fmt.Fprintln(e.stdout, "no reviews are waiting")
-				return nil
-			}
-			tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "REVIEW\tJOB\tTASK\tATTEMPT\tCONFIDENCE\tWAITING SINCE\tON TIMEOUT")
-			for _, r := range out.Reviews {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.ID, r.RequestID, r.TaskID, r.Attempt, confidence(r.Confidence),
-					r.CreatedAt.Local().Format("2006-01-02 15:04"), onTimeout(r))
-			}
-			return tw.Flush()
+			return callAPI(cmd, e, apiClient(e, false), jsonOut, func(ctx context.Context, c *orchestrator.Client) (orchestrator.ReviewList, error) {
+				return c.PendingReviews(ctx)
+			}, func(out orchestrator.ReviewList) error { return printReviews(e, out) })
 		},
 	}
 	list.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
@@ -63,20 +44,9 @@ engine, so no other qlp process may be running on that data directory.`,
 		Short: "Show one review",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := connect(cmd.Context(), e, false, false)
-			if err != nil {
-				return err
-			}
-			defer b.Close()
-			r, err := b.Client.Review(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			if jsonOut {
-				return e.printJSON(r)
-			}
-			printReview(e, r)
-			return nil
+			return callAPI(cmd, e, apiClient(e, false), jsonOut, func(ctx context.Context, c *orchestrator.Client) (orchestrator.ReviewInfo, error) {
+				return c.Review(ctx, args[0])
+			}, func(r orchestrator.ReviewInfo) error { return printReview(e, r) })
 		},
 	}
 	show.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
@@ -85,6 +55,20 @@ engine, so no other qlp process may be running on that data directory.`,
 		newDecideCmd(e, "reject", workflow.DecisionReject, "Reject the task: it fails, and so does its job", false),
 		newDecideCmd(e, "changes", workflow.DecisionRequestChanges, "Ask for changes: --comment goes into the next attempt's prompt", true))
 	return cmd
+}
+
+func printReviews(e *env, out orchestrator.ReviewList) error {
+	if out.Count == 0 {
+		fmt.Fprintln(e.stdout, "no reviews are waiting")
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "REVIEW\tJOB\tTASK\tATTEMPT\tCONFIDENCE\tWAITING SINCE\tON TIMEOUT")
+	for _, r := range out.Reviews {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", r.ID, r.RequestID, r.TaskID, r.Attempt, confidence(r.Confidence),
+			r.CreatedAt.Local().Format("2006-01-02 15:04"), onTimeout(r))
+	}
+	return tw.Flush()
 }
 
 func newDecideCmd(e *env, use, decision, short string, needComment bool) *cobra.Command {
@@ -98,20 +82,12 @@ func newDecideCmd(e *env, use, decision, short string, needComment bool) *cobra.
 			if needComment && strings.TrimSpace(comment) == "" {
 				return fmt.Errorf("--comment: say what to change; the next attempt's prompt gets it")
 			}
-			b, err := connect(cmd.Context(), e, false, true)
-			if err != nil {
-				return err
-			}
-			defer b.Close()
-			r, err := b.Client.RespondReview(cmd.Context(), args[0], orchestrator.ReviewResponse{Decision: decision, Comment: comment, Reviewer: reviewer})
-			if err != nil {
-				return err
-			}
-			if jsonOut {
-				return e.printJSON(r)
-			}
-			fmt.Fprintf(e.stdout, "review %s: %s by %s; job %s goes on\n", r.ID, r.Status, r.DecidedBy, r.RequestID)
-			return nil
+			return callAPI(cmd, e, apiClient(e, true), jsonOut, func(ctx context.Context, c *orchestrator.Client) (orchestrator.ReviewInfo, error) {
+				return c.RespondReview(ctx, args[0], orchestrator.ReviewResponse{Decision: decision, Comment: comment, Reviewer: reviewer})
+			}, func(r orchestrator.ReviewInfo) error {
+				fmt.Fprintf(e.stdout, "review %s: %s by %s; job %s goes on\n", r.ID, r.Status, r.DecidedBy, r.RequestID)
+				return nil
+			})
 		},
 	}
 	help := "why (kept with the review)"
@@ -138,7 +114,7 @@ func onTimeout(r orchestrator.ReviewInfo) string {
 	return fmt.Sprintf("%s at %s", r.OnTimeout, r.TimeoutAt.Local().Format("2006-01-02 15:04"))
 }
 
-func printReview(e *env, r orchestrator.ReviewInfo) {
+func printReview(e *env, r orchestrator.ReviewInfo) error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "review\t%s\n", r.ID)
 	fmt.Fprintf(tw, "job\t%s (task %s, attempt %d)\n", r.RequestID, r.TaskID, r.Attempt)
@@ -163,4 +139,5 @@ func printReview(e *env, r orchestrator.ReviewInfo) {
 			r.ID, r.ID, r.ID)
 		fmt.Fprintf(e.stdout, "the task's files: qlp status %s\n", r.RequestID)
 	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -17,25 +18,12 @@ func newReviewPolicyCmd(e *env) *cobra.Command {
 	var tenant string
 	var jsonOut bool
 	show := func(cmd *cobra.Command, fields map[string]any) error {
-		b, c, err := costClient(cmd, e, tenant)
-		if err != nil {
-			return err
-		}
-		defer b.Close()
-		var v orchestrator.ReviewPolicyView
-		if fields == nil {
-			v, err = c.ReviewPolicy(cmd.Context())
-		} else {
-			v, err = c.SetReviewPolicy(cmd.Context(), fields)
-		}
-		if err != nil {
-			return err
-		}
-		if jsonOut {
-			return e.printJSON(v)
-		}
-		printReviewPolicy(e, v)
-		return nil
+		return callAPI(cmd, e, tenantClient(e, tenant), jsonOut, func(ctx context.Context, c *orchestrator.Client) (orchestrator.ReviewPolicyView, error) {
+			if fields == nil {
+				return c.ReviewPolicy(ctx)
+			}
+			return c.SetReviewPolicy(ctx, fields)
+		}, func(v orchestrator.ReviewPolicyView) error { return printReviewPolicy(e, v) })
 	}
 	cmd := &cobra.Command{
 		Use:   "policy",
@@ -105,7 +93,7 @@ review_timeout, review_on_timeout, review_aitl) may still override it.`,
 	return cmd
 }
 
-func printReviewPolicy(e *env, v orchestrator.ReviewPolicyView) {
+func printReviewPolicy(e *env, v orchestrator.ReviewPolicyView) error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "tenant\t%s\n\n", v.TenantID)
 	fmt.Fprintln(tw, "SETTING\tVALUE\tSOURCE")
@@ -121,4 +109,5 @@ func printReviewPolicy(e *env, v orchestrator.ReviewPolicyView) {
 	if v.UpdatedAt != nil {
 		fmt.Fprintf(e.stdout, "\nchanged %s by %s\n", v.UpdatedAt.Local().Format("2006-01-02 15:04"), orNone(v.UpdatedBy))
 	}
+	return nil
 }

@@ -143,10 +143,10 @@ func TestMainJobEndToEnd(t *testing.T) {
 	}
 }
 
-func requireAPIError(t *testing.T, err error, status int) *orchestrator.APIError {
+func requireAPIError(t *testing.T, err error, status int) *httpx.StatusError {
 	t.Helper()
 	require.Error(t, err)
-	ae, ok := err.(*orchestrator.APIError)
+	ae, ok := err.(*httpx.StatusError)
 	require.True(t, ok, "got %T %v", err, err)
 	require.Equal(t, status, ae.Status, ae.Error())
 	return ae

@@ -160,3 +160,12 @@ func Chain(h http.Handler, mw ...func(http.Handler) http.Handler) http.Handler {
 	}
 	return h
 }
+
+// ForwardRequestID sets X-Request-ID to the request id in ctx, if any, so
+// that the called service logs the call under its caller's id. It fits
+// [Client]'s Header.
+func ForwardRequestID(ctx context.Context, h http.Header) {
+	if id := RequestIDFrom(ctx); id != "" {
+		h.Set("X-Request-ID", id)
+	}
+}

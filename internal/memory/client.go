@@ -1,15 +1,10 @@
 package memory
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 
 	"github.com/quantumlayer/qlp/internal/auth"
 	"github.com/quantumlayer/qlp/internal/httpx"
@@ -20,9 +15,7 @@ import (
 // in each call's context in the X-QLP-Tenant header. It is safe for
 // concurrent use.
 type Client struct {
-	base  string
-	token auth.Secret
-	hc    *http.Client
+	hc *httpx.Client
 }
 
 var _ Memory = (*Client)(nil)
@@ -30,86 +23,33 @@ var _ Memory = (*Client)(nil)
 // NewClient returns a client of the service at baseURL (e.g.
 // "http://memory:8003"). hc nil means http.DefaultClient.
 func NewClient(baseURL string, token auth.Secret, hc *http.Client) *Client {
-	if hc == nil {
-		hc = http.DefaultClient
+	c := httpx.NewClient("memory", baseURL, token, hc)
+	c.Header = func(ctx context.Context, h http.Header) {
+		auth.ForwardTenant(ctx, h)
+		httpx.ForwardRequestID(ctx, h)
 	}
-	return &Client{base: strings.TrimRight(baseURL, "/"), token: token, hc: hc}
+	return &Client{hc: c}
 }
 
-// StatusError is an error answer of the service that has no sentinel.
-type StatusError struct {
-	Status  int
-	Code    string
-	Message string
-	err     error
-}
-
-func (e *StatusError) Error() string {
-	return fmt.Sprintf("memory: service answered %d %s: %s", e.Status, e.Code, e.Message)
-}
-
-// Unwrap returns the sentinel the answer maps to, if any.
-func (e *StatusError) Unwrap() error { return e.err }
-
+// do calls the service and maps its error answers to memory's errors: a
+// bad field to *FieldError, the codes with a sentinel to an
+// *httpx.StatusError that unwraps to it.
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return fmt.Errorf("memory: encode request: %w", err)
-		}
-		body = bytes.NewReader(b)
+	err := c.hc.Do(ctx, method, path, in, out)
+	se, ok := httpx.AsStatusError(err)
+	if !ok {
+		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
-	if err != nil {
-		return fmt.Errorf("memory: %w", err)
+	if se.Status == http.StatusBadRequest && se.Code == "invalid_field" {
+		return &FieldError{Field: se.Field, Message: se.Message}
 	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token.Reveal())
-	}
-	if p, ok := auth.From(ctx); ok && p.TenantID != "" {
-		req.Header.Set(auth.TenantHeader, p.TenantID)
-	}
-	if id := httpx.RequestIDFrom(ctx); id != "" {
-		req.Header.Set("X-Request-ID", id)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("memory: %s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return fmt.Errorf("memory: %s %s: read answer: %w", method, path, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return answerError(resp.StatusCode, raw)
-	}
-	if err := json.Unmarshal(raw, out); err != nil {
-		return fmt.Errorf("memory: %s %s: malformed answer: %w", method, path, err)
-	}
-	return nil
-}
-
-func answerError(code int, raw []byte) error {
-	var eb httpx.ErrorBody
-	if json.Unmarshal(raw, &eb) != nil || eb.Error == "" {
-		eb.Error = strings.TrimSpace(string(raw))
-	}
-	if code == http.StatusBadRequest && eb.Code == "invalid_field" {
-		return &FieldError{Field: eb.Field, Message: eb.Error}
-	}
-	se := &StatusError{Status: code, Code: eb.Code, Message: eb.Error}
-	switch eb.Code {
+	switch se.Code {
 	case codeNoTenant:
-		se.err = ErrNoTenant
+		se.Err = ErrNoTenant
 	case codeNoMatch:
-		se.err = ErrNoMatch
+		se.Err = ErrNoMatch
 	case codeReindexRequired:
-		se.err = ErrReindexRequired
+		se.Err = ErrReindexRequired
 	}
 	return se
 }

@@ -2,10 +2,8 @@ package orchestrator
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,10 +18,7 @@ import (
 
 // Client speaks the orchestrator API. It is safe for concurrent use.
 type Client struct {
-	base   string
-	key    auth.Secret
-	tenant string // sent as X-QLP-Tenant, for service-token callers
-	hc     *http.Client
+	hc *httpx.Client
 }
 
 // NewClient returns a client for the API at baseURL. hc may be nil.
@@ -31,132 +26,65 @@ func NewClient(baseURL string, key auth.Secret, hc *http.Client) *Client {
 	if hc == nil {
 		hc = &http.Client{}
 	}
-	return &Client{base: strings.TrimRight(baseURL, "/"), key: key, hc: hc}
+	return &Client{hc: httpx.NewClient("orchestrator", baseURL, key, hc)}
 }
 
 // WithTenant returns a copy that names the tenant it acts for (service
-// tokens only).
+// tokens only), sent as X-QLP-Tenant.
 func (c *Client) WithTenant(tenant string) *Client {
-	cp := *c
-	cp.tenant = tenant
-	return &cp
-}
-
-// APIError is a non-2xx answer.
-type APIError struct {
-	Status  int
-	Code    string
-	Field   string
-	Message string
-}
-
-func (e *APIError) Error() string {
-	msg := e.Message
-	if e.Field != "" {
-		msg = e.Field + ": " + msg
-	}
-	return fmt.Sprintf("HTTP %d: %s", e.Status, msg)
-}
-
-func (c *Client) do(ctx context.Context, method, path string, body any, hdr map[string]string) (*http.Response, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, err
+	hc := *c.hc
+	hc.Header = func(_ context.Context, h http.Header) {
+		if tenant != "" {
+			h.Set(auth.TenantHeader, tenant)
 		}
-		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.key != "" {
-		req.Header.Set("Authorization", "Bearer "+c.key.Reveal())
-	}
-	if c.tenant != "" {
-		req.Header.Set(auth.TenantHeader, c.tenant)
-	}
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("orchestrator: %s %s: %w", method, path, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		var eb httpx.ErrorBody
-		ae := &APIError{Status: resp.StatusCode, Message: strings.TrimSpace(string(raw))}
-		if json.Unmarshal(raw, &eb) == nil && eb.Error != "" {
-			ae.Code, ae.Field, ae.Message = eb.Code, eb.Field, eb.Error
-		}
-		return nil, ae
-	}
-	return resp, nil
-}
-
-func (c *Client) getJSON(ctx context.Context, path string, out any) error {
-	resp, err := c.do(ctx, http.MethodGet, path, nil, nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	return json.NewDecoder(resp.Body).Decode(out)
+	return &Client{hc: &hc}
 }
 
 // Execute submits a job through POST /execute.
 func (c *Client) Execute(ctx context.Context, req ExecuteRequest, idempotencyKey string) (ExecuteResponse, error) {
-	var hdr map[string]string
+	hdr := http.Header{"Accept": {"application/json"}}
 	if idempotencyKey != "" {
-		hdr = map[string]string{"Idempotency-Key": idempotencyKey}
+		hdr.Set("Idempotency-Key", idempotencyKey)
 	}
-	resp, err := c.do(ctx, http.MethodPost, "/execute", req, hdr)
+	resp, err := c.hc.Send(ctx, http.MethodPost, "/execute", req, hdr)
 	if err != nil {
 		return ExecuteResponse{}, err
 	}
 	defer resp.Body.Close()
 	var out ExecuteResponse
-	return out, json.NewDecoder(resp.Body).Decode(&out)
+	return out, c.hc.ReadJSON(resp, &out)
 }
 
 // Status returns GET /api/v2/jobs/{id}: the job, its progress and, once it
 // has ended, its result.
 func (c *Client) Status(ctx context.Context, id string) (StatusResponse, error) {
 	var out StatusResponse
-	return out, c.getJSON(ctx, "/api/v2/jobs/"+url.PathEscape(id), &out)
+	return out, c.hc.Do(ctx, http.MethodGet, "/api/v2/jobs/"+url.PathEscape(id), nil, &out)
 }
 
 // Cancel asks for cancellation.
 func (c *Client) Cancel(ctx context.Context, id string) (CancelResponse, error) {
-	resp, err := c.do(ctx, http.MethodPost, "/v2/workflows/"+url.PathEscape(id)+"/cancel", nil, nil)
-	if err != nil {
-		return CancelResponse{}, err
-	}
-	defer resp.Body.Close()
 	var out CancelResponse
-	return out, json.NewDecoder(resp.Body).Decode(&out)
+	return out, c.hc.Do(ctx, http.MethodPost, "/v2/workflows/"+url.PathEscape(id)+"/cancel", nil, &out)
 }
 
 // Capsules lists capsules.
 func (c *Client) Capsules(ctx context.Context, limit, offset int) (CapsuleList, error) {
 	var out CapsuleList
-	return out, c.getJSON(ctx, fmt.Sprintf("/api/capsules?limit=%d&offset=%d", limit, offset), &out)
+	return out, c.hc.Do(ctx, http.MethodGet, fmt.Sprintf("/api/capsules?limit=%d&offset=%d", limit, offset), nil, &out)
 }
 
 // Capsule returns one capsule; version 0 is the latest.
 func (c *Client) Capsule(ctx context.Context, id string, version int) (CapsuleDetail, error) {
 	var out CapsuleDetail
-	return out, c.getJSON(ctx, fmt.Sprintf("/api/capsules/%s?version=%d", url.PathEscape(id), version), &out)
+	return out, c.hc.Do(ctx, http.MethodGet, fmt.Sprintf("/api/capsules/%s?version=%d", url.PathEscape(id), version), nil, &out)
 }
 
 // Download fetches a capsule archive.
 func (c *Client) Download(ctx context.Context, id string, version int, format string) ([]byte, error) {
-	resp, err := c.do(ctx, http.MethodGet, fmt.Sprintf("/api/capsules/%s/download?format=%s&version=%d", url.PathEscape(id), url.QueryEscape(format), version), nil, nil)
+	// An archive is read whole, with no JSON size limit.
+	resp, err := c.hc.Send(ctx, http.MethodGet, fmt.Sprintf("/api/capsules/%s/download?format=%s&version=%d", url.PathEscape(id), url.QueryEscape(format), version), nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -177,8 +105,7 @@ func (c *Client) Follow(ctx context.Context, id string, afterID int64, fn func(P
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		var ae *APIError
-		if errors.As(err, &ae) && ae.Status < 500 {
+		if se, ok := httpx.AsStatusError(err); ok && se.Status < 500 {
 			return err
 		}
 		if last > afterID {
@@ -197,11 +124,11 @@ func (c *Client) Follow(ctx context.Context, id string, afterID int64, fn func(P
 }
 
 func (c *Client) followOnce(ctx context.Context, id string, afterID int64, fn func(ProgressEvent) error) (bool, int64, error) {
-	hdr := map[string]string{"Accept": "text/event-stream"}
+	hdr := http.Header{"Accept": {"text/event-stream"}}
 	if afterID > 0 {
-		hdr["Last-Event-ID"] = strconv.FormatInt(afterID, 10)
+		hdr.Set("Last-Event-ID", strconv.FormatInt(afterID, 10))
 	}
-	resp, err := c.do(ctx, http.MethodGet, "/progress/stream/"+url.PathEscape(id), nil, hdr)
+	resp, err := c.hc.Send(ctx, http.MethodGet, "/progress/stream/"+url.PathEscape(id), nil, hdr)
 	if err != nil {
 		return false, afterID, err
 	}

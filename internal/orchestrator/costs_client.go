@@ -2,7 +2,6 @@ package orchestrator
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -41,7 +40,7 @@ func (c *Client) Costs(ctx context.Context, q CostQuery) (costs.Report, error) {
 		v.Set("scope", "all")
 	}
 	var out costs.Report
-	return out, c.getJSON(ctx, "/api/v2/costs?"+v.Encode(), &out)
+	return out, c.hc.Do(ctx, http.MethodGet, "/api/v2/costs?"+v.Encode(), nil, &out)
 }
 
 // CostEstimate returns GET /api/v2/costs/estimate.
@@ -51,13 +50,13 @@ func (c *Client) CostEstimate(ctx context.Context, complexity string, stack []st
 		v.Add("tech_stack", s)
 	}
 	var out costs.Estimate
-	return out, c.getJSON(ctx, "/api/v2/costs/estimate?"+v.Encode(), &out)
+	return out, c.hc.Do(ctx, http.MethodGet, "/api/v2/costs/estimate?"+v.Encode(), nil, &out)
 }
 
 // Runway returns GET /api/v2/costs/runway.
 func (c *Client) Runway(ctx context.Context) (costs.Runway, error) {
 	var out costs.Runway
-	return out, c.getJSON(ctx, "/api/v2/costs/runway", &out)
+	return out, c.hc.Do(ctx, http.MethodGet, "/api/v2/costs/runway", nil, &out)
 }
 
 // RunwaySVG returns the runway chart, GET /api/v2/costs/runway?format=svg.
@@ -68,7 +67,7 @@ func (c *Client) RunwaySVG(ctx context.Context) ([]byte, error) {
 // RunwayChart returns the runway chart in format svg or png,
 // GET /api/v2/costs/runway?format=FORMAT.
 func (c *Client) RunwayChart(ctx context.Context, format string) ([]byte, error) {
-	resp, err := c.do(ctx, http.MethodGet, "/api/v2/costs/runway?format="+url.QueryEscape(format), nil, nil)
+	resp, err := c.hc.Send(ctx, http.MethodGet, "/api/v2/costs/runway?format="+url.QueryEscape(format), nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -79,17 +78,12 @@ func (c *Client) RunwayChart(ctx context.Context, format string) ([]byte, error)
 // Budgets returns GET /api/v2/budgets.
 func (c *Client) Budgets(ctx context.Context) (budget.Status, error) {
 	var out budget.Status
-	return out, c.getJSON(ctx, "/api/v2/budgets", &out)
+	return out, c.hc.Do(ctx, http.MethodGet, "/api/v2/budgets", nil, &out)
 }
 
 // SetBudgets sends PUT /api/v2/budgets with the fields given: a dollar
 // amount as a string, "unlimited", or nil to return to the default.
 func (c *Client) SetBudgets(ctx context.Context, fields map[string]any) (budget.Status, error) {
-	resp, err := c.do(ctx, http.MethodPut, "/api/v2/budgets", fields, nil)
-	if err != nil {
-		return budget.Status{}, err
-	}
-	defer resp.Body.Close()
 	var out budget.Status
-	return out, json.NewDecoder(resp.Body).Decode(&out)
+	return out, c.hc.Do(ctx, http.MethodPut, "/api/v2/budgets", fields, &out)
 }

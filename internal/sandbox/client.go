@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,9 +21,7 @@ import (
 // tenant of the principal in the context (see auth.From) is sent as
 // X-QLP-Tenant, so that the service applies that tenant's limits.
 type Client struct {
-	base  string
-	token auth.Secret
-	hc    *http.Client
+	hc *httpx.Client
 }
 
 var _ Runner = (*Client)(nil)
@@ -34,86 +31,39 @@ var _ Runner = (*Client)(nil)
 // http.DefaultClient; it should have no overall timeout, since runs last
 // as long as their wall time limit (cancel through the context instead).
 func NewClient(baseURL string, token auth.Secret, hc *http.Client) *Client {
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	return &Client{base: strings.TrimRight(baseURL, "/"), token: token, hc: hc}
+	c := httpx.NewClient("sandbox", baseURL, token, hc)
+	c.Header = auth.ForwardTenant
+	return &Client{hc: c}
 }
 
-// HTTPError is a non-2xx answer the client cannot map to a sandbox error.
-type HTTPError struct {
-	Status int
-	Body   httpx.ErrorBody
-}
-
-func (e *HTTPError) Error() string {
-	return fmt.Sprintf("sandbox: client: service answered %d %s: %s", e.Status, e.Body.Code, e.Body.Error)
-}
-
-func (c *Client) do(ctx context.Context, method, path string, body any, accept string) (*http.Response, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, fmt.Errorf("sandbox: client: encode request: %w", err)
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return nil, fmt.Errorf("sandbox: client: %w", err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", accept)
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token.Reveal())
-	}
-	if p, ok := auth.From(ctx); ok && p.TenantID != "" {
-		req.Header.Set(auth.TenantHeader, p.TenantID)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("sandbox: client: %s %s: %w", method, path, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		defer resp.Body.Close()
-		return nil, errorFromBody(resp)
-	}
-	return resp, nil
-}
-
-// errorFromBody turns an error response back into the runner's errors.
-func errorFromBody(resp *http.Response) error {
-	var eb httpx.ErrorBody
-	_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&eb)
+// runnerError turns an error answer back into the runner's errors: a bad
+// field into a *SpecError, a full queue into ErrQueueFull; any other
+// answer stays an *httpx.StatusError.
+func runnerError(err error) error {
+	se, ok := httpx.AsStatusError(err)
 	switch {
-	case resp.StatusCode == http.StatusBadRequest && eb.Field != "":
-		return &SpecError{Field: eb.Field, Message: eb.Error}
-	case resp.StatusCode == http.StatusTooManyRequests:
-		return fmt.Errorf("%w (retry after %ss): %s", ErrQueueFull, resp.Header.Get("Retry-After"), eb.Error)
+	case !ok:
+		return err
+	case se.Status == http.StatusBadRequest && se.Field != "":
+		return &SpecError{Field: se.Field, Message: se.Message}
+	case se.Status == http.StatusTooManyRequests:
+		return fmt.Errorf("%w (retry after %ds): %s", ErrQueueFull, se.RetryAfter, se.Message)
 	}
-	return &HTTPError{Status: resp.StatusCode, Body: eb}
+	return err
 }
 
 // Run implements [Runner] over HTTP.
 func (c *Client) Run(ctx context.Context, spec Spec, onOutput func(OutputChunk)) (*Result, error) {
 	if onOutput == nil {
-		resp, err := c.do(ctx, http.MethodPost, "/v1/runs", spec, "application/json")
-		if err != nil {
-			return nil, err
-		}
-		defer resp.Body.Close()
 		var res Result
-		if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
-			return nil, fmt.Errorf("sandbox: client: decode result: %w", err)
+		if err := c.hc.Do(ctx, http.MethodPost, "/v1/runs", spec, &res); err != nil {
+			return nil, runnerError(err)
 		}
 		return &res, nil
 	}
-	resp, err := c.do(ctx, http.MethodPost, "/v1/runs?stream=sse", spec, "text/event-stream")
+	resp, err := c.hc.Send(ctx, http.MethodPost, "/v1/runs?stream=sse", spec, http.Header{"Accept": {"text/event-stream"}})
 	if err != nil {
-		return nil, err
+		return nil, runnerError(err)
 	}
 	defer resp.Body.Close()
 	return readEvents(resp.Body, onOutput)
@@ -170,21 +120,17 @@ func dispatchEvent(event, data string, onOutput func(OutputChunk)) (*Result, err
 	case "error":
 		var eb httpx.ErrorBody
 		_ = json.Unmarshal([]byte(data), &eb)
-		return nil, &HTTPError{Status: http.StatusInternalServerError, Body: eb}
+		return nil, &httpx.StatusError{Service: "sandbox", Method: http.MethodPost, Path: "/v1/runs?stream=sse",
+			Status: http.StatusInternalServerError, Code: eb.Code, Message: eb.Error, Field: eb.Field, RequestID: eb.RequestID}
 	}
 	return nil, nil
 }
 
 // Languages asks the service what its host can run.
 func (c *Client) Languages(ctx context.Context) (*LanguagesResponse, error) {
-	resp, err := c.do(ctx, http.MethodGet, "/languages", nil, "application/json")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
 	var out LanguagesResponse
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return nil, fmt.Errorf("sandbox: client: decode languages: %w", err)
+	if err := c.hc.Do(ctx, http.MethodGet, "/languages", nil, &out); err != nil {
+		return nil, runnerError(err)
 	}
 	return &out, nil
 }

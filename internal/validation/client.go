@@ -1,13 +1,8 @@
 package validation
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
-	"strings"
 
 	"github.com/quantumlayer/qlp/internal/auth"
 	"github.com/quantumlayer/qlp/internal/httpx"
@@ -16,9 +11,7 @@ import (
 // Client is a [Validator] that talks to a validation service over HTTP.
 // It is safe for concurrent use.
 type Client struct {
-	base  string
-	token auth.Secret
-	hc    *http.Client
+	hc *httpx.Client
 }
 
 var _ Validator = (*Client)(nil)
@@ -28,62 +21,19 @@ var _ Validator = (*Client)(nil)
 // http.DefaultClient; it should have no overall timeout, since a
 // validation lasts as long as its tests (cancel through the context).
 func NewClient(baseURL string, token auth.Secret, hc *http.Client) *Client {
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	return &Client{base: strings.TrimRight(baseURL, "/"), token: token, hc: hc}
+	c := httpx.NewClient("validation", baseURL, token, hc)
+	c.Header = auth.ForwardTenant
+	return &Client{hc: c}
 }
 
-// HTTPError is a non-2xx answer the client cannot map to a mesh error.
-type HTTPError struct {
-	Status int
-	Body   httpx.ErrorBody
-}
-
-func (e *HTTPError) Error() string {
-	return fmt.Sprintf("validation: client: service answered %d %s: %s", e.Status, e.Body.Code, e.Body.Error)
-}
-
-func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return fmt.Errorf("validation: client: encode request: %w", err)
-		}
-		rd = bytes.NewReader(b)
+// do calls the service; a 400 that names a field becomes a *RequestError,
+// any other error answer an *httpx.StatusError.
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	err := c.hc.Do(ctx, method, path, in, out)
+	if se, ok := httpx.AsStatusError(err); ok && se.Status == http.StatusBadRequest && se.Field != "" {
+		return &RequestError{Field: se.Field, Message: se.Message}
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return fmt.Errorf("validation: client: %w", err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token.Reveal())
-	}
-	if p, ok := auth.From(ctx); ok && p.TenantID != "" {
-		req.Header.Set(auth.TenantHeader, p.TenantID)
-	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("validation: client: %s %s: %w", method, path, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		var eb httpx.ErrorBody
-		_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&eb)
-		if resp.StatusCode == http.StatusBadRequest && eb.Field != "" {
-			return &RequestError{Field: eb.Field, Message: eb.Error}
-		}
-		return &HTTPError{Status: resp.StatusCode, Body: eb}
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("validation: client: decode %s answer: %w", path, err)
-	}
-	return nil
+	return err
 }
 
 // Validate implements [Validator] over HTTP.

@@ -9,17 +9,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/quantumlayer/qlp/internal/auth"
 	"github.com/quantumlayer/qlp/internal/llm"
-	"github.com/quantumlayer/qlp/internal/llm/openai"
 )
 
 // DefaultBaseURL is Anthropic's API.
@@ -193,47 +190,18 @@ func (c *Client) post(ctx context.Context, body wireRequest) (*http.Response, er
 	if body.Stream {
 		hreq.Header.Set("Accept", "text/event-stream")
 	}
-	resp, err := c.hc.Do(hreq)
-	if err != nil {
-		return nil, transportError(ctx, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		defer resp.Body.Close()
-		return nil, statusError(resp)
-	}
-	return resp, nil
-}
-
-func transportError(ctx context.Context, err error) error {
-	var ne net.Error
-	switch {
-	case errors.Is(err, context.Canceled):
-		return err
-	case errors.Is(err, context.DeadlineExceeded), ctx.Err() != nil, errors.As(err, &ne) && ne.Timeout():
-		return &llm.Error{Kind: llm.KindTimeout, Provider: "anthropic", Err: err}
-	default:
-		return &llm.Error{Kind: llm.KindUnavailable, Provider: "anthropic", Err: err}
-	}
+	return llm.Do(ctx, c.hc, "anthropic", hreq, statusError)
 }
 
 // statusError turns a non-2xx response into a typed error.
 func statusError(resp *http.Response) error {
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	msg := strings.TrimSpace(string(raw))
-	typ := ""
-	var we wireError
-	if json.Unmarshal(raw, &we) == nil && we.Error.Type != "" {
-		msg, typ = we.Error.Message, we.Error.Type
-	}
-	if len(msg) > 500 {
-		msg = msg[:500] + "…"
-	}
-	e := &llm.Error{Provider: "anthropic", Status: resp.StatusCode, Message: msg}
-	e.Kind = errorKind(resp.StatusCode, typ, msg)
-	if e.Kind == llm.KindRateLimit || e.Kind == llm.KindUnavailable {
-		e.RetryAfter = openai.RetryAfter(resp.Header)
-	}
-	return e
+	return llm.StatusError("anthropic", resp, func(raw []byte) (string, string, bool) {
+		var we wireError
+		if json.Unmarshal(raw, &we) != nil || we.Error.Type == "" {
+			return "", "", false
+		}
+		return we.Error.Message, we.Error.Type, true
+	}, errorKind)
 }
 
 // errorKind classifies an error by HTTP status and Anthropic's error type.
@@ -390,7 +358,7 @@ func (c *Client) Stream(ctx context.Context, req llm.Request, fn func(llm.Chunk)
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, transportError(ctx, err)
+		return nil, llm.TransportError(ctx, "anthropic", err)
 	}
 	if !stopped {
 		return nil, &llm.Error{Kind: llm.KindUnavailable, Provider: c.Name(), Message: "stream ended before message_stop: the answer is incomplete"}

@@ -25,7 +25,6 @@ import (
 
 	"github.com/quantumlayer/qlp/internal/auth"
 	"github.com/quantumlayer/qlp/internal/llm"
-	"github.com/quantumlayer/qlp/internal/llm/openai"
 )
 
 // jsonInstruction is added to the system prompt for JSON requests:
@@ -165,7 +164,7 @@ func wireError(ctx context.Context, err error) error {
 	if errors.As(err, &re) {
 		e.Status = re.HTTPStatusCode()
 		if re.Response != nil {
-			e.RetryAfter = openai.RetryAfter(re.Response.Header)
+			e.RetryAfter = llm.RetryAfter(re.Response.Header)
 		}
 	}
 	code, msg := "", ""

@@ -11,16 +11,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/quantumlayer/qlp/internal/llm"
-	"github.com/quantumlayer/qlp/internal/llm/openai"
 )
 
 // DefaultBaseURL is a local Ollama.
@@ -183,62 +180,42 @@ func (c *Client) post(ctx context.Context, body wireRequest) (*http.Response, er
 		return nil, fmt.Errorf("llm: ollama: %w", err)
 	}
 	hreq.Header.Set("Content-Type", "application/json")
-	resp, err := c.hc.Do(hreq)
-	if err != nil {
-		return nil, transportError(ctx, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		defer resp.Body.Close()
-		return nil, statusError(resp)
-	}
-	return resp, nil
-}
-
-func transportError(ctx context.Context, err error) error {
-	var ne net.Error
-	switch {
-	case errors.Is(err, context.Canceled):
-		return err
-	case errors.Is(err, context.DeadlineExceeded), ctx.Err() != nil, errors.As(err, &ne) && ne.Timeout():
-		return &llm.Error{Kind: llm.KindTimeout, Provider: "ollama", Err: err}
-	default:
-		return &llm.Error{Kind: llm.KindUnavailable, Provider: "ollama", Err: err}
-	}
+	return llm.Do(ctx, c.hc, "ollama", hreq, statusError)
 }
 
 // statusError turns a non-2xx response ({"error": "..."}) into a typed
 // error.
 func statusError(resp *http.Response) error {
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	msg := strings.TrimSpace(string(raw))
-	var w struct {
-		Error string `json:"error"`
-	}
-	if json.Unmarshal(raw, &w) == nil && w.Error != "" {
-		msg = w.Error
-	}
-	if len(msg) > 500 {
-		msg = msg[:500] + "…"
-	}
-	e := &llm.Error{Provider: "ollama", Status: resp.StatusCode, Message: msg, Kind: messageKind(msg)}
-	if e.Kind != llm.KindUnknown {
-		return e
+	return llm.StatusError("ollama", resp, func(raw []byte) (string, string, bool) {
+		var w struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(raw, &w) != nil || w.Error == "" {
+			return "", "", false
+		}
+		return w.Error, "", true
+	}, errorKind)
+}
+
+// errorKind classifies an error answer by its message, then its status.
+func errorKind(status int, _, msg string) llm.Kind {
+	if k := messageKind(msg); k != llm.KindUnknown {
+		return k
 	}
 	switch {
-	case resp.StatusCode == http.StatusTooManyRequests:
-		e.Kind, e.RetryAfter = llm.KindRateLimit, openai.RetryAfter(resp.Header)
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		e.Kind = llm.KindAuth
-	case resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode == http.StatusGatewayTimeout:
-		e.Kind = llm.KindTimeout
-	case resp.StatusCode >= 500:
-		e.Kind = llm.KindUnavailable
+	case status == http.StatusTooManyRequests:
+		return llm.KindRateLimit
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return llm.KindAuth
+	case status == http.StatusRequestTimeout || status == http.StatusGatewayTimeout:
+		return llm.KindTimeout
+	case status >= 500:
+		return llm.KindUnavailable
 	default:
 		// 404 "model 'x' not found, try pulling it first" and other
 		// refusals: retrying cannot help.
-		e.Kind = llm.KindBadRequest
+		return llm.KindBadRequest
 	}
-	return e
 }
 
 func messageKind(msg string) llm.Kind {
@@ -349,7 +326,7 @@ func (c *Client) Stream(ctx context.Context, req llm.Request, fn func(llm.Chunk)
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, transportError(ctx, err)
+		return nil, llm.TransportError(ctx, "ollama", err)
 	}
 	return nil, &llm.Error{Kind: llm.KindUnavailable, Provider: c.Name(), Message: "stream ended before done: the answer is incomplete"}
 }

@@ -8,12 +8,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -210,90 +207,46 @@ func (c *Client) post(ctx context.Context, body wireRequest) (*http.Response, er
 	if body.Stream {
 		hreq.Header.Set("Accept", "text/event-stream")
 	}
-	resp, err := c.hc.Do(hreq)
-	if err != nil {
-		return nil, c.transportError(ctx, err)
-	}
-	if resp.StatusCode/100 != 2 {
-		defer resp.Body.Close()
-		return nil, c.statusError(resp)
-	}
-	return resp, nil
-}
-
-func (c *Client) transportError(ctx context.Context, err error) error {
-	var ne net.Error
-	switch {
-	case errors.Is(err, context.Canceled):
-		return err
-	case errors.Is(err, context.DeadlineExceeded), ctx.Err() != nil, errors.As(err, &ne) && ne.Timeout():
-		return &llm.Error{Kind: llm.KindTimeout, Provider: c.name, Err: err}
-	default:
-		return &llm.Error{Kind: llm.KindUnavailable, Provider: c.name, Err: err}
-	}
+	return llm.Do(ctx, c.hc, c.name, hreq, c.statusError)
 }
 
 // statusError turns a non-2xx response into a typed error.
 func (c *Client) statusError(resp *http.Response) error {
-	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	var we wireError
-	msg := strings.TrimSpace(string(raw))
-	code := ""
-	if json.Unmarshal(raw, &we) == nil && we.Error.Message != "" {
-		msg = we.Error.Message
-		code = fmt.Sprint(we.Error.Code)
+	return llm.StatusError(c.name, resp, func(raw []byte) (string, string, bool) {
+		var we wireError
+		if json.Unmarshal(raw, &we) != nil || we.Error.Message == "" {
+			return "", "", false
+		}
+		code := fmt.Sprint(we.Error.Code)
 		if code == "<nil>" {
 			code = we.Error.Type
 		}
-	}
-	if len(msg) > 500 {
-		msg = msg[:500] + "…"
-	}
-	e := &llm.Error{Provider: c.name, Status: resp.StatusCode, Message: msg}
-	lower := strings.ToLower(msg + " " + code)
-	switch {
-	case resp.StatusCode == http.StatusTooManyRequests:
-		e.Kind = llm.KindRateLimit
-		e.RetryAfter = RetryAfter(resp.Header)
-	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		e.Kind = llm.KindAuth
-	case strings.Contains(lower, "context_length_exceeded") || strings.Contains(lower, "maximum context length") ||
-		strings.Contains(lower, "context window") || strings.Contains(lower, "too many tokens"):
-		e.Kind = llm.KindContextLength
-	case strings.Contains(lower, "content_filter") || strings.Contains(lower, "content management policy"):
-		e.Kind = llm.KindContentFilter
-	case resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode == http.StatusGatewayTimeout:
-		e.Kind = llm.KindTimeout
-	case resp.StatusCode >= 500:
-		e.Kind = llm.KindUnavailable
-		e.RetryAfter = RetryAfter(resp.Header)
-	case resp.StatusCode >= 400:
-		e.Kind = llm.KindBadRequest
-	}
-	return e
+		return we.Error.Message, code, true
+	}, errorKind)
 }
 
-// RetryAfter reads Retry-After (seconds or an HTTP date) and OpenAI's
-// retry-after-ms.
-func RetryAfter(h http.Header) time.Duration {
-	if ms := h.Get("Retry-After-Ms"); ms != "" {
-		if n, err := strconv.ParseFloat(ms, 64); err == nil && n > 0 {
-			return time.Duration(n * float64(time.Millisecond))
-		}
+// errorKind classifies an error answer by status and by OpenAI's (or a
+// compatible server's) message and code.
+func errorKind(status int, code, msg string) llm.Kind {
+	lower := strings.ToLower(msg + " " + code)
+	switch {
+	case status == http.StatusTooManyRequests:
+		return llm.KindRateLimit
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return llm.KindAuth
+	case strings.Contains(lower, "context_length_exceeded") || strings.Contains(lower, "maximum context length") ||
+		strings.Contains(lower, "context window") || strings.Contains(lower, "too many tokens"):
+		return llm.KindContextLength
+	case strings.Contains(lower, "content_filter") || strings.Contains(lower, "content management policy"):
+		return llm.KindContentFilter
+	case status == http.StatusRequestTimeout || status == http.StatusGatewayTimeout:
+		return llm.KindTimeout
+	case status >= 500:
+		return llm.KindUnavailable
+	case status >= 400:
+		return llm.KindBadRequest
 	}
-	v := h.Get("Retry-After")
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseFloat(v, 64); err == nil && n > 0 {
-		return time.Duration(n * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
-	}
-	return 0
+	return llm.KindUnknown
 }
 
 // Chat implements llm.Provider.
@@ -384,7 +337,7 @@ func (c *Client) Stream(ctx context.Context, req llm.Request, fn func(llm.Chunk)
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, c.transportError(ctx, err)
+		return nil, llm.TransportError(ctx, c.name, err)
 	}
 	if !done && out.FinishReason == "" {
 		return nil, &llm.Error{Kind: llm.KindUnavailable, Provider: c.name, Message: "stream ended before the answer was complete"}
