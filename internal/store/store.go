@@ -1,6 +1,7 @@
 // Package store is QLP's system of record: tenants and API keys, jobs and
 // their tasks, capsules with versions and files, LLM usage rows and progress
-// events.
+// events. The records themselves are package domain's; the store persists
+// them and keeps aliases (store.Job, store.Usage, …) for its API.
 //
 // One implementation of [Store] speaks SQL to two databases: SQLite through
 // the pure-Go modernc.org/sqlite driver (the embedded default, a file under
