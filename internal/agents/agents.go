@@ -25,11 +25,11 @@ import (
 	"github.com/quantumlayer/qlp/internal/auth"
 	"github.com/quantumlayer/qlp/internal/budget"
 	"github.com/quantumlayer/qlp/internal/capsule"
+	"github.com/quantumlayer/qlp/internal/domain"
 	"github.com/quantumlayer/qlp/internal/httpx"
 	"github.com/quantumlayer/qlp/internal/llm"
 	"github.com/quantumlayer/qlp/internal/llm/tiers"
 	"github.com/quantumlayer/qlp/internal/pricing"
-	"github.com/quantumlayer/qlp/internal/store"
 	"github.com/quantumlayer/qlp/internal/vocab"
 )
 
@@ -87,12 +87,12 @@ type Request struct {
 // Output is what the agent wrote. Code and Tests keep the earlier fields
 // (the main source file and the first test file); Files has everything.
 type Output struct {
-	Code     string       `json:"code"`
-	Content  string       `json:"content,omitempty"`
-	Language string       `json:"language"`
-	Tests    string       `json:"tests,omitempty"`
-	Files    []store.File `json:"files"`
-	Summary  string       `json:"summary"`
+	Code     string        `json:"code"`
+	Content  string        `json:"content,omitempty"`
+	Language string        `json:"language"`
+	Tests    string        `json:"tests,omitempty"`
+	Files    []domain.File `json:"files"`
+	Summary  string        `json:"summary"`
 }
 
 // Result is the earlier TaskResult. ConfidenceScore is null: the agent does
@@ -307,8 +307,8 @@ func (s *Service) Handler() http.Handler {
 
 // Files returns a result's files sorted by path (for callers that write
 // them out).
-func (r Result) Files() []store.File {
-	out := append([]store.File(nil), r.Output.Files...)
+func (r Result) Files() []domain.File {
+	out := append([]domain.File(nil), r.Output.Files...)
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out
 }

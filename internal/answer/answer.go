@@ -11,13 +11,13 @@ import (
 	"strings"
 
 	"github.com/quantumlayer/qlp/internal/capsule"
-	"github.com/quantumlayer/qlp/internal/store"
+	"github.com/quantumlayer/qlp/internal/domain"
 )
 
 // Answer is a coding answer: a set of files and a one-line summary.
 type Answer struct {
-	Summary string       `json:"summary"`
-	Files   []store.File `json:"files"`
+	Summary string        `json:"summary"`
+	Files   []domain.File `json:"files"`
 }
 
 // fenceRe matches ``` fences; group 1 is the info string, group 2 the body.
@@ -66,7 +66,7 @@ func Parse(text string) (*Answer, error) {
 		if p == "" {
 			continue // an example or a shell snippet, not a file
 		}
-		a.Files = append(a.Files, store.File{Path: strings.TrimPrefix(p, "./"), Content: body + "\n"})
+		a.Files = append(a.Files, domain.File{Path: strings.TrimPrefix(p, "./"), Content: body + "\n"})
 	}
 	if len(a.Files) == 0 {
 		return nil, fmt.Errorf("the answer contains no files: reply with a JSON object {\"summary\": \"...\", \"files\": [{\"path\": \"...\", \"content\": \"...\"}]}")
@@ -76,7 +76,7 @@ func Parse(text string) (*Answer, error) {
 
 func checkAnswer(a *Answer) (*Answer, error) {
 	seen := map[string]int{}
-	var out []store.File
+	var out []domain.File
 	for _, f := range a.Files {
 		f.Path = strings.TrimPrefix(strings.TrimSpace(f.Path), "./")
 		if err := capsule.CheckPath(f.Path); err != nil {

@@ -6,13 +6,13 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/quantumlayer/qlp/internal/domain"
 	"github.com/quantumlayer/qlp/internal/pricing"
-	"github.com/quantumlayer/qlp/internal/store"
 )
 
 // UsageSink receives one row per call. store.Store satisfies it.
 type UsageSink interface {
-	RecordUsage(ctx context.Context, u store.Usage) error
+	RecordUsage(ctx context.Context, u domain.Usage) error
 }
 
 // Metered wraps a provider so that every successful call writes a usage row
@@ -74,7 +74,7 @@ func (m *Metered) record(ctx context.Context, req Request, resp *Response) error
 		resp.CostPUSD = price.CostOf(pricing.Tokens{Input: resp.Usage.InputTokens, CacheRead: resp.Usage.CachedInputTokens,
 			CacheWrite: resp.Usage.CacheWriteInputTokens, Output: resp.Usage.OutputTokens})
 	}
-	u := store.Usage{
+	u := domain.Usage{
 		TenantID: req.Meta.TenantID, JobID: req.Meta.JobID, TaskID: req.Meta.TaskID, Attempt: req.Meta.Attempt,
 		Tier: req.Meta.Tier, Role: req.Meta.Role, Provider: m.inner.Name(), Model: model,
 		InputTokens: resp.Usage.InputTokens, CachedInputTokens: resp.Usage.CachedInputTokens, OutputTokens: resp.Usage.OutputTokens,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/quantumlayer/qlp/internal/domain"
 	"github.com/quantumlayer/qlp/internal/llm"
 	"github.com/quantumlayer/qlp/internal/llm/anthropic"
 	"github.com/quantumlayer/qlp/internal/llm/llmtest"
@@ -18,9 +19,9 @@ import (
 	"github.com/quantumlayer/qlp/internal/store"
 )
 
-type sink struct{ rows []store.Usage }
+type sink struct{ rows []domain.Usage }
 
-func (s *sink) RecordUsage(_ context.Context, u store.Usage) error {
+func (s *sink) RecordUsage(_ context.Context, u domain.Usage) error {
 	s.rows = append(s.rows, u)
 	return nil
 }
@@ -44,7 +45,7 @@ func TestMeteredWritesAPricedUsageRowPerCall(t *testing.T) {
 	require.Equal(t, want, resp.CostPUSD)
 	require.Len(t, s.rows, 2)
 	u := s.rows[0]
-	require.Equal(t, store.Usage{TenantID: "acme", JobID: "j1", TaskID: "t1", Attempt: 2, Tier: "T0", Role: "coder", Provider: "openai",
+	require.Equal(t, domain.Usage{TenantID: "acme", JobID: "j1", TaskID: "t1", Attempt: 2, Tier: "T0", Role: "coder", Provider: "openai",
 		Model: "gpt-4o-mini", InputTokens: 1234, CachedInputTokens: 1000, OutputTokens: 567, CostPUSD: want, LatencyMS: u.LatencyMS, CreatedAt: u.CreatedAt}, u)
 }
 
@@ -91,3 +92,6 @@ func TestMeteredPricesAnthropicCacheWrites(t *testing.T) {
 	require.Equal(t, want, s.rows[0].CostPUSD)
 	require.Equal(t, 2812, s.rows[0].InputTokens)
 }
+
+// The store is the usage sink the platform wires in.
+var _ llm.UsageSink = store.Store(nil)

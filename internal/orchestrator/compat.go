@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/quantumlayer/qlp/internal/capsule"
+	"github.com/quantumlayer/qlp/internal/domain"
 	"github.com/quantumlayer/qlp/internal/httpx"
-	"github.com/quantumlayer/qlp/internal/store"
 	"github.com/quantumlayer/qlp/internal/vocab"
 )
 
@@ -161,13 +161,13 @@ type LegacyCheck struct {
 	Message string `json:"message"`
 }
 
-func legacyUpper(st store.JobStatus) string {
+func legacyUpper(st domain.JobStatus) string {
 	switch st {
-	case store.JobCompleted:
+	case domain.JobCompleted:
 		return "COMPLETED"
-	case store.JobFailed:
+	case domain.JobFailed:
 		return "FAILED"
-	case store.JobCancelled:
+	case domain.JobCancelled:
 		return "CANCELLED"
 	}
 	return "RUNNING"
@@ -194,12 +194,12 @@ func (s *Service) handleV2Status(w http.ResponseWriter, r *http.Request) error {
 
 // liveCounts counts the tasks done so far (the job's tasks_done is written
 // only at its end).
-func (s *Service) liveCounts(r *http.Request, job store.Job) store.Job {
+func (s *Service) liveCounts(r *http.Request, job domain.Job) domain.Job {
 	if !job.Status.Terminal() && job.TasksTotal > 0 {
 		if tasks, err := s.store.ListTasks(r.Context(), job.ID); err == nil {
 			job.TasksDone = 0
 			for _, t := range tasks {
-				if t.Status == store.TaskCompleted {
+				if t.Status == domain.TaskCompleted {
 					job.TasksDone++
 				}
 			}
@@ -250,7 +250,7 @@ func (s *Service) handleV2Result(w http.ResponseWriter, r *http.Request) error {
 }
 
 // deliveryOf reads a job's delivery options (zip download by default).
-func deliveryOf(job store.Job) Delivery {
+func deliveryOf(job domain.Job) Delivery {
 	var m struct {
 		Delivery Delivery `json:"qlp_delivery"`
 	}
@@ -281,11 +281,11 @@ func (s *Service) handleLegacyStatus(w http.ResponseWriter, r *http.Request) err
 		Result: &LegacyWorkflowResult{JobResult: res}}
 	resp.Result.Metadata.TotalCost, _ = strconv.ParseFloat(res.Cost.USD, 64)
 	switch job.Status {
-	case store.JobCompleted:
+	case domain.JobCompleted:
 		resp.Status, resp.CompletedAt = "completed", pythonTime(job.CompletedAt)
-	case store.JobFailed:
+	case domain.JobFailed:
 		resp.Status, resp.FailedAt = "failed", pythonTime(job.CompletedAt)
-	case store.JobCancelled:
+	case domain.JobCancelled:
 		resp.Status, resp.CanceledAt = "canceled", pythonTime(job.CompletedAt)
 	default:
 		resp.Status, resp.WorkflowStatus = "running", strings.ToUpper(string(job.Status))
@@ -304,7 +304,7 @@ func (s *Service) handleLegacyStatus(w http.ResponseWriter, r *http.Request) err
 
 var legacyCategory = map[string]string{capsule.RoleSource: "source", capsule.RoleTest: "tests", capsule.RoleDoc: "docs", capsule.RoleConfig: "config"}
 
-func capsuleInfo(c store.Capsule, v store.CapsuleVersion) LegacyCapsuleInfo {
+func capsuleInfo(c domain.Capsule, v domain.CapsuleVersion) LegacyCapsuleInfo {
 	info := LegacyCapsuleInfo{CapsuleID: c.ID, Language: c.Language, Files: map[string][]string{"source": {}, "tests": {}, "docs": {}, "config": {}}}
 	var m capsule.Manifest
 	if json.Unmarshal(v.Manifest, &m) == nil {

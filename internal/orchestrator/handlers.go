@@ -14,6 +14,7 @@ import (
 
 	"github.com/quantumlayer/qlp/internal/auth"
 	"github.com/quantumlayer/qlp/internal/capsule"
+	"github.com/quantumlayer/qlp/internal/domain"
 	"github.com/quantumlayer/qlp/internal/httpx"
 	"github.com/quantumlayer/qlp/internal/pricing"
 	"github.com/quantumlayer/qlp/internal/store"
@@ -76,7 +77,7 @@ func tenant(r *http.Request) (string, error) {
 
 func (s *Service) link(p string) string { return strings.TrimRight(s.cfg.PublicURL, "/") + p }
 
-func (s *Service) links(job store.Job) map[string]string {
+func (s *Service) links(job domain.Job) map[string]string {
 	return map[string]string{
 		"status":   s.link("/v2/workflows/" + job.WorkflowID),
 		"result":   s.link("/v2/workflows/" + job.WorkflowID + "/result"),
@@ -98,16 +99,16 @@ func constraint(c map[string]any, key string) (string, error) {
 	return s, nil
 }
 
-func (s *Service) submitFromBody(r *http.Request, req SubmitRequest, constraints map[string]any) (store.Job, bool, error) {
+func (s *Service) submitFromBody(r *http.Request, req SubmitRequest, constraints map[string]any) (domain.Job, bool, error) {
 	tid, err := tenant(r)
 	if err != nil {
-		return store.Job{}, false, err
+		return domain.Job{}, false, err
 	}
 	if req.Language, err = constraint(constraints, "language"); err != nil {
-		return store.Job{}, false, err
+		return domain.Job{}, false, err
 	}
 	if req.Framework, err = constraint(constraints, "framework"); err != nil {
-		return store.Job{}, false, err
+		return domain.Job{}, false, err
 	}
 	req.Constraints = constraints
 	req.IdempotencyKey = strings.TrimSpace(r.Header.Get("Idempotency-Key"))
@@ -180,7 +181,7 @@ func (s *Service) handleV2Execute(w http.ResponseWriter, r *http.Request) error 
 }
 
 // result builds the earlier WorkflowResult from the store.
-func (s *Service) result(r *http.Request, job store.Job) (JobResult, error) {
+func (s *Service) result(r *http.Request, job domain.Job) (JobResult, error) {
 	tasks, err := s.store.ListTasks(r.Context(), job.ID)
 	if err != nil {
 		return JobResult{}, err
@@ -200,7 +201,7 @@ func (s *Service) result(r *http.Request, job store.Job) (JobResult, error) {
 	for _, a := range attempts {
 		out := AttemptOutput{Attempt: a.Attempt, Phase: a.Phase, Role: a.Role, Tier: a.Tier, Model: a.Model, Status: a.Status,
 			Validation: a.ValidationStatus, TokensOut: a.OutputTokens, CostUSD: pricing.USD(a.CostPUSD)}
-		if a.Status == store.AttemptFailed {
+		if a.Status == domain.AttemptFailed {
 			out.Reason = attemptReason(a.Failures)
 		}
 		if a.TaskID == workflow.PlanTaskID {
@@ -214,7 +215,7 @@ func (s *Service) result(r *http.Request, job store.Job) (JobResult, error) {
 		for i, f := range t.Files {
 			files[i] = f.Path
 		}
-		if t.Status == store.TaskCompleted {
+		if t.Status == domain.TaskCompleted {
 			res.TasksCompleted++
 		}
 		res.Outputs = append(res.Outputs, TaskOutput{TaskID: t.ID, Type: t.Type, Status: string(t.Status), Complexity: t.Complexity,
@@ -224,7 +225,7 @@ func (s *Service) result(r *http.Request, job store.Job) (JobResult, error) {
 	if job.Error != "" {
 		res.Errors = append(res.Errors, JobError{Type: "workflow_error", Message: job.Error})
 	}
-	if job.Status == store.JobFailed {
+	if job.Status == domain.JobFailed {
 		c, err := s.store.LatestCapsuleCheck(r.Context(), job.ID)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return JobResult{}, err
@@ -252,7 +253,7 @@ func attemptReason(failures string) string {
 	return s
 }
 
-func executionTime(job store.Job) float64 {
+func executionTime(job domain.Job) float64 {
 	if job.StartedAt == nil {
 		return 0
 	}
@@ -263,10 +264,10 @@ func executionTime(job store.Job) float64 {
 	return end.Sub(*job.StartedAt).Seconds()
 }
 
-func (s *Service) jobFor(r *http.Request) (store.Job, error) {
+func (s *Service) jobFor(r *http.Request) (domain.Job, error) {
 	tid, err := tenant(r)
 	if err != nil {
-		return store.Job{}, err
+		return domain.Job{}, err
 	}
 	return s.Job(r.Context(), tid, r.PathValue("id"))
 }
@@ -286,7 +287,7 @@ func (s *Service) handleStatus(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		resp.Result = &res
-		if job.Status == store.JobCompleted {
+		if job.Status == domain.JobCompleted {
 			resp.CompletedAt = job.CompletedAt
 		} else {
 			resp.FailedAt = job.CompletedAt
@@ -296,17 +297,17 @@ func (s *Service) handleStatus(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func progressOf(job store.Job) Progress {
+func progressOf(job domain.Job) Progress {
 	p := Progress{TasksCompleted: job.TasksDone, TasksTotal: job.TasksTotal}
 	switch {
-	case job.Status == store.JobCompleted:
+	case job.Status == domain.JobCompleted:
 		p.Percentage, p.CurrentStep, p.Message = 100, "completed", "capsule ready"
 	case job.Status.Terminal():
 		p.CurrentStep, p.Message = string(job.Status), job.Error
 		if job.TasksTotal > 0 {
 			p.Percentage = 10 + 80*job.TasksDone/job.TasksTotal
 		}
-	case job.Status == store.JobQueued:
+	case job.Status == domain.JobQueued:
 		p.CurrentStep, p.Message = "queued", "waiting for a worker"
 	case job.TasksTotal == 0:
 		p.Percentage, p.CurrentStep, p.Message = 5, "decomposing", "planning the tasks"

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/quantumlayer/qlp/internal/auth"
+	"github.com/quantumlayer/qlp/internal/domain"
 	"github.com/quantumlayer/qlp/internal/httpx"
 	"github.com/quantumlayer/qlp/internal/store"
 	"github.com/quantumlayer/qlp/internal/workflow"
@@ -60,7 +61,7 @@ type ReviewResponse struct {
 
 // reviewInfo shows a review of the job whose request id is requestID. A
 // review names its job by key; the job's workflow id is derived from it.
-func reviewInfo(r store.Review, requestID string) ReviewInfo {
+func reviewInfo(r domain.Review, requestID string) ReviewInfo {
 	reasons := r.Reasons
 	if reasons == nil {
 		reasons = []string{}
@@ -166,15 +167,15 @@ func (s *Service) reviewInfos(ctx context.Context, tenantID string, rs ...store.
 
 // PendingReviews returns a tenant's reviews waiting for a decision, oldest
 // first.
-func (s *Service) PendingReviews(ctx context.Context, tenantID string) ([]store.Review, error) {
-	return s.store.ListReviews(ctx, tenantID, store.ReviewPending)
+func (s *Service) PendingReviews(ctx context.Context, tenantID string) ([]domain.Review, error) {
+	return s.store.ListReviews(ctx, tenantID, domain.ReviewPending)
 }
 
 // Review returns one of a tenant's reviews.
-func (s *Service) Review(ctx context.Context, tenantID, id string) (store.Review, error) {
+func (s *Service) Review(ctx context.Context, tenantID, id string) (domain.Review, error) {
 	r, err := s.store.GetReview(ctx, tenantID, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Review{}, httpx.NotFound("review " + id)
+		return domain.Review{}, httpx.NotFound("review " + id)
 	}
 	return r, err
 }
@@ -183,54 +184,54 @@ func (s *Service) Review(ctx context.Context, tenantID, id string) (store.Review
 // workflow (ReviewSignal). The store decides who was first: a second
 // decision is a conflict, and re-sends the recorded one in case the first
 // signal was lost.
-func (s *Service) Decide(ctx context.Context, tenantID, id, decision, comment, by string) (store.Review, error) {
-	status := map[string]string{workflow.DecisionApprove: store.ReviewApproved, workflow.DecisionReject: store.ReviewRejected,
-		workflow.DecisionRequestChanges: store.ReviewChangesRequested}[decision]
+func (s *Service) Decide(ctx context.Context, tenantID, id, decision, comment, by string) (domain.Review, error) {
+	status := map[string]string{workflow.DecisionApprove: domain.ReviewApproved, workflow.DecisionReject: domain.ReviewRejected,
+		workflow.DecisionRequestChanges: domain.ReviewChangesRequested}[decision]
 	if status == "" {
-		return store.Review{}, httpx.BadRequest("decision", "%q is not approve, reject or request_changes", decision)
+		return domain.Review{}, httpx.BadRequest("decision", "%q is not approve, reject or request_changes", decision)
 	}
 	r, err := s.Review(ctx, tenantID, id)
 	if err != nil {
-		return store.Review{}, err
+		return domain.Review{}, err
 	}
 	if s.tc == nil {
-		return store.Review{}, httpx.Unavailable(errNoEngine, "cannot deliver a decision from here: %v", errNoEngine)
+		return domain.Review{}, httpx.Unavailable(errNoEngine, "cannot deliver a decision from here: %v", errNoEngine)
 	}
 	// The review names its job by key, which is the tenant's as the review is.
 	job, err := s.store.GetJob(ctx, tenantID, r.JobID)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Review{}, httpx.NotFound("review " + id)
+		return domain.Review{}, httpx.NotFound("review " + id)
 	}
 	if err != nil {
-		return store.Review{}, err
+		return domain.Review{}, err
 	}
-	if r.Status == store.ReviewPending && job.Status.Terminal() {
-		return store.Review{}, httpx.Conflict("job %s is already %s; review %s can no longer change it", job.RequestID, job.Status, id)
+	if r.Status == domain.ReviewPending && job.Status.Terminal() {
+		return domain.Review{}, httpx.Conflict("job %s is already %s; review %s can no longer change it", job.RequestID, job.Status, id)
 	}
 	if by == "" {
 		by = "api"
 	}
 	if err := s.store.DecideReview(ctx, id, status, comment, by, time.Now().UTC()); err != nil {
 		if !errors.Is(err, store.ErrConflict) {
-			return store.Review{}, err
+			return domain.Review{}, err
 		}
 		cur, gerr := s.store.GetReview(ctx, tenantID, id)
 		if gerr != nil {
-			return store.Review{}, gerr
+			return domain.Review{}, gerr
 		}
-		if d := workflow.DecisionOf(cur); d != "" && cur.Status != store.ReviewExpired && !job.Status.Terminal() {
+		if d := workflow.DecisionOf(cur); d != "" && cur.Status != domain.ReviewExpired && !job.Status.Terminal() {
 			// Heal a lost signal; the workflow ignores a repeat.
 			_ = s.signal(ctx, job, workflow.ReviewDecision{ReviewID: id, Decision: d, Comment: cur.Comment, DecidedBy: cur.DecidedBy})
 		}
-		return store.Review{}, httpx.Conflict("review %s was already decided: %s by %s", id, cur.Status, cur.DecidedBy)
+		return domain.Review{}, httpx.Conflict("review %s was already decided: %s by %s", id, cur.Status, cur.DecidedBy)
 	}
 	if err := s.signal(ctx, job, workflow.ReviewDecision{ReviewID: id, Decision: decision, Comment: comment, DecidedBy: by}); err != nil {
-		return store.Review{}, httpx.Unavailable(err, "the decision on review %s is recorded, but the job could not be told; repeat the request to retry", id)
+		return domain.Review{}, httpx.Unavailable(err, "the decision on review %s is recorded, but the job could not be told; repeat the request to retry", id)
 	}
 	return s.store.GetReview(ctx, tenantID, id)
 }
 
-func (s *Service) signal(ctx context.Context, job store.Job, d workflow.ReviewDecision) error {
+func (s *Service) signal(ctx context.Context, job domain.Job, d workflow.ReviewDecision) error {
 	err := s.tc.SignalWorkflow(ctx, job.WorkflowID, "", workflow.ReviewSignal, d)
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {

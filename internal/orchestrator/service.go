@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/quantumlayer/qlp/internal/capsule"
+	"github.com/quantumlayer/qlp/internal/domain"
 	"github.com/quantumlayer/qlp/internal/httpx"
 	"github.com/quantumlayer/qlp/internal/progress"
 	"github.com/quantumlayer/qlp/internal/store"
@@ -52,7 +53,7 @@ type Config struct {
 
 // Deps are the service's collaborators.
 type Deps struct {
-	Store    store.Store
+	Store    Store
 	Temporal client.Client
 	Bus      *progress.Bus
 	// Costs and Budgets answer /api/v2/costs* and /api/v2/budgets; nil
@@ -65,7 +66,7 @@ type Deps struct {
 // Service is the orchestrator.
 type Service struct {
 	cfg     Config
-	store   store.Store
+	store   Store
 	tc      client.Client
 	bus     *progress.Bus
 	costs   CostService
@@ -158,12 +159,12 @@ func (r *SubmitRequest) validate() error {
 // Submit records a job and starts its workflow. With an idempotency key
 // that the tenant used before, it returns the earlier job (created=false)
 // and starts nothing.
-func (s *Service) Submit(ctx context.Context, tenantID string, r SubmitRequest) (store.Job, bool, error) {
+func (s *Service) Submit(ctx context.Context, tenantID string, r SubmitRequest) (domain.Job, bool, error) {
 	if err := r.validate(); err != nil {
-		return store.Job{}, false, err
+		return domain.Job{}, false, err
 	}
 	if _, err := s.jobPolicy(ctx, tenantID, r.Metadata); err != nil {
-		return store.Job{}, false, err
+		return domain.Job{}, false, err
 	}
 	// The job key is unique across tenants; the request id only within
 	// the tenant. A request id QLP chooses is a fresh UUID and serves as
@@ -178,7 +179,7 @@ func (s *Service) Submit(ctx context.Context, tenantID string, r SubmitRequest) 
 	}
 	constraints, err := encodeObject(r.Constraints)
 	if err != nil {
-		return store.Job{}, false, httpx.BadRequest("constraints", "%v", err)
+		return domain.Job{}, false, httpx.BadRequest("constraints", "%v", err)
 	}
 	meta := r.Metadata
 	if r.Execution != nil || r.Delivery != nil {
@@ -195,32 +196,32 @@ func (s *Service) Submit(ctx context.Context, tenantID string, r SubmitRequest) 
 	}
 	metadata, err := encodeObject(meta)
 	if err != nil {
-		return store.Job{}, false, httpx.BadRequest("metadata", "%v", err)
+		return domain.Job{}, false, httpx.BadRequest("metadata", "%v", err)
 	}
 	if _, err := s.store.EnsureTenant(ctx, tenantID, ""); err != nil {
-		return store.Job{}, false, err
+		return domain.Job{}, false, err
 	}
-	job, created, err := s.store.CreateJob(ctx, store.Job{
+	job, created, err := s.store.CreateJob(ctx, domain.Job{
 		ID: key, RequestID: r.RequestID, TenantID: tenantID, UserID: r.UserID, WorkflowID: workflow.WorkflowID(key),
 		Description: r.Description, Requirements: r.Requirements, Language: r.Language, Framework: r.Framework,
 		TierOverride: r.TierOverride, Mode: r.Mode, Constraints: constraints, Metadata: metadata, IdempotencyKey: r.IdempotencyKey,
 	})
 	if errors.Is(err, store.ErrConflict) {
-		return store.Job{}, false, httpx.Conflict("a job with id %q already exists", r.RequestID)
+		return domain.Job{}, false, httpx.Conflict("a job with id %q already exists", r.RequestID)
 	}
 	if err != nil {
-		return store.Job{}, false, err
+		return domain.Job{}, false, err
 	}
-	if !created && job.Status != store.JobQueued {
+	if !created && job.Status != domain.JobQueued {
 		return job, false, nil
 	}
 	// Start (or, for a job whose start was interrupted, start again: an
 	// already-started workflow is fine).
 	if err := s.start(ctx, job); err != nil {
 		msg := "could not start the workflow: " + err.Error()
-		failed, now := store.JobFailed, time.Now()
+		failed, now := domain.JobFailed, time.Now()
 		_ = s.store.UpdateJob(context.WithoutCancel(ctx), job.ID, store.JobUpdate{Status: &failed, Error: &msg, CompletedAt: &now})
-		return store.Job{}, false, httpx.Unavailable(err, "the workflow engine did not accept the job; try again")
+		return domain.Job{}, false, httpx.Unavailable(err, "the workflow engine did not accept the job; try again")
 	}
 	return job, created, nil
 }
@@ -240,7 +241,7 @@ func encodeObject(m map[string]any) (json.RawMessage, error) {
 // started without it.
 var errNoEngine = errors.New("this process runs without the workflow engine")
 
-func (s *Service) start(ctx context.Context, job store.Job) error {
+func (s *Service) start(ctx context.Context, job domain.Job) error {
 	if s.tc == nil {
 		return errNoEngine
 	}
@@ -330,43 +331,43 @@ func JobID(id string) string { return strings.TrimPrefix(id, "qlp-execution-") }
 // Job returns a tenant's job by its workflow id, its request id, or
 // "qlp-execution-" + its request id. Another tenant's job is a 404 exactly
 // like a missing one.
-func (s *Service) Job(ctx context.Context, tenantID, id string) (store.Job, error) {
+func (s *Service) Job(ctx context.Context, tenantID, id string) (domain.Job, error) {
 	if tenantID == "" {
-		return store.Job{}, httpx.NotFound("job " + id)
+		return domain.Job{}, httpx.NotFound("job " + id)
 	}
 	job, err := s.store.FindJob(ctx, tenantID, id, JobID(id))
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Job{}, httpx.NotFound("job " + id)
+		return domain.Job{}, httpx.NotFound("job " + id)
 	}
 	return job, err
 }
 
 // Tasks returns a job's tasks.
-func (s *Service) Tasks(ctx context.Context, jobID string) ([]store.Task, error) {
+func (s *Service) Tasks(ctx context.Context, jobID string) ([]domain.Task, error) {
 	return s.store.ListTasks(ctx, jobID)
 }
 
 // Cancel asks the job's workflow to stop.
-func (s *Service) Cancel(ctx context.Context, tenantID, id string) (store.Job, error) {
+func (s *Service) Cancel(ctx context.Context, tenantID, id string) (domain.Job, error) {
 	job, err := s.Job(ctx, tenantID, id)
 	if err != nil {
-		return store.Job{}, err
+		return domain.Job{}, err
 	}
 	if job.Status.Terminal() {
 		return job, httpx.Conflict("job %s is already %s", job.RequestID, job.Status)
 	}
 	if s.tc == nil {
-		return store.Job{}, httpx.Unavailable(errNoEngine, "cannot cancel from here: %v", errNoEngine)
+		return domain.Job{}, httpx.Unavailable(errNoEngine, "cannot cancel from here: %v", errNoEngine)
 	}
 	if err := s.tc.CancelWorkflow(ctx, job.WorkflowID, ""); err != nil {
 		var nf *serviceerror.NotFound
 		if !errors.As(err, &nf) {
-			return store.Job{}, httpx.Unavailable(err, "could not reach the workflow engine to cancel")
+			return domain.Job{}, httpx.Unavailable(err, "could not reach the workflow engine to cancel")
 		}
 		// The workflow never started: mark the job cancelled directly.
-		cancelled, msg, now := store.JobCancelled, "cancelled by request", time.Now()
+		cancelled, msg, now := domain.JobCancelled, "cancelled by request", time.Now()
 		if err := s.store.UpdateJob(ctx, job.ID, store.JobUpdate{Status: &cancelled, Error: &msg, CompletedAt: &now}); err != nil {
-			return store.Job{}, err
+			return domain.Job{}, err
 		}
 	}
 	return job, nil
@@ -374,7 +375,7 @@ func (s *Service) Cancel(ctx context.Context, tenantID, id string) (store.Job, e
 
 // Follow streams a job's progress events after afterID until its terminal
 // event.
-func (s *Service) Follow(ctx context.Context, tenantID, id string, afterID int64, fn func(store.Event) error) error {
+func (s *Service) Follow(ctx context.Context, tenantID, id string, afterID int64, fn func(domain.Event) error) error {
 	job, err := s.Job(ctx, tenantID, id)
 	if err != nil {
 		return err
@@ -383,45 +384,45 @@ func (s *Service) Follow(ctx context.Context, tenantID, id string, afterID int64
 }
 
 // Capsules lists a tenant's capsules, newest first.
-func (s *Service) Capsules(ctx context.Context, tenantID string, limit, offset int) ([]store.Capsule, int, error) {
+func (s *Service) Capsules(ctx context.Context, tenantID string, limit, offset int) ([]domain.Capsule, int, error) {
 	return s.store.ListCapsules(ctx, tenantID, limit, offset)
 }
 
 // Capsule returns a capsule and one of its versions (0 = latest).
-func (s *Service) Capsule(ctx context.Context, tenantID, id string, version int) (store.Capsule, store.CapsuleVersion, error) {
+func (s *Service) Capsule(ctx context.Context, tenantID, id string, version int) (domain.Capsule, domain.CapsuleVersion, error) {
 	c, err := s.store.GetCapsule(ctx, tenantID, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Capsule{}, store.CapsuleVersion{}, httpx.NotFound("capsule " + id)
+		return domain.Capsule{}, domain.CapsuleVersion{}, httpx.NotFound("capsule " + id)
 	}
 	if err != nil {
-		return store.Capsule{}, store.CapsuleVersion{}, err
+		return domain.Capsule{}, domain.CapsuleVersion{}, err
 	}
 	v, err := s.store.GetCapsuleVersion(ctx, tenantID, id, version)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Capsule{}, store.CapsuleVersion{}, httpx.NotFound(fmt.Sprintf("capsule %s version %d", id, version))
+		return domain.Capsule{}, domain.CapsuleVersion{}, httpx.NotFound(fmt.Sprintf("capsule %s version %d", id, version))
 	}
 	return c, v, err
 }
 
 // Archive writes a capsule version as a zip, tar or tar.gz archive.
-func (s *Service) Archive(ctx context.Context, tenantID, id string, version int, format string) ([]byte, store.Capsule, error) {
+func (s *Service) Archive(ctx context.Context, tenantID, id string, version int, format string) ([]byte, domain.Capsule, error) {
 	format = normalFormat(format)
 	if !capsule.ValidFormat(format) {
-		return nil, store.Capsule{}, httpx.BadRequest("format", "%q is not zip, tar or tar.gz (or targz)", format)
+		return nil, domain.Capsule{}, httpx.BadRequest("format", "%q is not zip, tar or tar.gz (or targz)", format)
 	}
 	c, v, err := s.Capsule(ctx, tenantID, id, version)
 	if err != nil {
-		return nil, store.Capsule{}, err
+		return nil, domain.Capsule{}, err
 	}
 	var buf bytes.Buffer
 	if err := capsule.WriteArchive(&buf, format, VersionFiles(v), v.CreatedAt); err != nil {
-		return nil, store.Capsule{}, err
+		return nil, domain.Capsule{}, err
 	}
 	return buf.Bytes(), c, nil
 }
 
 // VersionFiles returns every file of a version, the manifest included.
-func VersionFiles(v store.CapsuleVersion) map[string][]byte {
+func VersionFiles(v domain.CapsuleVersion) map[string][]byte {
 	files := make(map[string][]byte, len(v.Files)+1)
 	for _, f := range v.Files {
 		files[f.Path] = f.Content

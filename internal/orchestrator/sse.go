@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/quantumlayer/qlp/internal/domain"
 	"github.com/quantumlayer/qlp/internal/httpx"
-	"github.com/quantumlayer/qlp/internal/store"
 )
 
 // keepAlive is how often an idle stream sends a comment, so that proxies do
@@ -78,7 +78,7 @@ func (s *Service) handleProgress(w http.ResponseWriter, r *http.Request) error {
 			}
 		}
 	}()
-	err = s.bus.Follow(ctx, job.ID, after, func(e store.Event) error {
+	err = s.bus.Follow(ctx, job.ID, after, func(e domain.Event) error {
 		b, err := json.Marshal(ProgressEvent{ID: e.ID, Type: e.Type, Timestamp: e.CreatedAt, Source: "qlp", WorkflowID: job.WorkflowID,
 			RequestID: job.RequestID, TaskID: e.TaskID, TenantID: e.TenantID, Message: e.Message, Data: e.Data})
 		if err != nil {

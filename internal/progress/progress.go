@@ -12,7 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/quantumlayer/qlp/internal/store"
+	"github.com/quantumlayer/qlp/internal/domain"
 )
 
 // Event types.
@@ -47,8 +47,8 @@ func Terminal(typ string) bool {
 
 // EventStore is the part of the store the bus needs.
 type EventStore interface {
-	AppendEvent(ctx context.Context, e store.Event) (store.Event, error)
-	ListEvents(ctx context.Context, jobID string, afterID int64, limit int) ([]store.Event, error)
+	AppendEvent(ctx context.Context, e domain.Event) (domain.Event, error)
+	ListEvents(ctx context.Context, jobID string, afterID int64, limit int) ([]domain.Event, error)
 }
 
 // Bus publishes and follows events.
@@ -71,18 +71,18 @@ func NewBus(s EventStore, poll time.Duration) *Bus {
 
 // Publish stores the event and wakes the job's followers. data, when not
 // nil, is encoded as the event's JSON data.
-func (b *Bus) Publish(ctx context.Context, jobID, tenantID, typ, taskID, message string, data any) (store.Event, error) {
+func (b *Bus) Publish(ctx context.Context, jobID, tenantID, typ, taskID, message string, data any) (domain.Event, error) {
 	raw := json.RawMessage("{}")
 	if data != nil {
 		enc, err := json.Marshal(data)
 		if err != nil {
-			return store.Event{}, fmt.Errorf("progress: encode %s data: %w", typ, err)
+			return domain.Event{}, fmt.Errorf("progress: encode %s data: %w", typ, err)
 		}
 		raw = enc
 	}
-	e, err := b.store.AppendEvent(ctx, store.Event{JobID: jobID, TenantID: tenantID, Type: typ, TaskID: taskID, Message: message, Data: raw})
+	e, err := b.store.AppendEvent(ctx, domain.Event{JobID: jobID, TenantID: tenantID, Type: typ, TaskID: taskID, Message: message, Data: raw})
 	if err != nil {
-		return store.Event{}, err
+		return domain.Event{}, err
 	}
 	b.mu.Lock()
 	for ch := range b.subs[jobID] {
@@ -116,7 +116,7 @@ func (b *Bus) subscribe(jobID string) (chan struct{}, func()) {
 // Follow calls fn with every event of the job after afterID, in order, as
 // they arrive, until fn returns an error, a terminal event has been passed
 // to fn, or ctx ends. It returns nil after a terminal event.
-func (b *Bus) Follow(ctx context.Context, jobID string, afterID int64, fn func(store.Event) error) error {
+func (b *Bus) Follow(ctx context.Context, jobID string, afterID int64, fn func(domain.Event) error) error {
 	wake, cancel := b.subscribe(jobID)
 	defer cancel()
 	t := time.NewTicker(b.poll)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/quantumlayer/qlp/internal/domain"
 	"github.com/quantumlayer/qlp/internal/progress"
 	"github.com/quantumlayer/qlp/internal/store"
 )
@@ -22,10 +23,10 @@ func TestFollowReplaysThenStreamsUntilTerminal(t *testing.T) {
 	_, err = bus.Publish(t.Context(), "j1", "acme", progress.TaskStarted, "t1", "", map[string]int{"n": 1})
 	require.NoError(t, err)
 
-	got := make(chan store.Event, 10)
+	got := make(chan domain.Event, 10)
 	done := make(chan error, 1)
 	go func() {
-		done <- bus.Follow(t.Context(), "j1", 0, func(e store.Event) error { got <- e; return nil })
+		done <- bus.Follow(t.Context(), "j1", 0, func(e domain.Event) error { got <- e; return nil })
 	}()
 	require.Equal(t, first.ID, (<-got).ID, "replays from the start")
 	require.Equal(t, progress.TaskStarted, (<-got).Type)
@@ -57,7 +58,10 @@ func TestFollowResumesAfterLastEventID(t *testing.T) {
 		other.Publish(context.Background(), "j1", "acme", progress.WorkflowFailed, "", "boom", nil)
 	}()
 	var ids []int64
-	require.NoError(t, bus.Follow(t.Context(), "j1", a.ID, func(e store.Event) error { ids = append(ids, e.ID); return nil }))
+	require.NoError(t, bus.Follow(t.Context(), "j1", a.ID, func(e domain.Event) error { ids = append(ids, e.ID); return nil }))
 	require.Len(t, ids, 2)
 	require.Equal(t, b.ID, ids[0])
 }
+
+// The store is the event store the platform wires in.
+var _ progress.EventStore = store.Store(nil)

@@ -1,6 +1,7 @@
 // Package store is QLP's system of record: tenants and API keys, jobs and
 // their tasks, capsules with versions and files, LLM usage rows and progress
-// events.
+// events. The records themselves are package domain's; the store persists
+// them and keeps aliases (store.Job, store.Usage, …) for its API.
 //
 // One implementation of [Store] speaks SQL to two databases: SQLite through
 // the pure-Go modernc.org/sqlite driver (the embedded default, a file under
@@ -45,63 +46,6 @@ type APIKey struct {
 	RevokedAt *time.Time
 }
 
-// JobStatus is where a job stands.
-type JobStatus string
-
-// Job states. A job ends completed, failed or cancelled.
-const (
-	JobQueued    JobStatus = "queued"
-	JobRunning   JobStatus = "running"
-	JobCompleted JobStatus = "completed"
-	JobFailed    JobStatus = "failed"
-	JobCancelled JobStatus = "cancelled"
-)
-
-// Terminal reports whether the status is final.
-func (s JobStatus) Terminal() bool {
-	return s == JobCompleted || s == JobFailed || s == JobCancelled
-}
-
-// Job is one request to build a capsule.
-//
-// Request ids are the tenant's: two tenants may use the same one, and one
-// tenant's never reveals or blocks another's. ID is the job's key, unique
-// across tenants, which everything inside QLP refers to (tasks, events,
-// usage rows, the capsule and review ids derived from it, the workflow's
-// input); its Temporal workflow id is "qlp-execution-" + ID.
-type Job struct {
-	// ID is the job key: the request id when QLP chose it (a UUID), a UUID
-	// of its own when the tenant chose the request id.
-	ID string
-	// RequestID is the tenant's id of the job, unique within the tenant;
-	// CreateJob sets it to ID when empty.
-	RequestID    string
-	TenantID     string
-	UserID       string
-	WorkflowID   string
-	Description  string
-	Requirements string
-	Language     string
-	Framework    string
-	TierOverride string
-	Mode         string // "v1" for /execute, or the /v2 mode (basic|complete|robust)
-	Constraints  json.RawMessage
-	Metadata     json.RawMessage
-	// Project is the shared context decided once by decomposition: name,
-	// language, framework, layout, commands.
-	Project        json.RawMessage
-	IdempotencyKey string
-	Status         JobStatus
-	Error          string
-	CapsuleID      string
-	TasksTotal     int
-	TasksDone      int
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-	StartedAt      *time.Time
-	CompletedAt    *time.Time
-}
-
 // JobUpdate changes the fields that are set.
 type JobUpdate struct {
 	Status      *JobStatus
@@ -112,48 +56,6 @@ type JobUpdate struct {
 	TasksDone   *int
 	StartedAt   *time.Time
 	CompletedAt *time.Time
-}
-
-// TaskStatus is where a task stands.
-type TaskStatus string
-
-// Task states. Skipped means an upstream task failed.
-const (
-	TaskPending   TaskStatus = "pending"
-	TaskRunning   TaskStatus = "running"
-	TaskCompleted TaskStatus = "completed"
-	TaskFailed    TaskStatus = "failed"
-	TaskSkipped   TaskStatus = "skipped"
-)
-
-// File is one file a task produced.
-type File struct {
-	Path    string `json:"path"`
-	Content string `json:"content"`
-}
-
-// Task is one node of a job's task graph.
-type Task struct {
-	JobID        string
-	ID           string
-	Seq          int // position in the decomposition, for stable ordering
-	Type         string
-	Description  string
-	Complexity   string
-	Dependencies []string
-	Status       TaskStatus
-	Tier         string
-	TierReason   string
-	Model        string
-	Attempts     int
-	Error        string
-	Summary      string // what the task produced, for its dependents' prompts
-	Files        []File
-	InputTokens  int
-	OutputTokens int
-	CostPUSD     int64 // pico-USD (1e-12 USD), exact
-	StartedAt    *time.Time
-	CompletedAt  *time.Time
 }
 
 // TaskUpdate changes the fields that are set.
@@ -171,65 +73,6 @@ type TaskUpdate struct {
 	CostPUSD     *int64
 	StartedAt    *time.Time
 	CompletedAt  *time.Time
-}
-
-// Capsule is a generated project; its content lives in versions.
-type Capsule struct {
-	ID       string
-	TenantID string
-	JobID    string // the job's key (Job.ID)
-	// RequestID is the job's request id (Job.RequestID), read with the
-	// capsule; AddCapsuleVersion ignores it.
-	RequestID     string
-	Name          string
-	Description   string
-	Language      string
-	LatestVersion int
-	FileCount     int
-	TotalBytes    int64
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
-}
-
-// CapsuleFile is one file of a capsule version, with its role and digest.
-type CapsuleFile struct {
-	Path    string
-	Role    string // source|test|doc|config
-	Size    int64
-	SHA256  string
-	Content []byte
-}
-
-// CapsuleVersion is one immutable revision of a capsule.
-type CapsuleVersion struct {
-	CapsuleID     string
-	Version       int
-	ParentVersion int
-	Message       string
-	Manifest      []byte // qlp-manifest.json as signed
-	Report        []byte // validation-report.json
-	Files         []CapsuleFile
-	CreatedAt     time.Time
-}
-
-// Usage is one metered LLM or embedding call.
-type Usage struct {
-	ID                int64
-	TenantID          string
-	JobID             string
-	TaskID            string
-	Attempt           int
-	Tier              string
-	Role              string // decomposer, coder, fixer, embedder, …
-	Provider          string
-	Model             string
-	InputTokens       int
-	CachedInputTokens int
-	OutputTokens      int
-	CostPUSD          int64 // pico-USD (1e-12 USD), exact
-	Cached            bool  // answered from the response cache: cost 0
-	LatencyMS         int64
-	CreatedAt         time.Time
 }
 
 // UsageFilter selects usage rows; zero fields match everything.
@@ -349,19 +192,6 @@ type BudgetAlert struct {
 	CreatedAt time.Time
 }
 
-// Event is one progress event of a job. ID grows monotonically across all
-// jobs, so it doubles as the SSE event id.
-type Event struct {
-	ID        int64
-	JobID     string
-	TenantID  string
-	Type      string
-	TaskID    string
-	Message   string
-	Data      json.RawMessage
-	CreatedAt time.Time
-}
-
 // Store is the system of record. Every method is safe for concurrent use.
 // Methods that take a tenantID scope their read to that tenant; an empty
 // tenantID is for internal callers (workflow activities) only.
@@ -439,73 +269,6 @@ type Store interface {
 	Close() error
 }
 
-// Attempt statuses.
-const (
-	AttemptGenerated = "generated" // the model answered; not validated yet
-	AttemptPassed    = "passed"    // validation passed
-	AttemptFailed    = "failed"    // validation failed, or the answer was unusable: Failures says why
-)
-
-// Attempt phases: which loop an attempt belongs to.
-const (
-	PhaseTask    = "task"    // the task's own generate → validate → fix loop
-	PhaseCapsule = "capsule" // a repair of findings the capsule's full validation routed to the task
-	PhasePlan    = "plan"    // a decomposition of the job (task id "_plan")
-)
-
-// Attempt is one attempt of a task in the generate → validate → fix loop.
-type Attempt struct {
-	JobID            string
-	TaskID           string
-	Attempt          int
-	Phase            string // task (the default), capsule or plan
-	Role             string // coder, test_writer+coder, fixer, decomposer
-	PromptVersion    string
-	Tier             string
-	Model            string
-	InputTokens      int
-	OutputTokens     int
-	CostPUSD         int64
-	Status           string
-	ValidationStatus string
-	Confidence       *float64
-	Failures         string // the exact failures, as the next attempt's prompt gets them
-	Fingerprint      string // equal fingerprints mean the same failure
-	Comment          string // a reviewer's comment this attempt answered
-	Summary          string
-	Files            []File
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
-}
-
-// Review statuses.
-const (
-	ReviewPending          = "pending"
-	ReviewApproved         = "approved"
-	ReviewRejected         = "rejected"
-	ReviewChangesRequested = "changes_requested"
-	ReviewExpired          = "expired"
-)
-
-// Review is a human decision a job waits for.
-type Review struct {
-	ID            string
-	TenantID      string
-	JobID         string
-	TaskID        string
-	Attempt       int
-	Status        string
-	Confidence    *float64
-	Reasons       []string
-	Summary       string
-	Comment       string
-	DecidedBy     string
-	TimeoutPolicy string
-	CreatedAt     time.Time
-	TimeoutAt     *time.Time
-	DecidedAt     *time.Time
-}
-
 // Loop is the part of the store the repair loop and reviews use.
 type Loop interface {
 	// PutAttempt inserts or replaces an attempt.
@@ -534,49 +297,4 @@ type Loop interface {
 	// LatestCapsuleCheck returns a job's last capsule check; ErrNotFound if
 	// its capsule was never validated.
 	LatestCapsuleCheck(ctx context.Context, jobID string) (CapsuleCheck, error)
-}
-
-// CapsuleCheck is one full validation of a job's assembled project (one
-// round of the capsule's repair loop): what failed, where, and which task
-// each finding went back to.
-type CapsuleCheck struct {
-	JobID   string
-	Round   int
-	Status  string // passed|warning|failed
-	Summary string
-	// Digest identifies the files that were validated (SHA-256 over paths
-	// and contents), so that the capsule is built only with its own report.
-	Digest string
-	// Findings are the findings of the failed checks (and a failed check
-	// without findings as one entry without a file).
-	Findings []CapsuleFinding
-	// Routes say which task each finding went to, with the failures that
-	// task's fixer gets.
-	Routes []CapsuleRoute
-	// Report is the Validation Mesh's report (JSON).
-	Report    json.RawMessage
-	CreatedAt time.Time
-}
-
-// CapsuleFinding is one reason a capsule failed its validation.
-type CapsuleFinding struct {
-	TaskID   string `json:"task_id,omitempty"` // the task it was routed to
-	Check    string `json:"check"`
-	Tool     string `json:"tool,omitempty"`
-	File     string `json:"file,omitempty"`
-	Line     int    `json:"line,omitempty"`
-	Column   int    `json:"column,omitempty"`
-	RuleID   string `json:"rule_id,omitempty"`
-	Severity string `json:"severity,omitempty"`
-	Message  string `json:"message"`
-}
-
-// CapsuleRoute is the share of a failed capsule check one task repairs.
-type CapsuleRoute struct {
-	TaskID      string `json:"task_id"`
-	Findings    int    `json:"findings"`
-	Fingerprint string `json:"fingerprint"`
-	// Failures are what the task's fixer gets, as it gets a failed
-	// attempt's failures.
-	Failures string `json:"failures"`
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/quantumlayer/qlp/internal/budget"
 	"github.com/quantumlayer/qlp/internal/capsule"
+	"github.com/quantumlayer/qlp/internal/domain"
 	"github.com/quantumlayer/qlp/internal/llm"
 	"github.com/quantumlayer/qlp/internal/llm/tiers"
 	"github.com/quantumlayer/qlp/internal/memory"
@@ -27,7 +28,7 @@ import (
 // Activities holds what the activities need. The worker registers a
 // populated pointer; the workflow refers to the methods through a nil one.
 type Activities struct {
-	Store  store.Store
+	Store  Store
 	Models tiers.Models
 	Bus    *progress.Bus
 	Signer *capsule.Signer
@@ -57,10 +58,10 @@ func (a *Activities) now() time.Time {
 }
 
 // loadJob reads a job and its plan, if it has one.
-func (a *Activities) loadJob(ctx context.Context, requestID string) (store.Job, *Plan, error) {
+func (a *Activities) loadJob(ctx context.Context, requestID string) (domain.Job, *Plan, error) {
 	job, err := a.Store.GetJob(ctx, "", requestID)
 	if err != nil {
-		return store.Job{}, nil, err
+		return domain.Job{}, nil, err
 	}
 	if len(job.Project) == 0 || string(job.Project) == "{}" {
 		return job, nil, nil
@@ -72,7 +73,7 @@ func (a *Activities) loadJob(ctx context.Context, requestID string) (store.Job, 
 	return job, &p, nil
 }
 
-func (a *Activities) publish(ctx context.Context, job store.Job, typ, taskID, msg string, data map[string]any) {
+func (a *Activities) publish(ctx context.Context, job domain.Job, typ, taskID, msg string, data map[string]any) {
 	if data == nil {
 		data = map[string]any{}
 	}
@@ -97,10 +98,10 @@ func (a *Activities) StartJob(ctx context.Context, in JobRef) error {
 	if job.Status.Terminal() {
 		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("job %s is already %s", job.ID, job.Status), ErrTypeJobState, nil)
 	}
-	if job.Status == store.JobRunning {
+	if job.Status == domain.JobRunning {
 		return nil // a retry after the update landed
 	}
-	running, now := store.JobRunning, a.now()
+	running, now := domain.JobRunning, a.now()
 	if err := a.Store.UpdateJob(ctx, job.ID, store.JobUpdate{Status: &running, StartedAt: &now}); err != nil {
 		return err
 	}
@@ -131,7 +132,7 @@ func llmError(what string, err error) error {
 
 // call runs one model exchange with heartbeats, streaming progress and up to
 // two continuations of an answer cut off at the token limit.
-func (a *Activities) call(ctx context.Context, job store.Job, tier string, meta llm.Meta, msgs []llm.Message, jsonMode bool) (*llm.Response, error) {
+func (a *Activities) call(ctx context.Context, job domain.Job, tier string, meta llm.Meta, msgs []llm.Message, jsonMode bool) (*llm.Response, error) {
 	target, err := a.Models.TargetFor(ctx, job.TenantID, tier)
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeModelRefused, nil)
@@ -217,7 +218,7 @@ func (a *Activities) Decompose(ctx context.Context, in DecomposeInput) (Decompos
 		}
 	}
 	attemptNo := max(in.Attempt, 1)
-	if prev, err := a.Store.GetAttempt(ctx, job.ID, PlanTaskID, attemptNo); err == nil && prev.Status == store.AttemptFailed {
+	if prev, err := a.Store.GetAttempt(ctx, job.ID, PlanTaskID, attemptNo); err == nil && prev.Status == domain.AttemptFailed {
 		// A retry after this attempt failed: no second model call.
 		return DecomposeResult{Tier: prev.Tier, Model: prev.Model, Problem: prev.Failures}, nil
 	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -262,7 +263,7 @@ func (a *Activities) Decompose(ctx context.Context, in DecomposeInput) (Decompos
 			map[string]any{"attempt": attemptNo, "tier": tier, "model": target.Model})
 	}
 	meta := llm.Meta{Role: "decomposer"}
-	att := store.Attempt{JobID: job.ID, TaskID: PlanTaskID, Attempt: attemptNo, Phase: store.PhasePlan, Role: "decomposer",
+	att := domain.Attempt{JobID: job.ID, TaskID: PlanTaskID, Attempt: attemptNo, Phase: domain.PhasePlan, Role: "decomposer",
 		PromptVersion: PromptVersions["decomposer"], Tier: tier, Model: target.Model}
 	spent := func(resp *llm.Response) {
 		att.InputTokens += resp.Usage.InputTokens
@@ -270,7 +271,7 @@ func (a *Activities) Decompose(ctx context.Context, in DecomposeInput) (Decompos
 		att.CostPUSD += resp.CostPUSD
 	}
 	failed := func(problem string) (DecomposeResult, error) {
-		att.Status, att.ValidationStatus, att.Failures = store.AttemptFailed, ValidationUnusable, problem
+		att.Status, att.ValidationStatus, att.Failures = domain.AttemptFailed, ValidationUnusable, problem
 		if err := a.Store.PutAttempt(ctx, att); err != nil {
 			return DecomposeResult{}, err
 		}
@@ -303,15 +304,15 @@ func (a *Activities) Decompose(ctx context.Context, in DecomposeInput) (Decompos
 			return failed("the model returned an invalid task graph twice: " + perr.Error())
 		}
 	}
-	tasks := make([]store.Task, len(plan.Tasks))
+	tasks := make([]domain.Task, len(plan.Tasks))
 	for i, t := range plan.Tasks {
-		tasks[i] = store.Task{ID: t.ID, Seq: i + 1, Type: t.Type, Description: t.Description, Complexity: t.Complexity, Dependencies: t.Dependencies}
+		tasks[i] = domain.Task{ID: t.ID, Seq: i + 1, Type: t.Type, Description: t.Description, Complexity: t.Complexity, Dependencies: t.Dependencies}
 	}
 	raw, err := json.Marshal(plan)
 	if err != nil {
 		return DecomposeResult{}, err
 	}
-	att.Status, att.Summary = store.AttemptPassed, fmt.Sprintf("planned %d tasks", len(tasks))
+	att.Status, att.Summary = domain.AttemptPassed, fmt.Sprintf("planned %d tasks", len(tasks))
 	if err := a.Store.PutAttempt(ctx, att); err != nil {
 		return DecomposeResult{}, err
 	}
@@ -364,7 +365,7 @@ func chooseTier(override, learned, learnedReason, complexity string) (string, st
 	return t, fmt.Sprintf("complexity %s → %s (complexity map)", complexity, t)
 }
 
-func paths(fs []store.File) []string {
+func paths(fs []domain.File) []string {
 	out := make([]string, len(fs))
 	for i, f := range fs {
 		out[i] = f.Path
@@ -378,9 +379,9 @@ func (a *Activities) FailTasks(ctx context.Context, in TaskFailure) error {
 	if err != nil {
 		return err
 	}
-	status, typ := store.TaskFailed, progress.TaskFailed
+	status, typ := domain.TaskFailed, progress.TaskFailed
 	if in.Skipped {
-		status, typ = store.TaskSkipped, progress.TaskSkipped
+		status, typ = domain.TaskSkipped, progress.TaskSkipped
 	}
 	for _, id := range in.TaskIDs {
 		reason, now := in.Reason, a.now()
@@ -406,7 +407,7 @@ func (a *Activities) FinishJob(ctx context.Context, in FinishInput) error {
 	if job.Status.Terminal() {
 		return nil // a retry after the update landed
 	}
-	status, now := store.JobStatus(in.Status), a.now()
+	status, now := domain.JobStatus(in.Status), a.now()
 	u := store.JobUpdate{Status: &status, Error: &in.Error, CompletedAt: &now, TasksDone: &in.Done}
 	if in.CapsuleID != "" {
 		u.CapsuleID = &in.CapsuleID
@@ -445,7 +446,7 @@ func (a *Activities) FinishJob(ctx context.Context, in FinishInput) error {
 
 // repairHints recalls fixes that worked for a similar problem, as a
 // sentence for the re-ask prompt ("" when none).
-func (a *Activities) repairHints(ctx context.Context, job store.Job, taskID, problem, language string) string {
+func (a *Activities) repairHints(ctx context.Context, job domain.Job, taskID, problem, language string) string {
 	if a.Memory == nil {
 		return ""
 	}

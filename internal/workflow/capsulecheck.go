@@ -12,6 +12,7 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/quantumlayer/qlp/internal/domain"
 	"github.com/quantumlayer/qlp/internal/progress"
 	"github.com/quantumlayer/qlp/internal/store"
 	"github.com/quantumlayer/qlp/internal/validation"
@@ -55,7 +56,7 @@ func (a *Activities) ValidateCapsule(ctx context.Context, in CapsuleInput) (Caps
 		return CapsuleResult{}, err
 	}
 	for _, t := range tasks {
-		if t.Status != store.TaskCompleted {
+		if t.Status != domain.TaskCompleted {
 			return CapsuleResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("task %s is %s", t.ID, t.Status), ErrTypeJobState, nil)
 		}
 	}
@@ -70,7 +71,7 @@ func (a *Activities) ValidateCapsule(ctx context.Context, in CapsuleInput) (Caps
 	if err != nil {
 		return CapsuleResult{}, err
 	}
-	c := store.CapsuleCheck{JobID: job.ID, Round: in.Round, Status: rep.OverallStatus, Summary: rep.Summary, Digest: filesDigest(files), Report: raw}
+	c := domain.CapsuleCheck{JobID: job.ID, Round: in.Round, Status: rep.OverallStatus, Summary: rep.Summary, Digest: filesDigest(files), Report: raw}
 	if rep.OverallStatus == validation.StatusFailed {
 		c.Findings, c.Routes = routeFindings(rep, tasks)
 	}
@@ -97,13 +98,13 @@ func (a *Activities) ValidateCapsule(ctx context.Context, in CapsuleInput) (Caps
 }
 
 // capsuleResult sums up a stored round for the workflow.
-func capsuleResult(c store.CapsuleCheck) CapsuleResult {
+func capsuleResult(c domain.CapsuleCheck) CapsuleResult {
 	res := CapsuleResult{Status: c.Status, Summary: c.Summary}
 	if c.Status == validation.StatusFailed {
 		res.Failure = capsuleFailure(c)
 	}
 	for _, r := range c.Routes {
-		var mine []store.CapsuleFinding
+		var mine []domain.CapsuleFinding
 		for _, f := range c.Findings {
 			if f.TaskID == r.TaskID {
 				mine = append(mine, f)
@@ -116,7 +117,7 @@ func capsuleResult(c store.CapsuleCheck) CapsuleResult {
 
 // capsuleFailure says why a capsule failed its validation: each finding of
 // a failed check with its file, line, rule and message.
-func capsuleFailure(c store.CapsuleCheck) string {
+func capsuleFailure(c domain.CapsuleCheck) string {
 	checks := map[string]bool{}
 	var names []string
 	for _, f := range c.Findings {
@@ -131,7 +132,7 @@ func capsuleFailure(c store.CapsuleCheck) string {
 
 // findingText is one finding as a person reads it: where, which check and
 // rule, what.
-func findingText(f store.CapsuleFinding) string {
+func findingText(f domain.CapsuleFinding) string {
 	var b strings.Builder
 	if f.File != "" {
 		b.WriteString(f.File)
@@ -153,7 +154,7 @@ func findingText(f store.CapsuleFinding) string {
 
 // findingList joins findings, at most n of them and about max bytes, and
 // says how many more there are.
-func findingList(fs []store.CapsuleFinding, n, max int) string {
+func findingList(fs []domain.CapsuleFinding, n, max int) string {
 	var parts []string
 	size := 0
 	for i, f := range fs {
@@ -168,7 +169,7 @@ func findingList(fs []store.CapsuleFinding, n, max int) string {
 	return strings.Join(parts, "; ")
 }
 
-func eventFindings(fs []store.CapsuleFinding) []store.CapsuleFinding {
+func eventFindings(fs []domain.CapsuleFinding) []domain.CapsuleFinding {
 	if len(fs) > maxEventFindings {
 		return fs[:maxEventFindings]
 	}
@@ -177,7 +178,7 @@ func eventFindings(fs []store.CapsuleFinding) []store.CapsuleFinding {
 
 // fileOwners maps each path of the merged project to the task whose
 // version of it the capsule holds (see mergeFiles).
-func fileOwners(tasks []store.Task) map[string]string {
+func fileOwners(tasks []domain.Task) map[string]string {
 	owner := map[string]string{}
 	for _, t := range topoOrder(tasks) {
 		for _, f := range t.Files {
@@ -192,14 +193,14 @@ func fileOwners(tasks []store.Task) map[string]string {
 // dependency order. Each route carries the failures its fixer gets, in the
 // form a failed attempt's failures take, and a fingerprint equal for the
 // same findings.
-func routeFindings(r *validation.Report, tasks []store.Task) ([]store.CapsuleFinding, []store.CapsuleRoute) {
+func routeFindings(r *validation.Report, tasks []domain.Task) ([]domain.CapsuleFinding, []domain.CapsuleRoute) {
 	owners := fileOwners(tasks)
 	order := topoOrder(tasks)
 	fallback := ""
 	if len(order) > 0 {
 		fallback = order[len(order)-1].ID
 	}
-	var findings []store.CapsuleFinding
+	var findings []domain.CapsuleFinding
 	type share struct {
 		checks map[string][]validation.Finding // check name → its findings for the task
 		bare   map[string]bool                 // failed checks naming none of the task's files
@@ -221,7 +222,7 @@ func routeFindings(r *validation.Report, tasks []store.Task) ([]store.CapsuleFin
 			if msg == "" {
 				msg = c.Message
 			}
-			findings = append(findings, store.CapsuleFinding{TaskID: fallback, Check: c.Name, Tool: c.Tool, Message: msg})
+			findings = append(findings, domain.CapsuleFinding{TaskID: fallback, Check: c.Name, Tool: c.Tool, Message: msg})
 			s := get(fallback)
 			s.bare[c.Name] = true
 			s.n++
@@ -232,14 +233,14 @@ func routeFindings(r *validation.Report, tasks []store.Task) ([]store.CapsuleFin
 			if owner == "" {
 				owner = fallback
 			}
-			findings = append(findings, store.CapsuleFinding{TaskID: owner, Check: c.Name, Tool: c.Tool, File: f.File, Line: f.Line, Column: f.Column,
+			findings = append(findings, domain.CapsuleFinding{TaskID: owner, Check: c.Name, Tool: c.Tool, File: f.File, Line: f.Line, Column: f.Column,
 				RuleID: f.RuleID, Severity: f.Severity, Message: f.Message})
 			s := get(owner)
 			s.checks[c.Name] = append(s.checks[c.Name], f)
 			s.n++
 		}
 	}
-	var routes []store.CapsuleRoute
+	var routes []domain.CapsuleRoute
 	for _, t := range order {
 		s, ok := shares[t.ID]
 		if !ok {
@@ -281,7 +282,7 @@ func routeFindings(r *validation.Report, tasks []store.Task) ([]store.CapsuleFin
 		if len(failures) > maxFailureBytes {
 			failures = failures[:maxFailureBytes] + "\n… (cut)"
 		}
-		routes = append(routes, store.CapsuleRoute{TaskID: t.ID, Findings: s.n, Fingerprint: hex.EncodeToString(sum[:8]), Failures: failures})
+		routes = append(routes, domain.CapsuleRoute{TaskID: t.ID, Findings: s.n, Fingerprint: hex.EncodeToString(sum[:8]), Failures: failures})
 	}
 	return findings, routes
 }

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/quantumlayer/qlp/internal/capsule"
+	"github.com/quantumlayer/qlp/internal/domain"
 	"github.com/quantumlayer/qlp/internal/llm"
 	"github.com/quantumlayer/qlp/internal/memory"
 	"github.com/quantumlayer/qlp/internal/pricing"
@@ -20,11 +21,11 @@ import (
 
 // genContext is what every prompt of a task is built from.
 type genContext struct {
-	job      store.Job
+	job      domain.Job
 	plan     *Plan
-	task     store.Task
+	task     domain.Task
 	planned  PlannedTask
-	upstream []store.Task
+	upstream []domain.Task
 	request  string
 }
 
@@ -51,7 +52,7 @@ func (a *Activities) loadTask(ctx context.Context, in TaskInput) (*genContext, e
 		if err != nil {
 			return nil, err
 		}
-		if dt.Status != store.TaskCompleted {
+		if dt.Status != domain.TaskCompleted {
 			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("upstream task %s is %s", d, dt.Status), ErrTypeJobState, nil)
 		}
 		g.upstream = append(g.upstream, dt)
@@ -103,7 +104,7 @@ func (a *Activities) GenerateTask(ctx context.Context, in TaskInput) (TaskResult
 	attemptNo := max(in.Attempt, 1)
 	phase := in.Phase
 	if phase == "" {
-		phase = store.PhaseTask
+		phase = domain.PhaseTask
 	}
 	if prev, err := a.Store.GetAttempt(ctx, job.ID, task.ID, attemptNo); err == nil {
 		// A retry after this attempt was generated: no second model call.
@@ -124,7 +125,7 @@ func (a *Activities) GenerateTask(ctx context.Context, in TaskInput) (TaskResult
 	if err != nil {
 		return TaskResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeModelRefused, nil)
 	}
-	running, now := store.TaskRunning, a.now()
+	running, now := domain.TaskRunning, a.now()
 	upd := store.TaskUpdate{Status: &running, Tier: &tier, TierReason: &reason, Model: &target.Model, Attempts: &attemptNo}
 	if attemptNo == 1 {
 		upd.StartedAt = &now
@@ -159,7 +160,7 @@ func (a *Activities) GenerateTask(ctx context.Context, in TaskInput) (TaskResult
 		out, err = a.firstAttempt(ctx, g, tier, note)
 	default:
 		failures := base.Failures
-		routed := phase == store.PhaseCapsule && base.Status == store.AttemptPassed
+		routed := phase == domain.PhaseCapsule && base.Status == domain.AttemptPassed
 		if routed {
 			if failures, err = a.routedFailures(ctx, job.ID, task.ID, in.CapsuleRound); err != nil {
 				return TaskResult{}, err
@@ -198,14 +199,14 @@ func (a *Activities) GenerateTask(ctx context.Context, in TaskInput) (TaskResult
 		tokIn, tokOut, cost = out.usage.InputTokens, out.usage.OutputTokens, out.cost
 	}
 	tu := store.TaskUpdate{Tier: &tier, TierReason: &reason, Model: &target.Model, InputTokens: &tokIn, OutputTokens: &tokOut, CostPUSD: &cost}
-	att := store.Attempt{JobID: job.ID, TaskID: task.ID, Attempt: attemptNo, Phase: phase, Role: out.role,
+	att := domain.Attempt{JobID: job.ID, TaskID: task.ID, Attempt: attemptNo, Phase: phase, Role: out.role,
 		PromptVersion: out.promptVersion, Tier: tier, Model: target.Model, InputTokens: out.usage.InputTokens, OutputTokens: out.usage.OutputTokens,
-		CostPUSD: out.cost, Status: store.AttemptGenerated, Comment: in.Comment, Summary: out.summary, Files: out.files}
+		CostPUSD: out.cost, Status: domain.AttemptGenerated, Comment: in.Comment, Summary: out.summary, Files: out.files}
 	if err != nil {
 		// The answer could not be used: a failed attempt with its reason.
 		// The task keeps the files of its last usable attempt.
 		problem := reasonOf(err)
-		att.Status, att.ValidationStatus, att.Failures, att.Summary = store.AttemptFailed, ValidationUnusable, problem, ""
+		att.Status, att.ValidationStatus, att.Failures, att.Summary = domain.AttemptFailed, ValidationUnusable, problem, ""
 		if err := a.Store.UpdateTask(ctx, job.ID, task.ID, tu); err != nil {
 			return TaskResult{}, err
 		}
@@ -231,7 +232,7 @@ func (a *Activities) GenerateTask(ctx context.Context, in TaskInput) (TaskResult
 }
 
 // attemptResult is what the workflow learns of a generated attempt.
-func attemptResult(a store.Attempt) TaskResult {
+func attemptResult(a domain.Attempt) TaskResult {
 	r := TaskResult{Tier: a.Tier, Model: a.Model, Files: len(a.Files), InputTokens: a.InputTokens, OutputTokens: a.OutputTokens, CostPUSD: a.CostPUSD}
 	if a.ValidationStatus == ValidationUnusable {
 		r.Unusable, r.Problem = true, clip(a.Failures, 600)
@@ -241,7 +242,7 @@ func attemptResult(a store.Attempt) TaskResult {
 
 // lastUsable is the latest attempt before attemptNo whose answer could be
 // used (the one whose files the task holds), or nil.
-func (a *Activities) lastUsable(ctx context.Context, jobID, taskID string, attemptNo int) (*store.Attempt, error) {
+func (a *Activities) lastUsable(ctx context.Context, jobID, taskID string, attemptNo int) (*domain.Attempt, error) {
 	for n := attemptNo - 1; n >= 1; n-- {
 		prev, err := a.Store.GetAttempt(ctx, jobID, taskID, n)
 		if errors.Is(err, store.ErrNotFound) {
@@ -320,7 +321,7 @@ func clip(s string, n int) string {
 
 // generation is what one attempt produced.
 type generation struct {
-	files         []store.File
+	files         []domain.File
 	summary       string
 	role          string
 	promptVersion string
@@ -408,7 +409,7 @@ func onlyTests(ans *Answer) error {
 // for) even when it fails.
 func (a *Activities) firstAttempt(ctx context.Context, g *genContext, tier, note string) (*generation, error) {
 	gen := &generation{role: "coder", promptVersion: PromptVersions["coder"]}
-	var tests []store.File
+	var tests []domain.File
 	if needsTestsFirst(g.plan, g.planned) {
 		gen.testsFirst = true
 		gen.role, gen.promptVersion = "test_writer+coder", PromptVersions["test_writer"]+"+"+PromptVersions["coder"]
@@ -450,7 +451,7 @@ func (a *Activities) firstAttempt(ctx context.Context, g *genContext, tier, note
 	for _, t := range tests {
 		locked[t.Path] = true
 	}
-	files := append([]store.File(nil), tests...)
+	files := append([]domain.File(nil), tests...)
 	for _, f := range ans.Files {
 		if !locked[f.Path] {
 			files = append(files, f)
@@ -464,7 +465,7 @@ func (a *Activities) firstAttempt(ctx context.Context, g *genContext, tier, note
 // phase the capsule's findings routed to the task) to the fixer and lays
 // its changed files over the task's. It returns what was generated (and
 // paid for) even when it fails.
-func (a *Activities) fixAttempt(ctx context.Context, g *genContext, tier string, prev store.Attempt, failures, comment, note string, capsulePhase, testsFirst bool) (*generation, error) {
+func (a *Activities) fixAttempt(ctx context.Context, g *genContext, tier string, prev domain.Attempt, failures, comment, note string, capsulePhase, testsFirst bool) (*generation, error) {
 	gen := &generation{role: "fixer", promptVersion: PromptVersions["fixer"]}
 	if failures == "" && comment == "" {
 		return gen, temporal.NewNonRetryableApplicationError(fmt.Sprintf("task %s attempt %d: nothing to fix", g.task.ID, prev.Attempt+1), ErrTypeJobState, nil)
@@ -490,7 +491,7 @@ func (a *Activities) fixAttempt(ctx context.Context, g *genContext, tier string,
 	if err != nil {
 		return gen, err
 	}
-	byPath := map[string]store.File{}
+	byPath := map[string]domain.File{}
 	for _, f := range g.task.Files {
 		byPath[f.Path] = f
 	}

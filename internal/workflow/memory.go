@@ -6,9 +6,9 @@ import (
 	"fmt"
 
 	"github.com/quantumlayer/qlp/internal/auth"
+	"github.com/quantumlayer/qlp/internal/domain"
 	"github.com/quantumlayer/qlp/internal/memory"
 	"github.com/quantumlayer/qlp/internal/progress"
-	"github.com/quantumlayer/qlp/internal/store"
 )
 
 // Memory is what the activities recall from and record into. The Vector
@@ -28,14 +28,14 @@ type Memory interface {
 // memCtx makes calls to the services act for the job's tenant: memory
 // (whose data is the tenant's) and validation (whose sandbox runs share
 // their slots fairly between tenants).
-func memCtx(ctx context.Context, job store.Job) context.Context {
+func memCtx(ctx context.Context, job domain.Job) context.Context {
 	return auth.WithPrincipal(ctx, auth.Principal{TenantID: job.TenantID, KeyID: "workflow"})
 }
 
 // memoryFailed reports a failed recall or record. Memory makes jobs cheaper
 // and better but is not needed to finish one, so the job goes on, and says
 // so in its progress.
-func (a *Activities) memoryFailed(ctx context.Context, job store.Job, taskID, what string, err error) {
+func (a *Activities) memoryFailed(ctx context.Context, job domain.Job, taskID, what string, err error) {
 	if errors.Is(err, memory.ErrNoMatch) {
 		return
 	}
@@ -44,7 +44,7 @@ func (a *Activities) memoryFailed(ctx context.Context, job store.Job, taskID, wh
 }
 
 // learnedTier reads the recorded success statistics of a task's kind.
-func (a *Activities) learnedTier(ctx context.Context, job store.Job, task store.Task) (string, string) {
+func (a *Activities) learnedTier(ctx context.Context, job domain.Job, task domain.Task) (string, string) {
 	if a.Memory == nil {
 		return "", ""
 	}
@@ -66,7 +66,7 @@ func (a *Activities) learnedTier(ctx context.Context, job store.Job, task store.
 }
 
 // recordOutcome stores how a task went at its tier, for the router.
-func (a *Activities) recordOutcome(ctx context.Context, job store.Job, task store.Task, success bool) {
+func (a *Activities) recordOutcome(ctx context.Context, job domain.Job, task domain.Task, success bool) {
 	if a.Memory == nil || task.Tier == "" {
 		return
 	}
@@ -81,7 +81,7 @@ func (a *Activities) recordOutcome(ctx context.Context, job store.Job, task stor
 }
 
 // recordRequest stores the job's request, plan and outcome.
-func (a *Activities) recordRequest(ctx context.Context, job store.Job, plan *Plan, success *bool, capsuleID string, done int) {
+func (a *Activities) recordRequest(ctx context.Context, job domain.Job, plan *Plan, success *bool, capsuleID string, done int) {
 	if a.Memory == nil || plan == nil {
 		return
 	}
@@ -107,7 +107,7 @@ func (a *Activities) recordRequest(ctx context.Context, job store.Job, plan *Pla
 	}
 }
 
-func requestText(job store.Job) string {
+func requestText(job domain.Job) string {
 	if job.Requirements == "" {
 		return job.Description
 	}

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/quantumlayer/qlp/internal/domain"
 	"github.com/quantumlayer/qlp/internal/llm"
 	"github.com/quantumlayer/qlp/internal/memory"
-	"github.com/quantumlayer/qlp/internal/store"
 )
 
 //go:embed prompts/*.tmpl
@@ -90,7 +90,7 @@ func examplesFor(xs []memory.CodeExample) []example {
 type upstreamOutput struct {
 	ID           string
 	Summary      string
-	Files        []store.File
+	Files        []domain.File
 	Omitted      int
 	OmittedPaths []string
 }
@@ -103,14 +103,14 @@ type coderData struct {
 	Task     PlannedTask
 	Examples []example
 	// Tests were written first; the code must pass them.
-	Tests []store.File
+	Tests []domain.File
 }
 
 // fixerData is what the fixer sees: the task as the coder saw it, the
 // task's current files, and what is wrong with them.
 type fixerData struct {
 	coderData
-	Current  []store.File
+	Current  []domain.File
 	Failures string
 	Comment  string
 	Hints    string
@@ -129,7 +129,7 @@ type fixerData struct {
 const upstreamBudget = 96 << 10
 
 // upstreamOutputs formats the outputs of the tasks a task depends on.
-func upstreamOutputs(deps []store.Task) []upstreamOutput {
+func upstreamOutputs(deps []domain.Task) []upstreamOutput {
 	left := upstreamBudget
 	out := make([]upstreamOutput, 0, len(deps))
 	for _, d := range deps {

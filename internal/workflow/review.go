@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/quantumlayer/qlp/internal/answer"
+	"github.com/quantumlayer/qlp/internal/domain"
 	"github.com/quantumlayer/qlp/internal/llm"
 	"github.com/quantumlayer/qlp/internal/progress"
 	"github.com/quantumlayer/qlp/internal/store"
@@ -67,26 +68,26 @@ type NoteInput struct {
 func reviewStatus(decision string) (string, error) {
 	switch decision {
 	case DecisionApprove:
-		return store.ReviewApproved, nil
+		return domain.ReviewApproved, nil
 	case DecisionReject:
-		return store.ReviewRejected, nil
+		return domain.ReviewRejected, nil
 	case DecisionRequestChanges:
-		return store.ReviewChangesRequested, nil
+		return domain.ReviewChangesRequested, nil
 	}
 	return "", fmt.Errorf("%q is not approve, reject or request_changes", decision)
 }
 
 // DecisionOf is the decision a decided review stands for: an expired one
 // stands for its timeout policy. Pending (or withdrawn) reviews have none.
-func DecisionOf(r store.Review) string {
+func DecisionOf(r domain.Review) string {
 	switch r.Status {
-	case store.ReviewApproved:
+	case domain.ReviewApproved:
 		return DecisionApprove
-	case store.ReviewRejected:
+	case domain.ReviewRejected:
 		return DecisionReject
-	case store.ReviewChangesRequested:
+	case domain.ReviewChangesRequested:
 		return DecisionRequestChanges
-	case store.ReviewExpired:
+	case domain.ReviewExpired:
 		if r.TimeoutPolicy == vocab.OnTimeoutApprove || r.TimeoutPolicy == vocab.OnTimeoutReject {
 			return r.TimeoutPolicy
 		}
@@ -109,7 +110,7 @@ func (a *Activities) OpenReview(ctx context.Context, in ReviewInput) (string, er
 		return "", err
 	}
 	conf, now := in.Confidence, a.now()
-	r := store.Review{ID: id, TenantID: job.TenantID, JobID: job.ID, TaskID: in.TaskID, Attempt: in.Attempt, Status: store.ReviewPending,
+	r := domain.Review{ID: id, TenantID: job.TenantID, JobID: job.ID, TaskID: in.TaskID, Attempt: in.Attempt, Status: domain.ReviewPending,
 		Confidence: &conf, Reasons: in.Reasons, Summary: in.Summary, TimeoutPolicy: in.Policy.OnTimeout, CreatedAt: now}
 	data := map[string]any{"review_id": id, "attempt": in.Attempt, "confidence": conf, "threshold": in.Policy.Threshold,
 		"on_timeout": in.Policy.OnTimeout, "summary": in.Summary, "respond": "qlp review approve|reject|changes " + id}
@@ -132,7 +133,7 @@ type reviewerData struct {
 	Project    Project
 	Request    string
 	Task       PlannedTask
-	Current    []store.File
+	Current    []domain.File
 	Confidence float64
 	Summary    string
 	Reasons    []string
@@ -218,8 +219,8 @@ func (a *Activities) CloseReview(ctx context.Context, in CloseReviewInput) (Revi
 	if err != nil {
 		return ReviewDecision{}, err
 	}
-	if rv.Status == store.ReviewPending {
-		status := store.ReviewExpired
+	if rv.Status == domain.ReviewPending {
+		status := domain.ReviewExpired
 		if !in.Expired && !in.Withdrawn {
 			if status, err = reviewStatus(in.Decision.Decision); err != nil {
 				return ReviewDecision{}, temporal.NewNonRetryableApplicationError("review "+id+": "+err.Error(), ErrTypeJobState, nil)
@@ -247,7 +248,7 @@ func (a *Activities) CloseReview(ctx context.Context, in CloseReviewInput) (Revi
 		}
 	}
 	msg := fmt.Sprintf("review %s: %s by %s", id, d.Decision, d.DecidedBy)
-	if rv.Status == store.ReviewExpired {
+	if rv.Status == domain.ReviewExpired {
 		msg = fmt.Sprintf("review %s: nobody decided in time; the timeout policy %s applies", id, d.Decision)
 	}
 	if d.Comment != "" {

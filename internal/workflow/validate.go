@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/quantumlayer/qlp/internal/capsule"
+	"github.com/quantumlayer/qlp/internal/domain"
 	"github.com/quantumlayer/qlp/internal/memory"
 	"github.com/quantumlayer/qlp/internal/pricing"
 	"github.com/quantumlayer/qlp/internal/progress"
@@ -131,9 +132,9 @@ func (a *Activities) ValidateTask(ctx context.Context, in TaskInput) (TaskValida
 	if err != nil {
 		return TaskValidation{}, err
 	}
-	if att.Status == store.AttemptPassed || att.Status == store.AttemptFailed {
+	if att.Status == domain.AttemptPassed || att.Status == domain.AttemptFailed {
 		// A retry after this attempt was validated.
-		tv := TaskValidation{Passed: att.Status == store.AttemptPassed, Status: att.ValidationStatus, Failures: att.Failures, Fingerprint: att.Fingerprint}
+		tv := TaskValidation{Passed: att.Status == domain.AttemptPassed, Status: att.ValidationStatus, Failures: att.Failures, Fingerprint: att.Fingerprint}
 		if att.Confidence != nil {
 			tv.Confidence = *att.Confidence
 		}
@@ -150,7 +151,7 @@ func (a *Activities) ValidateTask(ctx context.Context, in TaskInput) (TaskValida
 	if err != nil {
 		return TaskValidation{}, err
 	}
-	byID := map[string]store.Task{}
+	byID := map[string]domain.Task{}
 	for _, t := range tasks {
 		byID[t.ID] = t
 	}
@@ -173,7 +174,7 @@ func (a *Activities) ValidateTask(ctx context.Context, in TaskInput) (TaskValida
 			}
 		}
 		visit(task.ID)
-		var scope []store.Task
+		var scope []domain.Task
 		for _, t := range tasks {
 			if want[t.ID] {
 				scope = append(scope, t)
@@ -211,9 +212,9 @@ func (a *Activities) ValidateTask(ctx context.Context, in TaskInput) (TaskValida
 		conf := tv.Confidence
 		att.Confidence = &conf
 	}
-	att.Status = store.AttemptFailed
+	att.Status = domain.AttemptFailed
 	if tv.Passed {
-		att.Status = store.AttemptPassed
+		att.Status = domain.AttemptPassed
 	}
 	if err := a.Store.PutAttempt(ctx, att); err != nil {
 		return TaskValidation{}, err
@@ -256,15 +257,15 @@ func (a *Activities) AcceptTask(ctx context.Context, in TaskInput) error {
 }
 
 // completeTask marks a task done once an attempt passed.
-func (a *Activities) completeTask(ctx context.Context, job store.Job, taskID string, attemptNo int) error {
+func (a *Activities) completeTask(ctx context.Context, job domain.Job, taskID string, attemptNo int) error {
 	task, err := a.Store.GetTask(ctx, job.ID, taskID)
 	if err != nil {
 		return err
 	}
-	if task.Status == store.TaskCompleted {
+	if task.Status == domain.TaskCompleted {
 		return nil
 	}
-	done, end := store.TaskCompleted, a.now()
+	done, end := domain.TaskCompleted, a.now()
 	if err := a.Store.UpdateTask(ctx, job.ID, taskID, store.TaskUpdate{Status: &done, CompletedAt: &end}); err != nil {
 		return err
 	}

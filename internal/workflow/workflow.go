@@ -9,7 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/quantumlayer/qlp/internal/store"
+	"github.com/quantumlayer/qlp/internal/domain"
 	"github.com/quantumlayer/qlp/internal/vocab"
 )
 
@@ -170,7 +170,7 @@ func QLPWorkflow(ctx workflow.Context, in Input) (Result, error) {
 	failed, failReason := schedule(ctx, plan.Tasks, in.MaxParallel,
 		func(id string) { state.Tasks[id] = "running" },
 		func(gctx workflow.Context, id string) (bool, string) {
-			return runTask(gctx, in, loops[id], store.PhaseTask, 0, modelCtx, validateCtx, &state, rw)
+			return runTask(gctx, in, loops[id], domain.PhaseTask, 0, modelCtx, validateCtx, &state, rw)
 		},
 		func(id string, ok bool, why string) {
 			if ok {
@@ -231,7 +231,7 @@ func QLPWorkflow(ctx workflow.Context, in Input) (Result, error) {
 		failed, why := schedule(ctx, repairs, in.MaxParallel,
 			func(id string) { state.Tasks[id] = "running" },
 			func(gctx workflow.Context, id string) (bool, string) {
-				return runTask(gctx, in, loops[id], store.PhaseCapsule, round, modelCtx, validateCtx, &state, rw)
+				return runTask(gctx, in, loops[id], domain.PhaseCapsule, round, modelCtx, validateCtx, &state, rw)
 			},
 			func(id string, ok bool, why string) {
 				state.Tasks[id] = "completed"
@@ -443,7 +443,7 @@ func repairBlocked(in Input, cv CapsuleResult, loops map[string]*taskLoop) strin
 }
 
 // runTask is a task's generate → validate → fix loop, from its next
-// attempt on (phase store.PhaseTask: the task's own loop; PhaseCapsule:
+// attempt on (phase domain.PhaseTask: the task's own loop; PhaseCapsule:
 // repairing what round of the capsule's validation routed to it). Each
 // attempt is validated; a failed one — an answer that could not be used
 // counts as one — goes to the fixer with its exact failures, up to
@@ -461,7 +461,7 @@ func runTask(ctx workflow.Context, in Input, l *taskLoop, phase string, round in
 	taskID := l.id
 	comment := ""
 	tag := ""
-	if phase == store.PhaseCapsule {
+	if phase == domain.PhaseCapsule {
 		tag = "capsule repair, "
 	}
 	for {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/quantumlayer/qlp/internal/domain"
 	"github.com/quantumlayer/qlp/internal/llm"
 	"github.com/quantumlayer/qlp/internal/llm/llmtest"
 	"github.com/quantumlayer/qlp/internal/llm/openai"
@@ -16,15 +17,14 @@ import (
 	"github.com/quantumlayer/qlp/internal/logx"
 	"github.com/quantumlayer/qlp/internal/pricing"
 	"github.com/quantumlayer/qlp/internal/redisx/redistest"
-	"github.com/quantumlayer/qlp/internal/store"
 )
 
 type sink struct {
 	mu   sync.Mutex
-	rows []store.Usage
+	rows []domain.Usage
 }
 
-func (s *sink) RecordUsage(_ context.Context, u store.Usage) error {
+func (s *sink) RecordUsage(_ context.Context, u domain.Usage) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rows = append(s.rows, u)

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
+	"github.com/quantumlayer/qlp/internal/domain"
 	"github.com/quantumlayer/qlp/internal/llm"
 	"github.com/quantumlayer/qlp/internal/llm/llmtest"
 	"github.com/quantumlayer/qlp/internal/llm/replay"
@@ -27,26 +28,25 @@ import (
 	"github.com/quantumlayer/qlp/internal/logx"
 	"github.com/quantumlayer/qlp/internal/pricing"
 	"github.com/quantumlayer/qlp/internal/redisx/redistest"
-	"github.com/quantumlayer/qlp/internal/store"
 	"github.com/quantumlayer/qlp/internal/vocab"
 )
 
 type sink struct {
 	mu   sync.Mutex
-	rows []store.Usage
+	rows []domain.Usage
 }
 
-func (s *sink) RecordUsage(_ context.Context, u store.Usage) error {
+func (s *sink) RecordUsage(_ context.Context, u domain.Usage) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rows = append(s.rows, u)
 	return nil
 }
 
-func (s *sink) all() []store.Usage {
+func (s *sink) all() []domain.Usage {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]store.Usage(nil), s.rows...)
+	return append([]domain.Usage(nil), s.rows...)
 }
 
 func TestEveryBuiltinPackModelIsPriced(t *testing.T) {

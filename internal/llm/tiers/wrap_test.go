@@ -6,15 +6,15 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/quantumlayer/qlp/internal/domain"
 	"github.com/quantumlayer/qlp/internal/llm"
 	"github.com/quantumlayer/qlp/internal/llm/tiers"
 	"github.com/quantumlayer/qlp/internal/logx"
-	"github.com/quantumlayer/qlp/internal/store"
 )
 
 type nopSink struct{}
 
-func (nopSink) RecordUsage(context.Context, store.Usage) error { return nil }
+func (nopSink) RecordUsage(context.Context, domain.Usage) error { return nil }
 
 type named struct {
 	llm.Provider
