@@ -181,7 +181,9 @@ func (v *secretSetting) String() string     { return string(*v) }
 // Validate checks the configuration; its errors name the setting.
 func (c *Config) Validate() error {
 	list := c.Settings()
-	bad := func(key, format string, args ...any) error { return settings.Invalid(list, "memory."+key, format, args...) }
+	bad := func(key, format string, args ...any) error {
+		return settings.Invalid(list, "memory."+key, format, args...)
+	}
 	var errs []error
 	switch c.Store {
 	case StoreEmbedded:
