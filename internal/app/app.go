@@ -165,10 +165,7 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 		tc = p.Engine.Client
 	}
 	p.Orchestrator = orchestrator.New(orchestrator.Config{
-		MaxAttempts: cfg.Workflow.MaxAttempts, EscalateAfter: cfg.Workflow.EscalateAfter, TaskValidation: cfg.Workflow.TaskValidation,
-		MaxParallel: cfg.Workflow.MaxParallel, HeartbeatTimeout: cfg.Workflow.HeartbeatTimeout, TaskTimeout: cfg.Workflow.TaskTimeout,
-		MaxBodyBytes: cfg.API.MaxBodyBytes, PublicURL: cfg.API.PublicURL, Version: opts.Version,
-		Review: workflow.ReviewPolicy{Threshold: cfg.HITL.Threshold, Timeout: cfg.HITL.Timeout, OnTimeout: cfg.HITL.OnTimeout, AITL: cfg.HITL.AITL},
+		Workflow: cfg.Workflow, MaxBodyBytes: cfg.API.MaxBodyBytes, PublicURL: cfg.API.PublicURL, Version: opts.Version,
 	}, orchestrator.Deps{Store: p.Store, Temporal: tc, Bus: p.Bus, Costs: p.Costs, Budgets: p.Budget, Logger: logger.With("component", "orchestrator")})
 	for _, name := range plan.Remote {
 		t, _ := LookupTarget(name)

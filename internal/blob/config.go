@@ -85,17 +85,11 @@ var (
 // Validate reports the first setting that is wrong for the chosen backend,
 // by name.
 func (c *Config) Validate() error {
-	name := func(key string) string {
-		for _, s := range c.Settings() {
-			if s.Key == "blob."+key {
-				return s.Name()
-			}
-		}
-		return "blob." + key
-	}
+	list := c.Settings()
 	bad := func(key, format string, args ...any) error {
-		return fmt.Errorf("%s: %s", name(key), fmt.Sprintf(format, args...))
+		return settings.Invalid(list, "blob."+key, format, args...)
 	}
+	name := func(key string) string { return settings.NameOf(list, "blob."+key) }
 	switch c.Backend {
 	case BackendLocal:
 		return nil
@@ -158,7 +152,7 @@ func Open(ctx context.Context, c Config) (Store, error) {
 			AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, PartSize: c.PartSize})
 	default:
 		if c.Dir == "" {
-			return nil, fmt.Errorf("%s: no directory for the local backend", "blob.dir (QLP_BLOB_DIR)")
+			return nil, settings.Invalid(c.Settings(), "blob.dir", "no directory for the local backend")
 		}
 		return OpenLocal(c.Dir)
 	}

@@ -6,14 +6,11 @@
 package config
 
 import (
-	"errors"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/quantumlayer/qlp/internal/blob"
 	"github.com/quantumlayer/qlp/internal/budget"
@@ -28,7 +25,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/settings"
 	"github.com/quantumlayer/qlp/internal/store"
 	"github.com/quantumlayer/qlp/internal/validation"
-	"github.com/quantumlayer/qlp/internal/vocab"
+	"github.com/quantumlayer/qlp/internal/workflow"
 )
 
 // API configures the orchestrator's HTTP API.
@@ -49,31 +46,6 @@ type Services struct {
 	MemoryURL      string
 	ValidationAddr string
 	ValidationURL  string
-}
-
-// Workflow configures how jobs run.
-type Workflow struct {
-	MaxAttempts      int
-	EscalateAfter    int
-	MaxParallel      int
-	MaxTasks         int
-	HeartbeatTimeout time.Duration
-	TaskTimeout      time.Duration
-	DecomposerTier   string
-	// TaskValidation is how each task's attempts are validated: quick or
-	// full (see workflow.Input.TaskValidation).
-	TaskValidation string
-}
-
-// HITL configures human review of tasks the validation is not confident
-// about; a job's metadata may override each field (see docs/api.md).
-type HITL struct {
-	// Threshold: a passing task with a confidence below it waits for a
-	// review; 0 turns reviews off.
-	Threshold float64
-	Timeout   time.Duration
-	OnTimeout string // approve|reject|wait
-	AITL      bool
 }
 
 // Client is how the CLI reaches a remote QLP.
@@ -100,8 +72,7 @@ type Config struct {
 	Redis        redisx.Config
 	Temporal     engine.Config
 	LLM          tiers.Config
-	Workflow     Workflow
-	HITL         HITL
+	Workflow     workflow.Config // workflow.* and hitl.*
 	Client       Client
 	Capsule      Capsule
 	Services     Services
@@ -116,15 +87,13 @@ type Config struct {
 // Defaults returns the embedded-mode defaults.
 func Defaults() Config {
 	return Config{
-		DataDir:   defaultDataDir(),
-		LogLevel:  "info",
-		LogFormat: logx.FormatAuto,
-		API:       API{Addr: "127.0.0.1:8000", MaxBodyBytes: 1 << 20},
-		Temporal:  engine.Defaults(),
-		LLM:       tiers.Defaults(),
-		Workflow: Workflow{MaxAttempts: 3, EscalateAfter: 2, MaxParallel: 4, MaxTasks: 20, HeartbeatTimeout: 30 * time.Second,
-			TaskTimeout: 20 * time.Minute, DecomposerTier: "T2", TaskValidation: "quick"},
-		HITL:       HITL{Timeout: 24 * time.Hour, OnTimeout: "wait"},
+		DataDir:    defaultDataDir(),
+		LogLevel:   "info",
+		LogFormat:  logx.FormatAuto,
+		API:        API{Addr: "127.0.0.1:8000", MaxBodyBytes: 1 << 20},
+		Temporal:   engine.Defaults(),
+		LLM:        tiers.Defaults(),
+		Workflow:   workflow.Defaults(),
 		Services:   Services{AgentsAddr: "127.0.0.1:8001", WorkerAddr: "127.0.0.1:8005", SandboxAddr: "127.0.0.1:8004", MemoryAddr: "127.0.0.1:8003", ValidationAddr: "127.0.0.1:8002"},
 		Sandbox:    sandbox.Defaults(),
 		Memory:     memoryDefaults(),
@@ -182,20 +151,8 @@ func (c *Config) Settings() []settings.Setting {
 		{Key: "api.addr", Env: "QLP_API_ADDR", Help: "listen address of the orchestrator API", Value: settings.String(&c.API.Addr)},
 		{Key: "api.max_body_bytes", Env: "QLP_API_MAX_BODY_BYTES", Help: "largest accepted request body (bytes, or 512KiB, 1MiB)", Value: settings.Int64(&c.API.MaxBodyBytes)},
 		{Key: "api.public_url", Env: "QLP_API_PUBLIC_URL", Help: "URL clients use to reach the API, for links in responses", Value: settings.String(&c.API.PublicURL)},
-		{Key: "workflow.max_parallel", Env: "QLP_WORKFLOW_MAX_PARALLEL", Help: "independent tasks generated at once per job", Value: settings.Int(&c.Workflow.MaxParallel)},
-		{Key: "workflow.max_attempts", Env: "QLP_WORKFLOW_MAX_ATTEMPTS", Help: "attempts of one task in the generate → validate → fix loop, repairs of the capsule's findings included (1 turns repair off)", Value: settings.Int(&c.Workflow.MaxAttempts)},
-		{Key: "workflow.escalate_after", Env: "QLP_WORKFLOW_ESCALATE_AFTER", Help: "failed attempts on one tier before a task moves to the next tier", Value: settings.Int(&c.Workflow.EscalateAfter)},
-		{Key: "workflow.max_tasks", Env: "QLP_WORKFLOW_MAX_TASKS", Help: "largest task graph a job may plan", Value: settings.Int(&c.Workflow.MaxTasks)},
-		{Key: "workflow.heartbeat_timeout", Env: "QLP_WORKFLOW_HEARTBEAT_TIMEOUT", Help: "how long a silent model call may go before Temporal retries it", Value: settings.Duration(&c.Workflow.HeartbeatTimeout)},
-		{Key: "workflow.task_timeout", Env: "QLP_WORKFLOW_TASK_TIMEOUT", Help: "time limit of one attempt of one task", Value: settings.Duration(&c.Workflow.TaskTimeout)},
-		{Key: "workflow.decomposer_tier", Env: "QLP_WORKFLOW_DECOMPOSER_TIER", Help: "tier that plans jobs (T0..T3); a malformed plan is tried again on each stronger tier while attempts are left", Value: settings.String(&c.Workflow.DecomposerTier)},
-		{Key: "workflow.task_validation", Env: "QLP_WORKFLOW_TASK_VALIDATION", Help: "how each task's attempts are validated: quick (the default: compile, tests, built-in rules; what only the capsule's full validation finds is routed back to the task that owns the file) or full (every check, on every attempt)", Value: settings.String(&c.Workflow.TaskValidation)},
 		{Key: "services.agents.addr", Env: "QLP_AGENTS_ADDR", Help: "listen address of the Agent Factory service (POST /execute: one task, one tier)", Value: settings.String(&c.Services.AgentsAddr)},
 		{Key: "services.worker.addr", Env: "QLP_WORKER_ADDR", Help: "listen address of the worker's probes and /metrics", Value: settings.String(&c.Services.WorkerAddr)},
-		{Key: "hitl.threshold", Env: "QLP_HITL_THRESHOLD", Help: "a task that passes validation with a confidence below this (0..1) waits for a review; 0 turns reviews off", Value: settings.Float(&c.HITL.Threshold)},
-		{Key: "hitl.timeout", Env: "QLP_HITL_TIMEOUT", Help: "how long a review waits for a decision before hitl.on_timeout applies", Value: settings.Duration(&c.HITL.Timeout)},
-		{Key: "hitl.on_timeout", Env: "QLP_HITL_ON_TIMEOUT", Help: "what an unanswered review becomes after hitl.timeout: approve, reject or wait (forever)", Value: settings.String(&c.HITL.OnTimeout)},
-		{Key: "hitl.aitl", Env: "QLP_HITL_AITL", Help: "let the automated reviewer (tier T2) approve or ask for changes before a person is asked", Value: settings.Bool(&c.HITL.AITL)},
 		{Key: "services.sandbox.addr", Env: "QLP_SANDBOX_ADDR", Help: "listen address of the Execution Sandbox service", Value: settings.String(&c.Services.SandboxAddr)},
 		{Key: "services.sandbox.url", Env: "QLP_SANDBOX_URL", Help: "URL of a sandbox service in another process; empty runs the sandbox in this process", Value: settings.String(&c.Services.SandboxURL)},
 		{Key: "services.memory.addr", Env: "QLP_MEMORY_ADDR", Help: "listen address of the Vector Memory service", Value: settings.String(&c.Services.MemoryAddr)},
@@ -206,6 +163,7 @@ func (c *Config) Settings() []settings.Setting {
 		{Key: "client.api_key", Env: "QLP_API_KEY", Help: "CLI: API key for QLP_URL", Secret: true, Value: settings.String(&c.Client.APIKey)},
 		{Key: "capsule.trusted_keys", Env: "QLP_CAPSULE_TRUSTED_KEYS", Help: "CLI: publishers' public keys whose capsule signatures verify trusts besides this installation's own, comma-separated: paths of PEM files (qlp capsule key) or base64 keys", Value: settings.List(&c.Capsule.TrustedKeys)},
 	}
+	s = append(s, c.Workflow.Settings()...)
 	s = append(s, c.Store.Settings()...)
 	s = append(s, c.Redis.Settings()...)
 	s = append(s, c.Temporal.Settings()...)
@@ -249,16 +207,19 @@ func Load(src Source) (Config, error) {
 // ValidateCore checks what every server needs: data dir, logging, store,
 // blob store, API and workflow settings.
 func (c *Config) ValidateCore() error {
+	bad := func(key, format string, args ...any) error {
+		return settings.Invalid(c.Settings(), key, format, args...)
+	}
 	if strings.TrimSpace(c.DataDir) == "" {
-		return errors.New("data_dir (QLP_DATA_DIR): must not be empty")
+		return bad("data_dir", "must not be empty")
 	}
 	if _, err := logx.ParseLevel(c.LogLevel); err != nil {
-		return fmt.Errorf("log.level (QLP_LOG_LEVEL): %w", err)
+		return bad("log.level", "%w", err)
 	}
 	switch c.LogFormat {
 	case logx.FormatAuto, logx.FormatJSON, logx.FormatText:
 	default:
-		return fmt.Errorf("log.format (QLP_LOG_FORMAT): %q is not auto, json or text", c.LogFormat)
+		return bad("log.format", "%q is not auto, json or text", c.LogFormat)
 	}
 	if err := c.Store.Validate(); err != nil {
 		return err
@@ -267,34 +228,13 @@ func (c *Config) ValidateCore() error {
 		return err
 	}
 	if _, _, err := net.SplitHostPort(c.API.Addr); err != nil {
-		return fmt.Errorf("api.addr (QLP_API_ADDR): %q is not host:port", c.API.Addr)
+		return bad("api.addr", "%q is not host:port", c.API.Addr)
 	}
 	if c.API.MaxBodyBytes < 1024 {
-		return fmt.Errorf("api.max_body_bytes (QLP_API_MAX_BODY_BYTES): %d is too small (at least 1024)", c.API.MaxBodyBytes)
+		return bad("api.max_body_bytes", "%d is too small (at least 1024)", c.API.MaxBodyBytes)
 	}
-	w := c.Workflow
-	switch {
-	case w.MaxParallel < 1 || w.MaxParallel > 64:
-		return fmt.Errorf("workflow.max_parallel (QLP_WORKFLOW_MAX_PARALLEL): %d is outside 1..64", w.MaxParallel)
-	case w.MaxAttempts < 1 || w.MaxAttempts > 10:
-		return fmt.Errorf("workflow.max_attempts (QLP_WORKFLOW_MAX_ATTEMPTS): %d is outside 1..10", w.MaxAttempts)
-	case w.EscalateAfter < 1:
-		return fmt.Errorf("workflow.escalate_after (QLP_WORKFLOW_ESCALATE_AFTER): %d must be at least 1", w.EscalateAfter)
-	case w.MaxTasks < 1 || w.MaxTasks > 200:
-		return fmt.Errorf("workflow.max_tasks (QLP_WORKFLOW_MAX_TASKS): %d is outside 1..200", w.MaxTasks)
-	case w.HeartbeatTimeout < time.Second:
-		return fmt.Errorf("workflow.heartbeat_timeout (QLP_WORKFLOW_HEARTBEAT_TIMEOUT): %v is shorter than 1s", w.HeartbeatTimeout)
-	case w.TaskTimeout < 10*time.Second:
-		return fmt.Errorf("workflow.task_timeout (QLP_WORKFLOW_TASK_TIMEOUT): %v is shorter than 10s", w.TaskTimeout)
-	}
-	if err := c.HITL.Validate(); err != nil {
+	if err := c.Workflow.Validate(); err != nil {
 		return err
-	}
-	if w.TaskValidation != "quick" && w.TaskValidation != "full" {
-		return fmt.Errorf("workflow.task_validation (QLP_WORKFLOW_TASK_VALIDATION): %q is not quick or full", w.TaskValidation)
-	}
-	if !vocab.ValidTier(w.DecomposerTier) {
-		return fmt.Errorf("workflow.decomposer_tier (QLP_WORKFLOW_DECOMPOSER_TIER): %q is not T0..T3", w.DecomposerTier)
 	}
 	if err := c.Budget.Validate(); err != nil {
 		return err
@@ -306,19 +246,6 @@ func (c *Config) ValidateCore() error {
 		return err
 	}
 	return c.Temporal.Validate()
-}
-
-// Validate checks the review settings.
-func (h HITL) Validate() error {
-	switch {
-	case h.Threshold < 0 || h.Threshold > 1 || h.Threshold != h.Threshold:
-		return fmt.Errorf("hitl.threshold (QLP_HITL_THRESHOLD): %v is outside 0..1", h.Threshold)
-	case !vocab.ValidOnTimeout(h.OnTimeout):
-		return fmt.Errorf("hitl.on_timeout (QLP_HITL_ON_TIMEOUT): %q is not approve, reject or wait", h.OnTimeout)
-	case h.OnTimeout != vocab.OnTimeoutWait && h.Timeout <= 0:
-		return fmt.Errorf("hitl.timeout (QLP_HITL_TIMEOUT): %v must be positive (use hitl.on_timeout=wait to wait forever)", h.Timeout)
-	}
-	return nil
 }
 
 // LoadCosts reads the price catalogue (with pricing.file) and the cost plan

@@ -65,29 +65,31 @@ func (c *Config) Settings() []settings.Setting {
 
 // Validate checks the combination of settings.
 func (c *Config) Validate() error {
+	list := c.Settings()
+	bad := func(key, format string, args ...any) error { return settings.Invalid(list, key, format, args...) }
 	if c.Namespace == "" {
-		return errors.New("temporal.namespace (QLP_TEMPORAL_NAMESPACE): must not be empty")
+		return bad("temporal.namespace", "must not be empty")
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("temporal.tls_cert and temporal.tls_key (QLP_TEMPORAL_TLS_CERT/KEY): set both or neither")
 	}
-	for _, f := range []struct{ name, path string }{{"temporal.tls_cert (QLP_TEMPORAL_TLS_CERT)", c.TLSCert}, {"temporal.tls_key (QLP_TEMPORAL_TLS_KEY)", c.TLSKey}, {"temporal.tls_ca (QLP_TEMPORAL_TLS_CA)", c.TLSCA}} {
+	for _, f := range []struct{ key, path string }{{"temporal.tls_cert", c.TLSCert}, {"temporal.tls_key", c.TLSKey}, {"temporal.tls_ca", c.TLSCA}} {
 		if f.path == "" {
 			continue
 		}
 		if _, err := os.Stat(f.path); err != nil {
-			return fmt.Errorf("%s: %w", f.name, err)
+			return bad(f.key, "%w", err)
 		}
 	}
 	if c.Address == "" {
 		if c.Port < 0 || c.Port > 65535 {
-			return fmt.Errorf("temporal.port (QLP_TEMPORAL_PORT): %d is not a port", c.Port)
+			return bad("temporal.port", "%d is not a port", c.Port)
 		}
 		if c.UI && (c.UIPort <= 0 || c.UIPort > 65535) {
-			return fmt.Errorf("temporal.ui_port (QLP_TEMPORAL_UI_PORT): %d is not a port", c.UIPort)
+			return bad("temporal.ui_port", "%d is not a port", c.UIPort)
 		}
 	} else if _, _, err := net.SplitHostPort(c.Address); err != nil {
-		return fmt.Errorf("temporal.address (QLP_TEMPORAL_ADDRESS): %q is not host:port", c.Address)
+		return bad("temporal.address", "%q is not host:port", c.Address)
 	}
 	return nil
 }

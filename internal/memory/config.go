@@ -180,11 +180,10 @@ func (v *secretSetting) String() string     { return string(*v) }
 
 // Validate checks the configuration; its errors name the setting.
 func (c *Config) Validate() error {
-	byKey := map[string]settings.Setting{}
-	for _, s := range c.Settings() {
-		byKey[s.Key] = s
+	list := c.Settings()
+	bad := func(key, format string, args ...any) error {
+		return settings.Invalid(list, "memory."+key, format, args...)
 	}
-	bad := func(key, format string, args ...any) error { return byKey["memory."+key].Errorf(format, args...) }
 	var errs []error
 	switch c.Store {
 	case StoreEmbedded:

@@ -93,7 +93,7 @@ func newCompatAPI(t *testing.T) *compatAPI {
 		Language: "go", CreatedAt: ended}, v))
 	require.NoError(t, st.UpdateJob(ctx, "req-completed", store.JobUpdate{CapsuleID: &api.cap}))
 
-	s := New(Config{MaxAttempts: 3, EscalateAfter: 2}, Deps{Store: st, Logger: logx.Discard()})
+	s := New(Config{Workflow: workflow.Config{MaxAttempts: 3, EscalateAfter: 2}}, Deps{Store: st, Logger: logx.Discard()})
 	mux := http.NewServeMux()
 	s.Mount(mux, func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -81,7 +81,7 @@ func (s *Service) tenantPolicy(ctx context.Context, tenantID string) (workflow.R
 	if err != nil {
 		return workflow.ReviewPolicy{}, err
 	}
-	p, _ := layerTenant(s.cfg.Review, t)
+	p, _ := layerTenant(s.cfg.Workflow.Review, t)
 	return p, nil
 }
 
@@ -141,7 +141,7 @@ func (s *Service) ReviewPolicy(ctx context.Context, tenantID string) (ReviewPoli
 	if err != nil {
 		return ReviewPolicyView{}, err
 	}
-	return reviewPolicyView(s.cfg.Review, t), nil
+	return reviewPolicyView(s.cfg.Workflow.Review, t), nil
 }
 
 // Change is one field of an update: left out (Set false), returned to the
@@ -252,7 +252,7 @@ func (s *Service) SetReviewPolicy(ctx context.Context, tenantID string, u Review
 	u.Timeout.apply(&t.Timeout)
 	u.OnTimeout.apply(&t.OnTimeout)
 	u.AITL.apply(&t.AITL)
-	if p, _ := layerTenant(s.cfg.Review, t); p.OnTimeout != vocab.OnTimeoutWait && p.Timeout <= 0 {
+	if p, _ := layerTenant(s.cfg.Workflow.Review, t); p.OnTimeout != vocab.OnTimeoutWait && p.Timeout <= 0 {
 		field := "on_timeout"
 		if u.Timeout.Set {
 			field = "timeout" // reset by this update
@@ -264,7 +264,7 @@ func (s *Service) SetReviewPolicy(ctx context.Context, tenantID string, u Review
 		return ReviewPolicyView{}, err
 	}
 	s.logger.Info("review policy changed", "tenant", tenantID, "by", by)
-	return reviewPolicyView(s.cfg.Review, t), nil
+	return reviewPolicyView(s.cfg.Workflow.Review, t), nil
 }
 
 // handleReviewPolicy is GET /api/v2/review-policy: the tenant's review

@@ -139,7 +139,7 @@ func TestSetReviewPolicy(t *testing.T) {
 		require.NoError(t, err)
 	}
 	server := workflow.ReviewPolicy{Threshold: 0.6, Timeout: 24 * time.Hour, OnTimeout: vocab.OnTimeoutWait}
-	s := New(Config{Review: server}, Deps{Store: st, Logger: logx.Discard()})
+	s := New(Config{Workflow: workflow.Config{Review: server}}, Deps{Store: st, Logger: logx.Discard()})
 	set := func(body string) (ReviewPolicyView, error) {
 		t.Helper()
 		u, err := ParseReviewPolicyUpdate([]byte(body))
@@ -181,7 +181,7 @@ func TestSetReviewPolicy(t *testing.T) {
 	require.Equal(t, "reject", v.OnTimeout)
 
 	// Without a timeout anywhere, approve and reject are refused.
-	s.cfg.Review.Timeout = 0
+	s.cfg.Workflow.Review.Timeout = 0
 	_, err = set(`{"on_timeout": "approve"}`)
 	require.Equal(t, "on_timeout", httpx.AsError(err).Field)
 	_, err = set(`{"on_timeout": "wait"}`)

@@ -31,24 +31,18 @@ import (
 
 // Config tunes the jobs the service starts.
 type Config struct {
-	MaxAttempts   int
-	EscalateAfter int
-	// TaskValidation is quick or full (workflow.Input.TaskValidation).
-	TaskValidation   string
-	MaxParallel      int
-	HeartbeatTimeout time.Duration
-	TaskTimeout      time.Duration
+	// Workflow is copied into each job's workflow.Input. Its Review is the
+	// server's review policy: a tenant's own policy (PUT
+	// /api/v2/review-policy) overrides the fields it sets, and a job's
+	// metadata overrides both (review_threshold, review_timeout,
+	// review_on_timeout, review_aitl).
+	Workflow workflow.Config
 	// MaxBodyBytes limits HTTP request bodies.
 	MaxBodyBytes int64
 	// PublicURL prefixes links in responses; empty leaves them relative.
 	PublicURL string
 	// Version is reported by /health.
 	Version string
-	// Review is the server's review policy. A tenant's own policy (PUT
-	// /api/v2/review-policy) overrides the fields it sets, and a job's
-	// metadata overrides both (review_threshold, review_timeout,
-	// review_on_timeout, review_aitl).
-	Review workflow.ReviewPolicy
 }
 
 // Deps are the service's collaborators.
@@ -258,9 +252,9 @@ func (s *Service) start(ctx context.Context, job domain.Job) error {
 		opts.WorkflowExecutionTimeout = 0
 	}
 	_, err = s.tc.ExecuteWorkflow(ctx, opts, workflow.WorkflowName, workflow.Input{
-		RequestID: job.ID, TenantID: job.TenantID, MaxParallel: s.cfg.MaxParallel,
-		HeartbeatTimeout: s.cfg.HeartbeatTimeout, TaskTimeout: s.cfg.TaskTimeout, AllowReuse: allowReuse(job.Metadata),
-		MaxAttempts: s.cfg.MaxAttempts, EscalateAfter: s.cfg.EscalateAfter, TaskValidation: s.cfg.TaskValidation, Review: review,
+		RequestID: job.ID, TenantID: job.TenantID, MaxParallel: s.cfg.Workflow.MaxParallel,
+		HeartbeatTimeout: s.cfg.Workflow.HeartbeatTimeout, TaskTimeout: s.cfg.Workflow.TaskTimeout, AllowReuse: allowReuse(job.Metadata),
+		MaxAttempts: s.cfg.Workflow.MaxAttempts, EscalateAfter: s.cfg.Workflow.EscalateAfter, TaskValidation: s.cfg.Workflow.TaskValidation, Review: review,
 	})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {

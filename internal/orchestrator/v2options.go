@@ -200,12 +200,12 @@ func (s *Service) features(plan V2Plan, tierOverride string, review workflow.Rev
 	if plan.Execution.Strict {
 		f = append(f, "strict_validation")
 	}
-	attempts, escalate := s.cfg.MaxAttempts, s.cfg.EscalateAfter
+	attempts, escalate := s.cfg.Workflow.MaxAttempts, s.cfg.Workflow.EscalateAfter
 	if attempts <= 0 {
-		attempts = workflow.DefaultMaxAttempts
+		attempts = workflow.Defaults().MaxAttempts
 	}
 	if escalate <= 0 {
-		escalate = workflow.DefaultEscalateAfter
+		escalate = workflow.Defaults().EscalateAfter
 	}
 	if attempts > 1 {
 		f = append(f, fmt.Sprintf("repair_loop:%d_attempts", attempts))

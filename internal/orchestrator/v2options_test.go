@@ -78,13 +78,13 @@ func TestV2FeaturesFollowTheSettings(t *testing.T) {
 	require.NoError(t, err)
 	robust, err := resolveV2(V2Options{Mode: ModeRobust, Delivery: map[string]any{"format": "tar"}})
 	require.NoError(t, err)
-	s := &Service{cfg: Config{MaxAttempts: 3, EscalateAfter: 2}}
+	s := &Service{cfg: Config{Workflow: workflow.Config{MaxAttempts: 3, EscalateAfter: 2}}}
 	require.Equal(t, []string{"task_validation:quick", "capsule_validation:quick", "repair_loop:3_attempts", "tier_escalation:after_2",
 		"signed_capsule", "delivery:download:zip"}, s.features(basic, "", workflow.ReviewPolicy{}, false))
 	require.Equal(t, []string{"task_validation:full", "capsule_validation:full", "strict_validation", "repair_loop:3_attempts", "tier_override:T2",
 		"tier_escalation:after_2", "human_review:below_0.8", "automated_review", "reuse", "signed_capsule", "delivery:download:tar"},
 		s.features(robust, "T2", workflow.ReviewPolicy{Threshold: 0.8, AITL: true}, true))
-	one := &Service{cfg: Config{MaxAttempts: 1, EscalateAfter: 2}}
+	one := &Service{cfg: Config{Workflow: workflow.Config{MaxAttempts: 1, EscalateAfter: 2}}}
 	require.Equal(t, []string{"task_validation:quick", "capsule_validation:quick", "signed_capsule", "delivery:download:zip"},
 		one.features(basic, "", workflow.ReviewPolicy{}, false), "no repair loop, no escalation with one attempt")
 }

@@ -2,7 +2,6 @@ package sandbox
 
 import (
 	"errors"
-	"fmt"
 	"runtime"
 	"strings"
 	"time"
@@ -169,29 +168,26 @@ func (c *Config) Settings() []settings.Setting {
 
 // Validate reports the first setting that is out of range, by name.
 func (c *Config) Validate() error {
-	name := func(key string) string {
-		for _, s := range c.Settings() {
-			if s.Key == "sandbox."+key {
-				return s.Name()
-			}
-		}
-		return "sandbox." + key
+	list := c.Settings()
+	bad := func(key, format string, args ...any) error {
+		return settings.Invalid(list, "sandbox."+key, format, args...)
 	}
+	name := func(key string) string { return settings.NameOf(list, "sandbox."+key) }
 	switch c.Backend {
 	case BackendBwrap, BackendGVisor:
 	case BackendUnsafeLocal:
 		if !c.AllowUnsafe {
-			return fmt.Errorf("%s: unsafe-local runs generated code without isolation; set %s=true to allow it", name("backend"), name("allow_unsafe"))
+			return bad("backend", "unsafe-local runs generated code without isolation; set %s=true to allow it", name("allow_unsafe"))
 		}
 	default:
-		return fmt.Errorf("%s: unknown backend %q (want bwrap, gvisor or unsafe-local)", name("backend"), c.Backend)
+		return bad("backend", "unknown backend %q (want bwrap, gvisor or unsafe-local)", c.Backend)
 	}
 	for _, p := range []struct {
 		key string
 		v   int
 	}{{"max_concurrent", c.MaxConcurrent + 1}, {"queue_size", c.QueueSize + 1}, {"per_tenant", c.PerTenant + 1}} {
 		if p.v < 1 {
-			return fmt.Errorf("%s: must not be negative", name(p.key))
+			return bad(p.key, "must not be negative")
 		}
 	}
 	for _, set := range []struct {
@@ -201,7 +197,7 @@ func (c *Config) Validate() error {
 		if err := set.l.positive(); err != nil {
 			var fe *SpecError
 			if errors.As(err, &fe) {
-				return fmt.Errorf("%s: %s", name(set.prefix+fe.Field), fe.Message)
+				return bad(set.prefix+fe.Field, "%s", fe.Message)
 			}
 			return err
 		}
@@ -211,13 +207,13 @@ func (c *Config) Validate() error {
 		if !errors.As(err, &fe) {
 			return err
 		}
-		return fmt.Errorf("%s: %s (the maximum)", name("default_limits."+strings.TrimPrefix(fe.Field, "limits.")), fe.Message)
+		return bad("default_limits."+strings.TrimPrefix(fe.Field, "limits."), "%s (the maximum)", fe.Message)
 	}
 	if c.MaxFilesBytes < 1 || c.MaxBodyBytes < c.MaxFilesBytes {
-		return fmt.Errorf("%s: must be at least %s", name("max_body_bytes"), name("max_files_bytes"))
+		return bad("max_body_bytes", "must be at least %s", name("max_files_bytes"))
 	}
 	if c.SandboxUID < 1 {
-		return fmt.Errorf("%s: must be a non-root uid", name("sandbox_uid"))
+		return bad("sandbox_uid", "must be a non-root uid")
 	}
 	return nil
 }

@@ -52,10 +52,38 @@ func (s Setting) Display() string {
 	return v
 }
 
-// Errorf builds a configuration error that names the setting.
+// Errorf builds a configuration error that names the setting:
+// "key (ENV): message". The format may wrap an error with %w.
 func (s Setting) Errorf(format string, args ...any) error {
-	return fmt.Errorf("%s: %s", s.Name(), fmt.Sprintf(format, args...))
+	return fmt.Errorf("%s: "+format, append([]any{s.Name()}, args...)...)
 }
+
+// Lookup returns the setting of list with the dotted key. It panics when
+// there is none: keys are written in code, so a misspelt one is a bug that
+// the first test reaching it must show, not an error message naming nothing.
+func Lookup(list []Setting, key string) Setting {
+	for _, s := range list {
+		if s.Key == key {
+			return s
+		}
+	}
+	panic(fmt.Sprintf("settings: no setting %q", key))
+}
+
+// Invalid is the one way a Validate method names a bad setting: it
+// returns "key (ENV): message" for the setting of list with the key, e.g.
+//
+//	settings.Invalid(c.Settings(), "workflow.max_parallel", "%d is outside 1..64", n)
+//
+// Like [Lookup], it panics on an unknown key.
+func Invalid(list []Setting, key, format string, args ...any) error {
+	return Lookup(list, key).Errorf(format, args...)
+}
+
+// NameOf is how messages refer to the setting of list with the key, e.g.
+// when a message names a second setting: "llm.provider (QLP_LLM_PROVIDER)".
+// Like [Lookup], it panics on an unknown key.
+func NameOf(list []Setting, key string) string { return Lookup(list, key).Name() }
 
 // Source says where values come from when applying settings.
 type Source struct {

@@ -1,7 +1,6 @@
 package validation
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/quantumlayer/qlp/internal/settings"
@@ -70,33 +69,30 @@ func (c *Config) Settings() []settings.Setting {
 
 // Validate reports the first setting that is out of range, by name.
 func (c *Config) Validate() error {
-	name := func(key string) string {
-		for _, s := range c.Settings() {
-			if s.Key == "validation."+key {
-				return s.Name()
-			}
-		}
-		return "validation." + key
+	list := c.Settings()
+	bad := func(key, format string, args ...any) error {
+		return settings.Invalid(list, "validation."+key, format, args...)
 	}
+	name := func(key string) string { return settings.NameOf(list, "validation."+key) }
 	switch {
 	case c.MaxParallel < 1 || c.MaxParallel > 64:
-		return fmt.Errorf("%s: %d is outside 1..64", name("max_parallel"), c.MaxParallel)
+		return bad("max_parallel", "%d is outside 1..64", c.MaxParallel)
 	case c.CacheEntries < 0:
-		return fmt.Errorf("%s: must not be negative", name("cache_entries"))
+		return bad("cache_entries", "must not be negative")
 	case c.CheckTimeout < time.Second:
-		return fmt.Errorf("%s: %v is shorter than 1s", name("check_timeout"), c.CheckTimeout)
+		return bad("check_timeout", "%v is shorter than 1s", c.CheckTimeout)
 	case c.TestTimeout < time.Second:
-		return fmt.Errorf("%s: %v is shorter than 1s", name("test_timeout"), c.TestTimeout)
+		return bad("test_timeout", "%v is shorter than 1s", c.TestTimeout)
 	case c.MemoryBytes < 64<<20:
-		return fmt.Errorf("%s: %d is below 64MiB", name("memory_bytes"), c.MemoryBytes)
+		return bad("memory_bytes", "%d is below 64MiB", c.MemoryBytes)
 	case c.ReviewThreshold < 0 || c.ReviewThreshold > 1:
-		return fmt.Errorf("%s: %v is outside 0..1", name("review_threshold"), c.ReviewThreshold)
+		return bad("review_threshold", "%v is outside 0..1", c.ReviewThreshold)
 	case c.MaxFiles < 1:
-		return fmt.Errorf("%s: must be at least 1", name("max_files"))
+		return bad("max_files", "must be at least 1")
 	case c.MaxFileBytes < 1 || c.MaxTotalBytes < c.MaxFileBytes:
-		return fmt.Errorf("%s: must be at least %s", name("max_total_bytes"), name("max_file_bytes"))
+		return bad("max_total_bytes", "must be at least %s", name("max_file_bytes"))
 	case c.MaxBodyBytes < c.MaxTotalBytes:
-		return fmt.Errorf("%s: must be at least %s", name("max_body_bytes"), name("max_total_bytes"))
+		return bad("max_body_bytes", "must be at least %s", name("max_total_bytes"))
 	}
 	return nil
 }

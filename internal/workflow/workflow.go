@@ -13,34 +13,28 @@ import (
 	"github.com/quantumlayer/qlp/internal/vocab"
 )
 
-// Defaults for Input fields left zero.
-const (
-	DefaultMaxParallel      = 4
-	DefaultHeartbeatTimeout = 30 * time.Second
-	DefaultTaskTimeout      = 20 * time.Minute
-	DefaultMaxAttempts      = 3
-	DefaultEscalateAfter    = 2
-)
-
 // QLPWorkflow runs one job: start, decompose, generate the tasks in
 // dependency order (independent ones in parallel, bounded), assemble the
 // capsule, finish. A failed job ends as a failed workflow whose error says
 // why; a cancelled one as a cancelled workflow.
 func QLPWorkflow(ctx workflow.Context, in Input) (Result, error) {
+	// Zero fields mean the defaults: Defaults is pure, so replays of
+	// recorded histories fill in the same values.
+	def := Defaults()
 	if in.MaxParallel <= 0 {
-		in.MaxParallel = DefaultMaxParallel
+		in.MaxParallel = def.MaxParallel
 	}
 	if in.HeartbeatTimeout <= 0 {
-		in.HeartbeatTimeout = DefaultHeartbeatTimeout
+		in.HeartbeatTimeout = def.HeartbeatTimeout
 	}
 	if in.TaskTimeout <= 0 {
-		in.TaskTimeout = DefaultTaskTimeout
+		in.TaskTimeout = def.TaskTimeout
 	}
 	if in.MaxAttempts <= 0 {
-		in.MaxAttempts = DefaultMaxAttempts
+		in.MaxAttempts = def.MaxAttempts
 	}
 	if in.EscalateAfter <= 0 {
-		in.EscalateAfter = DefaultEscalateAfter
+		in.EscalateAfter = def.EscalateAfter
 	}
 	if in.TaskValidation == "" {
 		in.TaskValidation = TaskValidationQuick
