@@ -193,11 +193,17 @@ func (c *Config) Settings() []settings.Setting {
 	return s
 }
 
+// invalid names a bad setting the one way every package does
+// (settings.Invalid): "key (ENV): message".
+func (c *Config) invalid(key, format string, args ...any) error {
+	return settings.Invalid(c.Settings(), key, format, args...)
+}
+
 // Validate checks the packs and what their providers need. It does not
 // look up prices: Build does, so that a missing price fails start-up.
 func (c *Config) Validate() error {
 	if c.Provider == "" && c.Pack == "" {
-		return errors.New("llm.provider (QLP_LLM_PROVIDER): not set: QLP embeds no model; set openai, azure, anthropic, bedrock or ollama (or a pack with QLP_LLM_PACK), or replay with QLP_LLM_CASSETTE")
+		return c.invalid("llm.provider", "not set: QLP embeds no model; set openai, azure, anthropic, bedrock or ollama (or a pack with QLP_LLM_PACK), or replay with QLP_LLM_CASSETTE")
 	}
 	if c.Provider == "ollama" && c.BaseURL != "" && (c.Ollama.URL == "" || c.Ollama.URL == ollama.DefaultBaseURL) {
 		// Earlier QLP reached Ollama through its OpenAI-compatible /v1.
@@ -205,11 +211,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Provider == "replay" {
 		if c.Cassette == "" {
-			return errors.New("llm.cassette (QLP_LLM_CASSETTE): required with provider replay")
+			return c.invalid("llm.cassette", "required with provider replay")
 		}
 	} else {
 		if c.Provider != "" && !knownProvider(c.Provider) {
-			return fmt.Errorf("llm.provider (QLP_LLM_PROVIDER): unknown provider %q (want %s or replay)", c.Provider, strings.Join(Providers, ", "))
+			return c.invalid("llm.provider", "unknown provider %q (want %s or replay)", c.Provider, strings.Join(Providers, ", "))
 		}
 		packs, err := c.packs()
 		if err != nil {
@@ -233,35 +239,35 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.Timeout <= 0 {
-		return errors.New("llm.timeout (QLP_LLM_TIMEOUT): must be positive")
+		return c.invalid("llm.timeout", "must be positive")
 	}
 	if c.MaxTokens <= 0 {
-		return errors.New("llm.max_tokens (QLP_LLM_MAX_TOKENS): must be positive")
+		return c.invalid("llm.max_tokens", "must be positive")
 	}
 	if c.Temperature < 0 || c.Temperature > 2 {
-		return fmt.Errorf("llm.temperature (QLP_LLM_TEMPERATURE): %v is outside 0..2", c.Temperature)
+		return c.invalid("llm.temperature", "%v is outside 0..2", c.Temperature)
 	}
 	switch {
 	case c.Retry.MaxAttempts < 1 || c.Retry.MaxAttempts > 20:
-		return fmt.Errorf("llm.retry.max_attempts (QLP_LLM_RETRY_MAX_ATTEMPTS): %d is outside 1..20", c.Retry.MaxAttempts)
+		return c.invalid("llm.retry.max_attempts", "%d is outside 1..20", c.Retry.MaxAttempts)
 	case c.Retry.BaseDelay <= 0:
-		return errors.New("llm.retry.base_delay (QLP_LLM_RETRY_BASE_DELAY): must be positive")
+		return c.invalid("llm.retry.base_delay", "must be positive")
 	case c.Retry.MaxDelay < c.Retry.BaseDelay:
-		return errors.New("llm.retry.max_delay (QLP_LLM_RETRY_MAX_DELAY): shorter than llm.retry.base_delay")
+		return c.invalid("llm.retry.max_delay", "shorter than llm.retry.base_delay")
 	case c.Retry.MaxRetryAfter < 0:
-		return errors.New("llm.retry.max_retry_after (QLP_LLM_RETRY_MAX_RETRY_AFTER): must not be negative")
+		return c.invalid("llm.retry.max_retry_after", "must not be negative")
 	case c.Breaker.Failures < 1:
-		return errors.New("llm.breaker.failures (QLP_LLM_BREAKER_FAILURES): must be at least 1")
+		return c.invalid("llm.breaker.failures", "must be at least 1")
 	case c.Breaker.OpenFor <= 0:
-		return errors.New("llm.breaker.open_for (QLP_LLM_BREAKER_OPEN_FOR): must be positive")
+		return c.invalid("llm.breaker.open_for", "must be positive")
 	case c.RateLimitMaxWait < 0:
-		return errors.New("llm.rate_limit_max_wait (QLP_LLM_RATE_LIMIT_MAX_WAIT): must not be negative")
+		return c.invalid("llm.rate_limit_max_wait", "must not be negative")
 	case c.Cache.MaxTemperature < 0 || c.Cache.MaxTemperature > 2:
-		return fmt.Errorf("llm.cache.max_temperature (QLP_LLM_CACHE_MAX_TEMPERATURE): %v is outside 0..2", c.Cache.MaxTemperature)
+		return c.invalid("llm.cache.max_temperature", "%v is outside 0..2", c.Cache.MaxTemperature)
 	case c.Cache.Enabled && c.Cache.TTL <= 0:
-		return errors.New("llm.cache.ttl (QLP_LLM_CACHE_TTL): must be positive")
+		return c.invalid("llm.cache.ttl", "must be positive")
 	case c.Cache.Enabled && c.Cache.Entries < 1:
-		return errors.New("llm.cache.entries (QLP_LLM_CACHE_ENTRIES): must be at least 1")
+		return c.invalid("llm.cache.entries", "must be at least 1")
 	}
 	return nil
 }
@@ -275,50 +281,50 @@ func (c *Config) validateProvider(p string) error {
 	switch p {
 	case "openai":
 		if c.BaseURL != "" && !httpURL(c.BaseURL) {
-			return fmt.Errorf("llm.base_url (QLP_LLM_BASE_URL): %q is not an http(s) URL", c.BaseURL)
+			return c.invalid("llm.base_url", "%q is not an http(s) URL", c.BaseURL)
 		}
 		if c.BaseURL == "" && c.APIKey == "" {
-			return errors.New("llm.api_key (QLP_LLM_API_KEY): required for OpenAI's API (set QLP_LLM_BASE_URL for a self-hosted OpenAI-compatible server)")
+			return c.invalid("llm.api_key", "required for OpenAI's API (set QLP_LLM_BASE_URL for a self-hosted OpenAI-compatible server)")
 		}
 	case "azure":
 		if c.Azure.Endpoint == "" {
-			return errors.New("llm.azure.endpoint (QLP_LLM_AZURE_ENDPOINT): required by a pack that uses azure")
+			return c.invalid("llm.azure.endpoint", "required by a pack that uses azure")
 		}
 		if !httpURL(c.Azure.Endpoint) {
-			return fmt.Errorf("llm.azure.endpoint (QLP_LLM_AZURE_ENDPOINT): %q is not an http(s) URL", c.Azure.Endpoint)
+			return c.invalid("llm.azure.endpoint", "%q is not an http(s) URL", c.Azure.Endpoint)
 		}
 		if c.Azure.APIKey == "" {
-			return errors.New("llm.azure.api_key (QLP_LLM_AZURE_API_KEY): required by a pack that uses azure")
+			return c.invalid("llm.azure.api_key", "required by a pack that uses azure")
 		}
 		if _, err := azure.ParseDeployments(c.Azure.Deployments); err != nil {
-			return fmt.Errorf("llm.azure.deployments (QLP_LLM_AZURE_DEPLOYMENTS): %w", err)
+			return c.invalid("llm.azure.deployments", "%w", err)
 		}
 	case "anthropic":
 		if c.Anthropic.BaseURL != "" && !httpURL(c.Anthropic.BaseURL) {
-			return fmt.Errorf("llm.anthropic.base_url (QLP_LLM_ANTHROPIC_BASE_URL): %q is not an http(s) URL", c.Anthropic.BaseURL)
+			return c.invalid("llm.anthropic.base_url", "%q is not an http(s) URL", c.Anthropic.BaseURL)
 		}
 		if c.Anthropic.APIKey == "" && c.Anthropic.BaseURL == "" {
-			return errors.New("llm.anthropic.api_key (QLP_LLM_ANTHROPIC_API_KEY): required by a pack that uses anthropic")
+			return c.invalid("llm.anthropic.api_key", "required by a pack that uses anthropic")
 		}
 	case "bedrock":
 		if c.Bedrock.Region == "" {
-			return errors.New("llm.bedrock.region (QLP_LLM_AWS_REGION): required by a pack that uses bedrock")
+			return c.invalid("llm.bedrock.region", "required by a pack that uses bedrock")
 		}
 		if c.Bedrock.Endpoint != "" && !httpURL(c.Bedrock.Endpoint) {
-			return fmt.Errorf("llm.bedrock.endpoint (QLP_LLM_BEDROCK_ENDPOINT): %q is not an http(s) URL", c.Bedrock.Endpoint)
+			return c.invalid("llm.bedrock.endpoint", "%q is not an http(s) URL", c.Bedrock.Endpoint)
 		}
 	case "ollama":
 		if c.Ollama.URL != "" && !httpURL(c.Ollama.URL) {
-			return fmt.Errorf("llm.ollama.url (QLP_LLM_OLLAMA_URL): %q is not an http(s) URL", c.Ollama.URL)
+			return c.invalid("llm.ollama.url", "%q is not an http(s) URL", c.Ollama.URL)
 		}
 		if c.Ollama.MinContext < 512 {
-			return fmt.Errorf("llm.ollama.min_context (QLP_LLM_OLLAMA_MIN_CONTEXT): %d is below 512", c.Ollama.MinContext)
+			return c.invalid("llm.ollama.min_context", "%d is below 512", c.Ollama.MinContext)
 		}
 		if c.Ollama.MaxContext < c.Ollama.MinContext {
-			return fmt.Errorf("llm.ollama.max_context (QLP_LLM_OLLAMA_MAX_CONTEXT): %d is below llm.ollama.min_context %d", c.Ollama.MaxContext, c.Ollama.MinContext)
+			return c.invalid("llm.ollama.max_context", "%d is below llm.ollama.min_context %d", c.Ollama.MaxContext, c.Ollama.MinContext)
 		}
 		if c.Ollama.MaxContext <= c.MaxTokens {
-			return fmt.Errorf("llm.ollama.max_context (QLP_LLM_OLLAMA_MAX_CONTEXT): %d leaves no room for a prompt beside llm.max_tokens %d", c.Ollama.MaxContext, c.MaxTokens)
+			return c.invalid("llm.ollama.max_context", "%d leaves no room for a prompt beside llm.max_tokens %d", c.Ollama.MaxContext, c.MaxTokens)
 		}
 	}
 	return nil
@@ -349,9 +355,9 @@ func (c *Config) packs() ([]Pack, error) {
 	def, err := LookupPack(c.defaultPackName())
 	if err != nil {
 		if c.Pack != "" {
-			return nil, fmt.Errorf("llm.pack (QLP_LLM_PACK): %w", err)
+			return nil, c.invalid("llm.pack", "%w", err)
 		}
-		return nil, fmt.Errorf("llm.provider (QLP_LLM_PROVIDER): %w", err)
+		return nil, c.invalid("llm.provider", "%w", err)
 	}
 	for i, m := range c.Models {
 		m = strings.TrimSpace(m)
@@ -364,8 +370,8 @@ func (c *Config) packs() ([]Pack, error) {
 		for i, s := range def.Tiers {
 			if prefix, _, ok := strings.Cut(s.Model, "."); ok && s.Provider == "bedrock" && (prefix == "us" || prefix == "eu" || prefix == "apac") &&
 				!strings.HasPrefix(reg, prefix+"-") && !(prefix == "apac" && strings.HasPrefix(reg, "ap-")) {
-				return nil, fmt.Errorf("llm.model_%s (QLP_LLM_MODEL_%s): %s is a %s inference profile, not callable from region %s (QLP_LLM_AWS_REGION); name the model for your region",
-					strings.ToLower(vocab.Tiers()[i]), vocab.Tiers()[i], s.Model, prefix, reg)
+				return nil, c.invalid("llm.model_"+strings.ToLower(vocab.Tiers()[i]), "%s is a %s inference profile, not callable from region %s (%s); name the model for your region",
+					s.Model, prefix, reg, settings.Lookup(c.Settings(), "llm.bedrock.region").Env)
 			}
 		}
 	}
@@ -377,14 +383,14 @@ func (c *Config) packs() ([]Pack, error) {
 		}
 		p, err := LookupPack(name)
 		if err != nil {
-			return nil, fmt.Errorf("llm.tenant_packs (QLP_LLM_TENANT_PACKS): %w", err)
+			return nil, c.invalid("llm.tenant_packs", "%w", err)
 		}
 		out = append(out, p)
 	}
 	if c.FallbackPack != "" {
 		p, err := LookupPack(c.FallbackPack)
 		if err != nil {
-			return nil, fmt.Errorf("llm.fallback_pack (QLP_LLM_FALLBACK_PACK): %w", err)
+			return nil, c.invalid("llm.fallback_pack", "%w", err)
 		}
 		out = append(out, p)
 	}
@@ -405,10 +411,10 @@ func (c *Config) rateLimits() (map[string]resilience.Limit, error) {
 		t, err2 := strconv.Atoi(strings.TrimSpace(tpm))
 		p = strings.TrimSpace(p)
 		if !ok || !ok2 || err1 != nil || err2 != nil || r < 0 || t < 0 {
-			return nil, fmt.Errorf("llm.rate_limits (QLP_LLM_RATE_LIMITS): %q is not provider=RPM/TPM", part)
+			return nil, c.invalid("llm.rate_limits", "%q is not provider=RPM/TPM", part)
 		}
 		if !knownProvider(p) {
-			return nil, fmt.Errorf("llm.rate_limits (QLP_LLM_RATE_LIMITS): unknown provider %q (want %s)", p, strings.Join(Providers, ", "))
+			return nil, c.invalid("llm.rate_limits", "unknown provider %q (want %s)", p, strings.Join(Providers, ", "))
 		}
 		out[p] = resilience.Limit{RPM: r, TPM: t}
 	}
@@ -627,7 +633,7 @@ func New(c Config, d Deps) (*Router, error) {
 	var rec *replay.Recorder
 	if c.Record != "" {
 		if rec, err = replay.NewTape(c.Record, replay.Header{Kind: "recorded", Description: "recorded by qlp from " + c.defaultPackName()}); err != nil {
-			return nil, fmt.Errorf("llm.record (QLP_LLM_RECORD): %w", err)
+			return nil, c.invalid("llm.record", "%w", err)
 		}
 		r.closers = append(r.closers, rec.Close)
 	}
@@ -683,7 +689,7 @@ func New(c Config, d Deps) (*Router, error) {
 func (r *Router) buildReplay(c Config, d Deps, prices *pricing.Catalogue, rec *replay.Recorder) error {
 	rp, err := replay.Open(c.Cassette)
 	if err != nil {
-		return fmt.Errorf("llm.cassette (QLP_LLM_CASSETTE): %w", err)
+		return c.invalid("llm.cassette", "%w", err)
 	}
 	if rp.Header().Kind == "scripted" {
 		r.Scripted = true
