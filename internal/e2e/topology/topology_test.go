@@ -1,0 +1,307 @@
+package topology
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/quantumlayer/qlp/internal/auth"
+	"github.com/quantumlayer/qlp/internal/capsule"
+	"github.com/quantumlayer/qlp/internal/orchestrator"
+)
+
+// shared is the topology every test of the package drives; setupErr says
+// why there is none.
+var (
+	shared   *topo
+	setupErr error
+)
+
+func TestMain(m *testing.M) {
+	missing := missingTools()
+	switch {
+	case missing != nil && os.Getenv("QLP_TEST_REQUIRE_SERVICES") == "1":
+		fmt.Fprintf(os.Stderr, "topology: %v (QLP_TEST_REQUIRE_SERVICES=1: nothing is skipped)\n", missing)
+		os.Exit(1)
+	case missing != nil:
+		setupErr = missing
+	default:
+		dir, err := os.MkdirTemp("", "qlp-topology-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		start := time.Now()
+		shared, err = newTopology(ctx, dir)
+		cancel()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "topology: start: %v\n", err)
+			os.Exit(1)
+		}
+		fmt.Fprintf(os.Stderr, "topology: %d processes up in %s\n", len(shared.order), time.Since(start).Round(time.Millisecond))
+	}
+	code := m.Run()
+	if shared != nil {
+		shared.close()
+	}
+	os.Exit(code)
+}
+
+// missingTools names what the topology needs and this machine lacks.
+func missingTools() error {
+	var errs []error
+	for _, tool := range []string{"bwrap", "redis-server", "go"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			errs = append(errs, fmt.Errorf("%s not found", tool))
+		}
+	}
+	if _, err := exec.LookPath("nginx"); err != nil {
+		if _, serr := os.Stat("/usr/sbin/nginx"); serr != nil {
+			errs = append(errs, errors.New("nginx not found"))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w (scripts/install-deps.sh test installs them)", err)
+	}
+	return nil
+}
+
+// topology returns the shared topology, printing every process's log
+// when the test fails.
+func topology(t *testing.T) *topo {
+	t.Helper()
+	if shared == nil {
+		t.Skipf("no topology: %v", setupErr)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("process logs:\n%s", shared.logs())
+		}
+	})
+	return shared
+}
+
+// overall is the one deadline a test waits under.
+func overall(t *testing.T, d time.Duration) context.Context {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	if td, ok := t.Deadline(); ok && td.Add(-30*time.Second).Before(deadline) {
+		deadline = td.Add(-30 * time.Second)
+	}
+	ctx, cancel := context.WithDeadline(t.Context(), deadline)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// client is tenant's API client through nginx.
+func (tp *topo) client(tenant string) *orchestrator.Client {
+	return orchestrator.NewClient(tp.nginx, auth.Secret(tp.keys[tenant]), nil)
+}
+
+// direct is tenant's API client of one orchestrator replica, bypassing
+// nginx.
+func (tp *topo) direct(replica, tenant string) *orchestrator.Client {
+	return orchestrator.NewClient(tp.procs[replica].url, auth.Secret(tp.keys[tenant]), nil)
+}
+
+// outcome is what a test checks of a finished job.
+type outcome struct {
+	events []orchestrator.ProgressEvent
+	status orchestrator.StatusResponse
+}
+
+// follow streams the job's progress through c to its end and returns every
+// event seen.
+func follow(ctx context.Context, t *testing.T, c *orchestrator.Client, workflowID string) []orchestrator.ProgressEvent {
+	t.Helper()
+	var events []orchestrator.ProgressEvent
+	require.NoError(t, c.Follow(ctx, workflowID, 0, func(e orchestrator.ProgressEvent) error {
+		events = append(events, e)
+		return nil
+	}), "following %s", workflowID)
+	return events
+}
+
+// requireCompletedOnce checks that the job completed, that the events the
+// client saw are every event of the job exactly once and in order, that one
+// capsule was built, and that it downloads through nginx intact and
+// verified. It returns the capsule id.
+func (tp *topo) requireCompletedOnce(ctx context.Context, t *testing.T, tenant, workflowID string, seen []orchestrator.ProgressEvent) string {
+	t.Helper()
+	c := tp.client(tenant)
+	require.NotEmpty(t, seen)
+	last := seen[len(seen)-1]
+	require.Equal(t, "workflow_completed", last.Type, last.Message)
+
+	// Every event once, in order: the stream the client followed equals a
+	// fresh read of the whole stream.
+	all := follow(ctx, t, c, workflowID)
+	ids := func(es []orchestrator.ProgressEvent) []int64 {
+		var out []int64
+		for _, e := range es {
+			out = append(out, e.ID)
+		}
+		return out
+	}
+	require.Equal(t, ids(all), ids(seen), "the followed stream missed or repeated events")
+	counts := map[string]int{}
+	for _, e := range all {
+		counts[e.Type]++
+	}
+	require.Equal(t, 1, counts["workflow_started"], "the job started once")
+	require.Equal(t, 1, counts["capsule_created"], "one capsule was built")
+	require.Equal(t, 1, counts["workflow_completed"])
+
+	st, err := c.Status(ctx, workflowID)
+	require.NoError(t, err)
+	require.Equal(t, "completed", st.Status)
+	require.NotNil(t, st.Result)
+	data, err := c.Download(ctx, st.Result.CapsuleID, 0, "zip")
+	require.NoError(t, err)
+	files, err := capsule.ReadArchive(data)
+	require.NoError(t, err)
+	v, err := capsule.Verify(files)
+	require.NoError(t, err)
+	require.True(t, v.Intact(), v.Problems)
+	return st.Result.CapsuleID
+}
+
+// submit starts j through nginx.
+func (tp *topo) submit(ctx context.Context, t *testing.T, tenant string, j *job, metadata map[string]any) orchestrator.ExecuteResponse {
+	t.Helper()
+	sub, err := tp.client(tenant).Execute(ctx, orchestrator.ExecuteRequest{Description: j.request(), Metadata: metadata}, "")
+	require.NoError(t, err)
+	return sub
+}
+
+// TestJobThroughNginx: with every service in its own process, a job
+// submitted through nginx streams its progress through nginx, completes,
+// and its capsule downloads through nginx and verifies; a second download
+// from each replica directly is the same archive, byte for byte.
+func TestJobThroughNginx(t *testing.T) {
+	tp := topology(t)
+	ctx := overall(t, 10*time.Minute)
+	j := tp.newJob(t, false)
+	sub := tp.submit(ctx, t, "acme", j, nil)
+	events := follow(ctx, t, tp.client("acme"), sub.WorkflowID)
+	id := tp.requireCompletedOnce(ctx, t, "acme", sub.WorkflowID, events)
+
+	via, err := tp.client("acme").Download(ctx, id, 0, "tar.gz")
+	require.NoError(t, err)
+	for _, replica := range []string{"orchestrator-1", "orchestrator-2"} {
+		got, err := tp.direct(replica, "acme").Download(ctx, id, 0, "tar.gz")
+		require.NoError(t, err)
+		require.Equal(t, via, got, "the archive from %s differs from the one through nginx", replica)
+	}
+	// Another tenant sees none of it, through nginx.
+	_, err = tp.client("globex").Status(ctx, sub.WorkflowID)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "404")
+}
+
+// TestRepairThroughNginx: the coder's answer fails its tests in the
+// sandbox service, the fixer's passes, and the job completes.
+func TestRepairThroughNginx(t *testing.T) {
+	tp := topology(t)
+	ctx := overall(t, 10*time.Minute)
+	j := tp.newJob(t, true)
+	sub := tp.submit(ctx, t, "acme", j, nil)
+	events := follow(ctx, t, tp.client("acme"), sub.WorkflowID)
+	tp.requireCompletedOnce(ctx, t, "acme", sub.WorkflowID, events)
+	attempts := 0
+	for _, e := range events {
+		if e.Type == "task_attempt" && e.TaskID == "t1" {
+			attempts++
+		}
+	}
+	require.GreaterOrEqual(t, attempts, 1, "the repair attempt is announced")
+}
+
+// TestReviewThroughNginx: a job that waits for a review, answered through
+// nginx, completes.
+func TestReviewThroughNginx(t *testing.T) {
+	tp := topology(t)
+	ctx := overall(t, 10*time.Minute)
+	j := tp.newJob(t, false)
+	sub := tp.submit(ctx, t, "acme", j, map[string]any{"review_threshold": 1})
+	c := tp.client("acme")
+	var review orchestrator.ReviewInfo
+	for review.ID == "" {
+		list, err := c.PendingReviews(ctx)
+		require.NoError(t, err)
+		for _, r := range list.Reviews {
+			if r.RequestID == sub.RequestID {
+				review = r
+			}
+		}
+		if review.ID == "" {
+			select {
+			case <-ctx.Done():
+				t.Fatal("no review came before the test's deadline")
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+	}
+	_, err := tp.client("globex").RespondReview(ctx, review.ID, orchestrator.ReviewResponse{Decision: "approve"})
+	require.Error(t, err, "another tenant cannot decide it")
+	got, err := c.RespondReview(ctx, review.ID, orchestrator.ReviewResponse{Decision: "approve", Reviewer: "alice"})
+	require.NoError(t, err)
+	require.Equal(t, "approved", got.Status)
+	events := follow(ctx, t, c, sub.WorkflowID)
+	tp.requireCompletedOnce(ctx, t, "acme", sub.WorkflowID, events)
+}
+
+// TestStreamResumesOnAnotherReplica: a client reads part of a job's stream
+// from one orchestrator replica and resumes it with Last-Event-ID from the
+// other; together they see every event once. An idempotency key sent to
+// both replicas starts one job.
+func TestStreamResumesOnAnotherReplica(t *testing.T) {
+	tp := topology(t)
+	ctx := overall(t, 10*time.Minute)
+	j := tp.newJob(t, false)
+	key := fmt.Sprintf("topology-idem-%d", time.Now().UnixNano())
+	one, err := tp.direct("orchestrator-1", "acme").Execute(ctx, orchestrator.ExecuteRequest{Description: j.request()}, key)
+	require.NoError(t, err)
+	two, err := tp.direct("orchestrator-2", "acme").Execute(ctx, orchestrator.ExecuteRequest{Description: j.request()}, key)
+	require.NoError(t, err)
+	require.Equal(t, one.WorkflowID, two.WorkflowID, "one idempotency key, one job, whichever replica answers")
+
+	var seen []orchestrator.ProgressEvent
+	stop := errors.New("switch replicas")
+	err = tp.direct("orchestrator-1", "acme").Follow(ctx, one.WorkflowID, 0, func(e orchestrator.ProgressEvent) error {
+		seen = append(seen, e)
+		if len(seen) == 2 {
+			return stop
+		}
+		return nil
+	})
+	require.ErrorIs(t, err, stop)
+	require.NoError(t, tp.direct("orchestrator-2", "acme").Follow(ctx, one.WorkflowID, seen[len(seen)-1].ID, func(e orchestrator.ProgressEvent) error {
+		seen = append(seen, e)
+		return nil
+	}))
+	tp.requireCompletedOnce(ctx, t, "acme", one.WorkflowID, seen)
+	require.Equal(t, 1, j.calls("decomposer"), "the job was planned once")
+}
+
+// readyz fetches url/readyz.
+func readyz(ctx context.Context, url string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/readyz", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
