@@ -326,13 +326,21 @@ func TestNginxAgentsWaitForTheModel(t *testing.T) {
 func TestNginxUnavailableUpstream(t *testing.T) {
 	t.Parallel()
 	px := startNginx(t, map[string]string{}, nginxOptions{}) // nothing listens on any upstream
-	resp, body := get(t, px.URL+"/api/v1/memory/v1/memory/stats", map[string]string{"X-Request-ID": "u1"})
-	var e struct{ Error, Code, RequestID string }
-	_ = json.Unmarshal(body, &e)
-	if resp.StatusCode != 503 || e.Code != "unavailable" || !strings.Contains(string(body), `"request_id":"u1"`) {
-		t.Errorf("down upstream: %d %s", resp.StatusCode, body)
+	// Each route's 503 names the service that is down.
+	for path, service := range map[string]string{
+		"/api/v1/memory/v1/memory/stats": "memory", "/api/v1/validation/readyz": "validation",
+		"/api/v1/sandbox/readyz": "sandbox", "/api/v1/agents/readyz": "agents",
+		"/api/v2/jobs/x": "orchestrator", "/api/v1/orchestrator/api/v2/jobs/x": "orchestrator",
+	} {
+		resp, body := get(t, px.URL+path, map[string]string{"X-Request-ID": "u1"})
+		var e struct{ Error, Code, Service string }
+		_ = json.Unmarshal(body, &e)
+		if resp.StatusCode != 503 || e.Code != "unavailable" || e.Service != service || !strings.Contains(e.Error, service) ||
+			!strings.Contains(string(body), `"request_id":"u1"`) {
+			t.Errorf("%s with %s down: %d %s", path, service, resp.StatusCode, body)
+		}
+		checkSecurityHeaders(t, "503", resp)
 	}
-	checkSecurityHeaders(t, "503", resp)
 }
 
 // sseUpstream sends one event, then waits for release before the second.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"testing"
@@ -290,18 +289,4 @@ func TestStreamResumesOnAnotherReplica(t *testing.T) {
 	}))
 	tp.requireCompletedOnce(ctx, t, "acme", one.WorkflowID, seen)
 	require.Equal(t, 1, j.calls("decomposer"), "the job was planned once")
-}
-
-// readyz fetches url/readyz.
-func readyz(ctx context.Context, url string) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/readyz", nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	resp.Body.Close()
-	return resp.StatusCode, nil
 }
