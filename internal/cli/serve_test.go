@@ -1,10 +1,20 @@
 package cli_test
 
 import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/quantumlayer/qlp/internal/cli"
 )
 
 // TestServeList: `qlp serve --list` prints the targets table, and with a
@@ -70,4 +80,58 @@ func TestServeArgumentErrors(t *testing.T) {
 			require.Equal(t, 1, strings.Count(stderr, "qlp:"), "one error line")
 		})
 	}
+}
+
+// TestTemporalCommand: `qlp temporal` serves the dev server alone until it
+// is stopped, and refuses to run where temporal.address names another.
+func TestTemporalCommand(t *testing.T) {
+	t.Run("refuses an address", func(t *testing.T) {
+		code, _, stderr := run(t, map[string]string{"QLP_DATA_DIR": t.TempDir(), "QLP_TEMPORAL_ADDRESS": "127.0.0.1:7233"}, "temporal")
+		require.Equal(t, 1, code)
+		require.Contains(t, stderr, "temporal.address (QLP_TEMPORAL_ADDRESS) is 127.0.0.1:7233: this command runs a server")
+	})
+	t.Run("serves", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		ctx, cancel := context.WithCancel(t.Context())
+		t.Setenv("QLP_DATA_DIR", t.TempDir())
+		t.Setenv("QLP_TEMPORAL_PORT", strconv.Itoa(port))
+		t.Setenv("QLP_TEMPORAL_ADDRESS", "")
+		var out syncBuffer
+		done := make(chan int, 1)
+		go func() {
+			done <- cli.Execute(ctx, "test", []string{"temporal", "--log-level", "error"}, &out, io.Discard)
+		}()
+		want := fmt.Sprintf("use it with QLP_TEMPORAL_ADDRESS=127.0.0.1:%d", port)
+		deadline := time.Now().Add(2 * time.Minute)
+		for !strings.Contains(out.String(), want) {
+			require.True(t, time.Now().Before(deadline), "no %q in %q", want, out.String())
+			time.Sleep(100 * time.Millisecond)
+		}
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		require.NoError(t, err, "the dev server listens")
+		c.Close()
+		cancel()
+		require.Equal(t, 0, <-done, "a stop is a clean exit")
+	})
+}
+
+// syncBuffer is a bytes.Buffer safe to write and read at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
