@@ -21,9 +21,9 @@ func TestBadInputThroughNginx(t *testing.T) {
 	ctx := overall(t, 5*time.Minute)
 	post := func(body []byte) (int, string, http.Header) {
 		t.Helper()
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, tp.nginx+"/execute", bytes.NewReader(body))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, tp.Nginx+"/execute", bytes.NewReader(body))
 		require.NoError(t, err)
-		req.Header.Set("Authorization", "Bearer "+tp.keys["acme"])
+		req.Header.Set("Authorization", "Bearer "+tp.Keys["acme"])
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
@@ -48,7 +48,7 @@ func TestBadInputThroughNginx(t *testing.T) {
 		require.Contains(t, body, "exceeds the limit of 65536 bytes", "the API answers it")
 	})
 	t.Run("slow-loris client", func(t *testing.T) {
-		conn, err := net.Dial("tcp", strings.TrimPrefix(tp.nginx, "http://"))
+		conn, err := net.Dial("tcp", strings.TrimPrefix(tp.Nginx, "http://"))
 		require.NoError(t, err)
 		defer conn.Close()
 		start := time.Now()
@@ -85,9 +85,9 @@ func TestBadInputThroughNginx(t *testing.T) {
 	t.Run("burst over the per-address rate limit", func(t *testing.T) {
 		limited := 0
 		for range 60 {
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, tp.nginx+"/api/capsules", nil)
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, tp.Nginx+"/api/capsules", nil)
 			require.NoError(t, err)
-			req.Header.Set("Authorization", "Bearer "+tp.keys["acme"])
+			req.Header.Set("Authorization", "Bearer "+tp.Keys["acme"])
 			resp, err := http.DefaultClient.Do(req)
 			require.NoError(t, err)
 			b, _ := io.ReadAll(resp.Body)

@@ -20,20 +20,20 @@ import (
 // process running, as it found them.
 
 // ensureRunning starts any process a failed test left stopped.
-func (tp *topo) ensureRunning(ctx context.Context, t *testing.T) {
+func (tp *Topology) ensureRunning(ctx context.Context, t *testing.T) {
 	t.Helper()
-	for _, n := range tp.order {
-		if !tp.procs[n].running() {
-			require.NoError(t, tp.startProc(ctx, n), "restarting %s", n)
+	for _, n := range tp.Order {
+		if !tp.Procs[n].Running() {
+			require.NoError(t, tp.StartProc(ctx, n), "restarting %s", n)
 		}
 	}
 }
 
 // pids are the process ids of every process, to show none restarted.
-func (tp *topo) pids() map[string]int {
+func (tp *Topology) pids() map[string]int {
 	out := map[string]int{}
-	for _, n := range tp.order {
-		p := tp.procs[n]
+	for _, n := range tp.Order {
+		p := tp.Procs[n]
 		p.mu.Lock()
 		if p.cmd != nil {
 			out[n] = p.cmd.Process.Pid
@@ -46,10 +46,10 @@ func (tp *topo) pids() map[string]int {
 // faultJob submits a job whose coder call waits, and follows its stream
 // through nginx in the background. It returns when the coder call has
 // arrived; release lets it answer; result waits for the stream's end.
-func (tp *topo) faultJob(ctx context.Context, t *testing.T) (sub orchestrator.ExecuteResponse, j *job, release func(), result func() []orchestrator.ProgressEvent) {
+func (tp *Topology) faultJob(ctx context.Context, t *testing.T) (sub orchestrator.ExecuteResponse, j *Job, release func(), result func() []orchestrator.ProgressEvent) {
 	t.Helper()
-	j = tp.newJob(t, false)
-	started, release := j.gate("coder")
+	j = tp.NewJob(false)
+	started, release := j.Gate("coder")
 	t.Cleanup(release)
 	sub = tp.submit(ctx, t, "acme", j, nil)
 	type followed struct {
@@ -59,7 +59,7 @@ func (tp *topo) faultJob(ctx context.Context, t *testing.T) (sub orchestrator.Ex
 	done := make(chan followed, 1)
 	go func() {
 		var f followed
-		f.err = tp.client("acme").Follow(ctx, sub.WorkflowID, 0, func(e orchestrator.ProgressEvent) error {
+		f.err = tp.Client("acme").Follow(ctx, sub.WorkflowID, 0, func(e orchestrator.ProgressEvent) error {
 			f.events = append(f.events, e)
 			return nil
 		})
@@ -83,15 +83,15 @@ func TestWorkerKilledMidActivity(t *testing.T) {
 	defer tp.ensureRunning(context.Background(), t)
 	// Only worker-1 runs while the job starts, so that it is the one
 	// holding the coder's call.
-	tp.procs["worker-2"].stop()
+	tp.Procs["worker-2"].Stop()
 	sub, j, release, result := tp.faultJob(ctx, t)
-	require.NoError(t, tp.startProc(ctx, "worker-2"))
-	tp.procs["worker-1"].kill9()
+	require.NoError(t, tp.StartProc(ctx, "worker-2"))
+	tp.Procs["worker-1"].Kill9()
 	release()
 	events := result()
 	tp.requireCompletedOnce(ctx, t, "acme", sub.WorkflowID, events)
-	require.Equal(t, 2, j.calls("coder"), "the killed worker's call, then the other worker's retry")
-	require.NoError(t, tp.startProc(ctx, "worker-1"))
+	require.Equal(t, 2, j.Calls("coder"), "the killed worker's call, then the other worker's retry")
+	require.NoError(t, tp.StartProc(ctx, "worker-1"))
 }
 
 // TestTemporalKilledMidJob: the Temporal server is killed (kill -9) while
@@ -101,13 +101,13 @@ func TestTemporalKilledMidJob(t *testing.T) {
 	ctx := overall(t, 10*time.Minute)
 	defer tp.ensureRunning(context.Background(), t)
 	sub, _, release, result := tp.faultJob(ctx, t)
-	tp.procs["temporal"].kill9()
-	require.NoError(t, tp.startProc(ctx, "temporal"))
+	tp.Procs["temporal"].Kill9()
+	require.NoError(t, tp.StartProc(ctx, "temporal"))
 	release()
 	events := result()
 	tp.requireCompletedOnce(ctx, t, "acme", sub.WorkflowID, events)
 	for _, n := range []string{"orchestrator-1", "orchestrator-2", "worker-1", "worker-2"} {
-		require.NoError(t, waitReady(ctx, tp.procs[n].url), "%s is ready again without a restart", n)
+		require.NoError(t, WaitReady(ctx, tp.Procs[n].URL), "%s is ready again without a restart", n)
 	}
 }
 
@@ -119,8 +119,8 @@ func TestRedisRestartedMidStream(t *testing.T) {
 	defer tp.ensureRunning(context.Background(), t)
 	before := tp.pids()
 	sub, _, release, result := tp.faultJob(ctx, t)
-	tp.procs["redis"].kill9()
-	require.NoError(t, tp.startProc(ctx, "redis"))
+	tp.Procs["redis"].Kill9()
+	require.NoError(t, tp.StartProc(ctx, "redis"))
 	release()
 	events := result()
 	tp.requireCompletedOnce(ctx, t, "acme", sub.WorkflowID, events)
@@ -177,21 +177,21 @@ func TestPostgresRestarted(t *testing.T) {
 	defer tp.ensureRunning(context.Background(), t)
 	before := tp.pids()
 	sub, _, release, result := tp.faultJob(ctx, t)
-	require.NoError(t, tp.pgCtl(ctx, "stop"))
+	require.NoError(t, tp.PGCtl(ctx, "stop"))
 	pgUp := false
 	defer func() {
 		if !pgUp {
-			_ = tp.pgCtl(context.Background(), "start")
+			_ = tp.PGCtl(context.Background(), "start")
 		}
 	}()
 	for _, n := range []string{"orchestrator-1", "orchestrator-2", "worker-1", "worker-2", "agents"} {
-		checks := waitReadyState(ctx, t, tp.procs[n].url, http.StatusServiceUnavailable)
+		checks := waitReadyState(ctx, t, tp.Procs[n].URL, http.StatusServiceUnavailable)
 		require.NotEqual(t, "ok", checks["store"], "%s: the store check names the outage: %v", n, checks)
 	}
-	require.NoError(t, tp.pgCtl(ctx, "start"))
+	require.NoError(t, tp.PGCtl(ctx, "start"))
 	pgUp = true
 	for _, n := range []string{"orchestrator-1", "orchestrator-2", "worker-1", "worker-2", "agents", "memory"} {
-		waitReadyState(ctx, t, tp.procs[n].url, http.StatusOK)
+		waitReadyState(ctx, t, tp.Procs[n].URL, http.StatusOK)
 	}
 	release()
 	events := result()
@@ -207,11 +207,11 @@ func TestValidationStoppedFor20s(t *testing.T) {
 	ctx := overall(t, 10*time.Minute)
 	defer tp.ensureRunning(context.Background(), t)
 	sub, _, release, result := tp.faultJob(ctx, t)
-	tp.procs["validation"].stop()
+	tp.Procs["validation"].Stop()
 	down := time.Now()
 	release()
 
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, tp.nginx+"/api/v1/validation/readyz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, tp.Nginx+"/api/v1/validation/readyz", nil)
 	require.NoError(t, err)
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
@@ -221,7 +221,7 @@ func TestValidationStoppedFor20s(t *testing.T) {
 	require.True(t, strings.Contains(string(body), "validation"), "the 503 names the service: %s", body)
 
 	time.Sleep(time.Until(down.Add(20 * time.Second)))
-	require.NoError(t, tp.startProc(ctx, "validation"))
+	require.NoError(t, tp.StartProc(ctx, "validation"))
 	events := result()
 	tp.requireCompletedOnce(ctx, t, "acme", sub.WorkflowID, events)
 	var validatedAfter bool

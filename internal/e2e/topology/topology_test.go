@@ -11,7 +11,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/quantumlayer/qlp/internal/auth"
 	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/orchestrator"
 )
@@ -19,7 +18,7 @@ import (
 // shared is the topology every test of the package drives; setupErr says
 // why there is none.
 var (
-	shared   *topo
+	shared   *Topology
 	setupErr error
 )
 
@@ -39,17 +38,17 @@ func TestMain(m *testing.M) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		start := time.Now()
-		shared, err = newTopology(ctx, dir)
+		shared, err = Start(ctx, dir, Options{})
 		cancel()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "topology: start: %v\n", err)
 			os.Exit(1)
 		}
-		fmt.Fprintf(os.Stderr, "topology: %d processes up in %s\n", len(shared.order), time.Since(start).Round(time.Millisecond))
+		fmt.Fprintf(os.Stderr, "topology: %d processes up in %s\n", len(shared.Order), time.Since(start).Round(time.Millisecond))
 	}
 	code := m.Run()
 	if shared != nil {
-		shared.close()
+		shared.Close()
 	}
 	os.Exit(code)
 }
@@ -75,14 +74,14 @@ func missingTools() error {
 
 // topology returns the shared topology, printing every process's log
 // when the test fails.
-func topology(t *testing.T) *topo {
+func topology(t *testing.T) *Topology {
 	t.Helper()
 	if shared == nil {
 		t.Skipf("no topology: %v", setupErr)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("process logs:\n%s", shared.logs())
+			t.Logf("process logs:\n%s", shared.Logs())
 		}
 	})
 	return shared
@@ -98,17 +97,6 @@ func overall(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithDeadline(t.Context(), deadline)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// client is tenant's API client through nginx.
-func (tp *topo) client(tenant string) *orchestrator.Client {
-	return orchestrator.NewClient(tp.nginx, auth.Secret(tp.keys[tenant]), nil)
-}
-
-// direct is tenant's API client of one orchestrator replica, bypassing
-// nginx.
-func (tp *topo) direct(replica, tenant string) *orchestrator.Client {
-	return orchestrator.NewClient(tp.procs[replica].url, auth.Secret(tp.keys[tenant]), nil)
 }
 
 // outcome is what a test checks of a finished job.
@@ -133,9 +121,9 @@ func follow(ctx context.Context, t *testing.T, c *orchestrator.Client, workflowI
 // client saw are every event of the job exactly once and in order, that one
 // capsule was built, and that it downloads through nginx intact and
 // verified. It returns the capsule id.
-func (tp *topo) requireCompletedOnce(ctx context.Context, t *testing.T, tenant, workflowID string, seen []orchestrator.ProgressEvent) string {
+func (tp *Topology) requireCompletedOnce(ctx context.Context, t *testing.T, tenant, workflowID string, seen []orchestrator.ProgressEvent) string {
 	t.Helper()
-	c := tp.client(tenant)
+	c := tp.Client(tenant)
 	require.NotEmpty(t, seen)
 	last := seen[len(seen)-1]
 	require.Equal(t, "workflow_completed", last.Type, last.Message)
@@ -174,9 +162,9 @@ func (tp *topo) requireCompletedOnce(ctx context.Context, t *testing.T, tenant, 
 }
 
 // submit starts j through nginx.
-func (tp *topo) submit(ctx context.Context, t *testing.T, tenant string, j *job, metadata map[string]any) orchestrator.ExecuteResponse {
+func (tp *Topology) submit(ctx context.Context, t *testing.T, tenant string, j *Job, metadata map[string]any) orchestrator.ExecuteResponse {
 	t.Helper()
-	sub, err := tp.client(tenant).Execute(ctx, orchestrator.ExecuteRequest{Description: j.request(), Metadata: metadata}, "")
+	sub, err := tp.Client(tenant).Execute(ctx, orchestrator.ExecuteRequest{Description: j.Request(), Metadata: metadata}, "")
 	require.NoError(t, err)
 	return sub
 }
@@ -188,20 +176,20 @@ func (tp *topo) submit(ctx context.Context, t *testing.T, tenant string, j *job,
 func TestJobThroughNginx(t *testing.T) {
 	tp := topology(t)
 	ctx := overall(t, 10*time.Minute)
-	j := tp.newJob(t, false)
+	j := tp.NewJob(false)
 	sub := tp.submit(ctx, t, "acme", j, nil)
-	events := follow(ctx, t, tp.client("acme"), sub.WorkflowID)
+	events := follow(ctx, t, tp.Client("acme"), sub.WorkflowID)
 	id := tp.requireCompletedOnce(ctx, t, "acme", sub.WorkflowID, events)
 
-	via, err := tp.client("acme").Download(ctx, id, 0, "tar.gz")
+	via, err := tp.Client("acme").Download(ctx, id, 0, "tar.gz")
 	require.NoError(t, err)
 	for _, replica := range []string{"orchestrator-1", "orchestrator-2"} {
-		got, err := tp.direct(replica, "acme").Download(ctx, id, 0, "tar.gz")
+		got, err := tp.Direct(replica, "acme").Download(ctx, id, 0, "tar.gz")
 		require.NoError(t, err)
 		require.Equal(t, via, got, "the archive from %s differs from the one through nginx", replica)
 	}
 	// Another tenant sees none of it, through nginx.
-	_, err = tp.client("globex").Status(ctx, sub.WorkflowID)
+	_, err = tp.Client("globex").Status(ctx, sub.WorkflowID)
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "404")
 }
@@ -211,9 +199,9 @@ func TestJobThroughNginx(t *testing.T) {
 func TestRepairThroughNginx(t *testing.T) {
 	tp := topology(t)
 	ctx := overall(t, 10*time.Minute)
-	j := tp.newJob(t, true)
+	j := tp.NewJob(true)
 	sub := tp.submit(ctx, t, "acme", j, nil)
-	events := follow(ctx, t, tp.client("acme"), sub.WorkflowID)
+	events := follow(ctx, t, tp.Client("acme"), sub.WorkflowID)
 	tp.requireCompletedOnce(ctx, t, "acme", sub.WorkflowID, events)
 	attempts := 0
 	for _, e := range events {
@@ -229,9 +217,9 @@ func TestRepairThroughNginx(t *testing.T) {
 func TestReviewThroughNginx(t *testing.T) {
 	tp := topology(t)
 	ctx := overall(t, 10*time.Minute)
-	j := tp.newJob(t, false)
+	j := tp.NewJob(false)
 	sub := tp.submit(ctx, t, "acme", j, map[string]any{"review_threshold": 1})
-	c := tp.client("acme")
+	c := tp.Client("acme")
 	var review orchestrator.ReviewInfo
 	for review.ID == "" {
 		list, err := c.PendingReviews(ctx)
@@ -249,7 +237,7 @@ func TestReviewThroughNginx(t *testing.T) {
 			}
 		}
 	}
-	_, err := tp.client("globex").RespondReview(ctx, review.ID, orchestrator.ReviewResponse{Decision: "approve"})
+	_, err := tp.Client("globex").RespondReview(ctx, review.ID, orchestrator.ReviewResponse{Decision: "approve"})
 	require.Error(t, err, "another tenant cannot decide it")
 	got, err := c.RespondReview(ctx, review.ID, orchestrator.ReviewResponse{Decision: "approve", Reviewer: "alice"})
 	require.NoError(t, err)
@@ -265,17 +253,17 @@ func TestReviewThroughNginx(t *testing.T) {
 func TestStreamResumesOnAnotherReplica(t *testing.T) {
 	tp := topology(t)
 	ctx := overall(t, 10*time.Minute)
-	j := tp.newJob(t, false)
+	j := tp.NewJob(false)
 	key := fmt.Sprintf("topology-idem-%d", time.Now().UnixNano())
-	one, err := tp.direct("orchestrator-1", "acme").Execute(ctx, orchestrator.ExecuteRequest{Description: j.request()}, key)
+	one, err := tp.Direct("orchestrator-1", "acme").Execute(ctx, orchestrator.ExecuteRequest{Description: j.Request()}, key)
 	require.NoError(t, err)
-	two, err := tp.direct("orchestrator-2", "acme").Execute(ctx, orchestrator.ExecuteRequest{Description: j.request()}, key)
+	two, err := tp.Direct("orchestrator-2", "acme").Execute(ctx, orchestrator.ExecuteRequest{Description: j.Request()}, key)
 	require.NoError(t, err)
 	require.Equal(t, one.WorkflowID, two.WorkflowID, "one idempotency key, one job, whichever replica answers")
 
 	var seen []orchestrator.ProgressEvent
 	stop := errors.New("switch replicas")
-	err = tp.direct("orchestrator-1", "acme").Follow(ctx, one.WorkflowID, 0, func(e orchestrator.ProgressEvent) error {
+	err = tp.Direct("orchestrator-1", "acme").Follow(ctx, one.WorkflowID, 0, func(e orchestrator.ProgressEvent) error {
 		seen = append(seen, e)
 		if len(seen) == 2 {
 			return stop
@@ -283,10 +271,10 @@ func TestStreamResumesOnAnotherReplica(t *testing.T) {
 		return nil
 	})
 	require.ErrorIs(t, err, stop)
-	require.NoError(t, tp.direct("orchestrator-2", "acme").Follow(ctx, one.WorkflowID, seen[len(seen)-1].ID, func(e orchestrator.ProgressEvent) error {
+	require.NoError(t, tp.Direct("orchestrator-2", "acme").Follow(ctx, one.WorkflowID, seen[len(seen)-1].ID, func(e orchestrator.ProgressEvent) error {
 		seen = append(seen, e)
 		return nil
 	}))
 	tp.requireCompletedOnce(ctx, t, "acme", one.WorkflowID, seen)
-	require.Equal(t, 1, j.calls("decomposer"), "the job was planned once")
+	require.Equal(t, 1, j.Calls("decomposer"), "the job was planned once")
 }

@@ -4,11 +4,12 @@
 // Redis, a Temporal dev server in its own process and nginx with
 // deploy/nginx/qlp.conf in front. The model is the scripted
 // OpenAI-compatible test server. The tests kill and restart parts of it and
-// check that no job is lost, run twice or packaged twice.
+// check that no job is lost, run twice or packaged twice; bench/topology
+// loads it.
 //
-// The processes are started once for the package (they take seconds each)
-// and the tests run one after another; a test that stops a part starts it
-// again before it ends. Every process logs to a file under the harness's
+// The tests start the processes once for the package (they take seconds
+// each) and run one after another; a test that stops a part starts it
+// again before it ends. Every process logs to a file under the topology's
 // directory; a failing test prints the end of each.
 package topology
 
@@ -29,37 +30,43 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/quantumlayer/qlp/internal/auth"
 	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/llm/llmtest"
+	"github.com/quantumlayer/qlp/internal/orchestrator"
 )
 
-// proc is one child process of the topology.
-type proc struct {
-	name string
+// Proc is one child process of the topology.
+type Proc struct {
+	// Name names it in logs and in the topology's Procs.
+	Name string
+	// LogPath is the file its output goes to.
+	LogPath string
+	// URL is its HTTP surface ("tcp://host:port" when it only listens).
+	URL string
+
 	bin  string
 	args []string
 	env  []string
 	dir  string // working directory
-	log  string
-	url  string // its HTTP surface, when it has one
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
 }
 
-// start starts the process; its output goes to its log file, appended.
-func (p *proc) start() error {
+// Start starts the process; its output goes to its log file, appended.
+func (p *Proc) Start() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cmd != nil {
-		return fmt.Errorf("%s is already running", p.name)
+		return fmt.Errorf("%s is already running", p.Name)
 	}
-	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	f, err := os.OpenFile(p.LogPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(f, "==== %s start %s\n", time.Now().Format(time.RFC3339Nano), p.name)
+	fmt.Fprintf(f, "==== %s start %s\n", time.Now().Format(time.RFC3339Nano), p.Name)
 	cmd := exec.Command(p.bin, p.args...)
 	cmd.Env = append(os.Environ(), p.env...)
 	cmd.Dir = p.dir
@@ -69,7 +76,7 @@ func (p *proc) start() error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		f.Close()
-		return fmt.Errorf("start %s: %w", p.name, err)
+		return fmt.Errorf("start %s: %w", p.Name, err)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -83,7 +90,7 @@ func (p *proc) start() error {
 
 // signal sends sig to the process's group and waits for it to end (up to
 // grace, then SIGKILL).
-func (p *proc) signal(sig syscall.Signal, grace time.Duration) {
+func (p *Proc) signal(sig syscall.Signal, grace time.Duration) {
 	p.mu.Lock()
 	cmd, done := p.cmd, p.done
 	p.cmd, p.done = nil, nil
@@ -100,14 +107,14 @@ func (p *proc) signal(sig syscall.Signal, grace time.Duration) {
 	}
 }
 
-// kill9 ends the process at once, as a crash would.
-func (p *proc) kill9() { p.signal(syscall.SIGKILL, time.Minute) }
+// Kill9 ends the process at once, as a crash would.
+func (p *Proc) Kill9() { p.signal(syscall.SIGKILL, time.Minute) }
 
-// stop ends the process gracefully.
-func (p *proc) stop() { p.signal(syscall.SIGTERM, 20*time.Second) }
+// Stop ends the process gracefully.
+func (p *Proc) Stop() { p.signal(syscall.SIGTERM, 20*time.Second) }
 
-// running reports whether the process is alive.
-func (p *proc) running() bool {
+// Running reports whether the process is alive.
+func (p *Proc) Running() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cmd == nil {
@@ -121,21 +128,31 @@ func (p *proc) running() bool {
 	}
 }
 
-// tail is the end of the process's log.
-func (p *proc) tail(lines int) string {
-	b, err := os.ReadFile(p.log)
+// PID is the process id, 0 when it is not running.
+func (p *Proc) PID() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
+}
+
+// Tail is the end of the process's log.
+func (p *Proc) Tail(lines int) string {
+	b, err := os.ReadFile(p.LogPath)
 	if err != nil {
 		return err.Error()
 	}
 	ls := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
 	if len(ls) > lines {
-		ls = append([]string{fmt.Sprintf("… %d earlier lines in %s", len(ls)-lines, p.log)}, ls[len(ls)-lines:]...)
+		ls = append([]string{fmt.Sprintf("… %d earlier lines in %s", len(ls)-lines, p.LogPath)}, ls[len(ls)-lines:]...)
 	}
 	return strings.Join(ls, "\n")
 }
 
-// topo is the running topology.
-type topo struct {
+// Topology is the running topology.
+type Topology struct {
 	dir    string
 	bin    string
 	token  string
@@ -147,12 +164,13 @@ type topo struct {
 	pgURL         string
 	redisPort     int
 
-	procs map[string]*proc
-	order []string // start order
-	// nginx is the proxy's base URL, the API clients use.
-	nginx string
-	// keys are the API keys of the tenants acme and globex.
-	keys map[string]string
+	// Procs are the processes by name; Order is their start order.
+	Procs map[string]*Proc
+	Order []string
+	// Nginx is the proxy's base URL, the one clients use.
+	Nginx string
+	// Keys are the API keys of the tenants acme and globex.
+	Keys map[string]string
 	// keyDir is the data directory holding the signing key every worker
 	// signs with (as a Kubernetes secret would provide it).
 	keyDir string
@@ -190,6 +208,19 @@ func asPostgres(name string, args ...string) (string, []string) {
 	return name, args
 }
 
+// moduleRoot is the directory of QLP's go.mod.
+func moduleRoot(ctx context.Context) (string, error) {
+	out, err := run(ctx, "", nil, "go", "env", "GOMOD")
+	if err != nil {
+		return "", err
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", errors.New("not inside QLP's module: run from its checkout")
+	}
+	return filepath.Dir(mod), nil
+}
+
 // buildQLP builds the qlp command into dir.
 func buildQLP(ctx context.Context, dir string) (string, error) {
 	bin := filepath.Join(dir, "qlp")
@@ -200,7 +231,7 @@ func buildQLP(ctx context.Context, dir string) (string, error) {
 }
 
 // startPostgres initialises a cluster of its own and starts it.
-func (tp *topo) startPostgres(ctx context.Context) error {
+func (tp *Topology) startPostgres(ctx context.Context) error {
 	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
 	if len(bins) == 0 {
 		return errors.New("PostgreSQL server binaries not found: run scripts/install-deps.sh test")
@@ -223,7 +254,7 @@ func (tp *topo) startPostgres(ctx context.Context) error {
 	if tp.pgPort, err = freePort(); err != nil {
 		return err
 	}
-	if err := tp.pgCtl(ctx, "start"); err != nil {
+	if err := tp.PGCtl(ctx, "start"); err != nil {
 		return err
 	}
 	tp.pgURL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/qlp?sslmode=disable", tp.pgPort)
@@ -231,8 +262,8 @@ func (tp *topo) startPostgres(ctx context.Context) error {
 	return err
 }
 
-// pgCtl starts or stops the cluster ("start", "stop").
-func (tp *topo) pgCtl(ctx context.Context, action string) error {
+// PGCtl starts or stops the cluster ("start", "stop").
+func (tp *Topology) PGCtl(ctx context.Context, action string) error {
 	args := []string{"-D", tp.pgData, "-w", "-t", "60"}
 	switch action {
 	case "start":
@@ -247,20 +278,20 @@ func (tp *topo) pgCtl(ctx context.Context, action string) error {
 }
 
 // add registers a child process; url is where its HTTP surface answers.
-func (tp *topo) add(name, url string, env []string, args ...string) *proc {
+func (tp *Topology) add(name, url string, env []string, args ...string) *Proc {
 	dir := filepath.Join(tp.dir, name)
 	_ = os.MkdirAll(dir, 0o700)
-	p := &proc{name: name, bin: tp.bin, args: args, env: env, dir: dir, log: filepath.Join(tp.dir, name+".log"), url: url}
-	if tp.procs == nil {
-		tp.procs = map[string]*proc{}
+	p := &Proc{Name: name, bin: tp.bin, args: args, env: env, dir: dir, LogPath: filepath.Join(tp.dir, name+".log"), URL: url}
+	if tp.Procs == nil {
+		tp.Procs = map[string]*Proc{}
 	}
-	tp.procs[name] = p
-	tp.order = append(tp.order, name)
+	tp.Procs[name] = p
+	tp.Order = append(tp.Order, name)
 	return p
 }
 
-// waitReady waits until url/readyz answers 200, or ctx ends.
-func waitReady(ctx context.Context, url string) error {
+// WaitReady waits until url/readyz answers 200, or ctx ends.
+func WaitReady(ctx context.Context, url string) error {
 	var last string
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/readyz", nil)
@@ -302,29 +333,29 @@ func waitPort(ctx context.Context, addr string) error {
 	}
 }
 
-// startProc starts a registered process and waits until it is ready.
-func (tp *topo) startProc(ctx context.Context, name string) error {
-	p := tp.procs[name]
-	if err := p.start(); err != nil {
+// StartProc starts a registered process and waits until it is ready.
+func (tp *Topology) StartProc(ctx context.Context, name string) error {
+	p := tp.Procs[name]
+	if err := p.Start(); err != nil {
 		return err
 	}
-	if p.url == "" {
+	if p.URL == "" {
 		return nil
 	}
-	if strings.HasPrefix(p.url, "tcp://") {
-		return waitPort(ctx, strings.TrimPrefix(p.url, "tcp://"))
+	if strings.HasPrefix(p.URL, "tcp://") {
+		return waitPort(ctx, strings.TrimPrefix(p.URL, "tcp://"))
 	}
-	if err := waitReady(ctx, p.url); err != nil {
-		return fmt.Errorf("%s: %w\n%s", name, err, p.tail(40))
+	if err := WaitReady(ctx, p.URL); err != nil {
+		return fmt.Errorf("%s: %w\n%s", name, err, p.Tail(40))
 	}
 	return nil
 }
 
-// logs is the end of every process's log, for a failing test.
-func (tp *topo) logs() string {
+// Logs is the end of every process's log, for a failing test.
+func (tp *Topology) Logs() string {
 	var b strings.Builder
-	for _, n := range tp.order {
-		fmt.Fprintf(&b, "---- %s (%s)\n%s\n", n, tp.procs[n].log, tp.procs[n].tail(60))
+	for _, n := range tp.Order {
+		fmt.Fprintf(&b, "---- %s (%s)\n%s\n", n, tp.Procs[n].LogPath, tp.Procs[n].Tail(60))
 	}
 	for _, f := range []string{"pg/server.log", "nginx/error.log"} {
 		if data, err := os.ReadFile(filepath.Join(tp.dir, f)); err == nil {
@@ -338,13 +369,13 @@ func (tp *topo) logs() string {
 	return b.String()
 }
 
-// close stops everything.
-func (tp *topo) close() {
-	for i := len(tp.order) - 1; i >= 0; i-- {
-		tp.procs[tp.order[i]].stop()
+// Close stops everything.
+func (tp *Topology) Close() {
+	for i := len(tp.Order) - 1; i >= 0; i-- {
+		tp.Procs[tp.Order[i]].Stop()
 	}
 	if tp.pgData != "" {
-		_ = tp.pgCtl(context.Background(), "stop")
+		_ = tp.PGCtl(context.Background(), "stop")
 	}
 	if tp.model != nil {
 		tp.model.Close()
@@ -352,13 +383,22 @@ func (tp *topo) close() {
 	_ = os.RemoveAll(tp.dir)
 }
 
-// newTopology starts the whole topology under dir.
-func newTopology(ctx context.Context, dir string) (_ *topo, err error) {
-	tp := &topo{dir: dir, token: "topology-service-token-0123456789abcdef", keys: map[string]string{}}
+// Options change the topology.
+type Options struct {
+	// Env are settings for every QLP process, after the harness's own.
+	Env []string
+	// EditNginx, when set, changes deploy/nginx/qlp.conf before nginx
+	// starts (a benchmark raises the per-client rate limit with it).
+	EditNginx func(conf string) string
+}
+
+// Start starts the whole topology under dir, which Close removes.
+func Start(ctx context.Context, dir string, opts Options) (_ *Topology, err error) {
+	tp := &Topology{dir: dir, token: "topology-service-token-0123456789abcdef", Keys: map[string]string{}}
 	defer func() {
 		if err != nil {
-			err = fmt.Errorf("%w\n%s", err, tp.logs())
-			tp.close()
+			err = fmt.Errorf("%w\n%s", err, tp.Logs())
+			tp.Close()
 		}
 	}()
 	if os.Geteuid() == 0 {
@@ -413,6 +453,7 @@ func newTopology(ctx context.Context, dir string) (_ *topo, err error) {
 		// still stores and searches; only exact matches are recalled.
 		"QLP_MEMORY_THRESHOLD_REQUESTS=1", "QLP_MEMORY_THRESHOLD_CODE=1", "QLP_MEMORY_THRESHOLD_ERRORS=1",
 	}
+	common = append(common, opts.Env...)
 	envFor := func(name string, extra ...string) []string {
 		data := filepath.Join(dir, name, "data")
 		if err := os.MkdirAll(data, 0o700); err == nil {
@@ -424,11 +465,11 @@ func newTopology(ctx context.Context, dir string) (_ *topo, err error) {
 	// Redis is a process of the harness like the others: a test restarts it.
 	redisDir := filepath.Join(dir, "redis")
 	_ = os.MkdirAll(redisDir, 0o700)
-	redis := &proc{name: "redis", bin: "redis-server", dir: redisDir, log: filepath.Join(dir, "redis.log"),
-		url:  "tcp://127.0.0.1:" + fmt.Sprint(tp.redisPort),
+	redis := &Proc{Name: "redis", bin: "redis-server", dir: redisDir, LogPath: filepath.Join(dir, "redis.log"),
+		URL:  "tcp://127.0.0.1:" + fmt.Sprint(tp.redisPort),
 		args: []string{"--port", fmt.Sprint(tp.redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", redisDir}}
-	tp.procs = map[string]*proc{"redis": redis}
-	tp.order = []string{"redis"}
+	tp.Procs = map[string]*Proc{"redis": redis}
+	tp.Order = []string{"redis"}
 
 	tp.add("temporal", "tcp://"+addr("temporal"), envFor("temporal", "QLP_TEMPORAL_ADDRESS=", fmt.Sprintf("QLP_TEMPORAL_PORT=%d", ports["temporal"]), "QLP_TEMPORAL_LOG_LEVEL=warn"), "temporal")
 	tp.add("sandbox", url("sandbox"), envFor("sandbox", "QLP_SANDBOX_ADDR="+addr("sandbox")), "serve", "sandbox")
@@ -456,14 +497,14 @@ func newTopology(ctx context.Context, dir string) (_ *topo, err error) {
 		if err := json.Unmarshal(out, &k); err != nil {
 			return nil, fmt.Errorf("apikey create: %w: %s", err, out)
 		}
-		tp.keys[tenant] = k.Key
+		tp.Keys[tenant] = k.Key
 	}
-	for _, n := range tp.order {
-		if err := tp.startProc(ctx, n); err != nil {
+	for _, n := range tp.Order {
+		if err := tp.StartProc(ctx, n); err != nil {
 			return nil, err
 		}
 	}
-	if err := tp.startNginx(ctx, ports["nginx"], map[string]string{
+	if err := tp.startNginx(ctx, ports["nginx"], opts.EditNginx, map[string]string{
 		"orchestrator": addr("orchestrator-1") + ";\n    server " + addr("orchestrator-2"),
 		"agents":       addr("agents"), "memory": addr("memory"), "validation": addr("validation"), "sandbox": addr("sandbox"),
 	}); err != nil {
@@ -483,7 +524,7 @@ var nginxUpstreams = map[string]string{
 
 // startNginx runs a real nginx with deploy/nginx/qlp.conf, changed only in
 // its listen port and upstream server lines.
-func (tp *topo) startNginx(ctx context.Context, port int, upstreams map[string]string) error {
+func (tp *Topology) startNginx(ctx context.Context, port int, edit func(string) string, upstreams map[string]string) error {
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
 		for _, p := range []string{"/usr/sbin/nginx"} {
@@ -499,7 +540,11 @@ func (tp *topo) startNginx(ctx context.Context, port int, upstreams map[string]s
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	raw, err := os.ReadFile("../../../deploy/nginx/qlp.conf")
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		return err
+	}
+	raw, err := os.ReadFile(filepath.Join(root, "deploy", "nginx", "qlp.conf"))
 	if err != nil {
 		return err
 	}
@@ -519,6 +564,9 @@ func (tp *topo) startNginx(ctx context.Context, port int, upstreams map[string]s
 			return err
 		}
 	}
+	if edit != nil {
+		conf = edit(conf)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "qlp.conf"), []byte(conf), 0o644); err != nil {
 		return err
 	}
@@ -529,7 +577,7 @@ func (tp *topo) startNginx(ctx context.Context, port int, upstreams map[string]s
 	main := fmt.Sprintf(`%s
 worker_processes 2;
 pid %[2]s/nginx.pid;
-error_log %[2]s/error.log warn;
+error_log %[2]s/error.LogPath warn;
 events { worker_connections 1024; }
 http {
     client_body_temp_path %[2]s/client_body;
@@ -546,14 +594,32 @@ http {
 	if _, err := run(ctx, dir, nil, bin, "-t", "-q", "-p", dir, "-e", "stderr", "-c", filepath.Join(dir, "nginx.conf")); err != nil {
 		return err
 	}
-	p := &proc{name: "nginx", bin: bin, dir: dir, log: filepath.Join(tp.dir, "nginx.log"),
+	p := &Proc{Name: "nginx", bin: bin, dir: dir, LogPath: filepath.Join(tp.dir, "nginx.log"),
 		args: []string{"-p", dir, "-e", "stderr", "-c", filepath.Join(dir, "nginx.conf"), "-g", "daemon off;"},
-		url:  fmt.Sprintf("tcp://127.0.0.1:%d", port)}
-	tp.procs["nginx"] = p
-	tp.order = append(tp.order, "nginx")
-	tp.nginx = fmt.Sprintf("http://127.0.0.1:%d", port)
-	if err := tp.startProc(ctx, "nginx"); err != nil {
+		URL:  fmt.Sprintf("tcp://127.0.0.1:%d", port)}
+	tp.Procs["nginx"] = p
+	tp.Order = append(tp.Order, "nginx")
+	tp.Nginx = fmt.Sprintf("http://127.0.0.1:%d", port)
+	if err := tp.StartProc(ctx, "nginx"); err != nil {
 		return err
 	}
-	return waitReady(ctx, tp.nginx)
+	return WaitReady(ctx, tp.Nginx)
 }
+
+// Client is tenant's API client through nginx.
+func (tp *Topology) Client(tenant string) *orchestrator.Client {
+	return orchestrator.NewClient(tp.Nginx, auth.Secret(tp.Keys[tenant]), nil)
+}
+
+// Direct is tenant's API client of one orchestrator replica, bypassing
+// nginx.
+func (tp *Topology) Direct(replica, tenant string) *orchestrator.Client {
+	return orchestrator.NewClient(tp.Procs[replica].URL, auth.Secret(tp.Keys[tenant]), nil)
+}
+
+// ModelURL is the scripted model's base URL (jobs made by NewJob answer
+// there).
+func (tp *Topology) ModelURL() string { return tp.model.URL }
+
+// Bin is the qlp binary every process runs.
+func (tp *Topology) Bin() string { return tp.bin }
