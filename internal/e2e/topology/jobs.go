@@ -64,7 +64,10 @@ func (j *Job) Calls(role string) int {
 
 var jobSeq atomic.Int64
 
-const wordstats = `"""Word statistics."""
+// wordstats is the module; each job's differs in its docstring, so that
+// the Validation Mesh validates every job's code for real instead of
+// answering from its cache.
+const wordstats = `"""Word statistics, MARKER."""
 
 
 def word_count(text: str) -> int:
@@ -100,15 +103,16 @@ func (tp *Topology) NewJob(repair bool) *Job {
 		return llmtest.JSON(map[string]any{"summary": "word_count with its tests", "files": []map[string]string{
 			{"path": "wordstats.py", "content": code}, {"path": "test_wordstats.py", "content": wordstatsTests}}})
 	}
-	first := wordstats
+	module := strings.Replace(wordstats, "MARKER", marker, 1)
+	first := module
 	if repair {
-		first = strings.Replace(wordstats, "text.split()", `text.split(" ")`, 1) // "" is one word: test_empty fails
+		first = strings.Replace(module, "text.split()", `text.split(" ")`, 1) // "" is one word: test_empty fails
 	}
 	rules := []llmtest.Rule{
 		{Role: "decomposer", Replies: []llmtest.Reply{{Content: plan}}},
 		{Role: "coder", TaskID: "t1", Replies: []llmtest.Reply{{Content: files(first)}}},
 		{Role: "fixer", TaskID: "t1", Replies: []llmtest.Reply{{Content: llmtest.JSON(map[string]any{
-			"summary": "an empty text has no words", "files": []map[string]string{{"path": "wordstats.py", "content": wordstats}}})}}},
+			"summary": "an empty text has no words", "files": []map[string]string{{"path": "wordstats.py", "content": module}}})}}},
 	}
 	j := &Job{Marker: marker, script: llmtest.NewScript(rules...), roles: map[string]int{}}
 	tp.script.mu.Lock()

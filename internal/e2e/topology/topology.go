@@ -401,6 +401,9 @@ func Start(ctx context.Context, dir string, opts Options) (_ *Topology, err erro
 			tp.Close()
 		}
 	}()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
 	if os.Geteuid() == 0 {
 		// PostgreSQL runs as postgres and must reach its data directory.
 		if err := os.Chmod(dir, 0o755); err != nil {

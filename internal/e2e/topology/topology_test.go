@@ -99,12 +99,6 @@ func overall(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// outcome is what a test checks of a finished job.
-type outcome struct {
-	events []orchestrator.ProgressEvent
-	status orchestrator.StatusResponse
-}
-
 // follow streams the job's progress through c to its end and returns every
 // event seen.
 func follow(ctx context.Context, t *testing.T, c *orchestrator.Client, workflowID string) []orchestrator.ProgressEvent {
