@@ -8,14 +8,16 @@
 //     and downloading its capsule through nginx, against the same clients
 //     fetching static files of the same sizes from the same nginx: p50/p99
 //     latency, requests/s, errors;
+//
 //   - jobs: -jobs jobs submitted at once through nginx with the scripted
 //     model, across the two workers: all complete, none lost or run twice,
 //     throughput and p99 job time, against the same jobs on one `qlp up`
 //     process started in the same run;
+//
 //   - the resident memory (RSS) of each process idle, and its peak under
 //     the client load and the job load.
 //
-//	go run ./bench/topology -clients 200 -duration 60s -jobs 50
+//     go run ./bench/topology -clients 200 -duration 60s -jobs 50
 //
 // It needs what `make test` installs (PostgreSQL, Redis, nginx, bwrap and
 // the Python tools). The per-client rate limit of deploy/nginx/qlp.conf
