@@ -17,7 +17,9 @@
 //   - the resident memory (RSS) of each process idle, and its peak under
 //     the client load and the job load.
 //
-//     go run ./bench/topology -clients 200 -duration 60s -jobs 50
+// Run it alone on the machine (figures taken under other load are noise):
+//
+//	go run ./bench/topology -clients 200 -duration 60s -jobs 50
 //
 // It needs what `make test` installs (PostgreSQL, Redis, nginx, bwrap and
 // the Python tools). The per-client rate limit of deploy/nginx/qlp.conf
