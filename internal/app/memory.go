@@ -2,10 +2,10 @@ package app
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/quantumlayer/qlp/internal/auth"
 	"github.com/quantumlayer/qlp/internal/memory"
+	"github.com/quantumlayer/qlp/internal/settings"
 	"github.com/quantumlayer/qlp/internal/pricing"
 	"github.com/quantumlayer/qlp/internal/store"
 )
@@ -55,7 +55,7 @@ func (p *Platform) openMemory(ctx context.Context) error {
 	}
 	if cfg.Embedder.Provider != memory.ProviderBuiltin {
 		if _, err := prices.Lookup(cfg.Embedder.Provider, cfg.Embedder.Model); err != nil {
-			return fmt.Errorf("memory.embedder.model (QLP_MEMORY_EMBEDDER_MODEL): %w", err)
+			return settings.Invalid(cfg.Settings(), "memory.embedder.model", "%w", err)
 		}
 	}
 	pr := p.probes[Memory]

@@ -38,7 +38,7 @@ func (c Config) Validate() error {
 		return nil
 	}
 	if _, err := redis.ParseURL(c.URL); err != nil {
-		return fmt.Errorf("redis.url (QLP_REDIS_URL): %w", err)
+		return settings.Invalid(c.Settings(), "redis.url", "%w", err)
 	}
 	return nil
 }
@@ -47,7 +47,7 @@ func (c Config) Validate() error {
 func Open(ctx context.Context, c Config) (*redis.Client, error) {
 	opts, err := redis.ParseURL(c.URL)
 	if err != nil {
-		return nil, fmt.Errorf("redis.url (QLP_REDIS_URL): %w", err)
+		return nil, settings.Invalid(c.Settings(), "redis.url", "%w", err)
 	}
 	rdb := redis.NewClient(opts)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
