@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -221,4 +222,49 @@ func (c *Client) statusError(method, path string, resp *http.Response) *StatusEr
 		se.RetryAfter = n
 	}
 	return se
+}
+
+// readyBody is the part of a /readyz answer that Ready reads.
+type readyBody struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks"`
+}
+
+// Ready asks the service's /readyz, so that a caller's own readiness can
+// include the services it calls. It returns nil when the service answers
+// ready; otherwise an error that names the service: the transport error
+// when it cannot be reached ("validation: GET /readyz: cannot reach the
+// service at …: connection refused"), or its failing checks ("validation:
+// not ready: sandbox: …").
+func (c *Client) Ready(ctx context.Context) error {
+	resp, err := c.Send(ctx, http.MethodGet, "/readyz", nil, http.Header{"Accept": {"application/json"}})
+	if se, ok := AsStatusError(err); ok && se.Status == http.StatusServiceUnavailable {
+		var rb readyBody
+		if json.Unmarshal([]byte(se.Message), &rb) == nil && len(rb.Checks) > 0 {
+			return fmt.Errorf("%s: not ready: %s", c.Service, failingChecks(rb.Checks))
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return c.ReadJSON(resp, nil)
+}
+
+// failingChecks lists the checks that are not "ok", in name order:
+// "sandbox: no bwrap; store: …".
+func failingChecks(checks map[string]string) string {
+	names := make([]string, 0, len(checks))
+	for n, v := range checks {
+		if v != "ok" {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = n + ": " + checks[n]
+	}
+	return strings.Join(parts, "; ")
 }

@@ -229,3 +229,50 @@ func TestClientSendStreams(t *testing.T) {
 	require.Equal(t, http.StatusNotAcceptable, se.Status)
 	require.Equal(t, "want a stream", se.Message)
 }
+
+func TestClientReady(t *testing.T) {
+	probes := func(checks map[string]httpx.Check) http.Handler {
+		p := httpx.NewProbes("validation", "test")
+		for n, c := range checks {
+			p.AddCheck(n, c)
+		}
+		mux := http.NewServeMux()
+		p.Mount(mux)
+		return mux
+	}
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close() // its address now refuses connections
+	tests := []struct {
+		name    string
+		handler http.Handler // nil: nothing listens
+		want    string       // "" means ready
+	}{
+		{name: "ready", handler: probes(map[string]httpx.Check{"sandbox": func(context.Context) error { return nil }})},
+		{name: "not ready names the failing checks", handler: probes(map[string]httpx.Check{
+			"sandbox": func(context.Context) error { return errors.New("no bwrap") },
+			"cache":   func(context.Context) error { return nil },
+			"store":   func(context.Context) error { return errors.New("database is locked") },
+		}), want: "validation: not ready: sandbox: no bwrap; store: database is locked"},
+		{name: "a 503 that is not a readiness answer", handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "upstream gone", http.StatusServiceUnavailable)
+		}), want: "validation: GET /readyz: service answered 503: upstream gone"},
+		{name: "down", want: "validation: GET /readyz: cannot reach the service at " + down.URL},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			base := down.URL
+			if tc.handler != nil {
+				srv := httptest.NewServer(tc.handler)
+				defer srv.Close()
+				base = srv.URL
+			}
+			err := httpx.NewClient("validation", base, token("s3cret"), nil).Ready(t.Context())
+			if tc.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, tc.want)
+			require.NotContains(t, err.Error(), "s3cret")
+		})
+	}
+}
