@@ -95,8 +95,8 @@ type Platform struct {
 	// remoteReady asks /readyz of each target in Plan.Remote.
 	remoteReady map[string]httpx.Check
 	redis       *redis.Client
-	worker  worker.Worker
-	version string
+	worker      worker.Worker
+	version     string
 }
 
 // Open starts the core (store, engine, orchestrator service, budgets) and
