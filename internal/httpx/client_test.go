@@ -276,3 +276,42 @@ func TestClientReady(t *testing.T) {
 		})
 	}
 }
+
+func TestServiceDown(t *testing.T) {
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	_, unreachable := httpx.NewClient("memory", down.URL, nil, nil).Send(t.Context(), http.MethodGet, "/x", nil, nil)
+	answered := func(status int, code string) error {
+		return fmt.Errorf("wrapped: %w", &httpx.StatusError{Service: "sandbox", Status: status, Code: code, Message: "m"})
+	}
+	tests := []struct {
+		name    string
+		err     error
+		service string // "" means not down
+	}{
+		{"unreachable", unreachable, "memory"},
+		{"503 from the service", answered(503, "unavailable"), "sandbox"},
+		{"502 from a proxy", answered(502, ""), "sandbox"},
+		{"504 from a proxy", answered(504, ""), "sandbox"},
+		{"a 503 with its own meaning", answered(503, "reindex_required"), ""},
+		{"500", answered(500, "internal"), ""},
+		{"plain", errors.New("boom"), ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			svc, ok := httpx.ServiceDown(tc.err)
+			require.Equal(t, tc.service != "", ok)
+			require.Equal(t, tc.service, svc)
+			he := httpx.AsError(tc.err)
+			if ok {
+				require.Equal(t, http.StatusServiceUnavailable, he.Status, "a caller sees a 503 naming it")
+				require.Equal(t, "the "+tc.service+" service is unavailable; try again", he.Message)
+				require.Positive(t, he.RetryAfter)
+			} else {
+				require.Equal(t, http.StatusInternalServerError, he.Status)
+			}
+		})
+	}
+	require.ErrorContains(t, unreachable, "memory: GET /x: cannot reach the service at "+down.URL)
+	require.ErrorContains(t, unreachable, "connection refused")
+}
