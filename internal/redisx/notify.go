@@ -67,7 +67,9 @@ func (n *Notifier) Listen(ctx context.Context, onWake func(jobID string), onStat
 			down()
 			backoff.wait(ctx)
 		})
-		down()
+		if ctx.Err() == nil {
+			down() // the connection went silent; a new one follows
+		}
 		stop()
 		_ = ps.Close()
 	}
