@@ -4,18 +4,24 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/quantumlayer/qlp/internal/app"
 	"github.com/quantumlayer/qlp/internal/config"
+	"github.com/quantumlayer/qlp/internal/domain"
 	"github.com/quantumlayer/qlp/internal/httpx"
 	"github.com/quantumlayer/qlp/internal/logx"
+	"github.com/quantumlayer/qlp/internal/progress"
+	"github.com/quantumlayer/qlp/internal/redisx/redistest"
 )
 
 func TestRemoteNeeds(t *testing.T) {
@@ -149,4 +155,53 @@ func TestReadinessFollowsARemoteService(t *testing.T) {
 			require.Contains(t, checks["sandbox"], s.reason)
 		})
 	}
+}
+
+// With Redis configured, two platforms over one store (two orchestrator
+// replicas, or a worker and a replica) wake each other's progress
+// followers through it at once, and the orchestrator's /readyz checks it.
+func TestPlatformsShareProgressThroughRedis(t *testing.T) {
+	redistest.Client(t) // skips without the test Redis
+	cfg := config.Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.Store.Driver, cfg.Store.DatabaseURL = "sqlite", ""
+	cfg.Redis.URL = os.Getenv("QLP_TEST_REDIS_URL")
+	open := func() *app.Platform {
+		p, err := app.Open(t.Context(), cfg, logx.Discard(), app.Options{NoEngine: true, Version: "test"})
+		require.NoError(t, err)
+		t.Cleanup(func() { p.Close() })
+		return p
+	}
+	a, b := open(), open()
+
+	job := fmt.Sprintf("redis-%d", time.Now().UnixNano())
+	got := make(chan domain.Event, 10)
+	go func() {
+		_ = b.Bus.Follow(t.Context(), job, 0, func(e domain.Event) error { got <- e; return nil })
+	}()
+	// Until b's bus is subscribed, its follower polls every second: wait
+	// for an event to cross quickly before timing one.
+	require.Eventually(t, func() bool {
+		start := time.Now()
+		if _, err := a.Bus.Publish(t.Context(), job, "acme", progress.LogMessage, "", "", nil); err != nil {
+			return false
+		}
+		select {
+		case <-got:
+			return time.Since(start) < 300*time.Millisecond
+		case <-time.After(2 * time.Second):
+			return false
+		}
+	}, 10*time.Second, 10*time.Millisecond, "an event published by one platform reaches the other's follower at once")
+
+	srv := httptest.NewServer(b.APIHandler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/readyz")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var body struct {
+		Checks map[string]string `json:"checks"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+	require.Equal(t, "ok", body.Checks["redis"])
 }
