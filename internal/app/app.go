@@ -91,10 +91,12 @@ type Platform struct {
 	validator  workflow.Validator
 	// probes are the probes and metrics registry of each target open in
 	// this process.
-	probes  map[string]*httpx.Probes
-	redis   *redis.Client
-	worker  worker.Worker
-	version string
+	probes map[string]*httpx.Probes
+	// remoteReady asks /readyz of each target in Plan.Remote.
+	remoteReady map[string]httpx.Check
+	redis       *redis.Client
+	worker      worker.Worker
+	version     string
 }
 
 // Open starts the core (store, engine, orchestrator service, budgets) and
@@ -141,7 +143,14 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 	if p.Signer, err = capsule.LoadOrCreateSigner(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	p.Bus = progress.NewBus(p.Store, time.Second)
+	// One Redis client per process, shared: the progress bus's wake-ups
+	// and the models' response cache.
+	if cfg.Redis.Enabled() {
+		if p.redis, err = redisx.Open(ctx, cfg.Redis); err != nil {
+			return nil, err
+		}
+	}
+	p.Bus = p.openBus()
 	var costPlan *costs.Plan
 	if p.Prices, costPlan, err = cfg.LoadCosts(); err != nil {
 		return nil, err
@@ -167,9 +176,10 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 	p.Orchestrator = orchestrator.New(orchestrator.Config{
 		Workflow: cfg.Workflow, MaxBodyBytes: cfg.API.MaxBodyBytes, PublicURL: cfg.API.PublicURL, Version: opts.Version,
 	}, orchestrator.Deps{Store: p.Store, Temporal: tc, Bus: p.Bus, Costs: p.Costs, Budgets: p.Budget, Logger: logger.With("component", "orchestrator")})
+	p.remoteReady = map[string]httpx.Check{}
 	for _, name := range plan.Remote {
 		t, _ := LookupTarget(name)
-		t.dial(p, t.URL(cfg))
+		p.remoteReady[name] = t.dial(p, t.URL(cfg))
 	}
 	// Every probe registry exists before any target opens, so that the
 	// models' metrics find the registry they belong to (openRouter).
@@ -183,9 +193,27 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 		if err := t.open(p, ctx); err != nil {
 			return nil, err
 		}
+		// A target is ready only while the services it calls in other
+		// processes are: each check asks theirs, on every request, so
+		// that readiness returns by itself when they do.
+		for _, r := range plan.RemoteNeeds(name) {
+			p.probes[name].AddCheck(r, p.remoteReady[r])
+		}
 	}
 	p.readyChecks()
 	return p, nil
+}
+
+// openBus returns the progress bus. With Redis its wake-ups reach the
+// followers of every process at once, and the store is re-read every five
+// seconds only in case one is lost (every second while Redis is down);
+// without Redis, followers in other processes poll the store every second.
+func (p *Platform) openBus() *progress.Bus {
+	d := progress.Deps{Store: p.Store, Poll: time.Second, Logger: p.Logger.With("component", "progress")}
+	if p.redis != nil {
+		d.Notifier, d.Poll = redisx.NewNotifier(p.redis, ""), 5*time.Second
+	}
+	return progress.New(d)
 }
 
 // openValidation starts the Validation Mesh on the sandbox this process
@@ -221,12 +249,8 @@ func (p *Platform) openRouter(ctx context.Context) error {
 		reg = p.probes[Worker].Registry
 	}
 	deps := tiers.Deps{Sink: p.Store, Logger: p.Logger.With("component", "llm"), Registerer: reg}
-	if p.Cfg.Redis.Enabled() {
-		rdb, err := redisx.Open(ctx, p.Cfg.Redis)
-		if err != nil {
-			return err
-		}
-		p.redis, deps.Redis = rdb, rdb
+	if p.redis != nil {
+		deps.Redis = p.redis
 	}
 	router, err := tiers.New(p.Cfg.LLM, deps)
 	if err != nil {
@@ -254,6 +278,9 @@ func (p *Platform) startWorker(ctx context.Context) error {
 		_, err := p.Engine.Client.CheckHealth(ctx, nil)
 		return err
 	})
+	if p.redis != nil {
+		pr.AddCheck("redis", p.pingRedis)
+	}
 	jobMetrics, err := workflow.NewMetrics(pr.Registry)
 	if err != nil {
 		return err
@@ -341,6 +368,9 @@ func (p *Platform) Close() error {
 	if p.Engine != nil {
 		p.Engine.Close()
 	}
+	if p.Bus != nil {
+		p.Bus.Close()
+	}
 	if p.redis != nil {
 		errs = append(errs, p.redis.Close())
 	}
@@ -390,8 +420,16 @@ func (p *Platform) readyChecks() {
 		})
 	}
 	if p.redis != nil {
-		pr.AddCheck("redis", func(ctx context.Context) error { return p.redis.Ping(ctx).Err() })
+		pr.AddCheck("redis", p.pingRedis)
 	}
+}
+
+// pingRedis is the readiness check of the shared Redis.
+func (p *Platform) pingRedis(ctx context.Context) error {
+	if err := p.redis.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis: ping: %w", err)
+	}
+	return nil
 }
 
 // serviceHandler is one service's whole HTTP surface: its probes without a

@@ -48,8 +48,10 @@ type Target struct {
 	// open starts it in this process, after the targets it needs: a
 	// method of Platform.
 	open func(p *Platform, ctx context.Context) error
-	// dial reaches it in another process at url.
-	dial func(p *Platform, url string)
+	// dial reaches it in another process at url and returns the check
+	// that asks that process's /readyz, which the targets of this process
+	// that call it add to their own readiness.
+	dial func(p *Platform, url string) httpx.Check
 	// mount adds its routes behind requireKey to its HTTP surface.
 	mount func(p *Platform, mux *http.ServeMux, requireKey func(http.Handler) http.Handler)
 	// component names it in logs when its name does not.
@@ -78,8 +80,10 @@ func Targets() []Target {
 			Name: Memory, Summary: "Vector Memory: past requests and validated code patterns",
 			AddrKey: "services.memory.addr", URLKey: "services.memory.url",
 			open: (*Platform).openMemory,
-			dial: func(p *Platform, url string) {
-				p.Memory = memory.NewClient(url, auth.Secret(p.Cfg.ServiceToken), &http.Client{})
+			dial: func(p *Platform, url string) httpx.Check {
+				c := memory.NewClient(url, auth.Secret(p.Cfg.ServiceToken), &http.Client{})
+				p.Memory = c
+				return c.Ready
 			},
 			mount: func(p *Platform, mux *http.ServeMux, requireKey func(http.Handler) http.Handler) {
 				mux.Handle("/", requireKey(p.memorySvc.Handler()))
@@ -89,8 +93,10 @@ func Targets() []Target {
 			Name: Sandbox, Summary: "Execution Sandbox: runs generated code and its tests in isolation",
 			AddrKey: "services.sandbox.addr", URLKey: "services.sandbox.url",
 			open: (*Platform).openSandbox,
-			dial: func(p *Platform, url string) {
-				p.sandboxRunner = sandbox.NewClient(url, auth.Secret(p.Cfg.ServiceToken), nil)
+			dial: func(p *Platform, url string) httpx.Check {
+				c := sandbox.NewClient(url, auth.Secret(p.Cfg.ServiceToken), nil)
+				p.sandboxRunner = c
+				return c.Ready
 			},
 			mount: func(p *Platform, mux *http.ServeMux, requireKey func(http.Handler) http.Handler) {
 				mux.Handle("/", requireKey(p.Sandbox.Handler()))
@@ -101,8 +107,10 @@ func Targets() []Target {
 			Needs:   []string{Sandbox},
 			AddrKey: "services.validation.addr", URLKey: "services.validation.url",
 			open: (*Platform).openValidation,
-			dial: func(p *Platform, url string) {
-				p.validator = validation.NewClient(url, auth.Secret(p.Cfg.ServiceToken), nil)
+			dial: func(p *Platform, url string) httpx.Check {
+				c := validation.NewClient(url, auth.Secret(p.Cfg.ServiceToken), nil)
+				p.validator = c
+				return c.Ready
 			},
 			mount: func(p *Platform, mux *http.ServeMux, requireKey func(http.Handler) http.Handler) {
 				mux.Handle("/", requireKey(p.Validation.Handler()))
@@ -236,6 +244,42 @@ func PlanFor(cfg config.Config, run, use []string) (Plan, error) {
 		}
 	}
 	return p, nil
+}
+
+// RemoteNeeds are the targets that name, open in this process, calls in
+// another process: its needs that the plan reaches by URL, and theirs
+// through the needs it opens here, in table order. A remote target's own
+// needs are its process's business: its /readyz answers for them.
+func (p Plan) RemoteNeeds(name string) []string {
+	byName := map[string]Target{}
+	for _, t := range Targets() {
+		byName[t.Name] = t
+	}
+	found := map[string]bool{}
+	seen := map[string]bool{}
+	var walk func(n string)
+	walk = func(n string) {
+		if seen[n] {
+			return
+		}
+		seen[n] = true
+		for _, d := range byName[n].Needs {
+			switch {
+			case slices.Contains(p.Remote, d):
+				found[d] = true
+			case slices.Contains(p.Local, d):
+				walk(d)
+			}
+		}
+	}
+	walk(name)
+	var out []string
+	for _, t := range Targets() {
+		if found[t.Name] {
+			out = append(out, t.Name)
+		}
+	}
+	return out
 }
 
 func unknownTarget(name string) error {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -189,6 +190,43 @@ func (c *Client) Send(ctx context.Context, method, path string, in any, hdr http
 	return resp, nil
 }
 
+// UnreachableError is a call that got no answer from the service: nothing
+// listens at its address, the connection broke, or it timed out. Trying
+// again later may succeed.
+type UnreachableError struct {
+	Service string // e.g. "validation"
+	Method  string
+	Path    string
+	Where   string // the base URL, without a password
+	Err     error  // the transport's error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("%s: %s %s: cannot reach the service at %s (is it running, and is its URL right?): %v",
+		e.Service, e.Method, e.Path, e.Where, e.Err)
+}
+
+// Unwrap returns the transport's error.
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// ServiceDown reports whether err is a service that is down for now, and
+// names it: it could not be reached ([*UnreachableError]), or it (or a
+// proxy in front of it) answered 502, 503 or 504 without a more precise
+// code. A caller should try again later.
+func ServiceDown(err error) (string, bool) {
+	var ue *UnreachableError
+	if errors.As(err, &ue) {
+		return ue.Service, true
+	}
+	if se, ok := AsStatusError(err); ok && (se.Code == "" || se.Code == "unavailable") {
+		switch se.Status {
+		case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return se.Service, true
+		}
+	}
+	return "", false
+}
+
 // transportError says which service could not be reached where. The base
 // URL is shown without a password; the token is never shown.
 func (c *Client) transportError(ctx context.Context, method, path string, err error) error {
@@ -199,8 +237,7 @@ func (c *Client) transportError(ctx context.Context, method, path string, err er
 	if u, perr := url.Parse(c.BaseURL); perr == nil {
 		where = u.Redacted()
 	}
-	return fmt.Errorf("%s: %s %s: cannot reach the service at %s (is it running, and is its URL right?): %w",
-		c.Service, method, path, where, err)
+	return &UnreachableError{Service: c.Service, Method: method, Path: path, Where: where, Err: err}
 }
 
 // statusError decodes a non-2xx answer; a body that is not an ErrorBody
@@ -221,4 +258,49 @@ func (c *Client) statusError(method, path string, resp *http.Response) *StatusEr
 		se.RetryAfter = n
 	}
 	return se
+}
+
+// readyBody is the part of a /readyz answer that Ready reads.
+type readyBody struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks"`
+}
+
+// Ready asks the service's /readyz, so that a caller's own readiness can
+// include the services it calls. It returns nil when the service answers
+// ready; otherwise an error that names the service: the transport error
+// when it cannot be reached ("validation: GET /readyz: cannot reach the
+// service at …: connection refused"), or its failing checks ("validation:
+// not ready: sandbox: …").
+func (c *Client) Ready(ctx context.Context) error {
+	resp, err := c.Send(ctx, http.MethodGet, "/readyz", nil, http.Header{"Accept": {"application/json"}})
+	if se, ok := AsStatusError(err); ok && se.Status == http.StatusServiceUnavailable {
+		var rb readyBody
+		if json.Unmarshal([]byte(se.Message), &rb) == nil && len(rb.Checks) > 0 {
+			return fmt.Errorf("%s: not ready: %s", c.Service, failingChecks(rb.Checks))
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return c.ReadJSON(resp, nil)
+}
+
+// failingChecks lists the checks that are not "ok", in name order:
+// "sandbox: no bwrap; store: …".
+func failingChecks(checks map[string]string) string {
+	names := make([]string, 0, len(checks))
+	for n, v := range checks {
+		if v != "ok" {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = n + ": " + checks[n]
+	}
+	return strings.Join(parts, "; ")
 }

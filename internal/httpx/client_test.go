@@ -229,3 +229,89 @@ func TestClientSendStreams(t *testing.T) {
 	require.Equal(t, http.StatusNotAcceptable, se.Status)
 	require.Equal(t, "want a stream", se.Message)
 }
+
+func TestClientReady(t *testing.T) {
+	probes := func(checks map[string]httpx.Check) http.Handler {
+		p := httpx.NewProbes("validation", "test")
+		for n, c := range checks {
+			p.AddCheck(n, c)
+		}
+		mux := http.NewServeMux()
+		p.Mount(mux)
+		return mux
+	}
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close() // its address now refuses connections
+	tests := []struct {
+		name    string
+		handler http.Handler // nil: nothing listens
+		want    string       // "" means ready
+	}{
+		{name: "ready", handler: probes(map[string]httpx.Check{"sandbox": func(context.Context) error { return nil }})},
+		{name: "not ready names the failing checks", handler: probes(map[string]httpx.Check{
+			"sandbox": func(context.Context) error { return errors.New("no bwrap") },
+			"cache":   func(context.Context) error { return nil },
+			"store":   func(context.Context) error { return errors.New("database is locked") },
+		}), want: "validation: not ready: sandbox: no bwrap; store: database is locked"},
+		{name: "a 503 that is not a readiness answer", handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "upstream gone", http.StatusServiceUnavailable)
+		}), want: "validation: GET /readyz: service answered 503: upstream gone"},
+		{name: "down", want: "validation: GET /readyz: cannot reach the service at " + down.URL},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			base := down.URL
+			if tc.handler != nil {
+				srv := httptest.NewServer(tc.handler)
+				defer srv.Close()
+				base = srv.URL
+			}
+			err := httpx.NewClient("validation", base, token("s3cret"), nil).Ready(t.Context())
+			if tc.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, tc.want)
+			require.NotContains(t, err.Error(), "s3cret")
+		})
+	}
+}
+
+func TestServiceDown(t *testing.T) {
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	_, unreachable := httpx.NewClient("memory", down.URL, nil, nil).Send(t.Context(), http.MethodGet, "/x", nil, nil)
+	answered := func(status int, code string) error {
+		return fmt.Errorf("wrapped: %w", &httpx.StatusError{Service: "sandbox", Status: status, Code: code, Message: "m"})
+	}
+	tests := []struct {
+		name    string
+		err     error
+		service string // "" means not down
+	}{
+		{"unreachable", unreachable, "memory"},
+		{"503 from the service", answered(503, "unavailable"), "sandbox"},
+		{"502 from a proxy", answered(502, ""), "sandbox"},
+		{"504 from a proxy", answered(504, ""), "sandbox"},
+		{"a 503 with its own meaning", answered(503, "reindex_required"), ""},
+		{"500", answered(500, "internal"), ""},
+		{"plain", errors.New("boom"), ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			svc, ok := httpx.ServiceDown(tc.err)
+			require.Equal(t, tc.service != "", ok)
+			require.Equal(t, tc.service, svc)
+			he := httpx.AsError(tc.err)
+			if ok {
+				require.Equal(t, http.StatusServiceUnavailable, he.Status, "a caller sees a 503 naming it")
+				require.Equal(t, "the "+tc.service+" service is unavailable; try again", he.Message)
+				require.Positive(t, he.RetryAfter)
+			} else {
+				require.Equal(t, http.StatusInternalServerError, he.Status)
+			}
+		})
+	}
+	require.ErrorContains(t, unreachable, "memory: GET /x: cannot reach the service at "+down.URL)
+	require.ErrorContains(t, unreachable, "connection refused")
+}

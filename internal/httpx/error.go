@@ -80,12 +80,18 @@ type ErrorBody struct {
 	RequestID string `json:"request_id,omitempty"`
 }
 
-// AsError converts any error into an *Error. Errors that are not already
-// *Error become opaque 500s: their text is never shown to the caller.
+// AsError converts any error into an *Error. A service this one calls
+// that is down (see [ServiceDown]) becomes a 503 that names it, so that
+// the caller knows to try again; other errors that are not already *Error
+// become opaque 500s: their text is never shown to the caller.
 func AsError(err error) *Error {
 	var he *Error
 	if errors.As(err, &he) {
 		return he
+	}
+	if svc, ok := ServiceDown(err); ok {
+		return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", RetryAfter: 5, Err: err,
+			Message: fmt.Sprintf("the %s service is unavailable; try again", svc)}
 	}
 	return &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error", Err: err}
 }

@@ -139,3 +139,7 @@ func (c *Client) Reindex(ctx context.Context, opts ReindexOptions) (ReindexRepor
 	var out ReindexReport
 	return out, c.do(ctx, http.MethodPost, "/v1/memory/reindex", opts, &out)
 }
+
+// Ready asks the service's /readyz: nil when it is ready, else an error
+// that names the service and why (unreachable, or its failing checks).
+func (c *Client) Ready(ctx context.Context) error { return c.hc.Ready(ctx) }

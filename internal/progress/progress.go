@@ -1,15 +1,20 @@
 // Package progress publishes job progress events and lets readers follow
 // them. Events are written to the store first (so a reader that connects
 // late, or after a restart, replays them by id) and then announced to
-// in-process subscribers; readers in another process notice new events by
-// polling the store at a short interval.
+// in-process subscribers and, through a Notifier (Redis pub/sub), to the
+// followers of other processes. The store stays the only record: a
+// wake-up carries no event, it only makes a follower re-read the store,
+// and followers also re-read it at an interval, so a lost wake-up delays
+// an event and never loses it.
 package progress
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quantumlayer/qlp/internal/domain"
@@ -51,26 +56,95 @@ type EventStore interface {
 	ListEvents(ctx context.Context, jobID string, afterID int64, limit int) ([]domain.Event, error)
 }
 
+// Notifier carries wake-ups between the processes that share a store:
+// "job X has a new event". Redis pub/sub is one (see redisx.Notifier). A
+// wake-up is a hint; the events are read from the store.
+type Notifier interface {
+	// Notify tells every process's listener that jobID has a new event.
+	Notify(ctx context.Context, jobID string) error
+	// Listen receives the wake-ups of every job until ctx ends: onWake
+	// with the job's id for each, onState(true) each time it is
+	// subscribed (the first time and after each reconnection) and
+	// onState(false) each time the subscription is lost. It reconnects
+	// by itself and returns when ctx ends.
+	Listen(ctx context.Context, onWake func(jobID string), onState func(live bool))
+}
+
+// Deps are what a Bus works with.
+type Deps struct {
+	Store EventStore
+	// Poll is how often a follower re-reads the store when no wake-up
+	// arrives; 0 means one second. While a Notifier is subscribed it is
+	// only the safety net for a lost wake-up; while the Notifier is
+	// down, followers re-read at least every second (FallbackPoll).
+	Poll time.Duration
+	// Notifier, when set, wakes followers in other processes.
+	Notifier Notifier
+	// Logger reports a Notifier going down and coming back.
+	Logger *slog.Logger
+}
+
+// FallbackPoll is the longest a follower waits before re-reading the
+// store while the Notifier is not subscribed.
+const FallbackPoll = time.Second
+
+// notifyBackoff is how long Publish skips the Notifier after it failed,
+// so that an unreachable Redis does not slow every event down.
+const notifyBackoff = time.Second
+
 // Bus publishes and follows events.
 type Bus struct {
-	store EventStore
-	poll  time.Duration
-	mu    sync.Mutex
-	subs  map[string]map[chan struct{}]struct{}
+	store    EventStore
+	poll     time.Duration
+	notifier Notifier
+	logger   *slog.Logger
+	mu       sync.Mutex
+	subs     map[string]map[chan struct{}]struct{}
+
+	// live says the Notifier's subscription is up; listening starts with
+	// the first follower and ends with Close.
+	live      atomic.Bool
+	listen    sync.Once
+	stop      context.CancelFunc
+	stopped   chan struct{}
+	skipUntil atomic.Int64 // unix nanoseconds: Publish skips Notify until then
 }
 
-// NewBus returns a bus over s. poll is how often followers re-read the
-// store when no in-process notification arrives (events published by
-// another process); 0 means one second.
+// NewBus returns a bus over s without a Notifier. poll is how often
+// followers re-read the store when no in-process wake-up arrives (events
+// published by another process); 0 means one second.
 func NewBus(s EventStore, poll time.Duration) *Bus {
-	if poll <= 0 {
-		poll = time.Second
-	}
-	return &Bus{store: s, poll: poll, subs: map[string]map[chan struct{}]struct{}{}}
+	return New(Deps{Store: s, Poll: poll})
 }
 
-// Publish stores the event and wakes the job's followers. data, when not
-// nil, is encoded as the event's JSON data.
+// New returns a bus over d.Store that wakes the followers of other
+// processes through d.Notifier when it is set. Close stops its listener.
+func New(d Deps) *Bus {
+	if d.Poll <= 0 {
+		d.Poll = time.Second
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Bus{store: d.Store, poll: d.Poll, notifier: d.Notifier, logger: d.Logger,
+		subs: map[string]map[chan struct{}]struct{}{}, stop: func() {}}
+}
+
+// Close stops listening to the Notifier. Followers still running go on
+// polling the store.
+func (b *Bus) Close() {
+	b.listen.Do(func() {}) // a bus that never listened never will
+	b.stop()
+	if b.stopped != nil {
+		<-b.stopped
+	}
+}
+
+// Publish stores the event and wakes the job's followers, in this process
+// and, through the Notifier, in others. data, when not nil, is encoded as
+// the event's JSON data. The event is published once it is stored: a
+// failed wake-up is logged, and the followers it missed find the event
+// when they next read the store.
 func (b *Bus) Publish(ctx context.Context, jobID, tenantID, typ, taskID, message string, data any) (domain.Event, error) {
 	raw := json.RawMessage("{}")
 	if data != nil {
@@ -84,15 +158,91 @@ func (b *Bus) Publish(ctx context.Context, jobID, tenantID, typ, taskID, message
 	if err != nil {
 		return domain.Event{}, err
 	}
+	b.wake(jobID)
+	b.notify(ctx, jobID)
+	return e, nil
+}
+
+// notify sends the cross-process wake-up, briefly, and not at all for a
+// second after one failed.
+func (b *Bus) notify(ctx context.Context, jobID string) {
+	if b.notifier == nil || time.Now().UnixNano() < b.skipUntil.Load() {
+		return
+	}
+	nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 500*time.Millisecond)
+	defer cancel()
+	if err := b.notifier.Notify(nctx, jobID); err != nil {
+		if b.skipUntil.Swap(time.Now().Add(notifyBackoff).UnixNano()) == 0 {
+			b.logger.Warn("progress: cannot wake other processes; their followers poll the store", "job", jobID, "error", err)
+		}
+		return
+	}
+	if b.skipUntil.Swap(0) != 0 {
+		b.logger.Info("progress: waking other processes again")
+	}
+}
+
+// wake signals the in-process followers of jobID.
+func (b *Bus) wake(jobID string) {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	for ch := range b.subs[jobID] {
-		select {
-		case ch <- struct{}{}:
-		default: // already signalled
+		signal(ch)
+	}
+}
+
+// wakeAll signals every in-process follower: the Notifier's subscription
+// came up (events published while it was down are in the store) or went
+// down (followers shorten their poll).
+func (b *Bus) wakeAll() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, chs := range b.subs {
+		for ch := range chs {
+			signal(ch)
 		}
 	}
-	b.mu.Unlock()
-	return e, nil
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default: // already signalled
+	}
+}
+
+// startListening subscribes to the Notifier once, when the first
+// follower arrives.
+func (b *Bus) startListening() {
+	if b.notifier == nil {
+		return
+	}
+	b.listen.Do(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		b.stop, b.stopped = cancel, make(chan struct{})
+		go func() {
+			defer close(b.stopped)
+			b.notifier.Listen(ctx, b.wake, func(live bool) {
+				if b.live.Swap(live) != live {
+					if live {
+						b.logger.Info("progress: subscribed to wake-ups from other processes")
+					} else {
+						b.logger.Warn("progress: wake-ups from other processes lost; polling the store every second until they return")
+					}
+				}
+				b.wakeAll()
+			})
+		}()
+	})
+}
+
+// interval is how long a follower waits for a wake-up before it re-reads
+// the store.
+func (b *Bus) interval() time.Duration {
+	if b.notifier != nil && !b.live.Load() {
+		return min(b.poll, FallbackPoll)
+	}
+	return b.poll
 }
 
 func (b *Bus) subscribe(jobID string) (chan struct{}, func()) {
@@ -119,7 +269,8 @@ func (b *Bus) subscribe(jobID string) (chan struct{}, func()) {
 func (b *Bus) Follow(ctx context.Context, jobID string, afterID int64, fn func(domain.Event) error) error {
 	wake, cancel := b.subscribe(jobID)
 	defer cancel()
-	t := time.NewTicker(b.poll)
+	b.startListening()
+	t := time.NewTimer(b.interval())
 	defer t.Stop()
 	for {
 		events, err := b.store.ListEvents(ctx, jobID, afterID, 500)
@@ -138,6 +289,7 @@ func (b *Bus) Follow(ctx context.Context, jobID string, afterID int64, fn func(d
 		if len(events) == 500 {
 			continue // more are waiting
 		}
+		t.Reset(b.interval())
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

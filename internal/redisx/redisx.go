@@ -1,6 +1,7 @@
 // Package redisx opens the Redis that QLP's services share in production
-// (LLM response cache, rate limits); without one, each service keeps that
-// state in process.
+// (LLM response cache, rate limits, progress wake-ups between processes);
+// without one, each service keeps that state in process and progress
+// followers poll the store.
 package redisx
 
 import (
@@ -24,7 +25,7 @@ type Config struct {
 func (c *Config) Settings() []settings.Setting {
 	return []settings.Setting{
 		{Key: "redis.url", Env: "QLP_REDIS_URL", Secret: true,
-			Help:  "Redis shared by QLP processes for the LLM response cache and rate limits (redis://host:6379/0); empty keeps them in process",
+			Help:  "Redis shared by QLP processes for the LLM response cache, rate limits and progress wake-ups (redis://host:6379/0); empty keeps them in process and followers poll the store",
 			Value: settings.String(&c.URL)},
 	}
 }

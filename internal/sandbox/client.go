@@ -134,3 +134,7 @@ func (c *Client) Languages(ctx context.Context) (*LanguagesResponse, error) {
 	}
 	return &out, nil
 }
+
+// Ready asks the service's /readyz: nil when it is ready, else an error
+// that names the service and why (unreachable, or its failing checks).
+func (c *Client) Ready(ctx context.Context) error { return c.hc.Ready(ctx) }

@@ -53,3 +53,7 @@ func (c *Client) Validators(ctx context.Context) (*ValidatorsResponse, error) {
 	}
 	return &r, nil
 }
+
+// Ready asks the service's /readyz: nil when it is ready, else an error
+// that names the service and why (unreachable, or its failing checks).
+func (c *Client) Ready(ctx context.Context) error { return c.hc.Ready(ctx) }

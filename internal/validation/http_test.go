@@ -10,6 +10,9 @@ import (
 	"testing"
 
 	"github.com/quantumlayer/qlp/internal/httpx"
+	"github.com/quantumlayer/qlp/internal/logx"
+	"github.com/quantumlayer/qlp/internal/sandbox"
+	"github.com/quantumlayer/qlp/internal/validation"
 )
 
 func post(t *testing.T, url string, body []byte) (int, []byte) {
@@ -116,4 +119,32 @@ func TestHTTPValidateCodeKeepsTheEarlierContract(t *testing.T) {
 		t.Fatalf("GET /validators: %v %v", err, resp)
 	}
 	resp.Body.Close()
+}
+
+// A Validation Mesh whose sandbox runs in another process that is down
+// answers 503 naming the sandbox, rather than a report of skipped checks,
+// so that its caller tries again.
+func TestHTTPSandboxDownIsA503NamingIt(t *testing.T) {
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close() // nothing listens there now
+	mesh, err := validation.New(t.Context(), validation.Defaults(), validation.Deps{
+		Logger: logx.Discard(), Sandbox: sandbox.NewClient(down.URL, "", nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(mesh.Handler())
+	defer srv.Close()
+	req := validation.Request{Language: "go", Files: []validation.File{
+		{Path: "go.mod", Content: "module x\n\ngo 1.22\n"},
+		{Path: "main.go", Content: "package main\n\nfunc main() {}\n"},
+	}}
+	_, err = validation.NewClient(srv.URL, "", nil).Validate(t.Context(), req)
+	se, ok := httpx.AsStatusError(err)
+	if !ok || se.Status != http.StatusServiceUnavailable || se.Code != "unavailable" || se.RetryAfter == 0 ||
+		!strings.Contains(se.Message, "the sandbox service is unavailable") {
+		t.Fatalf("got %v (%#v), want a 503 naming the sandbox with a Retry-After", err, se)
+	}
+	if svc, down := httpx.ServiceDown(err); !down || svc != "validation" {
+		t.Errorf("ServiceDown(%v) = %q, %v; want validation, true", err, svc, down)
+	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/quantumlayer/qlp/internal/httpx"
 	"github.com/quantumlayer/qlp/internal/sandbox"
 	"github.com/quantumlayer/qlp/internal/vocab"
 )
@@ -198,6 +199,8 @@ func (m *Mesh) Validate(ctx context.Context, req Request) (*Report, error) {
 
 	sem := make(chan struct{}, m.cfg.MaxParallel)
 	var wg sync.WaitGroup
+	var downMu sync.Mutex
+	var down error // a sandbox in another process that is down
 	for _, b := range order {
 		wg.Add(1)
 		go func() {
@@ -211,12 +214,21 @@ func (m *Mesh) Validate(ctx context.Context, req Request) (*Report, error) {
 				return
 			}
 			defer func() { <-sem }()
-			m.runBatch(ctx, p, b, batches[b])
+			if err := m.runBatch(ctx, p, b, batches[b]); err != nil {
+				downMu.Lock()
+				down = err
+				downMu.Unlock()
+			}
 		}()
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("validation: %w", err)
+	}
+	if down != nil {
+		// No report rather than one whose checks all say skipped: the
+		// caller retries when the sandbox is back.
+		return nil, fmt.Errorf("validation: the sandbox is down: %w", down)
 	}
 
 	r := &Report{Language: p.lang, Label: req.Label, ContentHash: p.hash, Checks: make([]Check, 0, len(slots))}
@@ -385,8 +397,10 @@ func (m *Mesh) Plan(req Request) ([]sandbox.Spec, error) {
 	return out, nil
 }
 
-// runBatch runs the checks of one batch in one sandbox run.
-func (m *Mesh) runBatch(ctx context.Context, p *project, batch string, slots []*slot) {
+// runBatch runs the checks of one batch in one sandbox run. It returns an
+// error only when the sandbox runs in another process that is down
+// (httpx.ServiceDown); any other failure to run skips the batch's checks.
+func (m *Mesh) runBatch(ctx context.Context, p *project, batch string, slots []*slot) error {
 	spec, spans := m.batchSpec(p, batch, slots)
 	t0 := time.Now()
 	res, err := m.sb.Run(ctx, spec, nil)
@@ -394,10 +408,13 @@ func (m *Mesh) runBatch(ctx context.Context, p *project, batch string, slots []*
 	if err != nil {
 		m.metrics.sandboxRuns.WithLabelValues(batch, "unavailable").Inc()
 		m.logger.Warn("validation sandbox run failed", "batch", batch, "error", err)
+		if _, down := httpx.ServiceDown(err); down {
+			return err
+		}
 		for _, s := range slots {
 			s.skip("the sandbox could not run it: " + err.Error())
 		}
-		return
+		return nil
 	}
 	m.metrics.sandboxRuns.WithLabelValues(batch, string(res.Status)).Inc()
 	if res.Status == sandbox.StatusError && len(res.MissingDependencies) > 0 {
@@ -409,7 +426,7 @@ func (m *Mesh) runBatch(ctx context.Context, p *project, batch string, slots []*
 				s.skip(reason)
 			}
 		}
-		return
+		return nil
 	}
 	for i, s := range slots {
 		sp := spans[i]
@@ -433,6 +450,7 @@ func (m *Mesh) runBatch(ctx context.Context, p *project, batch string, slots []*
 		}
 	}
 	m.logger.Debug("validation batch", "batch", batch, "status", res.Status, "duration_ms", elapsed)
+	return nil
 }
 
 // cacheable: results a rerun would reproduce. Runs cut short by a limit

@@ -65,18 +65,22 @@ func QLPWorkflow(ctx workflow.Context, in Input) (Result, error) {
 	})
 	// Validation runs compilers, linters and tests in the sandbox:
 	// minutes, heartbeating; its results are cached by content, so a retry
-	// is cheap.
+	// is cheap. The Validation Mesh may run in another process: its
+	// attempts (waits of 2, 4, 8, 16 and 32 s) ride out an outage of
+	// about a minute, a restart or a rollout, before the task fails.
 	validateCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: in.TaskTimeout,
 		HeartbeatTimeout:    in.HeartbeatTimeout,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: time.Minute,
-			MaximumAttempts: 3, NonRetryableErrorTypes: []string{ErrTypeValidationFailed, ErrTypeJobState, ErrTypeUnusableOutput}},
+			MaximumAttempts: 6, NonRetryableErrorTypes: []string{ErrTypeValidationFailed, ErrTypeJobState, ErrTypeUnusableOutput}},
 	})
+	// The capsule's validation and assembly call the Validation Mesh
+	// too: waits of 1, 2, 4, 8, 16 and 30 s, about a minute as well.
 	assembleCtx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: in.TaskTimeout,
 		HeartbeatTimeout:    in.HeartbeatTimeout,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second,
-			MaximumAttempts: 5, NonRetryableErrorTypes: []string{ErrTypeJobState, ErrTypeUnusableOutput}},
+			MaximumAttempts: 7, NonRetryableErrorTypes: []string{ErrTypeJobState, ErrTypeUnusableOutput}},
 	})
 
 	// finish records the outcome even when ctx is cancelled; round names
