@@ -13,8 +13,8 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/quantumlayer/qlp/internal/budget"
 	"github.com/quantumlayer/qlp/internal/blob"
+	"github.com/quantumlayer/qlp/internal/budget"
 	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/domain"
 	"github.com/quantumlayer/qlp/internal/llm"
@@ -52,7 +52,7 @@ type Activities struct {
 	// keeps none and downloads build every archive.
 	Blobs  blob.Store
 	Logger *slog.Logger
-	Now     func() time.Time
+	Now    func() time.Time
 }
 
 func (a *Activities) now() time.Time {
