@@ -447,7 +447,7 @@ func (s *Service) OpenArchive(ctx context.Context, tenantID, id string, version 
 		case err == nil:
 			return &Archive{ReadCloser: r, Format: format, Size: info.Size, SHA256: capsule.StoredDigest(info.ContentType), Capsule: c, Stored: true}, nil
 		case !errors.Is(err, blob.ErrNotFound):
-			return nil, httpx.Unavailable(err, "the blob store (%s) could not serve the archive of capsule %s version %d: %v; try again", s.blobs, id, version, err)
+			return nil, httpx.Unavailable(err, "the blob store (%s) could not serve the archive of capsule %s version %d; try again", s.blobs, id, version)
 		}
 	}
 	_, v, err := s.Capsule(ctx, tenantID, id, version)
