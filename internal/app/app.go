@@ -21,6 +21,7 @@ import (
 
 	"github.com/quantumlayer/qlp/internal/agents"
 	"github.com/quantumlayer/qlp/internal/auth"
+	"github.com/quantumlayer/qlp/internal/blob"
 	"github.com/quantumlayer/qlp/internal/budget"
 	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/config"
@@ -57,12 +58,15 @@ type Options struct {
 
 // Platform is a running QLP.
 type Platform struct {
-	Cfg          config.Config
-	Logger       *slog.Logger
-	Store        *store.SQL
-	Engine       *engine.Engine
-	Bus          *progress.Bus
-	Signer       *capsule.Signer
+	Cfg    config.Config
+	Logger *slog.Logger
+	Store  *store.SQL
+	Engine *engine.Engine
+	Bus    *progress.Bus
+	Signer *capsule.Signer
+	// Blobs keeps capsule archives: the worker writes them, the
+	// orchestrator serves them.
+	Blobs        blob.Store
 	Orchestrator *orchestrator.Service
 	// Plan is what this process opened and what it reaches by URL.
 	Plan Plan
@@ -143,6 +147,9 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 	if p.Signer, err = capsule.LoadOrCreateSigner(cfg.DataDir); err != nil {
 		return nil, err
 	}
+	if p.Blobs, err = blob.Open(ctx, cfg.BlobConfig()); err != nil {
+		return nil, err
+	}
 	// One Redis client per process, shared: the progress bus's wake-ups
 	// and the models' response cache.
 	if cfg.Redis.Enabled() {
@@ -175,7 +182,7 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 	}
 	p.Orchestrator = orchestrator.New(orchestrator.Config{
 		Workflow: cfg.Workflow, MaxBodyBytes: cfg.API.MaxBodyBytes, PublicURL: cfg.API.PublicURL, Version: opts.Version,
-	}, orchestrator.Deps{Store: p.Store, Temporal: tc, Bus: p.Bus, Costs: p.Costs, Budgets: p.Budget, Logger: logger.With("component", "orchestrator")})
+	}, orchestrator.Deps{Store: p.Store, Temporal: tc, Bus: p.Bus, Costs: p.Costs, Budgets: p.Budget, Blobs: p.Blobs, Logger: logger.With("component", "orchestrator")})
 	p.remoteReady = map[string]httpx.Check{}
 	for _, name := range plan.Remote {
 		t, _ := LookupTarget(name)
@@ -281,6 +288,7 @@ func (p *Platform) startWorker(ctx context.Context) error {
 	if p.redis != nil {
 		pr.AddCheck("redis", p.pingRedis)
 	}
+	pr.AddCheck("blob", p.blobReady)
 	jobMetrics, err := workflow.NewMetrics(pr.Registry)
 	if err != nil {
 		return err
@@ -290,7 +298,7 @@ func (p *Platform) startWorker(ctx context.Context) error {
 		Generator: capsule.Generator{QLPVersion: p.version, Provider: router.Provider, Models: router.Models(), Scripted: router.Scripted},
 		MaxTokens: router.MaxTokens, Temperature: router.Temperature, MaxTasks: p.Cfg.Workflow.MaxTasks,
 		DecomposerTier: p.Cfg.Workflow.DecomposerTier, Logger: p.Logger.With("component", "activities"),
-		Memory: p.Memory, Metrics: jobMetrics,
+		Memory: p.Memory, Metrics: jobMetrics, Blobs: p.Blobs,
 	}
 	p.worker = workflow.NewWorker(p.Engine.Client, acts, worker.Options{
 		MaxConcurrentActivityExecutionSize: 4 * p.Cfg.Workflow.MaxParallel,
@@ -422,6 +430,21 @@ func (p *Platform) readyChecks() {
 	if p.redis != nil {
 		pr.AddCheck("redis", p.pingRedis)
 	}
+	pr.AddCheck("blob", p.blobReady)
+}
+
+// blobProbeKey is a key no object is ever stored under: readiness asks the
+// blob store for it and expects "not found".
+const blobProbeKey = "readyz/probe"
+
+// blobReady checks that the blob store answers a read the way a capsule
+// download makes one, with the same credentials: a missing object is
+// reachable, any other error is not.
+func (p *Platform) blobReady(ctx context.Context) error {
+	if _, err := p.Blobs.Stat(ctx, blobProbeKey); err != nil && !errors.Is(err, blob.ErrNotFound) {
+		return err
+	}
+	return nil
 }
 
 // pingRedis is the readiness check of the shared Redis.

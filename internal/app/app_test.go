@@ -2,9 +2,11 @@ package app_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -191,4 +193,45 @@ func TestOpenTargets(t *testing.T) {
 		_, err := app.Open(t.Context(), base(t), logx.Discard(), app.Options{NoEngine: true, Run: []string{"marketing"}, Version: "test"})
 		require.ErrorContains(t, err, `unknown target "marketing" (want orchestrator, agents, memory, sandbox, validation, worker)`)
 	})
+}
+
+// TestBlobReadiness: the orchestrator opens the blob store `qlp up`
+// configures by default (a directory under the data directory) and its
+// /readyz reports it; a blob store it cannot reach makes it not ready,
+// naming the store.
+func TestBlobReadiness(t *testing.T) {
+	tests := []struct {
+		name   string
+		blob   func(c *config.Config)
+		status int
+		check  string
+	}{
+		{name: "default local directory", blob: func(*config.Config) {}, status: 200, check: "ok"},
+		{name: "unreachable s3", blob: func(c *config.Config) {
+			c.Blob.Backend, c.Blob.Bucket, c.Blob.Region = "s3", "qlp", "us-east-1"
+			c.Blob.Endpoint, c.Blob.PathStyle = "http://127.0.0.1:1", true
+			c.Blob.AccessKeyID, c.Blob.SecretAccessKey = "AKIDEXAMPLE", "s3-secret-key"
+		}, status: 503, check: `blob: s3 bucket "qlp" at http://127.0.0.1:1`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := config.Defaults()
+			cfg.DataDir = t.TempDir()
+			cfg.Store.Driver, cfg.Store.DatabaseURL = "sqlite", ""
+			tt.blob(&cfg)
+			p, err := app.Open(t.Context(), cfg, logx.Discard(), app.Options{NoEngine: true, Version: "test"})
+			require.NoError(t, err)
+			defer p.Close()
+			if cfg.Blob.Backend == "local" {
+				require.Equal(t, "local directory "+filepath.Join(cfg.DataDir, "blobs"), p.Blobs.String())
+			}
+			rec := httptest.NewRecorder()
+			p.APIHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+			require.Equal(t, tt.status, rec.Code, rec.Body.String())
+			var body struct{ Checks map[string]string }
+			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
+			require.Contains(t, body.Checks["blob"], tt.check)
+			require.NotContains(t, rec.Body.String(), "s3-secret-key")
+		})
+	}
 }

@@ -93,6 +93,15 @@ func TestMainJobEndToEnd(t *testing.T) {
 				require.True(t, v.Trusted)
 				require.GreaterOrEqual(t, v.Files, 3)
 			}
+			// `qlp up`'s blob store is a directory under the data
+			// directory; the workflow kept the zip archive there, and the
+			// download is that object, byte for byte.
+			require.Equal(t, "local directory "+filepath.Join(pl.p.Cfg.DataDir, "blobs"), pl.p.Blobs.String())
+			obj, err := os.ReadFile(filepath.Join(pl.p.Cfg.DataDir, "blobs", capsule.ArchiveKey("acme", st.Result.CapsuleID, 1, capsule.DefaultFormat)))
+			require.NoError(t, err)
+			zip, err := c.Download(t.Context(), st.Result.CapsuleID, 0, "")
+			require.NoError(t, err)
+			require.Equal(t, obj, zip)
 			code, body, hdr := pl.call("GET", "/api/capsules/"+st.Result.CapsuleID+"/files/shortener/store.go", pl.keys["acme"], nil, nil)
 			require.Equal(t, http.StatusOK, code)
 			require.Contains(t, string(body), "package shortener")

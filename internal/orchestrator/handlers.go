@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"path"
@@ -424,23 +425,29 @@ func (s *Service) handleDownload(w http.ResponseWriter, r *http.Request) error {
 	}
 	format := normalFormat(r.URL.Query().Get("format"))
 	if format == "" {
-		format = capsule.FormatZip
+		format = capsule.DefaultFormat
 	}
 	version, err := versionParam(r)
 	if err != nil {
 		return err
 	}
-	b, c, err := s.Archive(r.Context(), tid, r.PathValue("id"), version, format)
+	a, err := s.OpenArchive(r.Context(), tid, r.PathValue("id"), version, format)
 	if err != nil {
 		return err
 	}
-	ext := map[string]string{capsule.FormatZip: "zip", capsule.FormatTar: "tar", capsule.FormatTarGz: "tar.gz"}[format]
-	w.Header().Set("Content-Type", capsule.ContentType(format))
-	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": c.Name + "_capsule." + ext}))
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.Header().Set("X-Content-SHA256", capsule.Digest(b))
-	_, err = w.Write(b)
-	return err
+	defer a.Close()
+	w.Header().Set("Content-Type", capsule.ContentType(a.Format))
+	w.Header().Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": a.Capsule.Name + "_capsule." + capsule.Ext(a.Format)}))
+	w.Header().Set("Content-Length", strconv.FormatInt(a.Size, 10))
+	if a.SHA256 != "" {
+		w.Header().Set("X-Content-SHA256", a.SHA256)
+	}
+	// Once the headers are out, a failed copy can only cut the response
+	// short; Content-Length lets the client see that.
+	if n, err := io.Copy(w, a); err != nil {
+		s.logger.WarnContext(r.Context(), "capsule download cut short", "capsule", a.Capsule.ID, "format", a.Format, "stored", a.Stored, "sent", n, "size", a.Size, "err", err)
+	}
+	return nil
 }
 
 // virtualFiles keeps the earlier QLP's names for QLP's own files.

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/quantumlayer/qlp/internal/blob"
 	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/domain"
 	"github.com/quantumlayer/qlp/internal/httpx"
@@ -54,7 +56,10 @@ type Deps struct {
 	// answers 501.
 	Costs   CostService
 	Budgets BudgetService
-	Logger  *slog.Logger
+	// Blobs holds the capsule archives the workflow stores; nil builds
+	// every archive on demand.
+	Blobs  blob.Store
+	Logger *slog.Logger
 }
 
 // Service is the orchestrator.
@@ -65,6 +70,7 @@ type Service struct {
 	bus     *progress.Bus
 	costs   CostService
 	budgets BudgetService
+	blobs   blob.Store
 	logger  *slog.Logger
 }
 
@@ -73,7 +79,7 @@ func New(cfg Config, d Deps) *Service {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}
-	return &Service{cfg: cfg, store: d.Store, tc: d.Temporal, bus: d.Bus, costs: d.Costs, budgets: d.Budgets, logger: d.Logger}
+	return &Service{cfg: cfg, store: d.Store, tc: d.Temporal, bus: d.Bus, costs: d.Costs, budgets: d.Budgets, blobs: d.Blobs, logger: d.Logger}
 }
 
 // Limits on request text.
@@ -398,29 +404,59 @@ func (s *Service) Capsule(ctx context.Context, tenantID, id string, version int)
 	return c, v, err
 }
 
-// Archive writes a capsule version as a zip, tar or tar.gz archive.
-func (s *Service) Archive(ctx context.Context, tenantID, id string, version int, format string) ([]byte, domain.Capsule, error) {
-	format = normalFormat(format)
-	if !capsule.ValidFormat(format) {
-		return nil, domain.Capsule{}, httpx.BadRequest("format", "%q is not zip, tar or tar.gz (or targz)", format)
-	}
-	c, v, err := s.Capsule(ctx, tenantID, id, version)
-	if err != nil {
-		return nil, domain.Capsule{}, err
-	}
-	var buf bytes.Buffer
-	if err := capsule.WriteArchive(&buf, format, VersionFiles(v), v.CreatedAt); err != nil {
-		return nil, domain.Capsule{}, err
-	}
-	return buf.Bytes(), c, nil
+// Archive is a capsule version's archive, ready to be sent: the blob
+// store's object, streamed, or one built on demand.
+type Archive struct {
+	io.ReadCloser
+	Format string
+	Size   int64
+	// SHA256 is the archive's digest in hex; "" when the stored object
+	// does not carry it.
+	SHA256  string
+	Capsule domain.Capsule
+	// Stored is true when the bytes come from the blob store.
+	Stored bool
 }
 
-// VersionFiles returns every file of a version, the manifest included.
-func VersionFiles(v domain.CapsuleVersion) map[string][]byte {
-	files := make(map[string][]byte, len(v.Files)+1)
-	for _, f := range v.Files {
-		files[f.Path] = f.Content
+// OpenArchive opens a capsule version's archive in format (zip, tar or
+// tar.gz). The archive the workflow kept in the blob store when it
+// created the version (capsule.DefaultFormat) is streamed from there, so
+// every replica sharing the store serves the bytes that were built; other
+// formats, and versions with no stored archive, are built on demand. A
+// blob store that fails (other than with a missing object) is a 503 naming
+// it, never a silently rebuilt archive. The caller closes the archive.
+func (s *Service) OpenArchive(ctx context.Context, tenantID, id string, version int, format string) (*Archive, error) {
+	format = normalFormat(format)
+	if !capsule.ValidFormat(format) {
+		return nil, httpx.BadRequest("format", "%q is not zip, tar or tar.gz (or targz)", format)
 	}
-	files[capsule.ManifestFile] = v.Manifest
-	return files
+	c, err := s.store.GetCapsule(ctx, tenantID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, httpx.NotFound("capsule " + id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if version == 0 {
+		version = c.LatestVersion
+	}
+	if s.blobs != nil && format == capsule.DefaultFormat && version > 0 {
+		key := capsule.ArchiveKey(c.TenantID, c.ID, version, format)
+		r, info, err := s.blobs.Get(ctx, key)
+		switch {
+		case err == nil:
+			return &Archive{ReadCloser: r, Format: format, Size: info.Size, SHA256: capsule.StoredDigest(info.ContentType), Capsule: c, Stored: true}, nil
+		case !errors.Is(err, blob.ErrNotFound):
+			return nil, httpx.Unavailable(err, "the blob store (%s) could not serve the archive of capsule %s version %d; try again", s.blobs, id, version)
+		}
+	}
+	_, v, err := s.Capsule(ctx, tenantID, id, version)
+	if err != nil {
+		return nil, err
+	}
+	b, err := capsule.VersionArchive(format, v)
+	if err != nil {
+		return nil, err
+	}
+	return &Archive{ReadCloser: io.NopCloser(bytes.NewReader(b)), Format: format, Size: int64(len(b)), SHA256: capsule.Digest(b), Capsule: c}, nil
 }

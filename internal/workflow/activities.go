@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/quantumlayer/qlp/internal/blob"
 	"github.com/quantumlayer/qlp/internal/budget"
 	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/domain"
@@ -46,8 +47,12 @@ type Activities struct {
 	Memory Memory
 	// Metrics count finished jobs; nil counts nothing.
 	Metrics *Metrics
-	Logger  *slog.Logger
-	Now     func() time.Time
+	// Blobs keeps the archive of every capsule version a job creates (in
+	// capsule.DefaultFormat), which the orchestrator then serves; nil
+	// keeps none and downloads build every archive.
+	Blobs  blob.Store
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 func (a *Activities) now() time.Time {

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/quantumlayer/qlp/internal/blob"
 	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/llm/llmtest"
 	"github.com/quantumlayer/qlp/internal/llm/tiers"
@@ -114,13 +115,15 @@ func newHarness(t *testing.T, handler llmtest.Handler) *harness {
 	require.NoError(t, err)
 	signer, err := capsule.LoadOrCreateSigner(t.TempDir())
 	require.NoError(t, err)
+	blobs, err := blob.OpenLocal(t.TempDir())
+	require.NoError(t, err)
 	reg := prometheus.NewRegistry()
 	metrics, err := wf.NewMetrics(reg)
 	require.NoError(t, err)
 	acts := &wf.Activities{
 		Store: st, Models: router, Bus: progress.NewBus(st, 0), Signer: signer, Validator: testValidator(t),
 		Generator: capsule.Generator{QLPVersion: "test", Provider: "openai", Models: map[string]string{"T0": "gpt-4o-mini"}},
-		Metrics:   metrics,
+		Metrics:   metrics, Blobs: blobs,
 		MaxTokens: 4096, Temperature: 0.2, MaxTasks: 20, DecomposerTier: "T2", Logger: logx.Discard(),
 	}
 	var s testsuite.WorkflowTestSuite
