@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/orchestrator"
 )
 
@@ -219,6 +221,10 @@ func TestValidationStoppedFor20s(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, string(body))
 	require.True(t, strings.Contains(string(body), "validation"), "the 503 names the service: %s", body)
+	for _, n := range []string{"worker-1", "worker-2"} {
+		checks := waitReadyState(ctx, t, tp.Procs[n].URL, http.StatusServiceUnavailable)
+		require.Contains(t, checks["validation"], "cannot reach", "%s's /readyz names the mesh: %v", n, checks)
+	}
 
 	time.Sleep(time.Until(down.Add(20 * time.Second)))
 	require.NoError(t, tp.StartProc(ctx, "validation"))
@@ -231,4 +237,62 @@ func TestValidationStoppedFor20s(t *testing.T) {
 		}
 	}
 	require.True(t, validatedAfter, "the task was validated after the mesh came back")
+}
+
+// TestBlobStoreStopped: the S3 store holding capsule archives is down when
+// a job packages its capsule: the archive step fails naming the store and
+// is retried, the orchestrators' /readyz name it, a download in the
+// meantime is a 503 naming the blob store (never an archive built some
+// other way), and once the store is back the job completes with the one
+// archive stored, which every replica serves.
+func TestBlobStoreStopped(t *testing.T) {
+	tp := topology(t)
+	ctx := overall(t, 10*time.Minute)
+	defer tp.ensureRunning(context.Background(), t)
+	sub, _, release, result := tp.faultJob(ctx, t)
+	tp.Procs["s3"].Stop()
+	release()
+
+	checks := waitReadyState(ctx, t, tp.Procs["orchestrator-1"].URL, http.StatusServiceUnavailable)
+	require.NotEqual(t, "ok", checks["blob"], "the orchestrator's /readyz names the blob store: %v", checks)
+	// The capsule's record is written before its archive: wait for it,
+	// then ask for its archive while the store is down.
+	c := tp.Client("acme")
+	var capsuleID string
+	for capsuleID == "" {
+		list, err := c.Capsules(ctx, 50, 0)
+		require.NoError(t, err)
+		for _, cp := range list.Capsules {
+			if cp.RequestID == sub.RequestID {
+				capsuleID = cp.ID
+			}
+		}
+		if capsuleID == "" {
+			select {
+			case <-ctx.Done():
+				t.Fatal("the capsule's record never appeared")
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+	}
+	_, err := c.Download(ctx, capsuleID, 0, "zip")
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "503")
+	require.Contains(t, err.Error(), "blob")
+	time.Sleep(3 * time.Second) // at least one failed attempt of the archive step
+	logs := tp.Procs["worker-1"].Tail(400) + tp.Procs["worker-2"].Tail(400)
+	require.Contains(t, logs, "in the blob store (s3 bucket", "a worker logged the archive step's failure naming the store")
+	require.Contains(t, logs, "capsules/acme/"+capsuleID+"/v1.zip", "and the archive's key")
+
+	require.NoError(t, tp.StartProc(ctx, "s3"))
+	events := result()
+	id := tp.requireCompletedOnce(ctx, t, "acme", sub.WorkflowID, events)
+	require.Equal(t, capsuleID, id)
+	stored, err := os.ReadFile(tp.s3Object(capsule.ArchiveKey("acme", id, 1, "zip")))
+	require.NoError(t, err)
+	for _, replica := range []string{"orchestrator-1", "orchestrator-2"} {
+		got, err := tp.Direct(replica, "acme").Download(ctx, id, 0, "zip")
+		require.NoError(t, err)
+		require.Equal(t, stored, got, "%s serves the stored archive", replica)
+	}
 }

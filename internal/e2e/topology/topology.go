@@ -30,6 +30,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
 	"github.com/quantumlayer/qlp/internal/auth"
 	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/llm/llmtest"
@@ -158,6 +162,8 @@ type Topology struct {
 	token  string
 	model  *llmtest.Server
 	script *switchboard
+
+	s3 s3Config
 
 	pgBin, pgData string
 	pgPort        int
@@ -439,7 +445,14 @@ func Start(ctx context.Context, dir string, opts Options) (_ *Topology, err erro
 	if err != nil {
 		return nil, err
 	}
-	blobs := filepath.Join(dir, "blobs")
+	// Capsule archives go to an S3-compatible store shared by every
+	// replica (versitygw, a process of the topology like the others).
+	s3Port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	tp.s3 = s3Config{endpoint: fmt.Sprintf("http://127.0.0.1:%d", s3Port), bucket: "qlp-capsules",
+		key: "topology", secret: "topology-secret-0123456789abcdef"}
 	common := []string{
 		"QLP_LOG_LEVEL=info", "QLP_STORE_DRIVER=postgres", "QLP_DATABASE_URL=" + tp.pgURL,
 		fmt.Sprintf("QLP_REDIS_URL=redis://127.0.0.1:%d/0", tp.redisPort),
@@ -449,7 +462,10 @@ func Start(ctx context.Context, dir string, opts Options) (_ *Topology, err erro
 		"QLP_WORKFLOW_HEARTBEAT_TIMEOUT=3s", "QLP_API_MAX_BODY_BYTES=64KiB",
 		"QLP_SANDBOX_URL=" + url("sandbox"), "QLP_VALIDATION_URL=" + url("validation"), "QLP_MEMORY_URL=" + url("memory"),
 		"QLP_MEMORY_STORE=pgvector", "QLP_MEMORY_POSTGRES_URL=" + tp.pgURL,
-		"QLP_BLOB_DIR=" + blobs, "QLP_CAPSULE_TRUSTED_KEYS=",
+		"QLP_BLOB_BACKEND=s3", "QLP_BLOB_ENDPOINT=" + tp.s3.endpoint, "QLP_BLOB_BUCKET=" + tp.s3.bucket,
+		"QLP_BLOB_REGION=us-east-1", "QLP_BLOB_PATH_STYLE=true",
+		"QLP_BLOB_ACCESS_KEY_ID=" + tp.s3.key, "QLP_BLOB_SECRET_ACCESS_KEY=" + tp.s3.secret,
+		"QLP_CAPSULE_TRUSTED_KEYS=",
 		// The tests' jobs differ only in their markers, which route each
 		// model call to its job's script; recalled past requests and code
 		// in a prompt would carry other jobs' markers. The Vector Memory
@@ -471,8 +487,19 @@ func Start(ctx context.Context, dir string, opts Options) (_ *Topology, err erro
 	redis := &Proc{Name: "redis", bin: "redis-server", dir: redisDir, LogPath: filepath.Join(dir, "redis.log"),
 		URL:  "tcp://127.0.0.1:" + fmt.Sprint(tp.redisPort),
 		args: []string{"--port", fmt.Sprint(tp.redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", redisDir}}
-	tp.Procs = map[string]*Proc{"redis": redis}
-	tp.Order = []string{"redis"}
+	s3Dir := filepath.Join(dir, "s3")
+	if err := os.MkdirAll(s3Dir, 0o700); err != nil {
+		return nil, err
+	}
+	versitygw, err := exec.LookPath("versitygw")
+	if err != nil {
+		return nil, errors.New("versitygw not found: run scripts/install-deps.sh test")
+	}
+	s3 := &Proc{Name: "s3", bin: versitygw, dir: s3Dir, LogPath: filepath.Join(dir, "s3.log"), URL: "tcp://" + strings.TrimPrefix(tp.s3.endpoint, "http://"),
+		env:  []string{"ROOT_ACCESS_KEY_ID=" + tp.s3.key, "ROOT_SECRET_ACCESS_KEY=" + tp.s3.secret},
+		args: []string{"--port", strings.TrimPrefix(tp.s3.endpoint, "http://"), "--region", "us-east-1", "posix", s3Dir}}
+	tp.Procs = map[string]*Proc{"redis": redis, "s3": s3}
+	tp.Order = []string{"redis", "s3"}
 
 	tp.add("temporal", "tcp://"+addr("temporal"), envFor("temporal", "QLP_TEMPORAL_ADDRESS=", fmt.Sprintf("QLP_TEMPORAL_PORT=%d", ports["temporal"]), "QLP_TEMPORAL_LOG_LEVEL=warn"), "temporal")
 	tp.add("sandbox", url("sandbox"), envFor("sandbox", "QLP_SANDBOX_ADDR="+addr("sandbox")), "serve", "sandbox")
@@ -505,6 +532,11 @@ func Start(ctx context.Context, dir string, opts Options) (_ *Topology, err erro
 	for _, n := range tp.Order {
 		if err := tp.StartProc(ctx, n); err != nil {
 			return nil, err
+		}
+		if n == "s3" {
+			if err := tp.s3.createBucket(ctx); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if err := tp.startNginx(ctx, ports["nginx"], opts.EditNginx, map[string]string{
@@ -626,3 +658,28 @@ func (tp *Topology) ModelURL() string { return tp.model.URL }
 
 // Bin is the qlp binary every process runs.
 func (tp *Topology) Bin() string { return tp.bin }
+
+// s3Config is the S3-compatible store of the topology.
+type s3Config struct {
+	endpoint, bucket, key, secret string
+}
+
+// createBucket creates the bucket capsule archives go to.
+func (c s3Config) createBucket(ctx context.Context) error {
+	client := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(c.endpoint), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(c.key, c.secret, "")})
+	var err error
+	for range 50 { // versitygw accepts connections a moment before it serves
+		if _, err = client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(c.bucket)}); err == nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("s3: create bucket %s: %w", c.bucket, err)
+}
+
+// s3Object is the file versitygw's posix backend keeps the object key of
+// the capsule bucket in.
+func (tp *Topology) s3Object(key string) string {
+	return filepath.Join(tp.dir, "s3", tp.s3.bucket, filepath.FromSlash(key))
+}

@@ -56,7 +56,7 @@ func TestMain(m *testing.M) {
 // missingTools names what the topology needs and this machine lacks.
 func missingTools() error {
 	var errs []error
-	for _, tool := range []string{"bwrap", "redis-server", "go"} {
+	for _, tool := range []string{"bwrap", "redis-server", "versitygw", "go"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			errs = append(errs, fmt.Errorf("%s not found", tool))
 		}
@@ -175,12 +175,17 @@ func TestJobThroughNginx(t *testing.T) {
 	events := follow(ctx, t, tp.Client("acme"), sub.WorkflowID)
 	id := tp.requireCompletedOnce(ctx, t, "acme", sub.WorkflowID, events)
 
-	via, err := tp.Client("acme").Download(ctx, id, 0, "tar.gz")
+	// The archive the worker built and stored in the S3 store is what
+	// nginx and each replica serve, byte for byte.
+	stored, err := os.ReadFile(tp.s3Object(capsule.ArchiveKey("acme", id, 1, "zip")))
+	require.NoError(t, err, "the worker stored the capsule's archive in the S3 store")
+	via, err := tp.Client("acme").Download(ctx, id, 0, "zip")
 	require.NoError(t, err)
+	require.Equal(t, stored, via, "the archive through nginx differs from the stored one")
 	for _, replica := range []string{"orchestrator-1", "orchestrator-2"} {
-		got, err := tp.Direct(replica, "acme").Download(ctx, id, 0, "tar.gz")
+		got, err := tp.Direct(replica, "acme").Download(ctx, id, 0, "zip")
 		require.NoError(t, err)
-		require.Equal(t, via, got, "the archive from %s differs from the one through nginx", replica)
+		require.Equal(t, stored, got, "the archive from %s differs from the stored one", replica)
 	}
 	// Another tenant sees none of it, through nginx.
 	_, err = tp.Client("globex").Status(ctx, sub.WorkflowID)
