@@ -5,8 +5,8 @@ import (
 
 	"github.com/quantumlayer/qlp/internal/auth"
 	"github.com/quantumlayer/qlp/internal/memory"
-	"github.com/quantumlayer/qlp/internal/settings"
 	"github.com/quantumlayer/qlp/internal/pricing"
+	"github.com/quantumlayer/qlp/internal/settings"
 	"github.com/quantumlayer/qlp/internal/store"
 )
 
