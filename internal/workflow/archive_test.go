@@ -64,7 +64,7 @@ func TestCapsuleArchiveSurvivesABlobStoreOutage(t *testing.T) {
 		{name: "store up"},
 		{name: "one failed put", failPuts: 1},
 		{name: "three failed puts", failPuts: 3},
-		{name: "down through every attempt", failPuts: 5, fails: true},
+		{name: "down through every attempt", failPuts: wf.AssembleAttempts, fails: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -96,7 +96,7 @@ func TestCapsuleArchiveSurvivesABlobStoreOutage(t *testing.T) {
 				require.Contains(t, job.Error, fmt.Sprintf("cannot store its archive %q in the blob store (local directory", key))
 				require.Contains(t, job.Error, "connection refused")
 				require.Empty(t, objects, "no archive, whole or partial")
-				require.Equal(t, int32(5), attempts.Load(), "the assembly's retry policy allows five attempts")
+				require.Equal(t, int32(wf.AssembleAttempts), attempts.Load(), "every attempt the assembly's retry policy allows")
 				return
 			}
 			require.NoError(t, h.env.GetWorkflowError())

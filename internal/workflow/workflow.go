@@ -17,6 +17,11 @@ import (
 // dependency order (independent ones in parallel, bounded), assemble the
 // capsule, finish. A failed job ends as a failed workflow whose error says
 // why; a cancelled one as a cancelled workflow.
+
+// assembleAttempts bounds the attempts of the capsule's validation and
+// assembly (waits of 1, 2, 4, 8, 16 and 30 s between them).
+const assembleAttempts = 7
+
 func QLPWorkflow(ctx workflow.Context, in Input) (Result, error) {
 	// Zero fields mean the defaults: Defaults is pure, so replays of
 	// recorded histories fill in the same values.
@@ -80,7 +85,7 @@ func QLPWorkflow(ctx workflow.Context, in Input) (Result, error) {
 		StartToCloseTimeout: in.TaskTimeout,
 		HeartbeatTimeout:    in.HeartbeatTimeout,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second,
-			MaximumAttempts: 7, NonRetryableErrorTypes: []string{ErrTypeJobState, ErrTypeUnusableOutput}},
+			MaximumAttempts: assembleAttempts, NonRetryableErrorTypes: []string{ErrTypeJobState, ErrTypeUnusableOutput}},
 	})
 
 	// finish records the outcome even when ctx is cancelled; round names
