@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/quantumlayer/qlp/internal/app"
 	"github.com/quantumlayer/qlp/internal/auth"
 	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/cli"
@@ -56,7 +57,7 @@ func freePort(t *testing.T) int {
 }
 
 // qlpProcess runs this test binary as `qlp ARGS...` with env.
-// childEnv is the environment of a `qlp up` child on a fresh data
+// childEnv is the environment of a qlp child (platformArgs) on a fresh data
 // directory and SQLite, its API on apiAddr, its models at modelURL, and
 // extra settings last. Every other service gets a free port, so that tests
 // and other checkouts running at the same time do not collide on the
@@ -73,6 +74,21 @@ func childEnv(t *testing.T, apiAddr, modelURL string, extra ...string) []string 
 		env = append(env, "QLP_VALIDATION_URL="+url, "QLP_SERVICE_TOKEN="+meshToken)
 	}
 	return append(env, extra...)
+}
+
+// platformArgs is the command line of a child that runs the platform: the
+// API, the worker, the Agent Factory, the memory and the embedded Temporal
+// server, but not the Validation Mesh and its sandbox, which it reaches by
+// QLP_VALIDATION_URL (childEnv): the package's shared mesh. `qlp up` would
+// open a mesh of its own in every process it starts (a target a process
+// runs is used there even when its URL is set), so each start and restart
+// validated the example cold, compiling Go's standard library in a fresh
+// sandbox for minutes; the shared mesh keeps its cache and its Go
+// build-cache seed across them. Jobs are still validated for real in the
+// sandbox; what is killed and restarted is still the process that runs the
+// job's workflow.
+func platformArgs() []string {
+	return []string{"serve", strings.Join([]string{app.Orchestrator, app.Agents, app.Memory, app.Worker}, ",")}
 }
 
 func qlpProcess(t *testing.T, env []string, args ...string) *exec.Cmd {
@@ -151,7 +167,7 @@ func TestKilledMidJobResumesAfterRestart(t *testing.T) {
 
 	logs := filepath.Join(t.TempDir(), "child.log")
 	start := func() *exec.Cmd {
-		cmd := qlpProcess(t, env, "up")
+		cmd := qlpProcess(t, env, platformArgs()...)
 		f, err := os.OpenFile(logs, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 		require.NoError(t, err)
 		cmd.Stdout, cmd.Stderr = f, f

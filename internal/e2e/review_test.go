@@ -48,7 +48,7 @@ func TestReviewDecisionsSurviveRestarts(t *testing.T) {
 	logs := filepath.Join(t.TempDir(), "child.log")
 	var proc *exec.Cmd
 	start := func() {
-		proc = qlpProcess(t, env, "up")
+		proc = qlpProcess(t, env, platformArgs()...)
 		f, err := os.OpenFile(logs, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 		require.NoError(t, err)
 		proc.Stdout, proc.Stderr = f, f
