@@ -221,3 +221,30 @@ func TestRateLimitsSharedBetweenReplicas(t *testing.T) {
 	require.NotEmpty(t, resp.Header.Get("Retry-After"))
 	require.Equal(t, http.StatusOK, get(replicas[0], caller{"globex", "g1", false}).StatusCode, "another tenant has its own budget")
 }
+
+// Negative limits are refused naming the setting; zero (off) and the
+// defaults are valid.
+func TestLimitsValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		limits  Limits
+		wantErr string
+	}{
+		{"defaults", DefaultLimits(), ""},
+		{"all off", Limits{}, ""},
+		{"negative key rate", Limits{KeyRPM: -1}, "limits.key_requests_per_minute"},
+		{"negative tenant rate", Limits{TenantRPM: -5}, "limits.tenant_requests_per_minute"},
+		{"negative jobs", Limits{TenantJobs: -1}, "limits.tenant_concurrent_jobs"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.limits.Validate()
+			if tt.wantErr == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, tt.wantErr)
+			require.ErrorContains(t, err, "negative")
+		})
+	}
+}
