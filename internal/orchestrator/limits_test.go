@@ -9,8 +9,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/quantumlayer/qlp/internal/auth"
@@ -246,5 +248,18 @@ func TestLimitsValidate(t *testing.T) {
 			require.ErrorContains(t, err, tt.wantErr)
 			require.ErrorContains(t, err, "negative")
 		})
+	}
+}
+
+// With the Redis that keeps the buckets unreachable, requests are let
+// through: the limits must not take the API down with them.
+func TestRateLimitsFailOpenWithoutRedis(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: time.Second})
+	t.Cleanup(func() { rdb.Close() })
+	h := limitedAPI(t, openStore(t), Config{Limits: Limits{KeyRPM: 1, TenantRPM: 1}}, ratelimit.NewRedis(rdb, "qlp:test:"))
+	for i := range 3 {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, request("GET", "/api/capsules", caller{"acme", "k1", false}, ""))
+		require.Equal(t, http.StatusOK, rec.Code, "call %d: %s", i, rec.Body.String())
 	}
 }
