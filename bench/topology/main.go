@@ -82,7 +82,9 @@ func run(clients int, duration time.Duration, jobs int) error {
 		return err
 	}
 	start := time.Now()
-	tp, err := topology.Start(ctx, filepath.Join(dir, "topology"), topology.Options{EditNginx: func(conf string) string {
+	// A load test measures capacity: the API's own limits are off like
+	// nginx's.
+	tp, err := topology.Start(ctx, filepath.Join(dir, "topology"), topology.Options{Env: noAPILimits, EditNginx: func(conf string) string {
 		conf = strings.Replace(conf, "rate=10r/s", "rate=100000r/s", 1)
 		conf = strings.ReplaceAll(conf, "burst=20 nodelay", "burst=100000 nodelay")
 		// The baseline: static files from the same nginx, no upstream.
@@ -372,6 +374,7 @@ func onUp(ctx context.Context, tp *topology.Topology, dir string, n int) (jobsRe
 		"QLP_LLM_MODEL_T0=gpt-4o-mini", "QLP_LLM_MODEL_T1=gpt-4.1-mini", "QLP_LLM_MODEL_T2=gpt-4.1", "QLP_LLM_MODEL_T3=gpt-4o",
 		"QLP_MEMORY_THRESHOLD_REQUESTS=1", "QLP_MEMORY_THRESHOLD_CODE=1", "QLP_MEMORY_THRESHOLD_ERRORS=1",
 		"QLP_MEMORY_URL=", "QLP_VALIDATION_URL=", "QLP_SANDBOX_URL="}
+	env = append(env, noAPILimits...)
 	for _, name := range []string{"QLP_AGENTS_ADDR", "QLP_VALIDATION_ADDR", "QLP_MEMORY_ADDR", "QLP_SANDBOX_ADDR", "QLP_WORKER_ADDR"} {
 		p, err := freePort()
 		if err != nil {
@@ -494,3 +497,7 @@ func (p *peaks) stop() map[string]int {
 	p.wg.Wait()
 	return p.max
 }
+
+// noAPILimits turns off the API's request and job limits (docs/api.md,
+// "Limits"), which the benchmark's load is far over on purpose.
+var noAPILimits = []string{"QLP_LIMITS_KEY_REQUESTS_PER_MINUTE=0", "QLP_LIMITS_TENANT_REQUESTS_PER_MINUTE=0", "QLP_LIMITS_TENANT_CONCURRENT_JOBS=0"}

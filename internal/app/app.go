@@ -33,6 +33,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/orchestrator"
 	"github.com/quantumlayer/qlp/internal/pricing"
 	"github.com/quantumlayer/qlp/internal/progress"
+	"github.com/quantumlayer/qlp/internal/ratelimit"
 	"github.com/quantumlayer/qlp/internal/redisx"
 	"github.com/quantumlayer/qlp/internal/sandbox"
 	"github.com/quantumlayer/qlp/internal/store"
@@ -150,8 +151,8 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 	if p.Blobs, err = blob.Open(ctx, cfg.BlobConfig()); err != nil {
 		return nil, err
 	}
-	// One Redis client per process, shared: the progress bus's wake-ups
-	// and the models' response cache.
+	// One Redis client per process, shared: the progress bus's wake-ups,
+	// the models' response cache and the API's rate limits.
 	if cfg.Redis.Enabled() {
 		if p.redis, err = redisx.Open(ctx, cfg.Redis); err != nil {
 			return nil, err
@@ -180,9 +181,16 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 		}
 		tc = p.Engine.Client
 	}
+	// The API's request rates: shared by every replica through Redis when
+	// there is one, else kept in this process.
+	var buckets ratelimit.Buckets = ratelimit.NewMemory(nil)
+	if p.redis != nil {
+		buckets = ratelimit.NewRedis(p.redis, "qlp:api:ratelimit:")
+	}
 	p.Orchestrator = orchestrator.New(orchestrator.Config{
-		Workflow: cfg.Workflow, MaxBodyBytes: cfg.API.MaxBodyBytes, PublicURL: cfg.API.PublicURL, Version: opts.Version,
-	}, orchestrator.Deps{Store: p.Store, Temporal: tc, Bus: p.Bus, Costs: p.Costs, Budgets: p.Budget, Blobs: p.Blobs, Logger: logger.With("component", "orchestrator")})
+		Workflow: cfg.Workflow, MaxBodyBytes: cfg.API.MaxBodyBytes, Limits: cfg.Limits, PublicURL: cfg.API.PublicURL, Version: opts.Version,
+	}, orchestrator.Deps{Store: p.Store, Temporal: tc, Bus: p.Bus, Costs: p.Costs, Budgets: p.Budget, Blobs: p.Blobs, Buckets: buckets,
+		Logger: logger.With("component", "orchestrator")})
 	p.remoteReady = map[string]httpx.Check{}
 	for _, name := range plan.Remote {
 		t, _ := LookupTarget(name)

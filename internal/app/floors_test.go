@@ -49,6 +49,7 @@ var floors = map[string]int{
 	"internal/httpx":        1,
 	"internal/auth":         1,
 	"internal/logx":         1,
+	"internal/ratelimit":    1,
 	"internal/sandbox/wire": 1,
 }
 

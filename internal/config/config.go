@@ -19,6 +19,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/llm/tiers"
 	"github.com/quantumlayer/qlp/internal/logx"
 	"github.com/quantumlayer/qlp/internal/memory"
+	"github.com/quantumlayer/qlp/internal/orchestrator"
 	"github.com/quantumlayer/qlp/internal/pricing"
 	"github.com/quantumlayer/qlp/internal/redisx"
 	"github.com/quantumlayer/qlp/internal/sandbox"
@@ -82,6 +83,7 @@ type Config struct {
 	Costs        costs.Config
 	Validation   validation.Config
 	Blob         blob.Config
+	Limits       orchestrator.Limits
 }
 
 // Defaults returns the embedded-mode defaults.
@@ -94,6 +96,7 @@ func Defaults() Config {
 		Temporal:   engine.Defaults(),
 		LLM:        tiers.Defaults(),
 		Workflow:   workflow.Defaults(),
+		Limits:     orchestrator.DefaultLimits(),
 		Services:   Services{AgentsAddr: "127.0.0.1:8001", WorkerAddr: "127.0.0.1:8005", SandboxAddr: "127.0.0.1:8004", MemoryAddr: "127.0.0.1:8003", ValidationAddr: "127.0.0.1:8002"},
 		Sandbox:    sandbox.Defaults(),
 		Memory:     memoryDefaults(),
@@ -149,7 +152,7 @@ func (c *Config) Settings() []settings.Setting {
 		{Key: "log.format", Env: "QLP_LOG_FORMAT", Help: "auto (text on a terminal, JSON otherwise), json or text", Value: settings.String(&c.LogFormat)},
 		{Key: "service_token", Env: "QLP_SERVICE_TOKEN", Help: "shared secret QLP services use to call each other in split mode", Secret: true, Value: settings.String(&c.ServiceToken)},
 		{Key: "api.addr", Env: "QLP_API_ADDR", Help: "listen address of the orchestrator API", Value: settings.String(&c.API.Addr)},
-		{Key: "api.max_body_bytes", Env: "QLP_API_MAX_BODY_BYTES", Help: "largest accepted request body (bytes, or 512KiB, 1MiB)", Value: settings.Int64(&c.API.MaxBodyBytes)},
+		{Key: "api.max_body_bytes", Env: "QLP_API_MAX_BODY_BYTES", Help: "largest accepted request body (bytes, or 512KiB, 1MiB); a larger one is 413 naming max_body_bytes", Value: settings.Int64(&c.API.MaxBodyBytes)},
 		{Key: "api.public_url", Env: "QLP_API_PUBLIC_URL", Help: "URL clients use to reach the API, for links in responses", Value: settings.String(&c.API.PublicURL)},
 		{Key: "services.agents.addr", Env: "QLP_AGENTS_ADDR", Help: "listen address of the Agent Factory service (POST /execute: one task, one tier)", Value: settings.String(&c.Services.AgentsAddr)},
 		{Key: "services.worker.addr", Env: "QLP_WORKER_ADDR", Help: "listen address of the worker's probes and /metrics", Value: settings.String(&c.Services.WorkerAddr)},
@@ -164,6 +167,7 @@ func (c *Config) Settings() []settings.Setting {
 		{Key: "capsule.trusted_keys", Env: "QLP_CAPSULE_TRUSTED_KEYS", Help: "CLI: publishers' public keys whose capsule signatures verify trusts besides this installation's own, comma-separated: paths of PEM files (qlp capsule key) or base64 keys", Value: settings.List(&c.Capsule.TrustedKeys)},
 	}
 	s = append(s, c.Workflow.Settings()...)
+	s = append(s, c.Limits.Settings()...)
 	s = append(s, c.Store.Settings()...)
 	s = append(s, c.Redis.Settings()...)
 	s = append(s, c.Temporal.Settings()...)
@@ -234,6 +238,9 @@ func (c *Config) ValidateCore() error {
 		return bad("api.max_body_bytes", "%d is too small (at least 1024)", c.API.MaxBodyBytes)
 	}
 	if err := c.Workflow.Validate(); err != nil {
+		return err
+	}
+	if err := c.Limits.Validate(); err != nil {
 		return err
 	}
 	if err := c.Budget.Validate(); err != nil {

@@ -20,6 +20,11 @@ type Error struct {
 	Field   string // the request field at fault, if any
 	// RetryAfter, when positive, is sent as a Retry-After header (seconds).
 	RetryAfter int
+	// Limit names the limit a 429 or 413 refusal hit
+	// ("tenant_requests_per_minute", "max_body_bytes"), and LimitValue is
+	// its value, so that a client can tell which budget it ran out of.
+	Limit      string
+	LimitValue int64
 	Err        error // private cause
 }
 
@@ -67,6 +72,16 @@ func TooManyRequests(retryAfterSeconds int, format string, args ...any) *Error {
 	return &Error{Status: http.StatusTooManyRequests, Code: "too_many_requests", RetryAfter: retryAfterSeconds, Message: fmt.Sprintf(format, args...)}
 }
 
+// OverLimit reports a request refused by the limit called name, whose
+// value is value: 429 with a retry hint, or 413 for a size.
+func OverLimit(status int, name string, value int64, retryAfterSeconds int, format string, args ...any) *Error {
+	code := "rate_limited"
+	if status == http.StatusRequestEntityTooLarge {
+		code = "too_large"
+	}
+	return &Error{Status: status, Code: code, Limit: name, LimitValue: value, RetryAfter: retryAfterSeconds, Message: fmt.Sprintf(format, args...)}
+}
+
 // Unavailable reports a dependency that cannot serve right now.
 func Unavailable(err error, format string, args ...any) *Error {
 	return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: fmt.Sprintf(format, args...), Err: err}
@@ -74,10 +89,16 @@ func Unavailable(err error, format string, args ...any) *Error {
 
 // ErrorBody is the JSON shape of every error response.
 type ErrorBody struct {
-	Error     string `json:"error"`
-	Code      string `json:"code"`
-	Field     string `json:"field,omitempty"`
-	RequestID string `json:"request_id,omitempty"`
+	Error string `json:"error"`
+	Code  string `json:"code"`
+	Field string `json:"field,omitempty"`
+	// Limit and LimitValue name the limit of a 429 or 413 refusal; see
+	// docs/api.md, "Limits".
+	Limit      string `json:"limit,omitempty"`
+	LimitValue int64  `json:"limit_value,omitempty"`
+	// RetryAfter repeats the Retry-After header (seconds) in the body.
+	RetryAfter int    `json:"retry_after,omitempty"`
+	RequestID  string `json:"request_id,omitempty"`
 }
 
 // AsError converts any error into an *Error. A service this one calls

@@ -83,8 +83,13 @@ func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 	if he.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(he.RetryAfter))
 	}
-	WriteJSON(w, he.Status, ErrorBody{Error: he.Message, Code: he.Code, Field: he.Field, RequestID: rid})
+	WriteJSON(w, he.Status, ErrorBody{Error: he.Message, Code: he.Code, Field: he.Field,
+		Limit: he.Limit, LimitValue: he.LimitValue, RetryAfter: he.RetryAfter, RequestID: rid})
 }
+
+// BodyLimit names the body size limit in a 413's body; its setting is
+// api.max_body_bytes (QLP_API_MAX_BODY_BYTES).
+const BodyLimit = "max_body_bytes"
 
 // DecodeJSON reads a JSON body of at most maxBytes into dst. A body that is
 // too large gives 413; malformed JSON or a wrongly typed field gives 400
@@ -211,8 +216,8 @@ func decodeError(err error, maxBytes int64) error {
 	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &mbe):
-		return &Error{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large",
-			Message: fmt.Sprintf("request body exceeds the limit of %d bytes", maxBytes), Err: err}
+		return &Error{Status: http.StatusRequestEntityTooLarge, Code: "body_too_large", Limit: BodyLimit, LimitValue: maxBytes,
+			Message: fmt.Sprintf("request body exceeds the limit of %d bytes (max_body_bytes)", maxBytes), Err: err}
 	case errors.Is(err, io.EOF):
 		return BadRequest("body", "request body is empty")
 	case errors.As(err, &se):

@@ -60,11 +60,12 @@ func (s *Service) routes() []route {
 }
 
 // Mount registers the API routes on mux, each wrapped by wrap (the
-// authentication every route here needs). Routes go on the caller's mux
+// authentication every route here needs) and then by the request rate
+// limits (Config.Limits), which need the authenticated caller. Routes go on the caller's mux
 // itself so that request metrics see their patterns.
 func (s *Service) Mount(mux *http.ServeMux, wrap func(http.Handler) http.Handler) {
 	for _, rt := range s.routes() {
-		mux.Handle(rt.method+" "+rt.pattern, wrap(httpx.Handle(s.logger, rt.fn)))
+		mux.Handle(rt.method+" "+rt.pattern, wrap(s.limitRequests(httpx.Handle(s.logger, rt.fn))))
 	}
 }
 

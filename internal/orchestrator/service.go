@@ -26,6 +26,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/domain"
 	"github.com/quantumlayer/qlp/internal/httpx"
 	"github.com/quantumlayer/qlp/internal/progress"
+	"github.com/quantumlayer/qlp/internal/ratelimit"
 	"github.com/quantumlayer/qlp/internal/store"
 	"github.com/quantumlayer/qlp/internal/vocab"
 	"github.com/quantumlayer/qlp/internal/workflow"
@@ -41,6 +42,8 @@ type Config struct {
 	Workflow workflow.Config
 	// MaxBodyBytes limits HTTP request bodies.
 	MaxBodyBytes int64
+	// Limits bound each key's and tenant's requests and jobs.
+	Limits Limits
 	// PublicURL prefixes links in responses; empty leaves them relative.
 	PublicURL string
 	// Version is reported by /health.
@@ -58,8 +61,11 @@ type Deps struct {
 	Budgets BudgetService
 	// Blobs holds the capsule archives the workflow stores; nil builds
 	// every archive on demand.
-	Blobs  blob.Store
-	Logger *slog.Logger
+	Blobs blob.Store
+	// Buckets keep the request rates of Config.Limits; nil keeps them in
+	// this process (ratelimit.Redis shares them between replicas).
+	Buckets ratelimit.Buckets
+	Logger  *slog.Logger
 }
 
 // Service is the orchestrator.
@@ -71,6 +77,7 @@ type Service struct {
 	costs   CostService
 	budgets BudgetService
 	blobs   blob.Store
+	buckets ratelimit.Buckets
 	logger  *slog.Logger
 }
 
@@ -79,7 +86,11 @@ func New(cfg Config, d Deps) *Service {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 1 << 20
 	}
-	return &Service{cfg: cfg, store: d.Store, tc: d.Temporal, bus: d.Bus, costs: d.Costs, budgets: d.Budgets, blobs: d.Blobs, logger: d.Logger}
+	if d.Buckets == nil {
+		d.Buckets = ratelimit.NewMemory(nil)
+	}
+	return &Service{cfg: cfg, store: d.Store, tc: d.Temporal, bus: d.Bus, costs: d.Costs, budgets: d.Budgets, blobs: d.Blobs,
+		buckets: d.Buckets, logger: d.Logger}
 }
 
 // Limits on request text.
@@ -201,11 +212,15 @@ func (s *Service) Submit(ctx context.Context, tenantID string, r SubmitRequest) 
 	if _, err := s.store.EnsureTenant(ctx, tenantID, ""); err != nil {
 		return domain.Job{}, false, err
 	}
-	job, created, err := s.store.CreateJob(ctx, domain.Job{
+	job, created, err := s.store.CreateJobWithin(ctx, domain.Job{
 		ID: key, RequestID: r.RequestID, TenantID: tenantID, UserID: r.UserID, WorkflowID: workflow.WorkflowID(key),
 		Description: r.Description, Requirements: r.Requirements, Language: r.Language, Framework: r.Framework,
 		TierOverride: r.TierOverride, Mode: r.Mode, Constraints: constraints, Metadata: metadata, IdempotencyKey: r.IdempotencyKey,
-	})
+	}, s.cfg.Limits.TenantJobs)
+	var limit *store.ActiveJobsError
+	if errors.As(err, &limit) {
+		return domain.Job{}, false, jobsLimitError(tenantID, limit.Active, limit.Max)
+	}
 	if errors.Is(err, store.ErrConflict) {
 		return domain.Job{}, false, httpx.Conflict("a job with id %q already exists", r.RequestID)
 	}

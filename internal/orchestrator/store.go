@@ -16,6 +16,7 @@ type Store interface {
 	GetTenant(ctx context.Context, id string) (store.Tenant, error)
 
 	CreateJob(ctx context.Context, j domain.Job) (job domain.Job, created bool, err error)
+	CreateJobWithin(ctx context.Context, j domain.Job, maxActive int) (job domain.Job, created bool, err error)
 	GetJob(ctx context.Context, tenantID, id string) (domain.Job, error)
 	FindJob(ctx context.Context, tenantID, workflowID, requestID string) (domain.Job, error)
 	UpdateJob(ctx context.Context, id string, u store.JobUpdate) error

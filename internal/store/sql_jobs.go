@@ -37,8 +37,8 @@ func rawOr(b json.RawMessage, def string) string {
 	return string(b)
 }
 
-// CreateJob implements Store.
-func (s *SQL) CreateJob(ctx context.Context, j Job) (Job, bool, error) {
+// prepareJob fills a new job's defaults.
+func (s *SQL) prepareJob(j Job) Job {
 	now := s.now()
 	if j.CreatedAt.IsZero() {
 		j.CreatedAt = now
@@ -50,18 +50,36 @@ func (s *SQL) CreateJob(ctx context.Context, j Job) (Job, bool, error) {
 	if j.RequestID == "" {
 		j.RequestID = j.ID
 	}
+	return j
+}
+
+// execer is a *sql.DB or a *sql.Tx.
+type execer interface {
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+}
+
+func (s *SQL) insertJob(ctx context.Context, ex execer, j Job) error {
 	var idem any
 	if j.IdempotencyKey != "" {
 		idem = j.IdempotencyKey
 	}
-	_, err := s.exec(ctx, `INSERT INTO jobs (`+jobCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := ex.ExecContext(ctx, s.d.rebind(`INSERT INTO jobs (`+jobCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		j.ID, j.RequestID, j.TenantID, j.UserID, j.WorkflowID, j.Description, j.Requirements, j.Language, j.Framework,
 		j.TierOverride, j.Mode, rawOr(j.Constraints, "{}"), rawOr(j.Metadata, "{}"), rawOr(j.Project, "{}"), idem, string(j.Status), j.Error, j.CapsuleID,
 		j.TasksTotal, j.TasksDone, s.t(j.CreatedAt), s.t(j.UpdatedAt), s.tp(j.StartedAt), s.tp(j.CompletedAt))
+	return err
+}
+
+// idempotentJob returns the tenant's job with j's idempotency key.
+func (s *SQL) idempotentJob(ctx context.Context, j Job) (Job, error) {
+	return scanJob(s.queryRow(ctx, `SELECT `+jobCols+` FROM jobs WHERE tenant_id = ? AND idempotency_key = ?`, j.TenantID, j.IdempotencyKey))
+}
+
+// created answers CreateJob after the insert of j ended with err.
+func (s *SQL) created(ctx context.Context, j Job, err error) (Job, bool, error) {
 	if err != nil {
 		if s.d.isUnique(err) && j.IdempotencyKey != "" {
-			existing, gerr := scanJob(s.queryRow(ctx, `SELECT `+jobCols+` FROM jobs WHERE tenant_id = ? AND idempotency_key = ?`,
-				j.TenantID, j.IdempotencyKey))
+			existing, gerr := s.idempotentJob(ctx, j)
 			if gerr == nil {
 				return existing, false, nil
 			}
@@ -76,6 +94,53 @@ func (s *SQL) CreateJob(ctx context.Context, j Job) (Job, bool, error) {
 	}
 	created, err := s.GetJob(ctx, j.TenantID, j.ID)
 	return created, true, err
+}
+
+// CreateJob implements Store.
+func (s *SQL) CreateJob(ctx context.Context, j Job) (Job, bool, error) {
+	j = s.prepareJob(j)
+	return s.created(ctx, j, s.insertJob(ctx, s.w, j))
+}
+
+// CreateJobWithin implements Store. On PostgreSQL a transaction-scoped
+// advisory lock on the tenant serialises the count and the insert between
+// replicas; SQLite's transactions take the write lock at BEGIN.
+func (s *SQL) CreateJobWithin(ctx context.Context, j Job, maxActive int) (Job, bool, error) {
+	if maxActive <= 0 {
+		return s.CreateJob(ctx, j)
+	}
+	j = s.prepareJob(j)
+	if j.IdempotencyKey != "" {
+		existing, err := s.idempotentJob(ctx, j)
+		if err == nil {
+			return existing, false, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return Job{}, false, fmt.Errorf("store: create job: read idempotent job: %w", err)
+		}
+	}
+	var limit *ActiveJobsError
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if s.d.name() == "postgres" {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7370191, hashtext($1))`, j.TenantID); err != nil {
+				return fmt.Errorf("lock the tenant's jobs: %w", err)
+			}
+		}
+		var active int
+		if err := tx.QueryRowContext(ctx, s.d.rebind(`SELECT COUNT(*) FROM jobs WHERE tenant_id = ? AND status IN (?, ?)`),
+			j.TenantID, string(JobQueued), string(JobRunning)).Scan(&active); err != nil {
+			return fmt.Errorf("count the tenant's jobs in progress: %w", err)
+		}
+		if active >= maxActive {
+			limit = &ActiveJobsError{Active: active, Max: maxActive}
+			return limit
+		}
+		return s.insertJob(ctx, tx, j)
+	})
+	if limit != nil {
+		return Job{}, false, fmt.Errorf("store: create job %s: %w", j.ID, limit)
+	}
+	return s.created(ctx, j, err)
 }
 
 // GetJob implements Store.

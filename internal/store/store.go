@@ -15,6 +15,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -25,7 +26,20 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrConflict means a unique constraint refused the write.
 	ErrConflict = errors.New("conflict")
+	// ErrLimit means a limit refused the write (see [ActiveJobsError]).
+	ErrLimit = errors.New("limit reached")
 )
+
+// ActiveJobsError is CreateJobWithin's refusal: the tenant already has
+// Active jobs queued or running, and Max is the limit.
+type ActiveJobsError struct{ Active, Max int }
+
+func (e *ActiveJobsError) Error() string {
+	return fmt.Sprintf("the tenant has %d jobs in progress, the limit is %d", e.Active, e.Max)
+}
+
+// Unwrap makes the error match ErrLimit.
+func (e *ActiveJobsError) Unwrap() error { return ErrLimit }
 
 // Tenant is an organisation whose jobs, capsules and costs are kept apart.
 type Tenant struct {
@@ -209,6 +223,13 @@ type Store interface {
 	// request id the tenant already used, or a key or workflow id that
 	// exists, is ErrConflict; another tenant's request ids never are.
 	CreateJob(ctx context.Context, j Job) (job Job, created bool, err error)
+	// CreateJobWithin is CreateJob for a tenant allowed at most maxActive
+	// jobs queued or running: over it, it creates nothing and returns an
+	// *ActiveJobsError. The count and the insert are one transaction
+	// serialised per tenant, so that the limit holds across every process
+	// using the database. A repeated idempotency key returns the earlier
+	// job whatever the count; maxActive <= 0 means no limit.
+	CreateJobWithin(ctx context.Context, j Job, maxActive int) (job Job, created bool, err error)
 	// GetJob returns the job with key id.
 	GetJob(ctx context.Context, tenantID, id string) (Job, error)
 	// FindJob returns the tenant's job whose workflow id is workflowID or,

@@ -100,7 +100,7 @@ func ParsePlan(answerText, wantLanguage string, maxTasks int) (*Plan, error) {
 		add("tasks is empty")
 	}
 	if len(p.Tasks) > maxTasks {
-		add("%d tasks, more than the limit of %d: merge related work", len(p.Tasks), maxTasks)
+		add("%d tasks, more than the limit of %d (workflow.max_tasks, QLP_WORKFLOW_MAX_TASKS): merge related work", len(p.Tasks), maxTasks)
 	}
 	ids := map[string]bool{}
 	for i, t := range p.Tasks {

@@ -46,7 +46,8 @@ func TestParsePlan(t *testing.T) {
 		})
 	}
 	_, err := ParsePlan(goodPlan, "", 1)
-	require.ErrorContains(t, err, "more than the limit")
+	require.ErrorContains(t, err, "more than the limit of")
+	require.ErrorContains(t, err, "workflow.max_tasks", "the error names the setting to change")
 }
 
 func TestDetectLanguageUsesWordBoundaries(t *testing.T) {

@@ -175,7 +175,8 @@ type Topology struct {
 	Order []string
 	// Nginx is the proxy's base URL, the one clients use.
 	Nginx string
-	// Keys are the API keys of the tenants acme and globex.
+	// Keys are the API keys of the tenants acme, globex and initech (the
+	// rate-limit test's).
 	Keys map[string]string
 	// keyDir is the data directory holding the signing key every worker
 	// signs with (as a Kubernetes secret would provide it).
@@ -518,7 +519,9 @@ func Start(ctx context.Context, dir string, opts Options) (_ *Topology, err erro
 	if _, err := run(ctx, dir, envFor("admin"), tp.bin, "migrate"); err != nil {
 		return nil, err
 	}
-	for _, tenant := range []string{"acme", "globex"} {
+	// initech is the rate-limit test's own tenant: its burst spends that
+	// tenant's budget, not the one the other tests use.
+	for _, tenant := range []string{"acme", "globex", "initech"} {
 		out, err := run(ctx, dir, envFor("admin"), tp.bin, "apikey", "create", "--tenant", tenant, "--json")
 		if err != nil {
 			return nil, err

@@ -3,10 +3,10 @@ package resilience
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/quantumlayer/qlp/internal/llm"
+	"github.com/quantumlayer/qlp/internal/ratelimit"
 )
 
 // Limit is a provider's request and token rate, per minute; zero means
@@ -18,11 +18,7 @@ type Limit struct {
 
 // Take asks a bucket for N of its Capacity tokens; the bucket refills
 // Capacity tokens a minute, continuously.
-type Take struct {
-	Key      string
-	Capacity int
-	N        int
-}
+type Take = ratelimit.Take
 
 // Buckets holds token buckets. [MemoryBuckets] keeps them in process;
 // [RedisBuckets] shares them between every QLP process using one Redis.
@@ -134,57 +130,16 @@ func (l *Limiter) acquire(ctx context.Context, req llm.Request) error {
 }
 
 // MemoryBuckets keeps token buckets in this process.
-type MemoryBuckets struct {
-	mu  sync.Mutex
-	now func() time.Time
-	m   map[string]*bucket
-}
-
-type bucket struct {
-	tokens float64
-	at     time.Time
-}
+type MemoryBuckets struct{ b *ratelimit.Memory }
 
 // NewMemoryBuckets returns empty buckets; now is the clock (nil for
 // time.Now).
 func NewMemoryBuckets(now func() time.Time) *MemoryBuckets {
-	if now == nil {
-		now = time.Now
-	}
-	return &MemoryBuckets{now: now, m: map[string]*bucket{}}
+	return &MemoryBuckets{b: ratelimit.NewMemory(now)}
 }
 
 // Take implements Buckets.
-func (b *MemoryBuckets) Take(_ context.Context, takes []Take) (time.Duration, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	now := b.now()
-	var wait time.Duration
-	for _, t := range takes {
-		bk := b.refill(t, now)
-		if bk.tokens < float64(t.N) {
-			w := time.Duration((float64(t.N) - bk.tokens) * float64(time.Minute) / float64(t.Capacity))
-			wait = max(wait, w+time.Millisecond) // round up past float error
-		}
-	}
-	if wait > 0 {
-		return wait, nil
-	}
-	for _, t := range takes {
-		b.m[t.Key].tokens -= float64(t.N)
-	}
-	return 0, nil
-}
-
-func (b *MemoryBuckets) refill(t Take, now time.Time) *bucket {
-	bk, ok := b.m[t.Key]
-	if !ok {
-		bk = &bucket{tokens: float64(t.Capacity), at: now}
-		b.m[t.Key] = bk
-	}
-	if el := now.Sub(bk.at); el > 0 {
-		bk.tokens = min(float64(t.Capacity), bk.tokens+float64(t.Capacity)*el.Minutes())
-		bk.at = now
-	}
-	return bk
+func (m *MemoryBuckets) Take(ctx context.Context, takes []Take) (time.Duration, error) {
+	r, err := m.b.Take(ctx, takes)
+	return r.Wait, err
 }

@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -68,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"api keys", testAPIKeys},
 		{"jobs", testJobs},
 		{"idempotency", testIdempotency},
+		{"jobs in progress limit", testActiveJobsLimit},
 		{"request ids are per tenant", testRequestIDsPerTenant},
 		{"tasks", testTasks},
 		{"capsules", testCapsules},
@@ -202,6 +204,71 @@ func testIdempotency(t *testing.T, s store.Store) {
 	_, created, err = s.CreateJob(ctx(t), g)
 	require.NoError(t, err)
 	require.True(t, created, "keys are per tenant")
+}
+
+// testActiveJobsLimit: CreateJobWithin refuses a tenant's job over the
+// limit of jobs queued or running, counts only that tenant's jobs in
+// progress, returns an idempotent replay whatever the count, and holds
+// when many submit at once.
+func testActiveJobsLimit(t *testing.T, s store.Store) {
+	mustTenant(t, s, "acme")
+	mustTenant(t, s, "globex")
+	j1 := newJob("j1", "acme")
+	j1.IdempotencyKey = "k1"
+	for _, j := range []store.Job{j1, newJob("j2", "acme")} {
+		_, created, err := s.CreateJobWithin(ctx(t), j, 2)
+		require.NoError(t, err)
+		require.True(t, created)
+	}
+	_, _, err := s.CreateJobWithin(ctx(t), newJob("j3", "acme"), 2)
+	var limit *store.ActiveJobsError
+	require.ErrorAs(t, err, &limit)
+	require.ErrorIs(t, err, store.ErrLimit)
+	require.Equal(t, store.ActiveJobsError{Active: 2, Max: 2}, *limit)
+	_, err = s.GetJob(ctx(t), "acme", "j3")
+	require.ErrorIs(t, err, store.ErrNotFound, "nothing is stored by a refused call")
+
+	again := newJob("j1-again", "acme")
+	again.IdempotencyKey = "k1"
+	got, created, err := s.CreateJobWithin(ctx(t), again, 2)
+	require.NoError(t, err, "a replay is not a new job")
+	require.False(t, created)
+	require.Equal(t, "j1", got.ID)
+
+	_, created, err = s.CreateJobWithin(ctx(t), newJob("g1", "globex"), 2)
+	require.NoError(t, err, "another tenant's jobs do not count")
+	require.True(t, created)
+
+	done := store.JobCompleted
+	require.NoError(t, s.UpdateJob(ctx(t), "j1", store.JobUpdate{Status: &done}))
+	_, created, err = s.CreateJobWithin(ctx(t), newJob("j4", "acme"), 2)
+	require.NoError(t, err, "a finished job frees its place")
+	require.True(t, created)
+
+	// Many at once: exactly the free places are taken.
+	mustTenant(t, s, "initech")
+	const n, max = 8, 3
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, _, err := s.CreateJobWithin(ctx(t), newJob(fmt.Sprintf("i%d", i), "initech"), max)
+			errs <- err
+		}()
+	}
+	var ok, refused int
+	for range n {
+		err := <-errs
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, store.ErrLimit):
+			refused++
+		default:
+			t.Fatalf("unexpected error: %v", err)
+		}
+	}
+	require.Equal(t, max, ok)
+	require.Equal(t, n-max, refused)
 }
 
 // testRequestIDsPerTenant: a request id is the tenant's. Two tenants using
