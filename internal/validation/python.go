@@ -26,7 +26,7 @@ sys.exit(rc)
 func pythonCheckers() []*checker {
 	py := []string{"python"}
 	return []*checker{
-		{name: "py-compile", category: CategoryCompile, tool: "python3", langs: py, batch: "py",
+		{name: "py-compile", category: CategoryCompile, tool: "python3", langs: py, batch: "py", inputs: inputsPython,
 			cmds: func(p *project, _ *Config) []sandbox.Command {
 				return []sandbox.Command{cmd("py-compile", append([]string{"python3", "-I", "-c", pyCompileScript}, p.withExt(".py")...)...)}
 			},
@@ -45,7 +45,7 @@ func pythonCheckers() []*checker {
 				}
 				return compileOutcome(res[0], fs, "python compile")
 			}},
-		{name: "pyflakes", category: CategoryCompile, tool: "pyflakes", langs: py, batch: "py",
+		{name: "pyflakes", category: CategoryCompile, tool: "pyflakes", langs: py, batch: "py", inputs: inputsPython,
 			cmds: func(p *project, _ *Config) []sandbox.Command {
 				return []sandbox.Command{cmd("pyflakes", append([]string{"python3", "-I", "-m", "pyflakes"}, p.withExt(".py")...)...)}
 			},
@@ -54,7 +54,7 @@ func pythonCheckers() []*checker {
 				// decide the status.
 				return toolOutcome(res[0], parseLines(p, combined(res[0]), pyflakesRule))
 			}},
-		{name: "mypy", category: CategoryTypes, tool: "mypy", langs: py, batch: "py",
+		{name: "mypy", category: CategoryTypes, tool: "mypy", langs: py, batch: "py", inputs: inputsPython,
 			cmds: func(p *project, _ *Config) []sandbox.Command {
 				return []sandbox.Command{cmd("mypy", append([]string{"python3", "-I", "-m", "mypy", "--no-error-summary", "--show-column-numbers",
 					"--no-color-output", "--hide-error-context", "--ignore-missing-imports", "--explicit-package-bases",
@@ -67,7 +67,7 @@ func pythonCheckers() []*checker {
 				}
 				return o
 			}},
-		{name: "flake8", category: CategoryStyle, tool: "flake8", langs: py, batch: "py-lint",
+		{name: "flake8", category: CategoryStyle, tool: "flake8", langs: py, batch: "py-lint", inputs: inputsPython,
 			cmds: func(p *project, _ *Config) []sandbox.Command {
 				return []sandbox.Command{cmd("flake8", append([]string{"python3", "-I", "-m", "flake8", "--jobs=1", "--max-line-length=120",
 					"--extend-ignore=F,E203,E501,W503,W504"}, p.withExt(".py")...)...)}
@@ -75,7 +75,7 @@ func pythonCheckers() []*checker {
 			parse: func(p *project, res []sandbox.CommandResult, _ []sandbox.File) outcome {
 				return toolOutcome(res[0], parseLines(p, res[0].Stdout, flake8Rule))
 			}},
-		{name: "black", category: CategoryStyle, tool: "black", langs: py, batch: "py-lint",
+		{name: "black", category: CategoryStyle, tool: "black", langs: py, batch: "py-lint", inputs: inputsPython,
 			cmds: func(p *project, _ *Config) []sandbox.Command {
 				return []sandbox.Command{cmd("black", append([]string{"python3", "-I", "-m", "black", "--check", "--diff", "-q"}, p.withExt(".py")...)...)}
 			},
@@ -88,7 +88,7 @@ func pythonCheckers() []*checker {
 				}
 				return o
 			}},
-		{name: "bandit", category: CategorySecurity, tool: "bandit", langs: py, batch: "py-lint",
+		{name: "bandit", category: CategorySecurity, tool: "bandit", langs: py, batch: "py-lint", inputs: inputsPython,
 			cmds: func(p *project, _ *Config) []sandbox.Command {
 				// B101 (assert) is how pytest tests are written.
 				return []sandbox.Command{cmd("bandit", append([]string{"python3", "-I", "-m", "bandit", "-f", "json", "-q", "-s", "B101"}, p.withExt(".py")...)...)}

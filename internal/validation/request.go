@@ -95,6 +95,41 @@ type project struct {
 	files map[string]string
 	paths []string // sorted
 	hash  string
+	// pkgs, when set, narrows a per-package check to these Go package
+	// directories (the ones whose results are not cached).
+	pkgs []string
+}
+
+// goPackageArgs are the package patterns a per-package Go check runs on:
+// ./... for the whole project, else the packages in scope.
+func (p *project) goPackageArgs() []string {
+	if p.pkgs == nil {
+		return []string{"./..."}
+	}
+	out := make([]string, len(p.pkgs))
+	for i, d := range p.pkgs {
+		out[i] = "./" + d
+		if d == "." {
+			out[i] = "."
+		}
+	}
+	return out
+}
+
+// goScopeFiles are the .go files gofmt reads: all of them, or those of
+// the directories in scope.
+func (p *project) goScopeFiles() []string {
+	all := p.withExt(".go")
+	if p.pkgs == nil {
+		return all
+	}
+	var out []string
+	for _, n := range all {
+		if contains(p.pkgs, path.Dir(n)) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // contentHash covers everything a check's result depends on besides the
