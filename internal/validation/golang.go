@@ -33,7 +33,7 @@ func goCheckers() []*checker {
 			}},
 		{name: "gofmt", category: CategoryStyle, tool: "gofmt", langs: goOnly, batch: "go-lint", inputs: inputsGoFiles,
 			cmds: func(p *project, _ *Config) []sandbox.Command {
-				return []sandbox.Command{cmd("gofmt", append([]string{"gofmt", "-d"}, p.goScopeFiles()...)...)}
+				return []sandbox.Command{cmd("gofmt", append([]string{"gofmt", "-d"}, p.scopeFiles(".go")...)...)}
 			},
 			parse: func(p *project, res []sandbox.CommandResult, _ []sandbox.File) outcome {
 				o := toolOutcome(res[0], diffFindings(p, res[0].Stdout, "gofmt", "not gofmt-formatted (run gofmt -w)"))

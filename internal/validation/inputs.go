@@ -7,6 +7,7 @@ import (
 	"go/parser"
 	"go/token"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -42,6 +43,10 @@ const (
 	// inputsPython: the Python sources (.py, .pyi) and the tools'
 	// configuration files.
 	inputsPython
+	// inputsPyFile: one unit per .py file, keyed by that file and the
+	// tools' configuration files (the checks that read each file by
+	// itself: compile, pyflakes, flake8, black, bandit).
+	inputsPyFile
 )
 
 // unit is the part of a project one cached result covers: the whole
@@ -260,6 +265,24 @@ func pythonFiles(p *project) []string {
 	return out
 }
 
+// pyFileUnits are the project's .py files, each keyed by itself and the
+// configuration files.
+func pyFileUnits(p *project) []unit {
+	var config []string
+	for _, n := range p.paths {
+		if pyConfigFiles[path.Base(n)] {
+			config = append(config, n)
+		}
+	}
+	var out []unit
+	for _, n := range p.withExt(".py") {
+		in := append([]string{n}, config...)
+		sort.Strings(in)
+		out = append(out, unit{name: n, own: []string{n}, inputs: slices.Compact(in)})
+	}
+	return out
+}
+
 // units are the parts a check's result is cached in: one per Go package
 // for a per-package check, else the whole check with the files it reads.
 func (c *checker) units(p *project) []unit {
@@ -277,6 +300,11 @@ func (c *checker) units(p *project) []unit {
 	case inputsGo:
 		return []unit{{inputs: goToolFiles(p)}}
 	case inputsPython:
+		return []unit{{inputs: pythonFiles(p)}}
+	case inputsPyFile:
+		if us := pyFileUnits(p); len(us) > 0 {
+			return us
+		}
 		return []unit{{inputs: pythonFiles(p)}}
 	}
 	return []unit{{inputs: p.paths}}

@@ -90,6 +90,15 @@ func TestCheckKeysFollowTheirInputs(t *testing.T) {
 		return out
 	}
 	cat := func(parts ...[]string) []string { return slices.Concat(parts...) }
+	pyFile := func(files ...string) []string {
+		var out []string
+		for _, c := range []string{"py-compile", "pyflakes", "flake8", "black", "bandit"} {
+			for _, f := range files {
+				out = append(out, c+":"+f)
+			}
+		}
+		return out
+	}
 	tests := []struct {
 		name   string
 		base   Request
@@ -136,12 +145,12 @@ func TestCheckKeysFollowTheirInputs(t *testing.T) {
 				r.Label, r.Quick, r.Partial, r.SkipTests = "capsule", true, true, true
 				return r
 			}, "", nil},
-		{"a Python source: the Python checks and the whole-project ones", pyProject(),
+		{"a Python source: the per-file checks of that file, mypy and the whole-project ones", pyProject(),
 			func(r Request) Request { return withFile(r, "app.py", "def f():\n    return 2\n") }, "",
-			[]string{"py-compile", "pyflakes", "mypy", "flake8", "black", "bandit", "tests", "secrets", "patterns", "imports", "commands"}},
-		{"Python configuration: the Python checks and the whole-project ones", pyProject(),
+			cat(pyFile("app.py"), []string{"mypy", "tests", "secrets", "patterns", "imports", "commands"})},
+		{"Python configuration: every Python check", pyProject(),
 			func(r Request) Request { return withFile(r, "setup.cfg", "[flake8]\nmax-line-length = 120\n") }, "",
-			[]string{"py-compile", "pyflakes", "mypy", "flake8", "black", "bandit", "tests", "secrets", "patterns", "imports", "commands"}},
+			cat(pyFile("app.py", "test_app.py"), []string{"mypy", "tests", "secrets", "patterns", "imports", "commands"})},
 		{"a data file: not the Python linters", pyProject(),
 			func(r Request) Request { return withFile(r, "data.json", "{\"a\": 1}\n") }, "",
 			[]string{"tests", "secrets", "patterns", "imports", "commands"}},

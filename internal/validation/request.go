@@ -95,8 +95,9 @@ type project struct {
 	files map[string]string
 	paths []string // sorted
 	hash  string
-	// pkgs, when set, narrows a per-package check to these Go package
-	// directories (the ones whose results are not cached).
+	// pkgs, when set, narrows a check cached in parts to these units (Go
+	// package directories, or files): the ones whose results are not
+	// cached.
 	pkgs []string
 }
 
@@ -116,16 +117,16 @@ func (p *project) goPackageArgs() []string {
 	return out
 }
 
-// goScopeFiles are the .go files gofmt reads: all of them, or those of
-// the directories in scope.
-func (p *project) goScopeFiles() []string {
-	all := p.withExt(".go")
+// scopeFiles are the files with the extensions a check cached in parts
+// reads: all of them, or those in scope (named, or in a directory named).
+func (p *project) scopeFiles(exts ...string) []string {
+	all := p.withExt(exts...)
 	if p.pkgs == nil {
 		return all
 	}
 	var out []string
 	for _, n := range all {
-		if contains(p.pkgs, path.Dir(n)) {
+		if contains(p.pkgs, n) || contains(p.pkgs, path.Dir(n)) {
 			out = append(out, n)
 		}
 	}

@@ -187,3 +187,47 @@ func findingKeys(fs []validation.Finding) []string {
 	}
 	return out
 }
+
+// TestPythonRepeatRerunsOnlyTheChangedFile: the checks that read each
+// Python file by itself run again on the changed file alone; a syntax
+// error there is found as a validation from nothing finds it.
+func TestPythonRepeatRerunsOnlyTheChangedFile(t *testing.T) {
+	sb, shared := sandboxed(t)
+	requireTools(t, shared, "python")
+	rec := &recorder{sb: sb}
+	mesh, err := validation.New(t.Context(), validation.Defaults(), validation.Deps{Logger: logx.Discard(), Sandbox: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := auth.WithPrincipal(t.Context(), auth.Principal{TenantID: "acme", KeyID: "test"})
+	project := func(b string) validation.Request {
+		return validation.Request{Language: "python", Quick: true, Label: "py", Files: []validation.File{
+			{Path: "a.py", Content: "def a():\n    return 1\n"},
+			{Path: "b.py", Content: b},
+			{Path: "c.py", Content: "def c():\n    return 3\n"},
+			{Path: "test_a.py", Content: "from a import a\n\n\ndef test_a():\n    assert a() == 1\n"},
+		}}
+	}
+	if _, err := mesh.Validate(ctx, project("def b():\n    return 2\n")); err != nil {
+		t.Fatal(err)
+	}
+	rec.take()
+	r, err := mesh.Validate(ctx, project("def b(:\n    return 2\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"py-compile", "pyflakes"} {
+		c := r.Check(name)
+		if c.Reused == nil || c.Reused.Units != 4 || c.Reused.Reused != 3 {
+			t.Errorf("%s reuse %+v, want 3 of 4 files", name, c.Reused)
+		}
+	}
+	if c := r.Check("py-compile"); c.Status != validation.StatusFailed || len(c.Findings) != 1 || c.Findings[0].File != "b.py" {
+		t.Errorf("py-compile %s %v, want the syntax error in b.py", c.Status, c.Findings)
+	}
+	for _, cmd := range rec.take() {
+		if strings.Contains(cmd, "pyflakes") && !strings.HasSuffix(cmd, "pyflakes b.py") {
+			t.Errorf("ran %q, want pyflakes of b.py alone", cmd)
+		}
+	}
+}
