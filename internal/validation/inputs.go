@@ -83,14 +83,16 @@ func goEmbeds(p *project) bool {
 	return false
 }
 
-// goToolFiles are the files the Go toolchain may read building the project.
+// goToolFiles are the files the Go toolchain may read building the
+// project, and staticcheck's configuration (staticcheck.conf, in any
+// directory).
 func goToolFiles(p *project) []string {
 	if goEmbeds(p) {
 		return p.paths
 	}
 	var out []string
 	for _, n := range p.paths {
-		if goModuleFiles[path.Base(n)] || goSourceExt[path.Ext(n)] || strings.HasPrefix(n, "vendor/") {
+		if goModuleFiles[path.Base(n)] || goSourceExt[path.Ext(n)] || strings.HasPrefix(n, "vendor/") || path.Base(n) == "staticcheck.conf" {
 			out = append(out, n)
 		}
 	}
