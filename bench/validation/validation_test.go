@@ -4,8 +4,9 @@
 // commands directly on the host in the same run (same batches, same
 // parallelism, the same kind of caches: a Go build cache holding the
 // standard library, every other tool cache empty), and the repeated
-// validation of the unchanged project served from the cache. Rounds
-// alternate which of host and mesh runs first.
+// validation of the unchanged project served from the cache, and a repeat
+// with one file changed (what re-runs, and its time against the full
+// validation's). Rounds alternate which of host and mesh runs first.
 //
 //	go test -run '^$' -bench . -benchtime 1x ./bench/validation/
 package validation_test
@@ -165,6 +166,21 @@ def test_words() -> None:
 	return files
 }
 
+// changed is files with one replacement made in the named file.
+func changed(files []validation.File, path, old, repl string) []validation.File {
+	out := make([]validation.File, len(files))
+	copy(out, files)
+	for i, f := range out {
+		if f.Path == path {
+			if !strings.Contains(f.Content, old) {
+				panic("bench: " + path + " does not contain " + old)
+			}
+			out[i].Content = strings.Replace(f.Content, old, repl, 1)
+		}
+	}
+	return out
+}
+
 // host runs the specs' commands directly on the host: one goroutine per
 // spec (the mesh's MaxParallel is 2 and there are 2 specs), commands in
 // order in a fresh directory with fresh tool caches.
@@ -271,9 +287,18 @@ func BenchmarkValidation(b *testing.B) {
 		name, lang string
 		files      []validation.File
 		cmds       validation.Commands
+		// change edits one file (a comment or docstring, in a package or
+		// module nothing imports) differently in each round.
+		change func(files []validation.File, round int) []validation.File
 	}{
-		{"go (20 files)", "go", goProject(), validation.Commands{Build: "go build ./...", Test: "go test ./...", Run: "go run ."}},
-		{"python (20 files)", "python", pythonProject(), validation.Commands{Test: "python3 -m pytest -q"}},
+		{"go (20 files)", "go", goProject(), validation.Commands{Build: "go build ./...", Test: "go test ./...", Run: "go run ."},
+			func(files []validation.File, round int) []validation.File {
+				return changed(files, "pkg3/f1.go", "for the benchmark.", fmt.Sprintf("for the benchmark, change %d.", round))
+			}},
+		{"python (20 files)", "python", pythonProject(), validation.Commands{Test: "python3 -m pytest -q"},
+			func(files []validation.File, round int) []validation.File {
+				return changed(files, "mod3.py", `"""Generated module`, fmt.Sprintf(`"""Generated (change %d) module`, round))
+			}},
 	}
 	for range b.N {
 		for _, p := range projects {
@@ -338,7 +363,38 @@ func BenchmarkValidation(b *testing.B) {
 					}
 				}
 			}
+			// A repeat with one file changed, on the mesh whose cache holds
+			// the previous version: only the checks (and packages or
+			// files) that read it run again.
+			var changedT []time.Duration
+			var rerun []string
+			for round := range rounds {
+				creq := req
+				creq.Files = p.change(p.files, round)
+				start := time.Now()
+				r, err := mesh.Validate(ctx, creq)
+				if err != nil {
+					b.Fatal(err)
+				}
+				changedT = append(changedT, time.Since(start))
+				if r.OverallStatus == validation.StatusFailed {
+					b.Fatalf("%s: the changed project failed validation: %s", p.name, r.Summary)
+				}
+				rerun = rerun[:0]
+				for _, c := range r.Checks {
+					switch {
+					case c.Status == validation.StatusSkipped || c.Cached:
+					case c.Reused != nil:
+						rerun = append(rerun, fmt.Sprintf("%s %d/%d", c.Name, c.Reused.Units-c.Reused.Reused, c.Reused.Units))
+					default:
+						rerun = append(rerun, c.Name)
+					}
+				}
+			}
 			hm, mm, cm := median(hostT), median(meshT), median(cached)
+			chm := median(changedT)
+			b.Logf("%-18s one file changed %7.2f s = %.2f of the full validation   re-ran: %s", p.name, chm.Seconds(), float64(chm)/float64(mm), strings.Join(rerun, ", "))
+			b.ReportMetric(float64(chm)/float64(mm), strings.Fields(p.name)[0]+"-changed-ratio")
 			var ran []string
 			for _, c := range last.Checks {
 				if c.Status != validation.StatusSkipped {

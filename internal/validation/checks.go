@@ -20,6 +20,9 @@ type checker struct {
 	needs    []string // other tools it needs (e.g. tests need pytest)
 	langs    []string // languages it applies to; nil: every language
 	batch    string   // sandbox run it belongs to
+	// inputs says what its result depends on, and so its cache key
+	// (inputs.go); the zero value is the whole project.
+	inputs inputMode
 	// skip, when it returns a reason, reports the check as skipped
 	// without running it (e.g. no test files).
 	skip func(p *project) string

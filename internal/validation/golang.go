@@ -16,24 +16,24 @@ const goModFor = "module qlp.local/snippet\n\ngo 1.22\n"
 func goCheckers() []*checker {
 	goOnly := []string{"go"}
 	return []*checker{
-		{name: "go-build", category: CategoryCompile, tool: "go", langs: goOnly, batch: "go",
+		{name: "go-build", category: CategoryCompile, tool: "go", langs: goOnly, batch: "go", inputs: inputsGo,
 			cmds: func(p *project, _ *Config) []sandbox.Command {
 				return []sandbox.Command{cmd("go-build", "go", "build", "./...")}
 			},
 			parse: func(p *project, res []sandbox.CommandResult, _ []sandbox.File) outcome {
 				return compileOutcome(res[0], parseLines(p, combined(res[0]), goCompileRule), "go build")
 			}},
-		{name: "go-vet", category: CategoryCompile, tool: "go", langs: goOnly, batch: "go",
+		{name: "go-vet", category: CategoryCompile, tool: "go", langs: goOnly, batch: "go", inputs: inputsGoPackage,
 			cmds: func(p *project, _ *Config) []sandbox.Command {
-				return []sandbox.Command{cmd("go-vet", "go", "vet", "./...")}
+				return []sandbox.Command{cmd("go-vet", append([]string{"go", "vet"}, p.goPackageArgs()...)...)}
 			},
 			parse: func(p *project, res []sandbox.CommandResult, _ []sandbox.File) outcome {
 				fs := parseLines(p, combined(res[0]), func(msg string) (string, string) { return "vet", SeverityHigh })
 				return compileOutcome(res[0], fs, "go vet")
 			}},
-		{name: "gofmt", category: CategoryStyle, tool: "gofmt", langs: goOnly, batch: "go-lint",
+		{name: "gofmt", category: CategoryStyle, tool: "gofmt", langs: goOnly, batch: "go-lint", inputs: inputsGoFiles,
 			cmds: func(p *project, _ *Config) []sandbox.Command {
-				return []sandbox.Command{cmd("gofmt", append([]string{"gofmt", "-d"}, p.withExt(".go")...)...)}
+				return []sandbox.Command{cmd("gofmt", append([]string{"gofmt", "-d"}, p.scopeFiles(".go")...)...)}
 			},
 			parse: func(p *project, res []sandbox.CommandResult, _ []sandbox.File) outcome {
 				o := toolOutcome(res[0], diffFindings(p, res[0].Stdout, "gofmt", "not gofmt-formatted (run gofmt -w)"))
@@ -44,16 +44,16 @@ func goCheckers() []*checker {
 				}
 				return o
 			}},
-		{name: "staticcheck", category: CategoryTypes, tool: "staticcheck", langs: goOnly, batch: "go-lint",
+		{name: "staticcheck", category: CategoryTypes, tool: "staticcheck", langs: goOnly, batch: "go-lint", inputs: inputsGoPackage,
 			cmds: func(p *project, _ *Config) []sandbox.Command {
-				return []sandbox.Command{cmd("staticcheck", "staticcheck", "-f", "json", "./...")}
+				return []sandbox.Command{cmd("staticcheck", append([]string{"staticcheck", "-f", "json"}, p.goPackageArgs()...)...)}
 			},
 			parse: func(p *project, res []sandbox.CommandResult, _ []sandbox.File) outcome {
 				return toolOutcome(res[0], parseStaticcheck(p, res[0].Stdout))
 			}},
-		{name: "gosec", category: CategorySecurity, tool: "gosec", langs: goOnly, batch: "go-lint",
+		{name: "gosec", category: CategorySecurity, tool: "gosec", langs: goOnly, batch: "go-lint", inputs: inputsGoPackage,
 			cmds: func(p *project, _ *Config) []sandbox.Command {
-				return []sandbox.Command{cmd("gosec", "gosec", "-fmt", "json", "-quiet", "./...")}
+				return []sandbox.Command{cmd("gosec", append([]string{"gosec", "-fmt", "json", "-quiet"}, p.goPackageArgs()...)...)}
 			},
 			parse: func(p *project, res []sandbox.CommandResult, _ []sandbox.File) outcome {
 				fs, err := parseGosec(p, res[0].Stdout)

@@ -2,8 +2,6 @@ package validation
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/quantumlayer/qlp/internal/auth"
 	"github.com/quantumlayer/qlp/internal/httpx"
 	"github.com/quantumlayer/qlp/internal/sandbox"
 	"github.com/quantumlayer/qlp/internal/vocab"
@@ -136,8 +135,116 @@ type slot struct {
 	c     *checker
 	check Check
 	out   outcome
-	key   string
+	key   string // of the check's whole result
 	done  bool
+	// p is the project as the check runs on it: narrowed to the Go
+	// packages whose results are not cached (nil: the whole project).
+	p *project
+	// units are the parts its result is cached in; perUnit when they are
+	// Go packages (a result per package), else one unit for the whole.
+	units   []unitRun
+	perUnit bool
+}
+
+// unitRun is one unit of a check in a validation: its key, and its cached
+// result when there is one.
+type unitRun struct {
+	unit
+	key  string
+	hit  bool
+	out  outcome
+	from string
+}
+
+// proj is the project the check's commands and parser see.
+func (s *slot) proj(p *project) *project {
+	if s.p != nil {
+		return s.p
+	}
+	return p
+}
+
+// tenantOf is the tenant a validation runs for (the principal in ctx, as
+// the workflow and the HTTP handler set it); "" for a caller without one.
+// Cached results are only ever reused within one tenant.
+func tenantOf(ctx context.Context) string {
+	if pr, ok := auth.From(ctx); ok {
+		return pr.TenantID
+	}
+	return ""
+}
+
+// lookup answers a check from the cache when it can: its whole result, or
+// (per-package checks) the results of the packages whose inputs are
+// unchanged, narrowing the run to the others. It reports whether the
+// check is done.
+func (m *Mesh) lookup(tenant string, s *slot, p *project) bool {
+	us := s.c.units(p)
+	keys := make([]string, len(us))
+	s.units = make([]unitRun, len(us))
+	for i, u := range us {
+		keys[i] = m.unitKey(tenant, s.c, p, u)
+		s.units[i] = unitRun{unit: u, key: keys[i]}
+	}
+	s.perUnit = len(us) > 1 || us[0].name != ""
+	s.key = wholeKey(s.c, keys)
+	if e, ok := m.cache.get(s.key); ok {
+		m.metrics.cacheHits.Inc()
+		s.out, s.done, s.check.Cached = e.out, true, true
+		s.check.Reused = &Reuse{Units: len(us), Reused: len(us), From: nonEmpty(e.from)}
+		return true
+	}
+	m.metrics.cacheMisses.Inc()
+	if !s.perUnit {
+		return false
+	}
+	var missed []string
+	for i := range s.units {
+		u := &s.units[i]
+		if e, ok := m.cache.get(u.key); ok {
+			u.hit, u.out, u.from = true, e.out, e.from
+			m.metrics.cacheHits.Inc()
+			continue
+		}
+		m.metrics.cacheMisses.Inc()
+		missed = append(missed, u.name)
+	}
+	switch {
+	case len(missed) == len(s.units):
+		return false // the whole check runs, as ./...
+	case len(missed) == 0:
+		s.out, s.done, s.check.Cached = m.merged(s, nil), true, true
+		return true
+	}
+	narrowed := *p
+	narrowed.pkgs = missed
+	s.p = &narrowed
+	return false
+}
+
+// merged is the check's result: the cached units' results with the fresh
+// run's (nil when every unit was cached), and what was reused recorded on
+// the check.
+func (m *Mesh) merged(s *slot, fresh *outcome) outcome {
+	var outs []outcome
+	r := &Reuse{Units: len(s.units)}
+	for _, u := range s.units {
+		if !u.hit {
+			continue
+		}
+		outs = append(outs, u.out)
+		r.Reused++
+		if u.from != "" && !contains(r.From, u.from) {
+			r.From = append(r.From, u.from)
+		}
+	}
+	if r.Reused > 0 {
+		s.check.Reused = r
+	}
+	if fresh != nil {
+		outs = append(outs, *fresh)
+	}
+	return mergeOutcomes(outs)
 }
 
 // Validate implements [Validator].
@@ -147,6 +254,7 @@ func (m *Mesh) Validate(ctx context.Context, req Request) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	tenant := tenantOf(ctx)
 	var slots []*slot
 	batches := map[string][]*slot{}
 	var order []string
@@ -176,18 +284,14 @@ func (m *Mesh) Validate(ctx context.Context, req Request) (*Report, error) {
 				continue
 			}
 		}
-		s.key = m.cacheKey(c, p)
-		if out, ok := m.cache.get(s.key); ok {
-			m.metrics.cacheHits.Inc()
-			s.out, s.done, s.check.Cached = out, true, true
+		if m.lookup(tenant, s, p) {
 			continue
 		}
-		m.metrics.cacheMisses.Inc()
 		if c.local != nil {
 			t0 := time.Now()
 			s.out, s.done = c.local(p), true
 			s.check.DurationMS = time.Since(t0).Milliseconds()
-			m.cache.put(s.key, s.out, s.check.DurationMS)
+			m.cache.put(s.key, s.out, s.check.DurationMS, req.Label)
 			continue
 		}
 		b := batchOf(c, p.lang)
@@ -234,6 +338,9 @@ func (m *Mesh) Validate(ctx context.Context, req Request) (*Report, error) {
 	r := &Report{Language: p.lang, Label: req.Label, ContentHash: p.hash, Checks: make([]Check, 0, len(slots))}
 	for _, s := range slots {
 		r.Checks = append(r.Checks, s.finish())
+		if s.check.Reused != nil {
+			r.Reused = append(r.Reused, s.c.name)
+		}
 		if s.out.tests != nil && s.check.Status != StatusSkipped {
 			r.Tests = s.out.tests
 		}
@@ -244,7 +351,7 @@ func (m *Mesh) Validate(ctx context.Context, req Request) (*Report, error) {
 	m.metrics.validations.WithLabelValues(p.lang, r.OverallStatus).Inc()
 	m.metrics.duration.WithLabelValues(p.lang).Observe(time.Since(start).Seconds())
 	m.logger.Info("validated", "label", req.Label, "language", p.lang, "files", len(p.paths), "status", r.OverallStatus,
-		"confidence", r.ConfidenceScore, "review", r.RequiresHumanReview, "failed", r.Failed(), "duration_ms", r.DurationMS)
+		"confidence", r.ConfidenceScore, "review", r.RequiresHumanReview, "failed", r.Failed(), "reused", r.Reused, "duration_ms", r.DurationMS)
 	return r, nil
 }
 
@@ -290,19 +397,6 @@ func (s *slot) finish() Check {
 	return c
 }
 
-func (m *Mesh) cacheKey(c *checker, p *project) string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00", c.name, c.tool, m.toolVersion(c))
-	for _, n := range c.needs {
-		fmt.Fprintf(h, "%s=%s\x00", n, m.tools[n].Version)
-	}
-	if c.category == CategoryTests {
-		fmt.Fprintf(h, "timeout=%s\x00", m.cfg.TestTimeout)
-	}
-	h.Write([]byte(p.hash))
-	return hex.EncodeToString(h.Sum(nil))
-}
-
 // batchOf is the sandbox run a check belongs to: the commands check joins
 // the language's compile batch.
 func batchOf(c *checker, lang string) string {
@@ -343,7 +437,7 @@ func (m *Mesh) batchSpec(p *project, batch string, slots []*slot) (sandbox.Spec,
 	spans := make([][2]int, len(slots))
 	var wall time.Duration
 	for i, s := range slots {
-		cmds := s.c.cmds(p, &m.cfg)
+		cmds := s.c.cmds(s.proj(p), &m.cfg)
 		for j := range cmds {
 			if cmds[j].Timeout == 0 {
 				cmds[j].Timeout = sandbox.Duration(m.cfg.CheckTimeout)
@@ -401,6 +495,7 @@ func (m *Mesh) Plan(req Request) ([]sandbox.Spec, error) {
 // error only when the sandbox runs in another process that is down
 // (httpx.ServiceDown); any other failure to run skips the batch's checks.
 func (m *Mesh) runBatch(ctx context.Context, p *project, batch string, slots []*slot) error {
+	label := p.req.Label
 	spec, spans := m.batchSpec(p, batch, slots)
 	t0 := time.Now()
 	res, err := m.sb.Run(ctx, spec, nil)
@@ -439,15 +534,38 @@ func (m *Mesh) runBatch(ctx context.Context, p *project, batch string, slots []*
 			s.skip("the sandbox did not run it: " + firstNonEmpty(cr[0].Reason, res.Reason))
 			continue
 		}
-		s.out, s.done = s.c.parse(p, cr, res.Files), true
+		fresh := s.c.parse(s.proj(p), cr, res.Files)
 		var ms int64
 		for _, c := range cr {
 			ms += c.Duration.D().Milliseconds()
 		}
 		s.check.DurationMS = ms
-		if cacheable(s.out, cr) {
-			m.cache.put(s.key, s.out, ms)
+		s.out, s.done = fresh, true
+		if !cacheable(fresh, cr) {
+			if s.p != nil && fresh.status != StatusSkipped {
+				s.out = m.merged(s, &fresh)
+			}
+			continue
 		}
+		if s.perUnit {
+			// Each package's own result, when the run's can be told
+			// apart by package, for the next validation to reuse.
+			var ran []unitRun
+			for _, u := range s.units {
+				if !u.hit {
+					ran = append(ran, u)
+				}
+			}
+			if parts, ok := splitByUnit(fresh, ran); ok {
+				for i, u := range ran {
+					m.cache.put(u.key, parts[i], ms/int64(len(ran)), label)
+				}
+			}
+		}
+		if s.p != nil {
+			s.out = m.merged(s, &fresh)
+		}
+		m.cache.put(s.key, s.out, ms, label)
 	}
 	m.logger.Debug("validation batch", "batch", batch, "status", res.Status, "duration_ms", elapsed)
 	return nil

@@ -26,9 +26,9 @@ sys.exit(rc)
 func pythonCheckers() []*checker {
 	py := []string{"python"}
 	return []*checker{
-		{name: "py-compile", category: CategoryCompile, tool: "python3", langs: py, batch: "py",
+		{name: "py-compile", category: CategoryCompile, tool: "python3", langs: py, batch: "py", inputs: inputsPyFile,
 			cmds: func(p *project, _ *Config) []sandbox.Command {
-				return []sandbox.Command{cmd("py-compile", append([]string{"python3", "-I", "-c", pyCompileScript}, p.withExt(".py")...)...)}
+				return []sandbox.Command{cmd("py-compile", append([]string{"python3", "-I", "-c", pyCompileScript}, p.scopeFiles(".py")...)...)}
 			},
 			parse: func(p *project, res []sandbox.CommandResult, _ []sandbox.File) outcome {
 				var fs []Finding
@@ -45,16 +45,16 @@ func pythonCheckers() []*checker {
 				}
 				return compileOutcome(res[0], fs, "python compile")
 			}},
-		{name: "pyflakes", category: CategoryCompile, tool: "pyflakes", langs: py, batch: "py",
+		{name: "pyflakes", category: CategoryCompile, tool: "pyflakes", langs: py, batch: "py", inputs: inputsPyFile,
 			cmds: func(p *project, _ *Config) []sandbox.Command {
-				return []sandbox.Command{cmd("pyflakes", append([]string{"python3", "-I", "-m", "pyflakes"}, p.withExt(".py")...)...)}
+				return []sandbox.Command{cmd("pyflakes", append([]string{"python3", "-I", "-m", "pyflakes"}, p.scopeFiles(".py")...)...)}
 			},
 			parse: func(p *project, res []sandbox.CommandResult, _ []sandbox.File) outcome {
 				// pyflakes exits 1 when it reports anything; its findings
 				// decide the status.
 				return toolOutcome(res[0], parseLines(p, combined(res[0]), pyflakesRule))
 			}},
-		{name: "mypy", category: CategoryTypes, tool: "mypy", langs: py, batch: "py",
+		{name: "mypy", category: CategoryTypes, tool: "mypy", langs: py, batch: "py", inputs: inputsPython,
 			cmds: func(p *project, _ *Config) []sandbox.Command {
 				return []sandbox.Command{cmd("mypy", append([]string{"python3", "-I", "-m", "mypy", "--no-error-summary", "--show-column-numbers",
 					"--no-color-output", "--hide-error-context", "--ignore-missing-imports", "--explicit-package-bases",
@@ -67,17 +67,17 @@ func pythonCheckers() []*checker {
 				}
 				return o
 			}},
-		{name: "flake8", category: CategoryStyle, tool: "flake8", langs: py, batch: "py-lint",
+		{name: "flake8", category: CategoryStyle, tool: "flake8", langs: py, batch: "py-lint", inputs: inputsPyFile,
 			cmds: func(p *project, _ *Config) []sandbox.Command {
 				return []sandbox.Command{cmd("flake8", append([]string{"python3", "-I", "-m", "flake8", "--jobs=1", "--max-line-length=120",
-					"--extend-ignore=F,E203,E501,W503,W504"}, p.withExt(".py")...)...)}
+					"--extend-ignore=F,E203,E501,W503,W504"}, p.scopeFiles(".py")...)...)}
 			},
 			parse: func(p *project, res []sandbox.CommandResult, _ []sandbox.File) outcome {
 				return toolOutcome(res[0], parseLines(p, res[0].Stdout, flake8Rule))
 			}},
-		{name: "black", category: CategoryStyle, tool: "black", langs: py, batch: "py-lint",
+		{name: "black", category: CategoryStyle, tool: "black", langs: py, batch: "py-lint", inputs: inputsPyFile,
 			cmds: func(p *project, _ *Config) []sandbox.Command {
-				return []sandbox.Command{cmd("black", append([]string{"python3", "-I", "-m", "black", "--check", "--diff", "-q"}, p.withExt(".py")...)...)}
+				return []sandbox.Command{cmd("black", append([]string{"python3", "-I", "-m", "black", "--check", "--diff", "-q"}, p.scopeFiles(".py")...)...)}
 			},
 			parse: func(p *project, res []sandbox.CommandResult, _ []sandbox.File) outcome {
 				o := toolOutcome(res[0], diffFindings(p, res[0].Stdout, "black", "not black-formatted (run black)"))
@@ -88,10 +88,10 @@ func pythonCheckers() []*checker {
 				}
 				return o
 			}},
-		{name: "bandit", category: CategorySecurity, tool: "bandit", langs: py, batch: "py-lint",
+		{name: "bandit", category: CategorySecurity, tool: "bandit", langs: py, batch: "py-lint", inputs: inputsPyFile,
 			cmds: func(p *project, _ *Config) []sandbox.Command {
 				// B101 (assert) is how pytest tests are written.
-				return []sandbox.Command{cmd("bandit", append([]string{"python3", "-I", "-m", "bandit", "-f", "json", "-q", "-s", "B101"}, p.withExt(".py")...)...)}
+				return []sandbox.Command{cmd("bandit", append([]string{"python3", "-I", "-m", "bandit", "-f", "json", "-q", "-s", "B101"}, p.scopeFiles(".py")...)...)}
 			},
 			parse: func(p *project, res []sandbox.CommandResult, _ []sandbox.File) outcome {
 				fs, err := parseBandit(p, res[0].Stdout)

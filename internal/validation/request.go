@@ -95,6 +95,42 @@ type project struct {
 	files map[string]string
 	paths []string // sorted
 	hash  string
+	// pkgs, when set, narrows a check cached in parts to these units (Go
+	// package directories, or files): the ones whose results are not
+	// cached.
+	pkgs []string
+}
+
+// goPackageArgs are the package patterns a per-package Go check runs on:
+// ./... for the whole project, else the packages in scope.
+func (p *project) goPackageArgs() []string {
+	if p.pkgs == nil {
+		return []string{"./..."}
+	}
+	out := make([]string, len(p.pkgs))
+	for i, d := range p.pkgs {
+		out[i] = "./" + d
+		if d == "." {
+			out[i] = "."
+		}
+	}
+	return out
+}
+
+// scopeFiles are the files with the extensions a check cached in parts
+// reads: all of them, or those in scope (named, or in a directory named).
+func (p *project) scopeFiles(exts ...string) []string {
+	all := p.withExt(exts...)
+	if p.pkgs == nil {
+		return all
+	}
+	var out []string
+	for _, n := range all {
+		if contains(p.pkgs, n) || contains(p.pkgs, path.Dir(n)) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // contentHash covers everything a check's result depends on besides the

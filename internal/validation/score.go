@@ -194,5 +194,8 @@ func summarize(r *Report, counts map[string]int) string {
 		sort.Strings(f)
 		s += "; failed: " + strings.Join(f, ", ")
 	}
+	if len(r.Reused) > 0 {
+		s += "; reused from earlier validations: " + strings.Join(r.Reused, ", ")
+	}
 	return s
 }

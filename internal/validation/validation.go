@@ -131,11 +131,27 @@ type Check struct {
 	Reason     string    `json:"reason,omitempty"`
 	Findings   []Finding `json:"findings"`
 	DurationMS int64     `json:"duration_ms"`
-	// Cached is true when the result came from the cache (same files,
-	// same tool version).
+	// Cached is true when the whole result came from the cache: an
+	// earlier validation of the same tenant ran this check on the same
+	// inputs (the files it reads, its tool's version, its options).
 	Cached bool `json:"cached"`
+	// Reused says which parts of the result were not run again but taken
+	// from earlier validations (nil: all of it ran now).
+	Reused *Reuse `json:"reused,omitempty"`
 	// Output is the tail of the tool's own output, as evidence.
 	Output string `json:"output,omitempty"`
+}
+
+// Reuse is what of a check's result came from earlier validations of the
+// same tenant whose inputs for it were the same.
+type Reuse struct {
+	// Units is how many parts the result is made of: one, or one per Go
+	// package for the per-package checks (go-vet, staticcheck, gosec,
+	// gofmt); Reused how many of them were taken from earlier results.
+	Units  int `json:"units"`
+	Reused int `json:"reused"`
+	// From are the labels of the validations that ran them.
+	From []string `json:"from,omitempty"`
 }
 
 // TestRun is what the tests check counted.
@@ -167,6 +183,9 @@ type Report struct {
 	Checks              []Check  `json:"checks"`
 	Tests               *TestRun `json:"tests,omitempty"`
 	Scoring             Scoring  `json:"scoring"`
+	// Reused names the checks whose results (in whole or in part) were
+	// taken from earlier validations instead of run again.
+	Reused []string `json:"reused,omitempty"`
 	// ContentHash is the SHA-256 over the request's files and commands.
 	ContentHash string `json:"content_hash"`
 	DurationMS  int64  `json:"duration_ms"`
