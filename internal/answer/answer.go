@@ -8,16 +8,37 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/domain"
 )
 
-// Answer is a coding answer: a set of files and a one-line summary.
+// Answer is a coding answer: a set of files to write, the paths of files
+// to delete, and a one-line summary.
 type Answer struct {
 	Summary string        `json:"summary"`
 	Files   []domain.File `json:"files"`
+	// Deleted are the files the answer removes: entries of the JSON files
+	// list with "delete": true. Only the JSON form can delete; fenced
+	// blocks and prose never do, because a sentence that mentions removing
+	// a file is not an instruction to remove it.
+	Deleted []string `json:"deleted,omitempty"`
+}
+
+// entry is one element of the JSON answer's files list: a file to write
+// ({"path", "content"}) or a file to delete ({"path", "delete": true}).
+type entry struct {
+	Path    string `json:"path"`
+	Content string `json:"content"`
+	Delete  bool   `json:"delete"`
+}
+
+// jsonAnswer is the JSON object QLP asks for.
+type jsonAnswer struct {
+	Summary string  `json:"summary"`
+	Files   []entry `json:"files"`
 }
 
 // fenceRe matches ``` fences; group 1 is the info string, group 2 the body.
@@ -32,14 +53,29 @@ var pathHintRe = regexp.MustCompile("(?im)^(?:#+\\s*|\\*\\*|(?:file|path)\\s*:\\
 var infoPathRe = regexp.MustCompile(`(?:path|file|title|filename)=["']?([^\s"']+)|(?:^|\s)([A-Za-z0-9_./+@-]+\.[A-Za-z0-9]+)$`)
 
 // Parse reads the files out of a model's answer. It accepts the JSON
-// object QLP asks for ({"summary","files":[{"path","content"}]}), possibly
-// wrapped in prose or a fence, and falls back to fenced blocks labelled with
-// their paths. Every path is checked; an answer without files is an error.
+// object QLP asks for ({"summary","files":[{"path","content"}]}, where an
+// entry {"path", "delete": true} removes a file), possibly wrapped in prose
+// or a fence, and falls back to fenced blocks labelled with their paths.
+// Every path is checked, a deleted one too; an answer that neither writes
+// nor deletes a file is an error. Whether a deleted file exists is for
+// Apply to say: Parse does not know the task's files.
 func Parse(text string) (*Answer, error) {
 	if raw, err := JSONObject(text); err == nil {
-		var a Answer
-		if json.Unmarshal([]byte(raw), &a) == nil && len(a.Files) > 0 {
-			return checkAnswer(&a)
+		var ja jsonAnswer
+		if json.Unmarshal([]byte(raw), &ja) == nil && len(ja.Files) > 0 {
+			a := &Answer{Summary: ja.Summary}
+			for _, e := range ja.Files {
+				if !e.Delete {
+					a.Files = append(a.Files, domain.File{Path: e.Path, Content: e.Content})
+					continue
+				}
+				p := strings.TrimPrefix(strings.TrimSpace(e.Path), "./")
+				if strings.TrimSpace(e.Content) != "" {
+					return nil, fmt.Errorf("the entry for %s has \"delete\": true and content: give either the whole file (to write it) or \"delete\": true without content (to remove it)", p)
+				}
+				a.Deleted = append(a.Deleted, p)
+			}
+			return checkAnswer(a)
 		}
 	}
 	a := &Answer{}
@@ -97,8 +133,74 @@ func checkAnswer(a *Answer) (*Answer, error) {
 		out = append(out, f)
 	}
 	a.Files = out
+	deleted := map[string]bool{}
+	var dels []string
+	for _, p := range a.Deleted {
+		if err := capsule.CheckPath(p); err != nil {
+			return nil, fmt.Errorf("path to delete rejected: %w", err)
+		}
+		if _, written := seen[p]; written {
+			return nil, fmt.Errorf("%s is both written and deleted in the answer: keep one of the two entries", p)
+		}
+		if !deleted[p] {
+			deleted[p] = true
+			dels = append(dels, p)
+		}
+	}
+	a.Deleted = dels
 	a.Summary = strings.TrimSpace(a.Summary)
 	return a, nil
+}
+
+// Apply lays the answer over a task's current files: the files it writes
+// replace or join them, the files it deletes leave. Only a file among
+// current can be deleted, so an answer cannot remove what the task does
+// not hold (another task's file, a file never written); and an answer
+// that would leave no file at all is refused. The result is sorted by
+// path.
+func (a *Answer) Apply(current []domain.File) ([]domain.File, error) {
+	byPath := make(map[string]domain.File, len(current)+len(a.Files))
+	for _, f := range current {
+		byPath[f.Path] = f
+	}
+	for _, p := range a.Deleted {
+		if _, ok := byPath[p]; !ok {
+			return nil, fmt.Errorf("cannot delete %s: it is not one of this task's files (%s); only a file the task wrote can be deleted", p, pathList(current))
+		}
+		delete(byPath, p)
+	}
+	for _, f := range a.Files {
+		byPath[f.Path] = f
+	}
+	if len(byPath) == 0 {
+		return nil, fmt.Errorf("the answer deletes every file of the task (%s): a task must keep at least one file", strings.Join(a.Deleted, ", "))
+	}
+	out := make([]domain.File, 0, len(byPath))
+	for _, f := range byPath {
+		out = append(out, f)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
+}
+
+// WritesOnly refuses an answer that deletes files: for an answer that
+// writes a task afresh there is nothing to delete.
+func (a *Answer) WritesOnly() error {
+	if len(a.Deleted) > 0 {
+		return fmt.Errorf("the answer deletes %s, but this answer writes the task afresh and there are no files to delete yet: leave the file out instead", strings.Join(a.Deleted, ", "))
+	}
+	return nil
+}
+
+func pathList(fs []domain.File) string {
+	if len(fs) == 0 {
+		return "it has none yet"
+	}
+	ps := make([]string, len(fs))
+	for i, f := range fs {
+		ps[i] = f.Path
+	}
+	return strings.Join(ps, ", ")
 }
 
 // stripOuterFence removes a Markdown fence a model left around a file's

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/quantumlayer/qlp/internal/answer"
+	"github.com/quantumlayer/qlp/internal/domain"
 )
 
 func TestParse(t *testing.T) {
@@ -15,6 +16,7 @@ func TestParse(t *testing.T) {
 		text    string
 		files   map[string]string // path → content
 		summary string
+		deleted []string
 		err     string
 	}{
 		{name: "the JSON object asked for",
@@ -46,6 +48,28 @@ func TestParse(t *testing.T) {
 		{name: "absolute path", text: `{"files":[{"path":"/etc/passwd","content":"x"}]}`, err: "file path rejected"},
 		{name: "a .git path", text: `{"files":[{"path":".git/config","content":"x"}]}`, err: "file path rejected"},
 		{name: "a NUL byte", text: `{"files":[{"path":"a.bin","content":"a\u0000b"}]}`, err: "NUL byte"},
+		{name: "a file deleted next to one written",
+			text:    `{"summary":"s","files":[{"path":"stray.go","delete":true},{"path":"a.go","content":"package a\n"}]}`,
+			files:   map[string]string{"a.go": "package a\n"},
+			summary: "s", deleted: []string{"stray.go"}},
+		{name: "only a deletion, given twice and with ./",
+			text:    `{"files":[{"path":"./x/stray.go","delete":true},{"path":"x/stray.go","delete":true,"content":""}]}`,
+			files:   map[string]string{},
+			deleted: []string{"x/stray.go"}},
+		{name: "delete: false is a file to write",
+			text:  `{"files":[{"path":"a.go","content":"package a\n","delete":false}]}`,
+			files: map[string]string{"a.go": "package a\n"}},
+		{name: "deleting a path outside the project", text: `{"files":[{"path":"../main.go","delete":true}]}`,
+			err: `path to delete rejected: path "../main.go" leaves its directory`},
+		{name: "deleting an absolute path", text: `{"files":[{"path":"/etc/passwd","delete":true}]}`,
+			err: `path to delete rejected: path "/etc/passwd" is absolute`},
+		{name: "deleting the manifest", text: `{"files":[{"path":"qlp-manifest.json","delete":true}]}`,
+			err: "path to delete rejected"},
+		{name: "delete and content in one entry", text: `{"files":[{"path":"a.go","delete":true,"content":"package a\n"}]}`,
+			err: `the entry for a.go has "delete": true and content`},
+		{name: "one path written and deleted", text: `{"files":[{"path":"a.go","content":"package a\n"},{"path":"a.go","delete":true}]}`,
+			err: "a.go is both written and deleted"},
+		{name: "a fenced block never deletes", text: "Delete this file:\n\nstray.go\n```go\n```", files: map[string]string{"stray.go": "\n"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -62,8 +86,60 @@ func TestParse(t *testing.T) {
 			}
 			require.Equal(t, tc.files, got)
 			require.Equal(t, tc.summary, a.Summary)
+			require.Equal(t, tc.deleted, a.Deleted)
 		})
 	}
+}
+
+func TestApply(t *testing.T) {
+	current := []domain.File{{Path: "go.mod", Content: "module m\n"}, {Path: "a.go", Content: "package a\n"}, {Path: "stray.go", Content: "package b\n"}}
+	tests := []struct {
+		name string
+		text string
+		want []string // the paths after, sorted
+		err  string
+	}{
+		{name: "a deletion removes the file", text: `{"files":[{"path":"stray.go","delete":true}]}`, want: []string{"a.go", "go.mod"}},
+		{name: "writes and deletions together",
+			text: `{"files":[{"path":"stray.go","delete":true},{"path":"b.go","content":"package a\n"}]}`, want: []string{"a.go", "b.go", "go.mod"}},
+		{name: "a write replaces, nothing deleted", text: `{"files":[{"path":"a.go","content":"package a // v2\n"}]}`, want: []string{"a.go", "go.mod", "stray.go"}},
+		{name: "deleting an unknown file", text: `{"files":[{"path":"other/x.go","delete":true}]}`,
+			err: "cannot delete other/x.go: it is not one of this task's files (go.mod, a.go, stray.go)"},
+		{name: "deleting every file",
+			text: `{"files":[{"path":"go.mod","delete":true},{"path":"a.go","delete":true},{"path":"stray.go","delete":true}]}`,
+			err:  "the answer deletes every file of the task"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := answer.Parse(tc.text)
+			require.NoError(t, err)
+			got, err := a.Apply(current)
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			var paths []string
+			for _, f := range got {
+				paths = append(paths, f.Path)
+			}
+			require.Equal(t, tc.want, paths)
+		})
+	}
+	t.Run("the current files are not changed", func(t *testing.T) {
+		a, err := answer.Parse(`{"files":[{"path":"stray.go","delete":true}]}`)
+		require.NoError(t, err)
+		_, err = a.Apply(current)
+		require.NoError(t, err)
+		require.Len(t, current, 3)
+	})
+	t.Run("nothing to delete in a task without files", func(t *testing.T) {
+		a, err := answer.Parse(`{"files":[{"path":"x.go","delete":true}]}`)
+		require.NoError(t, err)
+		_, err = a.Apply(nil)
+		require.ErrorContains(t, err, "not one of this task's files (it has none yet)")
+		require.ErrorContains(t, a.WritesOnly(), "there are no files to delete yet")
+	})
 }
 
 func TestParseRejectsAnOversizedFile(t *testing.T) {

@@ -119,7 +119,12 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 	for _, name := range plan.Local {
 		t, _ := LookupTarget(name)
 		if t.LLM && !llmChecked {
-			if err := cfg.LLM.Validate(); err != nil {
+			// Without a model the platform starts all the same: every job
+			// that needs one fails with the error that says what to set,
+			// and nothing else is lost (tiers.New).
+			if !cfg.LLM.Configured() {
+				logger.Warn("no model is configured: jobs will fail until one is", "error", cfg.LLM.NoModel())
+			} else if err := cfg.LLM.Validate(); err != nil {
 				return nil, err
 			}
 			llmChecked = true

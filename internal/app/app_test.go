@@ -235,3 +235,20 @@ func TestBlobReadiness(t *testing.T) {
 		})
 	}
 }
+
+// `qlp up` without a model configured starts: the targets that need a
+// model open, and their router refuses every target with the error that
+// says what to set (the job that asks fails with it).
+func TestOpenWithoutAModel(t *testing.T) {
+	cfg := config.Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.Store.Driver, cfg.Store.DatabaseURL = "sqlite", ""
+	require.False(t, cfg.LLM.Configured())
+	p, err := app.Open(t.Context(), cfg, logx.Discard(), app.Options{NoEngine: true, Run: []string{app.Agents}, Version: "test"})
+	require.NoError(t, err)
+	defer p.Close()
+	require.NotNil(t, p.Router)
+	_, err = p.Router.TargetFor(t.Context(), "acme", "T1")
+	require.ErrorContains(t, err, "no model is configured")
+	require.ErrorContains(t, err, "QLP_LLM_PROVIDER")
+}

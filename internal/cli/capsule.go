@@ -84,6 +84,9 @@ func attemptLine(a orchestrator.AttemptOutput) string {
 	if a.Validation == "unusable" {
 		s += " (unusable answer)"
 	}
+	if len(a.Deleted) > 0 {
+		s += " (deleted " + strings.Join(a.Deleted, ", ") + ")"
+	}
 	if a.Reason != "" {
 		s += ": " + a.Reason
 	}

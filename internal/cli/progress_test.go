@@ -117,7 +117,8 @@ func TestStatusShowsEveryAttemptAndTheFindings(t *testing.T) {
 			Outputs: []orchestrator.TaskOutput{{TaskID: "t3", Status: "completed", Tier: "T1", Attempts: 3, AttemptLog: []orchestrator.AttemptOutput{
 				{Attempt: 1, Phase: "task", Role: "test_writer+coder", Tier: "T0", Model: "gpt-4o-mini", Status: "failed", Validation: "unusable", Reason: "the coder's answer was unusable twice: the answer contains no files"},
 				{Attempt: 2, Phase: "task", Role: "test_writer+coder", Tier: "T1", Model: "gpt-4.1-mini", Status: "passed", Validation: "passed"},
-				{Attempt: 3, Phase: "capsule", Role: "fixer", Tier: "T1", Model: "gpt-4.1-mini", Status: "passed", Validation: "passed"}}}},
+				{Attempt: 3, Phase: "capsule", Role: "fixer", Tier: "T1", Model: "gpt-4.1-mini", Status: "passed", Validation: "passed",
+					Deleted: []string{"stray.go"}}}}},
 			Findings: []orchestrator.Finding{{TaskID: "t3", Check: "staticcheck", File: "main_test.go", Line: 12, Column: 2, Rule: "SA4006", Message: "this value of n is never used"}}}}
 	var out bytes.Buffer
 	printStatus(&out, st)
@@ -126,7 +127,7 @@ func TestStatusShowsEveryAttemptAndTheFindings(t *testing.T) {
 		"attempt 1 (plan): decomposer on T2 gpt-4.1: failed (unusable answer): the model returned an invalid task graph twice",
 		"attempt 2 (plan): decomposer on T3 gpt-4o: passed",
 		"attempt 1: test_writer+coder on T0 gpt-4o-mini: failed (unusable answer): the coder's answer was unusable twice",
-		"attempt 3 (capsule repair): fixer on T1 gpt-4.1-mini: passed",
+		"attempt 3 (capsule repair): fixer on T1 gpt-4.1-mini: passed (deleted stray.go)",
 		"findings of the capsule's validation (1):",
 		"main_test.go:12:2: staticcheck SA4006: this value of n is never used (task t3)",
 	} {

@@ -38,9 +38,12 @@ type Attempt struct {
 	Fingerprint      string // equal fingerprints mean the same failure
 	Comment          string // a reviewer's comment this attempt answered
 	Summary          string
-	Files            []File
-	CreatedAt        time.Time
-	UpdatedAt        time.Time
+	Files            []File // the task's files after this attempt
+	// Deleted are the files this attempt removed from the task (a fixer's
+	// {"path", "delete": true}); they are not among Files.
+	Deleted   []string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Review statuses.

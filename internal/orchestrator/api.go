@@ -115,9 +115,11 @@ type AttemptOutput struct {
 	Validation string `json:"validation,omitempty"`
 	// Reason is why it failed: its first failure, or the unusable answer's
 	// problem.
-	Reason    string `json:"reason,omitempty"`
-	TokensOut int    `json:"tokens_out"`
-	CostUSD   string `json:"cost_usd"`
+	Reason string `json:"reason,omitempty"`
+	// Deleted are the files the attempt removed from its task.
+	Deleted   []string `json:"deleted,omitempty"`
+	TokensOut int      `json:"tokens_out"`
+	CostUSD   string   `json:"cost_usd"`
 }
 
 // Finding is one finding of the capsule's validation that its job failed

@@ -202,7 +202,7 @@ func (s *Service) result(r *http.Request, job domain.Job) (JobResult, error) {
 	byTask := map[string][]AttemptOutput{}
 	for _, a := range attempts {
 		out := AttemptOutput{Attempt: a.Attempt, Phase: a.Phase, Role: a.Role, Tier: a.Tier, Model: a.Model, Status: a.Status,
-			Validation: a.ValidationStatus, TokensOut: a.OutputTokens, CostUSD: pricing.USD(a.CostPUSD)}
+			Validation: a.ValidationStatus, Deleted: a.Deleted, TokensOut: a.OutputTokens, CostUSD: pricing.USD(a.CostPUSD)}
 		if a.Status == domain.AttemptFailed {
 			out.Reason = attemptReason(a.Failures)
 		}

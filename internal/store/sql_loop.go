@@ -11,7 +11,7 @@ import (
 var _ Loop = (*SQL)(nil)
 
 const attemptCols = `job_id, task_id, attempt, phase, role, prompt_version, tier, model, input_tokens, output_tokens, cost_pusd, status,
-	validation_status, confidence, failures, fingerprint, comment, summary, files, created_at, updated_at`
+	validation_status, confidence, failures, fingerprint, comment, summary, files, deleted, created_at, updated_at`
 
 // PutAttempt implements Loop.
 func (s *SQL) PutAttempt(ctx context.Context, a Attempt) error {
@@ -23,6 +23,10 @@ func (s *SQL) PutAttempt(ctx context.Context, a Attempt) error {
 	if err != nil {
 		return err
 	}
+	deleted, err := json.Marshal(nonNil(a.Deleted))
+	if err != nil {
+		return err
+	}
 	var conf any
 	if a.Confidence != nil {
 		conf = *a.Confidence
@@ -30,14 +34,14 @@ func (s *SQL) PutAttempt(ctx context.Context, a Attempt) error {
 	if a.Phase == "" {
 		a.Phase = PhaseTask
 	}
-	_, err = s.exec(ctx, `INSERT INTO task_attempts (`+attemptCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	_, err = s.exec(ctx, `INSERT INTO task_attempts (`+attemptCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (job_id, task_id, attempt) DO UPDATE SET phase = excluded.phase, role = excluded.role, prompt_version = excluded.prompt_version,
 		tier = excluded.tier, model = excluded.model, input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens,
 		cost_pusd = excluded.cost_pusd, status = excluded.status, validation_status = excluded.validation_status,
 		confidence = excluded.confidence, failures = excluded.failures, fingerprint = excluded.fingerprint, comment = excluded.comment,
-		summary = excluded.summary, files = excluded.files, updated_at = excluded.updated_at`,
+		summary = excluded.summary, files = excluded.files, deleted = excluded.deleted, updated_at = excluded.updated_at`,
 		a.JobID, a.TaskID, a.Attempt, a.Phase, a.Role, a.PromptVersion, a.Tier, a.Model, a.InputTokens, a.OutputTokens, a.CostPUSD, a.Status,
-		a.ValidationStatus, conf, a.Failures, a.Fingerprint, a.Comment, a.Summary, string(files), s.t(a.CreatedAt), s.t(now))
+		a.ValidationStatus, conf, a.Failures, a.Fingerprint, a.Comment, a.Summary, string(files), string(deleted), s.t(a.CreatedAt), s.t(now))
 	if err != nil {
 		return fmt.Errorf("store: put attempt %s/%s#%d: %w", a.JobID, a.TaskID, a.Attempt, err)
 	}
@@ -47,10 +51,10 @@ func (s *SQL) PutAttempt(ctx context.Context, a Attempt) error {
 func scanAttempt(sc interface{ Scan(...any) error }) (Attempt, error) {
 	var a Attempt
 	var conf sql.NullFloat64
-	var files []byte
+	var files, deleted []byte
 	var created, updated dbTime
 	if err := sc.Scan(&a.JobID, &a.TaskID, &a.Attempt, &a.Phase, &a.Role, &a.PromptVersion, &a.Tier, &a.Model, &a.InputTokens, &a.OutputTokens,
-		&a.CostPUSD, &a.Status, &a.ValidationStatus, &conf, &a.Failures, &a.Fingerprint, &a.Comment, &a.Summary, &files, &created, &updated); err != nil {
+		&a.CostPUSD, &a.Status, &a.ValidationStatus, &conf, &a.Failures, &a.Fingerprint, &a.Comment, &a.Summary, &files, &deleted, &created, &updated); err != nil {
 		return Attempt{}, err
 	}
 	if conf.Valid {
@@ -59,6 +63,12 @@ func scanAttempt(sc interface{ Scan(...any) error }) (Attempt, error) {
 	}
 	if err := json.Unmarshal(files, &a.Files); err != nil {
 		return Attempt{}, fmt.Errorf("attempt files: %w", err)
+	}
+	if err := json.Unmarshal(deleted, &a.Deleted); err != nil {
+		return Attempt{}, fmt.Errorf("attempt deleted files: %w", err)
+	}
+	if len(a.Deleted) == 0 {
+		a.Deleted = nil
 	}
 	a.CreatedAt, a.UpdatedAt = created.T, updated.T
 	return a, nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -201,12 +200,12 @@ func (a *Activities) GenerateTask(ctx context.Context, in TaskInput) (TaskResult
 	tu := store.TaskUpdate{Tier: &tier, TierReason: &reason, Model: &target.Model, InputTokens: &tokIn, OutputTokens: &tokOut, CostPUSD: &cost}
 	att := domain.Attempt{JobID: job.ID, TaskID: task.ID, Attempt: attemptNo, Phase: phase, Role: out.role,
 		PromptVersion: out.promptVersion, Tier: tier, Model: target.Model, InputTokens: out.usage.InputTokens, OutputTokens: out.usage.OutputTokens,
-		CostPUSD: out.cost, Status: domain.AttemptGenerated, Comment: in.Comment, Summary: out.summary, Files: out.files}
+		CostPUSD: out.cost, Status: domain.AttemptGenerated, Comment: in.Comment, Summary: out.summary, Files: out.files, Deleted: out.deleted}
 	if err != nil {
 		// The answer could not be used: a failed attempt with its reason.
 		// The task keeps the files of its last usable attempt.
 		problem := reasonOf(err)
-		att.Status, att.ValidationStatus, att.Failures, att.Summary = domain.AttemptFailed, ValidationUnusable, problem, ""
+		att.Status, att.ValidationStatus, att.Failures, att.Summary, att.Deleted = domain.AttemptFailed, ValidationUnusable, problem, "", nil
 		if err := a.Store.UpdateTask(ctx, job.ID, task.ID, tu); err != nil {
 			return TaskResult{}, err
 		}
@@ -226,7 +225,7 @@ func (a *Activities) GenerateTask(ctx context.Context, in TaskInput) (TaskResult
 		return TaskResult{}, err
 	}
 	a.publish(ctx, job, progress.TaskGenerated, task.ID, out.summary, map[string]any{"attempt": attemptNo, "role": out.role,
-		"files": paths(out.files), "tokens_in": out.usage.InputTokens, "tokens_out": out.usage.OutputTokens, "cost_usd": pricing.USD(out.cost),
+		"files": paths(out.files), "deleted": out.deleted, "tokens_in": out.usage.InputTokens, "tokens_out": out.usage.OutputTokens, "cost_usd": pricing.USD(out.cost),
 		"tier": tier, "model": target.Model, "examples": out.examples, "tests_first": out.testsFirst, "phase": phase})
 	return attemptResult(att), nil
 }
@@ -322,6 +321,7 @@ func clip(s string, n int) string {
 // generation is what one attempt produced.
 type generation struct {
 	files         []domain.File
+	deleted       []string // files the answer removed from the task
 	summary       string
 	role          string
 	promptVersion string
@@ -396,6 +396,9 @@ func parseChecked(content string, check func(*Answer) error) (*Answer, error) {
 
 // onlyTests rejects a test writer's answer that holds anything but tests.
 func onlyTests(ans *Answer) error {
+	if err := ans.WritesOnly(); err != nil {
+		return err
+	}
 	for _, f := range ans.Files {
 		if capsule.RoleOf(f.Path) != capsule.RoleTest {
 			return fmt.Errorf("%s is not a test file: write only tests (for example foo_test.go, test_foo.py, foo.test.js)", f.Path)
@@ -441,7 +444,7 @@ func (a *Activities) firstAttempt(ctx context.Context, g *genContext, tier, note
 	if err != nil {
 		return gen, err
 	}
-	ans, err := a.ask(ctx, g, tier, "coder", withNote(msgs, note), gen, nil)
+	ans, err := a.ask(ctx, g, tier, "coder", withNote(msgs, note), gen, (*Answer).WritesOnly)
 	if err != nil {
 		return gen, err
 	}
@@ -487,27 +490,42 @@ func (a *Activities) fixAttempt(ctx context.Context, g *genContext, tier string,
 	if err != nil {
 		return gen, err
 	}
-	ans, err := a.ask(ctx, g, tier, "fixer", withNote(msgs, note), gen, nil)
+	var files []domain.File
+	ans, err := a.ask(ctx, g, tier, "fixer", withNote(msgs, note), gen, func(ans *Answer) error {
+		if err := deletable(g, ans.Deleted, testsFirst); err != nil {
+			return err
+		}
+		var err error
+		files, err = ans.Apply(g.task.Files)
+		return err
+	})
 	if err != nil {
 		return gen, err
 	}
-	byPath := map[string]domain.File{}
-	for _, f := range g.task.Files {
-		byPath[f.Path] = f
-	}
-	for _, f := range ans.Files {
-		byPath[f.Path] = f
-	}
-	keys := make([]string, 0, len(byPath))
-	for k := range byPath {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		gen.files = append(gen.files, byPath[k])
-	}
-	gen.summary = summaryOf(ans)
+	gen.files, gen.deleted, gen.summary = files, ans.Deleted, summaryOf(ans)
 	return gen, nil
+}
+
+// deletable checks the files a fixer's answer deletes against what the
+// task may delete: only files it wrote itself (Answer.Apply checks that
+// they are among the task's files), never a file a task it depends on
+// also wrote (that version would stay in the project, so the deletion
+// would not remove the file), and never tests the test writer wrote first
+// (the code is held to them).
+func deletable(g *genContext, deleted []string, testsFirst bool) error {
+	for _, p := range deleted {
+		for _, u := range g.upstream {
+			for _, f := range u.Files {
+				if f.Path == p {
+					return fmt.Errorf("cannot delete %s: task %s, which this task depends on, wrote it too, and its version would stay in the project; write the file instead", p, u.ID)
+				}
+			}
+		}
+		if testsFirst && capsule.RoleOf(p) == capsule.RoleTest {
+			return fmt.Errorf("cannot delete %s: its tests were written first and the code is held to them", p)
+		}
+	}
+	return nil
 }
 
 // withNote appends note to the last (user) message of a prompt.
@@ -524,7 +542,14 @@ func summaryOf(ans *Answer) string {
 	if ans.Summary != "" {
 		return ans.Summary
 	}
-	return "wrote " + strings.Join(paths(ans.Files), ", ")
+	var parts []string
+	if len(ans.Files) > 0 {
+		parts = append(parts, "wrote "+strings.Join(paths(ans.Files), ", "))
+	}
+	if len(ans.Deleted) > 0 {
+		parts = append(parts, "deleted "+strings.Join(ans.Deleted, ", "))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func firstLine(s string) string {

@@ -21,7 +21,7 @@ var PromptVersions = map[string]string{
 	"decomposer":  "decomposer.v1",
 	"coder":       "coder.v1",
 	"test_writer": "test_writer.v1",
-	"fixer":       "fixer.v2",
+	"fixer":       "fixer.v3",
 	"reviewer":    "reviewer.v1",
 }
 

@@ -1,6 +1,7 @@
 package workflow_test
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -175,4 +176,75 @@ func TestRateLimitedCallIsRetriedAfterRetryAfter(t *testing.T) {
 	}
 	require.Len(t, t1, 2, "refused once, then answered")
 	require.GreaterOrEqual(t, t1[1].At.Sub(t1[0].At), 2*time.Second, "Retry-After is honoured")
+}
+
+// (e) A first attempt writes a stray file with another package clause, so
+// the build fails ("found packages shortener and other"). Overwriting can
+// not fix that; the fixer deletes the file. Its first answer deletes a file
+// the task does not have and is re-asked with the exact problem; the
+// second deletes the stray file, the job completes, and neither the task
+// nor the capsule holds it.
+func TestFixerDeletesAStrayFile(t *testing.T) {
+	request, rules := exampleRules(t)
+	var first map[string]any
+	require.NoError(t, json.Unmarshal([]byte(t1Answer(t, correctStore(t))), &first))
+	first["files"] = append(first["files"].([]any), map[string]any{"path": "shortener/stray.go", "content": "package other\n\nfunc Stray() {}\n"})
+	rules = withT1(rules, []llmtest.Reply{{Content: llmtest.JSON(first)}}, []llmtest.Reply{
+		{Content: llmtest.JSON(map[string]any{"summary": "remove the stray file", "files": []map[string]any{{"path": "shortener/missing.go", "delete": true}}})},
+		{Content: llmtest.JSON(map[string]any{"summary": "remove the stray file", "files": []map[string]any{{"path": "shortener/stray.go", "delete": true}}})},
+	})
+	h := newHarness(t, llmtest.NewScript(rules...).Handle)
+	if h.acts.Validator == nil {
+		t.Skip("needs the sandbox (bwrap)")
+	}
+	h.newJob(t, "del-1", request, "")
+	h.run("del-1")
+	require.NoError(t, h.env.GetWorkflowError())
+
+	attempts, err := h.store.ListAttempts(t.Context(), "del-1", "t1")
+	require.NoError(t, err)
+	require.Len(t, attempts, 2)
+	require.Equal(t, store.AttemptFailed, attempts[0].Status)
+	require.Contains(t, attempts[0].Failures, "found packages")
+	require.Contains(t, attempts[0].Failures, "stray.go")
+	require.Equal(t, "fixer", attempts[1].Role)
+	require.Equal(t, "fixer.v3", attempts[1].PromptVersion)
+	require.Equal(t, store.AttemptPassed, attempts[1].Status)
+	require.Equal(t, []string{"shortener/stray.go"}, attempts[1].Deleted, "the deletion is recorded in the attempt")
+	for _, f := range attempts[1].Files {
+		require.NotEqual(t, "shortener/stray.go", f.Path)
+	}
+
+	fixer := h.srv.CallsFor("fixer")
+	require.Len(t, fixer, 2, "the unusable deletion is asked again")
+	require.Contains(t, fixer[0].Prompt(), `{"path":"relative/path/of/a/file/to/remove","delete":true}`, "the fixer is told how to delete")
+	require.Contains(t, fixer[1].Prompt(), "cannot delete shortener/missing.go: it is not one of this task's files")
+
+	task, err := h.store.GetTask(t.Context(), "del-1", "t1")
+	require.NoError(t, err)
+	require.Equal(t, []string{"go.mod", "shortener/store.go", "shortener/store_test.go"}, filePaths(task.Files))
+	job, err := h.store.GetJob(t.Context(), "acme", "del-1")
+	require.NoError(t, err)
+	require.Equal(t, store.JobCompleted, job.Status)
+	v, err := h.store.GetCapsuleVersion(t.Context(), "acme", job.CapsuleID, 0)
+	require.NoError(t, err)
+	for _, f := range v.Files {
+		require.NotEqual(t, "shortener/stray.go", f.Path, "the capsule never holds the deleted file")
+	}
+	require.NotContains(t, string(v.Manifest), "stray.go")
+	var sawDeletion bool
+	for _, e := range h.events(t, "del-1") {
+		if e.Type == progress.TaskGenerated && e.TaskID == "t1" {
+			sawDeletion = sawDeletion || strings.Contains(string(e.Data), `"deleted":["shortener/stray.go"]`)
+		}
+	}
+	require.True(t, sawDeletion, "the deletion is visible in progress")
+}
+
+func filePaths(fs []store.File) []string {
+	out := make([]string, len(fs))
+	for i, f := range fs {
+		out[i] = f.Path
+	}
+	return out
 }

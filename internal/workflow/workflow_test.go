@@ -428,3 +428,26 @@ func TestCapsuleThatFailsValidationIsKeptButTheJobFails(t *testing.T) {
 	require.True(t, m.Validation.RequiresHumanReview)
 	require.Contains(t, string(v.Report), `"rule_id": "hardcoded-credential"`)
 }
+
+// Without a model configured the platform starts (tiers.New builds a
+// router that refuses every target) and a job fails at its first model
+// call with the error that says what to set; the job and its request are
+// kept.
+func TestJobWithoutAModelFailsSayingWhatToSet(t *testing.T) {
+	h := newHarness(t, llmtest.NewScript().Handle)
+	router, err := tiers.New(tiers.Defaults(), tiers.Deps{Sink: h.store, Logger: logx.Discard()})
+	require.NoError(t, err, "no model configured is not a start-up error")
+	h.acts.Models = router
+	h.newJob(t, "nomodel-1", "a CLI that counts words, in Go", "go")
+	h.run("nomodel-1")
+	err = h.env.GetWorkflowError()
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "no model is configured")
+	require.Contains(t, err.Error(), "QLP_LLM_PROVIDER")
+	job, err := h.store.GetJob(t.Context(), "acme", "nomodel-1")
+	require.NoError(t, err)
+	require.Equal(t, store.JobFailed, job.Status)
+	require.Contains(t, job.Error, "QLP_LLM_PROVIDER", "the job's error says how to configure a model")
+	require.Equal(t, "a CLI that counts words, in Go", job.Description, "nothing is lost")
+	require.Empty(t, h.srv.Calls(), "no model was called")
+}

@@ -199,11 +199,23 @@ func (c *Config) invalid(key, format string, args ...any) error {
 	return settings.Invalid(c.Settings(), key, format, args...)
 }
 
+// Configured reports whether a model is configured: a provider, or a
+// pack. Without one the platform still starts (New builds a router whose
+// every target is refused with NoModel's error), so that a first
+// `qlp up` works and each job that needs a model fails saying what to set.
+func (c *Config) Configured() bool { return c.Provider != "" || c.Pack != "" }
+
+// NoModel is the error of a platform without a model: what to set.
+func (c *Config) NoModel() error {
+	return c.invalid("llm.provider", "not set: QLP embeds no model; set openai, azure, anthropic, bedrock or ollama (or a pack with QLP_LLM_PACK), or replay with QLP_LLM_CASSETTE (for example QLP_LLM_PROVIDER=replay QLP_LLM_CASSETTE=examples/url-shortener/cassette.jsonl), and start qlp again")
+}
+
 // Validate checks the packs and what their providers need. It does not
 // look up prices: Build does, so that a missing price fails start-up.
+// Without a model configured it returns NoModel's error.
 func (c *Config) Validate() error {
-	if c.Provider == "" && c.Pack == "" {
-		return c.invalid("llm.provider", "not set: QLP embeds no model; set openai, azure, anthropic, bedrock or ollama (or a pack with QLP_LLM_PACK), or replay with QLP_LLM_CASSETTE")
+	if !c.Configured() {
+		return c.NoModel()
 	}
 	if c.Provider == "ollama" && c.BaseURL != "" && (c.Ollama.URL == "" || c.Ollama.URL == ollama.DefaultBaseURL) {
 		// Earlier QLP reached Ollama through its OpenAI-compatible /v1.
@@ -490,7 +502,14 @@ type Router struct {
 	// Metrics is nil unless Deps.Registerer was given.
 	Metrics *llm.Metrics
 	closers []func() error
+	// noModel, when set, is why every target is refused: no model is
+	// configured (Config.Configured).
+	noModel error
 }
+
+// NoModel is the reason this router refuses every target (no model is
+// configured), or nil.
+func (r *Router) NoModel() error { return r.noModel }
 
 // Target returns the default pack's target of tier ("T0".."T3").
 func (r *Router) Target(tier string) (Target, error) {
@@ -508,6 +527,9 @@ var _ Models = (*Router)(nil)
 
 // TargetFor returns the target of tier in the pack of tenantID.
 func (r *Router) TargetFor(ctx context.Context, tenantID, tier string) (Target, error) {
+	if r.noModel != nil {
+		return r.target("", tier)
+	}
 	pack := ""
 	if r.resolver != nil && tenantID != "" {
 		var err error
@@ -526,6 +548,9 @@ func (r *Router) TargetFor(ctx context.Context, tenantID, tier string) (Target, 
 }
 
 func (r *Router) target(pack, tier string) (Target, error) {
+	if r.noModel != nil {
+		return Target{}, fmt.Errorf("no model is configured, so nothing can answer tier %s: %w", tier, r.noModel)
+	}
 	t, ok := r.packs[pack][tier]
 	if !ok {
 		return Target{}, fmt.Errorf("tiers: unknown tier %q", tier)
@@ -616,7 +641,20 @@ func Build(c Config, sink llm.UsageSink, logger *slog.Logger) (*Router, error) {
 // limiter, its circuit breaker, retries, the response cache, metering and
 // metrics; each tier's route falls back to the fallback pack's route.
 // Every model must have a price.
+//
+// Without a model configured (Config.Configured) the router is built
+// without providers and refuses every target with NoModel's error.
 func New(c Config, d Deps) (*Router, error) {
+	if !c.Configured() {
+		r := &Router{packs: map[string]map[string]Target{}, MaxTokens: c.MaxTokens, Temperature: c.Temperature, noModel: c.NoModel()}
+		if d.Registerer != nil {
+			var err error
+			if r.Metrics, err = llm.NewMetrics(d.Registerer); err != nil {
+				return nil, fmt.Errorf("tiers: register LLM metrics: %w", err)
+			}
+		}
+		return r, nil
+	}
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}

@@ -722,7 +722,8 @@ func testAttempts(t *testing.T, s store.Store) {
 	require.NoError(t, s.PutAttempt(ctx(t), a))
 	a.Status, a.ValidationStatus, a.Confidence, a.Failures, a.Fingerprint = store.AttemptFailed, "failed", &conf, "go-test: TestX failed", "fp1"
 	require.NoError(t, s.PutAttempt(ctx(t), a), "an attempt is updated in place")
-	require.NoError(t, s.PutAttempt(ctx(t), store.Attempt{JobID: "j1", TaskID: "t1", Attempt: 2, Role: "fixer", Status: store.AttemptGenerated}))
+	require.NoError(t, s.PutAttempt(ctx(t), store.Attempt{JobID: "j1", TaskID: "t1", Attempt: 2, Role: "fixer", Status: store.AttemptGenerated,
+		Files: []store.File{{Path: "a.go", Content: "y"}}, Deleted: []string{"stray.go", "x/old.go"}}))
 	require.NoError(t, s.PutAttempt(ctx(t), store.Attempt{JobID: "j1", TaskID: "t0", Attempt: 1, Role: "coder", Status: store.AttemptPassed}))
 	require.NoError(t, s.PutAttempt(ctx(t), store.Attempt{JobID: "j1", TaskID: "t0", Attempt: 2, Phase: store.PhaseCapsule, Role: "fixer", Status: store.AttemptPassed}))
 	got, err := s.GetAttempt(ctx(t), "j1", "t1", 1)
@@ -737,6 +738,8 @@ func testAttempts(t *testing.T, s store.Store) {
 	require.Len(t, list, 2)
 	require.Equal(t, 2, list[1].Attempt)
 	require.Nil(t, list[1].Confidence)
+	require.Nil(t, list[0].Deleted, "an attempt that deleted nothing")
+	require.Equal(t, []string{"stray.go", "x/old.go"}, list[1].Deleted, "the files an attempt deleted are recorded")
 	all, err := s.ListAttempts(ctx(t), "j1", "")
 	require.NoError(t, err)
 	require.Len(t, all, 4)
