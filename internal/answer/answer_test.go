@@ -46,6 +46,8 @@ func TestParse(t *testing.T) {
 		{name: "absolute path", text: `{"files":[{"path":"/etc/passwd","content":"x"}]}`, err: "file path rejected"},
 		{name: "a .git path", text: `{"files":[{"path":".git/config","content":"x"}]}`, err: "file path rejected"},
 		{name: "a NUL byte", text: `{"files":[{"path":"a.bin","content":"a\u0000b"}]}`, err: "NUL byte"},
+		// Found by FuzzParse: JSON would store U+FFFD instead of the byte.
+		{name: "invalid UTF-8 in a fenced file", text: "File: a.txt\n```\n\xe6\n```", err: "not valid UTF-8"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
