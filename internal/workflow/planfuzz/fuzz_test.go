@@ -1,17 +1,26 @@
-package workflow
+package planfuzz
 
 import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/quantumlayer/qlp/internal/vocab"
+	"github.com/quantumlayer/qlp/internal/workflow"
+)
+
+// The plan format's rules, as the decomposer's prompt states them.
+var (
+	nameRe    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	taskIDRe  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	taskTypes = map[string]bool{"code_generation": true, "test_creation": true, "documentation": true, "configuration": true}
 )
 
 // FuzzParsePlan feeds arbitrary decomposer answers to ParsePlan. A refused
-// plan is a *PlanError with at least one problem and no plan; an accepted
+// plan is a *workflow.PlanError with at least one problem and no plan; an accepted
 // one keeps every rule (name, language, task count, unique ids, known
 // types and complexities, known dependencies, no cycle, default commands)
 // and, re-encoded as JSON, parses back to itself.
@@ -40,9 +49,9 @@ func FuzzParsePlan(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, text, want string, maxTasks int) {
 		maxTasks = min(max(maxTasks, -1), 64)
-		p, err := ParsePlan(text, want, maxTasks)
+		p, err := workflow.ParsePlan(text, want, maxTasks)
 		if err != nil {
-			var pe *PlanError
+			var pe *workflow.PlanError
 			if !errors.As(err, &pe) || len(pe.Problems) == 0 {
 				t.Fatalf("refusal %v is not a PlanError with problems", err)
 			}
@@ -56,7 +65,7 @@ func FuzzParsePlan(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		again, err := ParsePlan(string(b), want, maxTasks)
+		again, err := workflow.ParsePlan(string(b), want, maxTasks)
 		if err != nil {
 			t.Fatalf("the accepted plan, re-encoded, is refused: %v\n%s", err, b)
 		}
@@ -67,9 +76,9 @@ func FuzzParsePlan(f *testing.F) {
 }
 
 // normalizePlan makes nil and empty slices compare equal.
-func normalizePlan(p *Plan) *Plan {
+func normalizePlan(p *workflow.Plan) *workflow.Plan {
 	c := *p
-	c.Tasks = append([]PlannedTask{}, p.Tasks...)
+	c.Tasks = append([]workflow.PlannedTask{}, p.Tasks...)
 	for i := range c.Tasks {
 		if len(c.Tasks[i].Dependencies) == 0 {
 			c.Tasks[i].Dependencies = nil
@@ -84,7 +93,7 @@ func normalizePlan(p *Plan) *Plan {
 	return &c
 }
 
-func checkPlan(t *testing.T, p *Plan, want string, maxTasks int) {
+func checkPlan(t *testing.T, p *workflow.Plan, want string, maxTasks int) {
 	t.Helper()
 	if !nameRe.MatchString(p.Project.Name) {
 		t.Fatalf("accepted project name %q", p.Project.Name)
@@ -140,8 +149,8 @@ func checkPlan(t *testing.T, p *Plan, want string, maxTasks int) {
 	if done != len(p.Tasks) {
 		t.Fatalf("accepted a plan with a dependency cycle: %+v", p.Tasks)
 	}
-	d := languageDefaults[p.Project.Language]
-	if (d.build != "" && p.Project.Commands.Build == "") || (d.test != "" && p.Project.Commands.Test == "") || (d.run != "" && p.Project.Commands.Run == "") {
+	// Every language has a build or a test command by default.
+	if p.Project.Commands.Build == "" && p.Project.Commands.Test == "" {
 		t.Fatalf("accepted plan lacks the default commands: %+v", p.Project.Commands)
 	}
 }
