@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/domain"
@@ -120,6 +121,12 @@ func checkAnswer(a *Answer) (*Answer, error) {
 		}
 		if strings.ContainsRune(f.Content, 0) {
 			return nil, fmt.Errorf("file %s contains a NUL byte: only text files are accepted", f.Path)
+		}
+		// Files travel and are stored as JSON, which would silently turn
+		// invalid UTF-8 into U+FFFD: the stored file would not be the one
+		// validated. A fenced answer can carry such bytes; JSON cannot.
+		if !utf8.ValidString(f.Content) {
+			return nil, fmt.Errorf("file %s is not valid UTF-8: only text files are accepted", f.Path)
 		}
 		if len(f.Content) > capsule.MaxFileBytes {
 			return nil, fmt.Errorf("file %s is %d bytes, over the %d limit", f.Path, len(f.Content), capsule.MaxFileBytes)

@@ -70,6 +70,8 @@ func TestParse(t *testing.T) {
 		{name: "one path written and deleted", text: `{"files":[{"path":"a.go","content":"package a\n"},{"path":"a.go","delete":true}]}`,
 			err: "a.go is both written and deleted"},
 		{name: "a fenced block never deletes", text: "Delete this file:\n\nstray.go\n```go\n```", files: map[string]string{"stray.go": "\n"}},
+		// Found by FuzzParse: JSON would store U+FFFD instead of the byte.
+		{name: "invalid UTF-8 in a fenced file", text: "File: a.txt\n```\n\xe6\n```", err: "not valid UTF-8"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"strings"
 )
 
@@ -47,7 +48,8 @@ const (
 // MaxArchiveTotal bytes in all, an archive that decompresses to more than
 // MaxExpansion times what it consumed (a decompression bomb), entries that
 // are not regular files or directories (links, devices), unsafe paths (of
-// directories too) and a name given twice.
+// directories too), a name given twice and a name used both for a file
+// and for a directory.
 func ReadArchive(b []byte) (map[string][]byte, error) {
 	if len(b) > MaxArchiveBytes {
 		return nil, fmt.Errorf("capsule: archive is %d bytes, over the %d limit of a capsule", len(b), MaxArchiveBytes)
@@ -89,11 +91,12 @@ type reader struct {
 	entries  int
 	total    int64 // bytes decompressed so far
 	files    map[string][]byte
+	dirs     map[string]bool // every directory a name puts a file in, and directory entries
 	chunk    []byte
 }
 
 func newReader(consumed func() int64) *reader {
-	return &reader{consumed: consumed, files: map[string][]byte{}, chunk: make([]byte, 32<<10)}
+	return &reader{consumed: consumed, files: map[string][]byte{}, dirs: map[string]bool{}, chunk: make([]byte, 32<<10)}
 }
 
 // entry counts one more entry and checks its name: a directory's (which
@@ -111,7 +114,7 @@ func (r *reader) entry(name string, dir bool) error {
 		if err := CheckPath(name); err != nil {
 			return fmt.Errorf("capsule: archive directory entry: %w", err)
 		}
-		return nil
+		return r.directory(name)
 	}
 	if name != ManifestFile && name != ReportFile {
 		if err := CheckPath(name); err != nil {
@@ -120,6 +123,24 @@ func (r *reader) entry(name string, dir bool) error {
 	}
 	if _, dup := r.files[name]; dup {
 		return fmt.Errorf("capsule: archive has %s twice", name)
+	}
+	if r.dirs[name] {
+		return fmt.Errorf("capsule: archive has %s both as a file and as a directory", name)
+	}
+	if d := path.Dir(name); d != "." {
+		return r.directory(d)
+	}
+	return nil
+}
+
+// directory records dir and its parents as directories, refusing one that
+// is a file already: such an archive cannot be written out as a tree.
+func (r *reader) directory(dir string) error {
+	for ; dir != "." && !r.dirs[dir]; dir = path.Dir(dir) {
+		if _, isFile := r.files[dir]; isFile {
+			return fmt.Errorf("capsule: archive has %s both as a file and as a directory", dir)
+		}
+		r.dirs[dir] = true
 	}
 	return nil
 }

@@ -203,6 +203,16 @@ func TestReadArchiveRefusesHostileArchives(t *testing.T) {
 		{"tar duplicate names", func(t *testing.T) []byte {
 			return buildTar(t, false, tarEntry{name: "main.go", content: []byte("a")}, tarEntry{name: "./main.go", content: []byte("b")})
 		}, "main.go twice", 0},
+		// Found by FuzzReadArchive: a file also used as a directory.
+		{"zip file used as a directory after", func(t *testing.T) []byte {
+			return buildZip(t, zipEntry{name: "a", content: []byte("x")}, zipEntry{name: "a/b", content: []byte("y")})
+		}, "a both as a file and as a directory", 0},
+		{"tar file used as a directory before", func(t *testing.T) []byte {
+			return buildTar(t, false, tarEntry{name: "a/b/c.go", content: []byte("y")}, tarEntry{name: "a/b", content: []byte("x")})
+		}, "a/b both as a file and as a directory", 0},
+		{"tar directory entry over a file", func(t *testing.T) []byte {
+			return buildTar(t, true, tarEntry{name: "a", content: []byte("x")}, tarEntry{name: "a/", typeflag: tar.TypeDir})
+		}, "a both as a file and as a directory", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -17,6 +17,24 @@ import (
 // not close it.
 const keepAlive = 15 * time.Second
 
+// lastEventID reads where a stream resumes: the Last-Event-ID header, or
+// the last_event_id query parameter when the header is absent (EventSource
+// cannot set headers on its first request). Neither means from the start.
+func lastEventID(header, query string) (int64, error) {
+	last := header
+	if last == "" {
+		last = query
+	}
+	if last == "" {
+		return 0, nil
+	}
+	after, err := strconv.ParseInt(last, 10, 64)
+	if err != nil || after < 0 {
+		return 0, httpx.BadRequest("Last-Event-ID", "must be a non-negative integer event id")
+	}
+	return after, nil
+}
+
 // handleProgress streams a job's progress as server-sent events: first every
 // event after Last-Event-ID (header, or last_event_id query), then new ones
 // as they happen, until the job's terminal event.
@@ -25,15 +43,9 @@ func (s *Service) handleProgress(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	after := int64(0)
-	last := r.Header.Get("Last-Event-ID")
-	if last == "" {
-		last = r.URL.Query().Get("last_event_id")
-	}
-	if last != "" {
-		if after, err = strconv.ParseInt(last, 10, 64); err != nil || after < 0 {
-			return httpx.BadRequest("Last-Event-ID", "must be a non-negative integer event id")
-		}
+	after, err := lastEventID(r.Header.Get("Last-Event-ID"), r.URL.Query().Get("last_event_id"))
+	if err != nil {
+		return err
 	}
 	rc := http.NewResponseController(w)
 	_ = rc.SetWriteDeadline(time.Time{}) // a stream lives as long as the job
