@@ -30,3 +30,9 @@ go test -race -timeout 20m ${QLP_TEST_FLAGS:-} ./internal/sandbox/...
 
 echo "== go test -race (the rest)" >&2
 go test -race -timeout 20m ${QLP_TEST_FLAGS:-} $(go list ./... | grep -v '/internal/sandbox')
+
+# Every native fuzzer for a short, fixed time (QLP_FUZZ_TIME, 3s each here):
+# its committed seed corpus always runs in the step above; this explores
+# beyond it and fails on a crash, leaving the input in testdata/fuzz.
+echo "== fuzz" >&2
+QLP_FUZZ_TIME=${QLP_FUZZ_TIME:-3s} scripts/fuzz.sh
