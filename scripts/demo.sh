@@ -6,7 +6,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Each phase prints its time: what a first run costs is visible.
+phase_start=$SECONDS
+phase() { # name
+	echo "demo: $1 in $((SECONDS - phase_start)) s" >&2
+	phase_start=$SECONDS
+}
+
 mkdir -p bin out
+echo "demo: building qlp" >&2
 go build -ldflags "-X main.version=$(git describe --always --dirty 2>/dev/null || echo dev)" -o bin/qlp ./cmd/qlp
 
 # A fresh installation each time: the scripted cassette answers the prompts
@@ -14,12 +22,15 @@ go build -ldflags "-X main.version=$(git describe --always --dirty 2>/dev/null |
 # and ask different questions, which the cassette rightly refuses).
 export QLP_DATA_DIR="$PWD/out/.qlp-demo"
 rm -rf "$QLP_DATA_DIR" out/demo out/demo.zip
+phase "qlp built"
 bin/qlp generate "$(cat examples/url-shortener/request.txt)" \
 	--llm replay:examples/url-shortener/cassette.jsonl \
 	--out out/demo --archive out/demo.zip
+phase "job done (plan, code, sandboxed validation, capsule)"
 
 echo
 bin/qlp capsule verify out/demo.zip
+phase "archive verified"
 echo
 echo "capsule files:   $PWD/out/demo/"
 echo "capsule archive: $PWD/out/demo.zip"

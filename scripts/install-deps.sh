@@ -22,6 +22,9 @@ test)
 *) echo "usage: $0 demo|test" >&2; exit 2 ;;
 esac
 
+start=$SECONDS
+echo "install-deps: $mode: ${concerns// /, }" >&2
+
 sudo_() {
 	if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
 }
@@ -40,7 +43,7 @@ for c in $concerns; do
 done
 
 if [ "${#want[@]}" -gt 0 ]; then
-	echo "install-deps: installing ${want[*]}" >&2
+	echo "install-deps: apt-get install ${want[*]}" >&2
 	export DEBIAN_FRONTEND=noninteractive
 	sudo_ apt-get update -qq >/dev/null
 	sudo_ apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
@@ -52,8 +55,13 @@ if [ "${#want[@]}" -gt 0 ]; then
 	done
 fi
 
+if [ "${#want[@]}" -gt 0 ]; then
+	echo "install-deps: apt packages installed in $((SECONDS - start)) s" >&2
+fi
+
 for c in $concerns; do
 	if [ -x "scripts/deps/$c.sh" ]; then
 		"scripts/deps/$c.sh"
 	fi
 done
+echo "install-deps: $mode ready in $((SECONDS - start)) s" >&2

@@ -441,5 +441,6 @@ func (p *Platform) openSandbox(ctx context.Context) error {
 	}
 	p.Sandbox, p.sandboxRunner = sb, sb
 	pr.AddCheck("sandbox", sb.Ready)
+	sb.WarmUp() // the Go build-cache seed, before the first job needs it
 	return nil
 }

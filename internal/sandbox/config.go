@@ -68,6 +68,12 @@ type Config struct {
 	// cache copied into each Go run, so that `go test` does not recompile
 	// the runtime every time (costs one build when the first Go run comes).
 	GoCacheSeed bool `yaml:"go_cache_seed"`
+	// GoCacheSeedDir keeps the seed across restarts, one per Go version,
+	// so that only the first start on a machine builds it. Empty:
+	// /var/cache/qlp/gocache-seed as root, else qlp's directory in the
+	// user's cache directory; "none": a seed per process, in the runtime
+	// directory.
+	GoCacheSeedDir string `yaml:"go_cache_seed_dir"`
 }
 
 // Defaults returns the configuration used when nothing is set.
@@ -163,6 +169,7 @@ func (c *Config) Settings() []settings.Setting {
 		s("cgroup_parent", "CGROUP_PARENT", "cgroup under which runs get theirs (empty: own; none: no cgroups)", settings.String(&c.CgroupParent)),
 		s("go_mod_cache", "GO_MOD_CACHE", "read-only Go module cache for Go runs (empty: go env GOMODCACHE; none)", settings.String(&c.GoModCache)),
 		s("go_cache_seed", "GO_CACHE_SEED", "pre-build the Go standard library once for Go runs", settings.Bool(&c.GoCacheSeed)),
+		s("go_cache_seed_dir", "GO_CACHE_SEED_DIR", "where Go build-cache seeds are kept across restarts (empty: /var/cache/qlp as root, else the user's cache directory; none)", settings.String(&c.GoCacheSeedDir)),
 	}
 }
 

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -304,9 +305,15 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// goCacheSeed returns the Go build-cache seed, starting to build it if no
-// run has asked yet, and waits for it as long as ctx allows.
-func (r *Local) goCacheSeed(ctx context.Context) (string, error) {
+// WarmUp starts building the Go build-cache seed in the background when Go
+// runs will use one. Runs that come first wait for it as before.
+func (r *Local) WarmUp() {
+	if r.cfg.GoCacheSeed && r.langs["go"] != nil {
+		r.startGoCacheSeed()
+	}
+}
+
+func (r *Local) startGoCacheSeed() {
 	r.goSeedOnce.Do(func() {
 		r.background.Add(1)
 		go func() {
@@ -315,6 +322,12 @@ func (r *Local) goCacheSeed(ctx context.Context) (string, error) {
 			r.buildGoCacheSeed(r.life)
 		}()
 	})
+}
+
+// goCacheSeed returns the Go build-cache seed, starting to build it if no
+// run has asked yet, and waits for it as long as ctx allows.
+func (r *Local) goCacheSeed(ctx context.Context) (string, error) {
+	r.startGoCacheSeed()
 	select {
 	case <-r.goSeedDone:
 		return r.goSeed, r.goSeedErr
@@ -323,20 +336,81 @@ func (r *Local) goCacheSeed(ctx context.Context) (string, error) {
 	}
 }
 
-// buildGoCacheSeed builds a Go build cache holding the standard library
-// packages tests commonly use, by compiling and testing a trivial module of
-// our own (trusted code) with the host's go. Runs copy it into their own
-// writable GOCACHE.
+// seedDir is where seeds are kept: GoCacheSeedDir; else, as root,
+// /var/cache/qlp (the sandbox uid must be able to traverse the path to the
+// seed it binds, which root's home does not let it), or qlp's directory in
+// the user's cache directory; else ("none", or no cache directory) the
+// runtime directory, which lives as long as the process.
+func (r *Local) seedDir() string {
+	switch d := r.cfg.GoCacheSeedDir; d {
+	case "none":
+	case "":
+		if os.Geteuid() == 0 {
+			return "/var/cache/qlp/gocache-seed"
+		}
+		if c, err := os.UserCacheDir(); err == nil {
+			return filepath.Join(c, "qlp", "gocache-seed")
+		}
+	default:
+		return d
+	}
+	return filepath.Join(r.runtimeDir, "gocache-seeds")
+}
+
+// buildGoCacheSeed provides a Go build cache holding the standard library
+// packages generated projects commonly use (an HTTP service with its
+// httptest tests among them: compiling net/http took most of such a task's
+// validation), built by compiling and testing a trivial
+// module of our own (trusted code) with the host's go. Runs copy it into
+// their own writable GOCACHE, so no run can change it. A seed is named by
+// the digest of the go binary's version and the module, and kept in
+// seedDir: a later process with the same go reuses it instead of building
+// it again (it is built into a temporary directory and renamed into place,
+// so processes starting together never see half a seed).
 func (r *Local) buildGoCacheSeed(ctx context.Context) {
 	lang := r.langs["go"]
-	dir := filepath.Join(r.runtimeDir, "gocache-seed")
-	mod := filepath.Join(r.runtimeDir, "gocache-seed-src")
+	goBin := filepath.Join(lang.pathDirs[0], "go")
 	files := map[string]string{
 		"go.mod":       "module seed\n\ngo 1.21\n",
-		"seed.go":      "package seed\n\nimport (\n\t\"encoding/json\"\n\t\"fmt\"\n\t\"os\"\n\t\"sort\"\n\t\"strconv\"\n\t\"strings\"\n)\n\nvar _ = json.Marshal\nvar _ = fmt.Sprint\nvar _ = os.Exit\nvar _ = sort.Ints\nvar _ = strconv.Itoa\nvar _ = strings.TrimSpace\n",
+		"seed.go":      seedSource,
 		"seed_test.go": "package seed\n\nimport \"testing\"\n\nfunc TestSeed(t *testing.T) {}\n",
 		"cmd/main.go":  "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println() }\n",
 	}
+	version, err := exec.CommandContext(ctx, goBin, "version").Output()
+	if err != nil {
+		r.goSeedErr = fmt.Errorf("sandbox: seed go build cache: go version: %w", err)
+		return
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "qlp go build-cache seed v2\n%s\n", version)
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		fmt.Fprintf(h, "%s\n%d\n%s", name, len(files[name]), files[name])
+	}
+	root := r.seedDir()
+	final := filepath.Join(root, hex.EncodeToString(h.Sum(nil))[:16])
+	if _, err := os.Stat(filepath.Join(final, seedComplete)); err == nil {
+		r.goSeed = final
+		r.logger.Info("go build-cache seed reused", "dir", final)
+		return
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		r.goSeedErr = fmt.Errorf("sandbox: seed go build cache: %w", err)
+		return
+	}
+	work, err := os.MkdirTemp(root, "build-")
+	if err != nil {
+		r.goSeedErr = fmt.Errorf("sandbox: seed go build cache: %w", err)
+		return
+	}
+	defer os.RemoveAll(work)
+	start := time.Now()
+	dir := filepath.Join(work, "cache")
+	mod := filepath.Join(work, "src")
 	for name, content := range files {
 		p := filepath.Join(mod, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -362,7 +436,7 @@ func (r *Local) buildGoCacheSeed(ctx context.Context) {
 	}
 	env = append(env, "GOMODCACHE="+filepath.Join(mod, "gopath", "mod"))
 	for _, args := range [][]string{{"go", "build", "./..."}, {"go", "vet", "./..."}, {"go", "test", "-json", "./..."}} {
-		cmd := exec.CommandContext(ctx, filepath.Join(lang.pathDirs[0], "go"), args[1:]...)
+		cmd := exec.CommandContext(ctx, goBin, args[1:]...)
 		cmd.Dir, cmd.Env = mod, env
 		// Stopped by Close: go and the compilers it started, which must
 		// be gone before Close removes the directory they write in.
@@ -388,8 +462,99 @@ func (r *Local) buildGoCacheSeed(ctx context.Context) {
 		}
 		return nil
 	})
-	r.goSeed = dir
+	if err := os.WriteFile(filepath.Join(dir, seedComplete), nil, 0o644); err != nil {
+		r.goSeedErr = fmt.Errorf("sandbox: seed go build cache: %w", err)
+		return
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		r.goSeedErr = fmt.Errorf("sandbox: seed go build cache: %w", err)
+		return
+	}
+	// A seed is renamed into place only once complete, so one there
+	// without its mark was damaged: replace it. Another process may have
+	// renamed its seed into place first: the same build, so use that one.
+	if _, err := os.Stat(filepath.Join(final, seedComplete)); err != nil {
+		_ = os.RemoveAll(final)
+	}
+	if err := os.Rename(dir, final); err != nil {
+		if _, serr := os.Stat(filepath.Join(final, seedComplete)); serr != nil {
+			r.goSeedErr = fmt.Errorf("sandbox: seed go build cache: %w", err)
+			return
+		}
+	}
+	r.goSeed = final
+	r.logger.Info("go build-cache seed built", "dir", final, "duration", time.Since(start).Round(time.Millisecond))
 }
+
+// seedSource is the seed module's package: the standard library packages
+// it imports are what the seed holds.
+const seedSource = `package seed
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"math/rand"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+)
+
+var _ = []any{
+	bufio.NewReader,
+	bytes.NewReader,
+	context.Background,
+	crand.Read,
+	sha256.Sum256,
+	base64.StdEncoding,
+	hex.EncodeToString,
+	json.Marshal,
+	errors.New,
+	flag.Parse,
+	fmt.Sprint,
+	io.Copy,
+	log.Print,
+	slog.Info,
+	rand.Intn,
+	http.ListenAndServe,
+	httptest.NewServer,
+	url.Parse,
+	os.Exit,
+	signal.Notify,
+	filepath.Join,
+	regexp.MustCompile,
+	sort.Ints,
+	strconv.Itoa,
+	strings.TrimSpace,
+	sync.NewCond,
+	time.Now,
+	unicode.IsLetter,
+}
+`
+
+// seedComplete marks a finished seed; a directory without it is ignored.
+const seedComplete = "qlp-seed-complete"
 
 // waitGroupGone waits until no process of process group pgid is left.
 func waitGroupGone(pgid int, max time.Duration) {

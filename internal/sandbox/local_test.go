@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -13,6 +14,7 @@ import (
 func TestGoSeedOutlivesRequest(t *testing.T) {
 	cfg := Defaults()
 	cfg.Backend, cfg.AllowUnsafe = BackendUnsafeLocal, true
+	cfg.GoCacheSeedDir = t.TempDir() // empty: this runner must build it
 	r, err := NewLocal(t.Context(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -46,5 +48,76 @@ func TestGoSeedOutlivesRequest(t *testing.T) {
 	}
 	if d := time.Since(start); d > 15*time.Second {
 		t.Errorf("Close took %s to stop the seed build", d)
+	}
+}
+
+// TestGoSeedIsKeptForTheNextRunner: WarmUp builds the seed without a run
+// asking for it, into the seed directory, and a later runner (a restarted
+// process) with the same go finds it there instead of building it again.
+// A seed directory without its completion mark is not used.
+func TestGoSeedIsKeptForTheNextRunner(t *testing.T) {
+	cfg := Defaults()
+	cfg.Backend, cfg.AllowUnsafe = BackendUnsafeLocal, true
+	cfg.GoCacheSeedDir = t.TempDir()
+	warm := func() (*Local, time.Duration) {
+		t.Helper()
+		r, err := NewLocal(t.Context(), cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = r.Close() })
+		if r.langs["go"] == nil {
+			if os.Getenv("QLP_TEST_REQUIRE_SERVICES") == "1" {
+				t.Fatal("go was not found by the runner's language detection (QLP_TEST_REQUIRE_SERVICES=1)")
+			}
+			t.Skip("go is not installed here")
+		}
+		start := time.Now()
+		r.WarmUp()
+		select {
+		case <-r.goSeedDone:
+		case <-time.After(5 * time.Minute):
+			t.Fatal("the seed was not built within 5 minutes")
+		}
+		if r.goSeedErr != nil {
+			t.Fatalf("seed: %v", r.goSeedErr)
+		}
+		return r, time.Since(start)
+	}
+	first, built := warm()
+	if filepath.Dir(first.goSeed) != cfg.GoCacheSeedDir {
+		t.Fatalf("seed %s is not in the seed directory %s", first.goSeed, cfg.GoCacheSeedDir)
+	}
+	entries, err := os.ReadDir(cfg.GoCacheSeedDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 {
+		t.Fatalf("the seed directory holds %d entries, want the seed alone (no build leftovers)", len(entries))
+	}
+	if _, err := os.Stat(filepath.Join(first.goSeed, seedComplete)); err != nil {
+		t.Fatalf("the seed has no completion mark: %v", err)
+	}
+	second, reused := warm()
+	if second.goSeed != first.goSeed {
+		t.Fatalf("the second runner's seed is %s, want the first's %s", second.goSeed, first.goSeed)
+	}
+	if reused > built/2 {
+		t.Errorf("the second runner took %s for the seed, the first %s to build it: not reused", reused, built)
+	}
+
+	// An unfinished seed (no mark) is built again, not used.
+	if err := os.Remove(filepath.Join(first.goSeed, seedComplete)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(first.goSeed, "00")); err != nil {
+		t.Fatal(err)
+	}
+	third, _ := warm()
+	if third.goSeed != first.goSeed {
+		t.Fatalf("the rebuilt seed is %s, want %s", third.goSeed, first.goSeed)
+	}
+	if _, err := os.Stat(filepath.Join(third.goSeed, seedComplete)); err != nil {
+		t.Fatalf("the rebuilt seed has no completion mark: %v", err)
 	}
 }

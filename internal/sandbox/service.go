@@ -53,6 +53,10 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	return s, nil
 }
 
+// WarmUp starts building what Go runs share (the Go build-cache seed) in
+// the background, so that a service's first job does not wait for it.
+func (s *Service) WarmUp() { s.local.WarmUp() }
+
 // Close releases the runner's runtime directory.
 func (s *Service) Close() error { return s.local.Close() }
 

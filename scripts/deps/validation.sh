@@ -4,7 +4,12 @@
 # /usr/local, which the sandbox binds read-only, so that the sandbox user
 # (uid 65534) can run them. Idempotent: a tool already at its version is
 # left alone.
+#
+#   scripts/deps/validation.sh        # every language's tools
+#   scripts/deps/validation.sh go     # Go's only (what `make demo` checks with)
 set -euo pipefail
+
+langs=" ${*:-go javascript} "
 
 STATICCHECK_VERSION=v0.8.2
 GOSEC_VERSION=v2.30.0
@@ -28,14 +33,18 @@ goinstall() { # name module version
 	sudo_ env "PATH=$PATH" GOBIN="$gobin" GOFLAGS=-trimpath CGO_ENABLED=0 go install "$mod@$ver"
 }
 
-if command -v go >/dev/null; then
+if [[ $langs != *" go "* ]]; then
+	:
+elif command -v go >/dev/null; then
 	goinstall staticcheck honnef.co/go/tools/cmd/staticcheck "$STATICCHECK_VERSION"
 	goinstall gosec github.com/securego/gosec/v2/cmd/gosec "$GOSEC_VERSION"
 else
 	echo "validation deps: go not found; staticcheck and gosec not installed" >&2
 fi
 
-if command -v npm >/dev/null; then
+if [[ $langs != *" javascript "* ]]; then
+	:
+elif command -v npm >/dev/null; then
 	have=$(/usr/local/bin/eslint --version 2>/dev/null || true)
 	if [ "$have" != "v$ESLINT_VERSION" ]; then
 		echo "validation deps: npm install -g eslint@$ESLINT_VERSION" >&2
