@@ -51,6 +51,9 @@ type Local struct {
 	goSeedDone chan struct{}
 	goSeed     string
 	goSeedErr  error
+	// seedSource is the seed module's package (the constant seedSource;
+	// tests use a smaller one, which builds in seconds).
+	seedSource string
 }
 
 var _ Runner = (*Local)(nil)
@@ -72,7 +75,8 @@ func NewLocal(ctx context.Context, cfg Config, logger *slog.Logger) (*Local, err
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Local{cfg: cfg, logger: logger, depCache: map[string]bool{}, hostUID: -1, hostGID: -1, goSeedDone: make(chan struct{})}
+	r := &Local{cfg: cfg, logger: logger, depCache: map[string]bool{}, hostUID: -1, hostGID: -1, goSeedDone: make(chan struct{}),
+		seedSource: seedSource}
 	r.life, r.endLife = context.WithCancel(context.WithoutCancel(ctx))
 	if os.Geteuid() == 0 {
 		r.hostUID, r.hostGID = cfg.SandboxUID, cfg.SandboxUID
@@ -372,7 +376,7 @@ func (r *Local) buildGoCacheSeed(ctx context.Context) {
 	goBin := filepath.Join(lang.pathDirs[0], "go")
 	files := map[string]string{
 		"go.mod":       "module seed\n\ngo 1.21\n",
-		"seed.go":      seedSource,
+		"seed.go":      r.seedSource,
 		"seed_test.go": "package seed\n\nimport \"testing\"\n\nfunc TestSeed(t *testing.T) {}\n",
 		"cmd/main.go":  "package main\n\nimport \"fmt\"\n\nfunc main() { fmt.Println() }\n",
 	}
@@ -381,8 +385,18 @@ func (r *Local) buildGoCacheSeed(ctx context.Context) {
 		r.goSeedErr = fmt.Errorf("sandbox: seed go build cache: go version: %w", err)
 		return
 	}
+	// staticcheck, when the host has it, analyses the seed module too:
+	// its cache then holds the facts of the standard library packages.
+	path := strings.Join(append(append([]string{}, lang.pathDirs...), basePath), ":")
+	staticcheck := lookPathIn("staticcheck", path)
+	var scVersion []byte
+	if staticcheck != "" {
+		if scVersion, err = exec.CommandContext(ctx, staticcheck, "-version").Output(); err != nil {
+			staticcheck = ""
+		}
+	}
 	h := sha256.New()
-	fmt.Fprintf(h, "qlp go build-cache seed v2\n%s\n", version)
+	fmt.Fprintf(h, "qlp go build-cache seed v3\n%s\n%s\n", version, scVersion)
 	names := make([]string, 0, len(files))
 	for name := range files {
 		names = append(names, name)
@@ -427,16 +441,20 @@ func (r *Local) buildGoCacheSeed(ctx context.Context) {
 		r.goSeedErr = err
 		return
 	}
-	env := []string{"PATH=" + strings.Join(append(append([]string{}, lang.pathDirs...), basePath), ":"),
+	env := []string{"PATH=" + path, "STATICCHECK_CACHE=" + filepath.Join(dir, "staticcheck"),
 		"HOME=" + mod, "GOCACHE=" + dir, "GOPATH=" + filepath.Join(mod, "gopath"), "GOTMPDIR=" + tmp}
 	for k, v := range lang.env {
-		if k != "GOCACHE" && k != "GOPATH" && k != "GOMODCACHE" {
+		if k != "GOCACHE" && k != "GOPATH" && k != "GOMODCACHE" && k != "STATICCHECK_CACHE" {
 			env = append(env, k+"="+v)
 		}
 	}
 	env = append(env, "GOMODCACHE="+filepath.Join(mod, "gopath", "mod"))
-	for _, args := range [][]string{{"go", "build", "./..."}, {"go", "vet", "./..."}, {"go", "test", "-json", "./..."}} {
-		cmd := exec.CommandContext(ctx, goBin, args[1:]...)
+	steps := [][]string{{goBin, "build", "./..."}, {goBin, "vet", "./..."}, {goBin, "test", "-json", "./..."}}
+	if staticcheck != "" {
+		steps = append(steps, []string{staticcheck, "./..."})
+	}
+	for _, args := range steps {
+		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 		cmd.Dir, cmd.Env = mod, env
 		// Stopped by Close: go and the compilers it started, which must
 		// be gone before Close removes the directory they write in.
@@ -447,7 +465,7 @@ func (r *Local) buildGoCacheSeed(ctx context.Context) {
 			waitGroupGone(cmd.Process.Pid, 10*time.Second)
 		}
 		if err != nil {
-			r.goSeedErr = fmt.Errorf("sandbox: seed go build cache (%s): %w: %s", strings.Join(args, " "), err, lastLines(string(out), 5))
+			r.goSeedErr = fmt.Errorf("sandbox: seed go build cache (%s %s): %w: %s", filepath.Base(args[0]), strings.Join(args[1:], " "), err, lastLines(string(out), 5))
 			return
 		}
 	}
@@ -484,6 +502,17 @@ func (r *Local) buildGoCacheSeed(ctx context.Context) {
 	}
 	r.goSeed = final
 	r.logger.Info("go build-cache seed built", "dir", final, "duration", time.Since(start).Round(time.Millisecond))
+}
+
+// lookPathIn finds an executable named name in the directories of path.
+func lookPathIn(name, path string) string {
+	for _, d := range filepath.SplitList(path) {
+		p := filepath.Join(d, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	return ""
 }
 
 // seedSource is the seed module's package: the standard library packages

@@ -57,6 +57,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 // the background, so that a service's first job does not wait for it.
 func (s *Service) WarmUp() { s.local.WarmUp() }
 
+// GoCacheSeed waits for the Go build-cache seed and returns its directory
+// (a Go build cache whose staticcheck/ holds staticcheck's cache): what a
+// baseline outside the sandbox needs to start from the same caches.
+func (s *Service) GoCacheSeed(ctx context.Context) (string, error) { return s.local.goCacheSeed(ctx) }
+
 // Close releases the runner's runtime directory.
 func (s *Service) Close() error { return s.local.Close() }
 
