@@ -22,6 +22,14 @@
 // in the same run (see concurrency.go):
 //
 //	go run ./bench/platform -concurrency 1,2,4,8 -jobs 8 -lang go
+//
+// With -one-task N it runs N one-task jobs (a Go package and its test, Go
+// by default) one after another, starting with the first job after `qlp
+// up` is ready, and reports each job's time, the first against the second
+// and the median of the later ones (see firstjobs.go):
+//
+//	go run ./bench/platform -one-task 6
+//	go run ./bench/platform -one-task 6 -env QLP_SANDBOX_GO_CACHE_SEED_DIR=none   # as on a machine's first start
 package main
 
 import (
@@ -55,19 +63,24 @@ func main() {
 	lang := flag.String("lang", "", "language of the generated project: python or go (default: python; go with -concurrency)")
 	levels := flag.String("concurrency", "", "comma-separated numbers of jobs in flight, e.g. 1,2,4,8: measure throughput instead of overhead")
 	jobs := flag.Int("jobs", 8, "jobs per concurrency level")
+	oneTask := flag.Int("one-task", 0, "measure N one-task jobs one after another from qlp's start, the first one included")
 	var env envFlag
 	flag.Var(&env, "env", "NAME=VALUE for `qlp up` (repeatable), e.g. -env QLP_SANDBOX_MAX_CONCURRENT=4")
 	flag.Parse()
 	if *lang == "" {
 		*lang = "python"
-		if *levels != "" {
+		if *levels != "" || *oneTask > 0 {
 			*lang = "go"
 		}
 	}
 	if *lang != "python" && *lang != "go" {
 		log.Fatalf("-lang: %q is neither python nor go", *lang)
 	}
-	p, err := start(*qlpBin, *latency, *lang, env)
+	plan := plans[*lang]
+	if *oneTask > 0 {
+		plan = onePlans[*lang]
+	}
+	p, err := start(*qlpBin, *latency, *lang, plan, env)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -82,6 +95,8 @@ func main() {
 			ns = append(ns, n)
 		}
 		err = p.concurrency(ns, *jobs)
+	} else if *oneTask > 0 {
+		err = p.firstJobs(*oneTask)
 	} else {
 		err = p.overhead(*runs, *latency)
 	}
@@ -109,6 +124,14 @@ var plans = map[string]string{
 	"python": `{"project":{"name":"bench","language":"python","commands":{"test":"python3 -m pytest -q","run":"python3 -m pytest -q"}},"tasks":[` + planTasks,
 	"go":     `{"project":{"name":"bench","language":"go","commands":{"build":"go build ./...","test":"go test ./...","run":"go test ./..."}},"tasks":[` + planTasks,
 }
+
+// onePlans are one-task plans: a package and its test, the smallest job.
+var onePlans = map[string]string{
+	"python": `{"project":{"name":"bench","language":"python","commands":{"test":"python3 -m pytest -q","run":"python3 -m pytest -q"}},"tasks":[` + oneTask,
+	"go":     `{"project":{"name":"bench","language":"go","commands":{"build":"go build ./...","test":"go test ./...","run":"go test ./..."}},"tasks":[` + oneTask,
+}
+
+const oneTask = `{"id":"t1","type":"code_generation","description":"a","complexity":"simple","dependencies":[]}]}`
 
 const planTasks = `
 {"id":"t1","type":"code_generation","description":"a","complexity":"simple","dependencies":[]},
@@ -198,7 +221,7 @@ type platform struct {
 
 // start builds qlp (unless given), starts the scripted model and `qlp up`
 // on a fresh data directory, and waits until it is ready.
-func start(qlpBin string, latency time.Duration, lang string, extraEnv []string) (_ *platform, err error) {
+func start(qlpBin string, latency time.Duration, lang, plan string, extraEnv []string) (_ *platform, err error) {
 	p := &platform{lang: lang}
 	if p.tmp, err = os.MkdirTemp("", "qlp-bench-"); err != nil {
 		return nil, err
@@ -224,7 +247,7 @@ func start(qlpBin string, latency time.Duration, lang string, extraEnv []string)
 			return llmtest.Reply{Status: http.StatusInternalServerError, Body: `{"error":{"message":"bench: no job number in the prompt"}}`}
 		}
 		if c.Role == "decomposer" {
-			return llmtest.Reply{Content: plans[lang], Delay: latency}
+			return llmtest.Reply{Content: plan, Delay: latency}
 		}
 		n, _ := strconv.ParseInt(m[1], 10, 64)
 		return llmtest.Reply{Delay: latency, Content: answer(lang, c.TaskID, n)}
