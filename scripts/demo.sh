@@ -23,6 +23,10 @@ go build -ldflags "-X main.version=$(git describe --always --dirty 2>/dev/null |
 export QLP_DATA_DIR="$PWD/out/.qlp-demo"
 rm -rf "$QLP_DATA_DIR" out/demo out/demo.zip
 phase "qlp built"
+# The sandbox's Go build-cache seed, once per machine and Go version (a
+# phase of its own, so that the job below does not wait for it).
+bin/qlp sandbox seed --log-level warn
+phase "sandbox's Go build-cache seed ready"
 bin/qlp generate "$(cat examples/url-shortener/request.txt)" \
 	--llm replay:examples/url-shortener/cassette.jsonl \
 	--out out/demo --archive out/demo.zip

@@ -57,6 +57,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 // the background, so that a service's first job does not wait for it.
 func (s *Service) WarmUp() { s.local.WarmUp() }
 
+// HasLanguage reports whether this host can run name (e.g. "go").
+func (s *Service) HasLanguage(name string) bool { return s.local.langs[name] != nil }
+
 // GoCacheSeed waits for the Go build-cache seed and returns its directory
 // (a Go build cache whose staticcheck/ holds staticcheck's cache): what a
 // baseline outside the sandbox needs to start from the same caches.
