@@ -124,13 +124,24 @@ func (s *Service) CodeExamples(ctx context.Context, q CodeQuery) ([]CodeExample,
 	if q.MinSuccessRate > 0 {
 		f.Must = append(f.Must, vector.AtLeast("success_rate", q.MinSuccessRate))
 	}
-	hits, err := s.search(ctx, vector.CodePatterns, q.RequestID, q.Query, n, min, f)
+	// Test files are stored (the reuse of a whole capsule needs them) but
+	// never offered as an example: a coder shown a test file as "an
+	// example" of the code to write follows the wrong kind of file. The
+	// vector filter has no negation, so more hits are read and the tests
+	// dropped here.
+	hits, err := s.search(ctx, vector.CodePatterns, q.RequestID, q.Query, 3*n, min, f)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]CodeExample, 0, len(hits))
+	out := make([]CodeExample, 0, n)
 	for _, h := range hits {
 		p := h.Payload
+		if str(p, "role") == "test" {
+			continue
+		}
+		if len(out) == n {
+			break
+		}
 		out = append(out, CodeExample{
 			ID: h.ID, Description: str(p, "description"), Path: str(p, "path"), Code: str(p, "code"), Language: str(p, "language"),
 			TaskType: str(p, "task_type"), SuccessRate: num(p, "success_rate"), CapsuleID: str(p, "capsule_id"),

@@ -91,6 +91,14 @@ func testLearningLoop(t *testing.T, m memory.Memory, _ *recorder) {
 	if code[0].SuccessRate != 0.92 {
 		t.Fatalf("success_rate %v, want the validation score", code[0].SuccessRate)
 	}
+	// A query that matches the test file best still gets no test file.
+	tests, err := m.CodeExamples(ctx, memory.CodeQuery{RequestID: "req-2", Query: firstRequest + "\nWrite tests for the todo handlers\nhandlers_test.go TestCreateTodo", Language: "go"})
+	must(t, err)
+	for _, c := range tests {
+		if c.Path == "handlers_test.go" {
+			t.Fatalf("CodeExamples offered the test file %s as an example: %+v", c.Path, tests)
+		}
+	}
 	none, err := m.CodeExamples(ctx, memory.CodeQuery{Query: paraphrase, Language: "python"})
 	must(t, err)
 	if len(none) != 0 {
