@@ -214,6 +214,9 @@ func (s *Service) RecordCapsule(ctx context.Context, c CapsuleRecord) (CapsuleSt
 		texts = append(texts, codeText(p.Description, p.Path, p.Code))
 		pl := codePayload(p)
 		pl["role"] = role
+		if f.Task != "" {
+			pl["task"] = clip(f.Task, 1024)
+		}
 		payloads = append(payloads, pl)
 	}
 	if len(ids) > 0 {

@@ -143,7 +143,7 @@ func (s *Service) CodeExamples(ctx context.Context, q CodeQuery) ([]CodeExample,
 			break
 		}
 		out = append(out, CodeExample{
-			ID: h.ID, Description: str(p, "description"), Path: str(p, "path"), Code: str(p, "code"), Language: str(p, "language"),
+			ID: h.ID, Description: str(p, "description"), Task: str(p, "task"), Path: str(p, "path"), Code: str(p, "code"), Language: str(p, "language"),
 			TaskType: str(p, "task_type"), SuccessRate: num(p, "success_rate"), CapsuleID: str(p, "capsule_id"),
 			RequestID: str(p, "request_id"), Truncated: boolean(p, "truncated"), Score: fmtScore(h.Score), CreatedAt: h.CreatedAt,
 		})

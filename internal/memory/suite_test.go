@@ -88,6 +88,9 @@ func testLearningLoop(t *testing.T, m memory.Memory, _ *recorder) {
 	if len(code) == 0 || code[0].Path != "handlers.go" || !strings.Contains(code[0].Code, "func createTodo") || code[0].CapsuleID != "cap-1" {
 		t.Fatalf("CodeExamples = %+v, want handlers.go from cap-1 first", code)
 	}
+	if code[0].Task != tasks[1].Description {
+		t.Fatalf("example task %q, want the task the file was written for, %q", code[0].Task, tasks[1].Description)
+	}
 	if code[0].SuccessRate != 0.92 {
 		t.Fatalf("success_rate %v, want the validation score", code[0].SuccessRate)
 	}

@@ -156,8 +156,11 @@ type CodeQuery struct {
 // CodeExample is one stored, validated piece of code (the earlier QLP's
 // /search/code shape, extended).
 type CodeExample struct {
-	ID          string    `json:"id"`
-	Description string    `json:"description"`
+	ID          string `json:"id"`
+	Description string `json:"description"`
+	// Task is what the file was written for (a capsule's task), without
+	// the earlier request around it: what a prompt shows of an example.
+	Task        string    `json:"task,omitempty"`
 	Path        string    `json:"path,omitempty"`
 	Code        string    `json:"code"`
 	Language    string    `json:"language"`

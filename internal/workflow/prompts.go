@@ -82,7 +82,13 @@ func examplesFor(xs []memory.CodeExample) []example {
 			continue
 		}
 		left -= len(x.Code)
-		out = append(out, example{Path: x.Path, Language: x.Language, Description: x.Description, Code: x.Code})
+		// What the file was written for, not the earlier request's whole
+		// text (paid for in every call, and not this job's request).
+		desc := x.Task
+		if desc == "" {
+			desc = firstLine(x.Description)
+		}
+		out = append(out, example{Path: x.Path, Language: x.Language, Description: desc, Code: x.Code})
 	}
 	return out
 }

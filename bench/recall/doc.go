@@ -1,0 +1,16 @@
+// Package recallbench measures how well the Vector Memory's code examples
+// match a coder's task, on a labelled relevance set
+// (testdata/relevance.json: validated files stored as capsules would store
+// them, and tasks in Go, Python and JavaScript with the stored files that
+// should be recalled for them, or none). For every threshold of a grid it
+// reports precision@3 and recall@3 of the examples that would enter the
+// prompt, the queries that got an example although none is relevant, and
+// the bytes of examples a prompt would carry; the configured default
+// threshold is the baseline of the same run.
+//
+//	go test -run '^$' -bench . -benchtime 1x ./bench/recall/
+//
+// The built-in embedder is measured here; an OpenAI-compatible embedding
+// model is measured with -recall.provider and its settings
+// (QLP_MEMORY_EMBEDDER_* as for the service) where one is reachable.
+package recallbench
