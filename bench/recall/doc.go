@@ -10,7 +10,8 @@
 //
 //	go test -run '^$' -bench . -benchtime 1x ./bench/recall/
 //
-// The built-in embedder is measured here; an OpenAI-compatible embedding
-// model is measured with -recall.provider and its settings
-// (QLP_MEMORY_EMBEDDER_* as for the service) where one is reachable.
+// The configured embedder is measured: the built-in one by default, an
+// OpenAI-compatible model with the memory's own settings in the
+// environment (QLP_MEMORY_EMBEDDER_PROVIDER, _BASE_URL, _MODEL, _API_KEY)
+// where one is reachable.
 package recallbench
