@@ -276,7 +276,7 @@ func BenchmarkValidation(b *testing.B) {
 	// The host's runs work in memory when the machine has a tmpfs, as the
 	// sandbox's do: copying the 110 MB seed to disk and removing it again
 	// would otherwise be most of the baseline's time.
-	h := &host{goroot: strings.TrimSpace(string(goroot)), tmpRoot: b.TempDir()}
+	h := &host{goroot: strings.TrimSpace(string(goroot))}
 	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
 		d, err := os.MkdirTemp("/dev/shm", "qlp-bench-")
 		if err != nil {
@@ -284,6 +284,8 @@ func BenchmarkValidation(b *testing.B) {
 		}
 		defer os.RemoveAll(d)
 		h.tmpRoot = d
+	} else {
+		h.tmpRoot = b.TempDir()
 	}
 	// The host starts from the same caches as a sandboxed run: the
 	// sandbox's Go build-cache seed (the standard library built, and

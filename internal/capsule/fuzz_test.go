@@ -20,73 +20,6 @@ import (
 )
 
 // seedEntry is one entry of a seed archive.
-type seedEntry struct {
-	name     string
-	mode     fs.FileMode // zip: 0 is a regular file
-	typeflag byte        // tar: 0 is a regular file
-	link     string
-	content  []byte
-}
-
-func seedZip(entries ...seedEntry) []byte {
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for _, e := range entries {
-		h := &zip.FileHeader{Name: e.name, Method: zip.Deflate}
-		h.SetMode(0o644)
-		if e.mode != 0 {
-			h.SetMode(e.mode)
-		}
-		w, err := zw.CreateHeader(h)
-		if err != nil {
-			panic(err)
-		}
-		if _, err := w.Write(e.content); err != nil {
-			panic(err)
-		}
-	}
-	if err := zw.Close(); err != nil {
-		panic(err)
-	}
-	return buf.Bytes()
-}
-
-func seedTar(gz bool, entries ...seedEntry) []byte {
-	var buf bytes.Buffer
-	var w io.Writer = &buf
-	var gzw *gzip.Writer
-	if gz {
-		gzw = gzip.NewWriter(&buf)
-		w = gzw
-	}
-	tw := tar.NewWriter(w)
-	for _, e := range entries {
-		tf := e.typeflag
-		if tf == 0 {
-			tf = tar.TypeReg
-		}
-		h := &tar.Header{Name: e.name, Typeflag: tf, Linkname: e.link, Mode: 0o644, ModTime: time.Unix(0, 0), Format: tar.FormatPAX}
-		if tf == tar.TypeReg {
-			h.Size = int64(len(e.content))
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			panic(err)
-		}
-		if _, err := tw.Write(e.content); err != nil && tf == tar.TypeReg {
-			panic(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		panic(err)
-	}
-	if gzw != nil {
-		if err := gzw.Close(); err != nil {
-			panic(err)
-		}
-	}
-	return buf.Bytes()
-}
-
 // FuzzReadArchive feeds arbitrary bytes to ReadArchive. It never panics; a
 // refused archive yields no files; an accepted one holds only clean,
 // relative, safe paths (or QLP's own two files), each within its limit,
@@ -94,29 +27,30 @@ func seedTar(gz bool, entries ...seedEntry) []byte {
 // (checked against archive/zip's and archive/tar's own reading of it); and
 // writing the files again in each format reads back the same files.
 func FuzzReadArchive(f *testing.F) {
-	main := seedEntry{name: "main.go", content: []byte("package main\n")}
+	zmain := zipEntry{name: "main.go", content: []byte("package main\n")}
+	tmain := tarEntry{name: "main.go", content: []byte("package main\n")}
 	zeros := make([]byte, 2<<20)
 	for _, seed := range [][]byte{
-		seedZip(main, seedEntry{name: "cmd/", mode: fs.ModeDir | 0o755}, seedEntry{name: "cmd/x.go", content: []byte("package x\n")}),
-		seedTar(false, main, seedEntry{name: "./docs/", typeflag: tar.TypeDir}, seedEntry{name: "docs/a.md", content: []byte("# a\n")}),
-		seedTar(true, main, seedEntry{name: capsule.ManifestFile, content: []byte("{}")}),
+		buildZip(f, zmain, zipEntry{name: "cmd/"}, zipEntry{name: "cmd/x.go", content: []byte("package x\n")}),
+		buildTar(f, false, tmain, tarEntry{name: "./docs/", typeflag: tar.TypeDir}, tarEntry{name: "docs/a.md", content: []byte("# a\n")}),
+		buildTar(f, true, tmain, tarEntry{name: capsule.ManifestFile, content: []byte("{}")}),
 		// Hostile: traversal, absolute paths, backslashes, .git, links,
 		// devices, duplicate names, a file also used as a directory, a
 		// decompression bomb, entries that lie about their size.
-		seedZip(seedEntry{name: "../../etc/passwd", content: []byte("x")}),
-		seedZip(seedEntry{name: "/etc/passwd", content: []byte("x")}),
-		seedZip(seedEntry{name: `..\..\evil.txt`, content: []byte("x")}),
-		seedZip(seedEntry{name: ".git/hooks/pre-commit", content: []byte("x")}),
-		seedZip(seedEntry{name: "link", mode: fs.ModeSymlink | 0o777, content: []byte("/etc/passwd")}),
-		seedZip(main, main),
-		seedZip(seedEntry{name: "a", content: []byte("x")}, seedEntry{name: "a/b", content: []byte("y")}),
-		seedZip(seedEntry{name: "zeros.txt", content: zeros}),
-		seedTar(false, seedEntry{name: "link", typeflag: tar.TypeSymlink, link: "/etc"}, seedEntry{name: "link/passwd", content: []byte("x")}),
-		seedTar(false, main, seedEntry{name: "b.go", typeflag: tar.TypeLink, link: "/etc/shadow"}),
-		seedTar(false, seedEntry{name: "dev", typeflag: tar.TypeChar}),
-		seedTar(false, main, seedEntry{name: "./main.go", content: []byte("package evil\n")}),
-		seedTar(true, seedEntry{name: "../x", typeflag: tar.TypeDir}),
-		seedTar(true, seedEntry{name: "zeros.txt", content: zeros}),
+		buildZip(f, zipEntry{name: "../../etc/passwd", content: []byte("x")}),
+		buildZip(f, zipEntry{name: "/etc/passwd", content: []byte("x")}),
+		buildZip(f, zipEntry{name: `..\..\evil.txt`, content: []byte("x")}),
+		buildZip(f, zipEntry{name: ".git/hooks/pre-commit", content: []byte("x")}),
+		buildZip(f, zipEntry{name: "link", mode: fs.ModeSymlink | 0o777, content: []byte("/etc/passwd")}),
+		buildZip(f, zmain, zmain),
+		buildZip(f, zipEntry{name: "a", content: []byte("x")}, zipEntry{name: "a/b", content: []byte("y")}),
+		buildZip(f, zipEntry{name: "zeros.txt", content: zeros}),
+		buildTar(f, false, tarEntry{name: "link", typeflag: tar.TypeSymlink, linkname: "/etc"}, tarEntry{name: "link/passwd", content: []byte("x")}),
+		buildTar(f, false, tmain, tarEntry{name: "b.go", typeflag: tar.TypeLink, linkname: "/etc/shadow"}),
+		buildTar(f, false, tarEntry{name: "dev", typeflag: tar.TypeChar}),
+		buildTar(f, false, tmain, tarEntry{name: "./main.go", content: []byte("package evil\n")}),
+		buildTar(f, true, tarEntry{name: "../x", typeflag: tar.TypeDir}),
+		buildTar(f, true, tarEntry{name: "zeros.txt", content: zeros}),
 		[]byte("PK\x05\x06\x00\x00\x00\x00\xff\xff\xff\xff\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"),
 		{0x1f, 0x8b},
 		[]byte("not an archive"),

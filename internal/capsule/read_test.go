@@ -29,7 +29,7 @@ type zipEntry struct {
 	content []byte
 }
 
-func buildZip(t *testing.T, entries ...zipEntry) []byte {
+func buildZip(t testing.TB, entries ...zipEntry) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
@@ -89,7 +89,7 @@ type tarEntry struct {
 	content  []byte
 }
 
-func buildTar(t *testing.T, gz bool, entries ...tarEntry) []byte {
+func buildTar(t testing.TB, gz bool, entries ...tarEntry) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	var w = &buf
