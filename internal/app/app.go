@@ -21,6 +21,7 @@ import (
 
 	"github.com/quantumlayer/qlp/internal/agents"
 	"github.com/quantumlayer/qlp/internal/auth"
+	"github.com/quantumlayer/qlp/internal/backup"
 	"github.com/quantumlayer/qlp/internal/blob"
 	"github.com/quantumlayer/qlp/internal/budget"
 	"github.com/quantumlayer/qlp/internal/capsule"
@@ -101,7 +102,9 @@ type Platform struct {
 	remoteReady map[string]httpx.Check
 	redis       *redis.Client
 	worker      worker.Worker
-	version     string
+	// Backups takes the scheduled backups when the worker runs here.
+	Backups *backup.Service
+	version string
 }
 
 // Open starts the core (store, engine, orchestrator service, budgets) and
@@ -317,10 +320,66 @@ func (p *Platform) startWorker(ctx context.Context) error {
 		MaxConcurrentActivityExecutionSize: 4 * p.Cfg.Workflow.MaxParallel,
 		WorkerStopTimeout:                  10 * time.Second,
 	})
+	backupMetrics, err := backup.NewMetrics(pr.Registry)
+	if err != nil {
+		return err
+	}
+	if p.Backups, err = p.OpenBackups(backupMetrics); err != nil {
+		return err
+	}
+	p.Backups.Register(p.worker)
 	if err := p.worker.Start(); err != nil {
 		return fmt.Errorf("app: start worker on %s: %w", workflow.TaskQueue, err)
 	}
+	// A schedule that cannot be made does not stop the jobs; the alert on
+	// qlp_backup_last_success_timestamp_seconds says backups stopped.
+	if err := p.Backups.Schedule(ctx, p.Engine.Client, workflow.TaskQueue); err != nil {
+		p.Logger.Error("backups are not scheduled", "error", err)
+	} else if !p.Cfg.Backup.HasKey() {
+		p.Logger.Warn("backups are off: set backup.key (QLP_BACKUP_KEY) to an age identity (`qlp backup keygen`) to take one every backup.interval")
+	}
 	return nil
+}
+
+// OpenBackups returns the backup service over this platform's store, blob
+// store, data directory and Vector Memory (in this process or reached by
+// its URL). metrics may be nil.
+func (p *Platform) OpenBackups(metrics *backup.Metrics) (*backup.Service, error) {
+	d := backup.Deps{Store: p.Store, Blobs: p.Blobs, DataDir: p.Cfg.DataDir, Settings: p.Cfg.Dump(), Version: p.version,
+		Logger: p.Logger.With("component", "backup"), Metrics: metrics}
+	if a, ok := p.Memory.(memory.Archive); ok {
+		d.Memory = a
+	}
+	return backup.New(p.Cfg.Backup, d)
+}
+
+// RestoreBackup restores the backup idOrPath (an id in the blob store, or
+// a file) into the store, data directory and blob store cfg names, then
+// the memory entries into the Vector Memory cfg opens. The platform must
+// not be running on them.
+func RestoreBackup(ctx context.Context, cfg config.Config, logger *slog.Logger, idOrPath string, force bool, progress func(string)) (backup.RestoreReport, error) {
+	if err := cfg.ValidateCore(); err != nil {
+		return backup.RestoreReport{}, err
+	}
+	bs, err := blob.Open(ctx, cfg.BlobConfig())
+	if err != nil {
+		return backup.RestoreReport{}, err
+	}
+	return backup.Restore(ctx, cfg.Backup, idOrPath, backup.Target{
+		Store: cfg.Store, DataDir: cfg.DataDir, Blobs: bs, Force: force, Progress: progress,
+		OpenMemory: func(ctx context.Context) (memory.Archive, func() error, error) {
+			p, err := Open(ctx, cfg, logger, Options{NoEngine: true, Use: []string{Memory}})
+			if err != nil {
+				return nil, nil, err
+			}
+			a, ok := p.Memory.(memory.Archive)
+			if !ok {
+				p.Close()
+				return nil, nil, errors.New("app: this Vector Memory cannot import entries")
+			}
+			return a, p.Close, nil
+		},
+	})
 }
 
 // guard puts the budget guard in front of every tier's (metered) provider:

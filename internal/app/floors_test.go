@@ -30,6 +30,7 @@ var floors = map[string]int{
 	"internal/memory":       3,
 	"internal/costs":        3,
 	"internal/budget":       3,
+	"internal/backup":       3,
 	"internal/progress":     3,
 
 	"internal/llm":             2,

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/quantumlayer/qlp/internal/backup"
 	"github.com/quantumlayer/qlp/internal/blob"
 	"github.com/quantumlayer/qlp/internal/budget"
 	"github.com/quantumlayer/qlp/internal/costs"
@@ -83,6 +84,7 @@ type Config struct {
 	Costs        costs.Config
 	Validation   validation.Config
 	Blob         blob.Config
+	Backup       backup.Config
 	Limits       orchestrator.Limits
 }
 
@@ -104,6 +106,7 @@ func Defaults() Config {
 		Costs:      costs.Defaults(),
 		Validation: validation.Defaults(),
 		Blob:       blob.Defaults(),
+		Backup:     backup.Defaults(),
 	}
 }
 
@@ -178,6 +181,7 @@ func (c *Config) Settings() []settings.Setting {
 	s = append(s, c.Costs.Settings()...)
 	s = append(s, c.Validation.Settings()...)
 	s = append(s, c.Blob.Settings()...)
+	s = append(s, c.Backup.Settings()...)
 	return s
 }
 
@@ -250,6 +254,9 @@ func (c *Config) ValidateCore() error {
 		return err
 	}
 	if err := c.Blob.Validate(); err != nil {
+		return err
+	}
+	if err := c.Backup.Validate(); err != nil {
 		return err
 	}
 	return c.Temporal.Validate()

@@ -30,6 +30,8 @@ import (
 //	POST /v1/memory/search             Search
 //	GET  /v1/memory/stats              Stats
 //	POST /v1/memory/reindex            Reindex (admin or service credential)
+//	GET  /v1/memory/export             Export, JSON lines (admin or service credential)
+//	POST /v1/memory/import             Import (admin or service credential)
 //
 // and the earlier QLP's contract where it made sense: POST /search/requests,
 // POST /search/code, POST /store/decomposition, POST /store/capsule,
@@ -67,6 +69,8 @@ func (s *Service) Handler() http.Handler {
 		}
 		return jsonCall(s, s.Reindex)(w, r)
 	})
+	h("GET /v1/memory/export", s.getExport)
+	h("POST /v1/memory/import", s.postImport)
 
 	// The earlier QLP's routes.
 	h("POST /search/requests", jsonCall(s, s.SimilarRequests))

@@ -98,6 +98,7 @@ type SQL struct {
 	w, r *sql.DB // writer and reader pools; the same pool on PostgreSQL
 	d    dialect
 	now  func() time.Time
+	dsn  string // PostgreSQL's URL, for pg_dump (Snapshot)
 }
 
 var _ Store = (*SQL)(nil)
@@ -152,7 +153,7 @@ func OpenPostgres(ctx context.Context, dsn string) (*SQL, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: connect to postgres: %w", err)
 	}
-	s := &SQL{w: db, r: db, d: postgresDialect{}, now: time.Now}
+	s := &SQL{w: db, r: db, d: postgresDialect{}, now: time.Now, dsn: dsn}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
