@@ -29,7 +29,14 @@ echo "== go test -race ./internal/sandbox/..." >&2
 go test -race -timeout 20m ${QLP_TEST_FLAGS:-} ./internal/sandbox/...
 
 echo "== go test -race (the rest)" >&2
-go test -race -timeout 20m ${QLP_TEST_FLAGS:-} $(go list ./... | grep -v '/internal/sandbox')
+# The disaster-recovery drill (internal/e2e) writes its RPO and RTO here;
+# they are printed after the tests (go test shows a passing test's output
+# only with -v).
+drill=$(mktemp)
+trap 'scripts/test-services.sh stop; rm -f "$drill"' EXIT
+QLP_DRILL_REPORT=$drill go test -race -timeout 20m ${QLP_TEST_FLAGS:-} $(go list ./... | grep -v '/internal/sandbox')
+echo "== disaster-recovery drill (under -race, beside the other packages)" >&2
+sed 's/^/   /' "$drill" >&2
 
 # Every native fuzzer for a short, fixed time (QLP_FUZZ_TIME, 3s each here):
 # its committed seed corpus always runs in the step above; this explores

@@ -25,6 +25,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/auth"
 	"github.com/quantumlayer/qlp/internal/backup"
 	"github.com/quantumlayer/qlp/internal/blob"
+	"github.com/quantumlayer/qlp/internal/blob/blobtest"
 	"github.com/quantumlayer/qlp/internal/logx"
 	"github.com/quantumlayer/qlp/internal/memory"
 	"github.com/quantumlayer/qlp/internal/settings"
@@ -483,4 +484,93 @@ func TestKeyFromFile(t *testing.T) {
 	_, err = src.service(t, bad, nil).Create(t.Context())
 	require.ErrorContains(t, err, "not an age identity")
 	require.NotContains(t, err.Error(), "NOTAKEY")
+}
+
+// TestForceReplacesLiveData: with --force a restore puts the backup in
+// place of the data that is there: a row written after the backup is gone.
+func TestForceReplacesLiveData(t *testing.T) {
+	bs, err := blob.OpenLocal(t.TempDir())
+	require.NoError(t, err)
+	cfgStore := store.Config{Driver: "sqlite"}
+	src := openSite(t, cfgStore, t.TempDir(), bs)
+	fill(t, src)
+	cfg := keyConfig(t)
+	m, err := src.service(t, cfg, nil).Create(t.Context())
+	require.NoError(t, err)
+	require.NoError(t, src.st.RecordUsage(t.Context(), store.Usage{TenantID: "acme", JobID: "later", Role: "coder", Provider: "openai", Model: "gpt-4.1", CreatedAt: time.Now().UTC()}))
+	src.close()
+
+	memDir := filepath.Join(src.dataDir, "memory")
+	_, err = backup.Restore(t.Context(), cfg, m.ID, backup.Target{Store: cfgStore, DataDir: src.dataDir, Blobs: bs, Force: true,
+		OpenMemory: func(ctx context.Context) (memory.Archive, func() error, error) {
+			mcfg := memory.Defaults()
+			mcfg.DataDir = memDir
+			mem, err := memory.New(ctx, mcfg, memory.Deps{Logger: logx.Discard(), Usage: dropUsage{}})
+			if err != nil {
+				return nil, nil, err
+			}
+			return mem, mem.Close, nil
+		}})
+	require.NoError(t, err)
+	st := mustOpen(t, cfgStore, src.dataDir)
+	rows, err := st.ListUsage(t.Context(), store.UsageFilter{TenantID: "acme"})
+	require.NoError(t, err)
+	require.Len(t, rows, 1)
+	require.Equal(t, "j1", rows[0].JobID)
+}
+
+// TestBackupsInObjectStores: backups go to the blob store the platform is
+// configured with; on S3 (versitygw) and Azure Blob (Azurite) a backup is
+// listed, verifies, and restores the capsule archives into the store with
+// their content types.
+func TestBackupsInObjectStores(t *testing.T) {
+	const partSize = 5 << 20
+	stores := map[string]func(t *testing.T) blob.Store{
+		"s3": func(t *testing.T) blob.Store {
+			gw := blobtest.StartVersityGW(t)
+			s, err := blob.OpenS3(t.Context(), gw.Options(gw.NewBucket(t), partSize))
+			require.NoError(t, err)
+			return s
+		},
+		"azure": func(t *testing.T) blob.Store {
+			az := blobtest.StartAzurite(t)
+			s, err := blob.OpenAzure(az.Options(az.NewContainer(t), partSize))
+			require.NoError(t, err)
+			return s
+		},
+	}
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			bs := open(t)
+			src := openSite(t, store.Config{Driver: "sqlite"}, t.TempDir(), bs)
+			fill(t, src)
+			cfg := keyConfig(t)
+			svc := src.service(t, cfg, nil)
+			m, err := svc.Create(t.Context())
+			require.NoError(t, err)
+			all, err := svc.List(t.Context())
+			require.NoError(t, err)
+			require.Len(t, all, 1)
+			require.Equal(t, m.ID, all[0].ID)
+			_, err = svc.Verify(t.Context(), m.ID)
+			require.NoError(t, err)
+			src.close()
+			require.NoError(t, bs.Delete(t.Context(), "capsules/c1/capsule.zip"))
+			rep, err := backup.Restore(t.Context(), cfg, m.ID, backup.Target{Store: store.Config{Driver: "sqlite"}, DataDir: t.TempDir(), Blobs: bs,
+				OpenMemory: func(ctx context.Context) (memory.Archive, func() error, error) {
+					mcfg := memory.Defaults()
+					mcfg.DataDir = t.TempDir()
+					mem, err := memory.New(ctx, mcfg, memory.Deps{Logger: logx.Discard(), Usage: dropUsage{}})
+					if err != nil {
+						return nil, nil, err
+					}
+					return mem, mem.Close, nil
+				}})
+			require.NoError(t, err)
+			require.Equal(t, 1, rep.Blobs)
+			info, err := bs.Stat(t.Context(), "capsules/c1/capsule.zip")
+			require.NoError(t, err)
+			require.Equal(t, archiveType, info.ContentType)
+		})
+	}
 }
