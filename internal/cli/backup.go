@@ -2,7 +2,9 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -31,6 +33,9 @@ every backup.interval when a key is set. Runbook: docs/operations.md.`}
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := app.Open(cmd.Context(), e.cfg, e.logger, app.Options{NoEngine: true, Use: []string{app.Memory}, Version: e.version})
+			if errors.Is(err, syscall.EWOULDBLOCK) {
+				return fmt.Errorf("%w\nA qlp process runs on this data directory with the embedded Vector Memory. Its worker takes the scheduled backups (backup.interval); to take one now, set QLP_MEMORY_URL to its memory service (e.g. http://%s) and QLP_SERVICE_TOKEN to its service token, or stop it first", err, e.cfg.Services.MemoryAddr)
+			}
 			if err != nil {
 				return err
 			}

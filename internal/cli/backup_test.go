@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -8,7 +9,14 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/quantumlayer/qlp/internal/logx"
+	"github.com/quantumlayer/qlp/internal/memory"
 )
+
+type dropUsage struct{}
+
+func (dropUsage) RecordEmbedding(context.Context, memory.EmbeddingUsage) error { return nil }
 
 // TestBackupCommands walks the runbook with the CLI on SQLite: keygen,
 // create, list, verify, a restore over live data refused, a restore into
@@ -27,6 +35,17 @@ func TestBackupCommands(t *testing.T) {
 	code, keys, stderr := run(t, env, "apikey", "list", "--tenant", "acme")
 	require.Equal(t, 0, code, stderr)
 	keyID := strings.Fields(strings.Split(keys, "\n")[1])[0]
+
+	// A running platform holds the embedded memory: the error says how to
+	// take a backup anyway.
+	mcfg := memory.Defaults()
+	mcfg.DataDir = filepath.Join(env["QLP_DATA_DIR"], "memory")
+	mem, err := memory.New(t.Context(), mcfg, memory.Deps{Logger: logx.Discard(), Usage: dropUsage{}})
+	require.NoError(t, err)
+	code, _, stderr = run(t, env, "backup", "create")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "set QLP_MEMORY_URL to its memory service")
+	require.NoError(t, mem.Close())
 
 	code, out, stderr := run(t, env, "backup", "create", "--json")
 	require.Equal(t, 0, code, stderr)
@@ -58,7 +77,7 @@ func TestBackupCommands(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, out, "restored")
 	require.Contains(t, stderr, "decrypting and checking the backup", "each step is printed")
-	_, err := os.Stat(filepath.Join(fresh["QLP_DATA_DIR"], "qlp.db"))
+	_, err = os.Stat(filepath.Join(fresh["QLP_DATA_DIR"], "qlp.db"))
 	require.NoError(t, err)
 	code, out, stderr = run(t, fresh, "apikey", "list", "--tenant", "acme")
 	require.Equal(t, 0, code, stderr)
