@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -104,6 +105,12 @@ type Platform struct {
 	worker      worker.Worker
 	// Backups takes the scheduled backups when the worker runs here.
 	Backups *backup.Service
+	// keyAuth authenticates API keys (one per process, for its last-used
+	// throttle).
+	keyAuth  *storeKeys
+	keysOnce sync.Once
+	oidc     *auth.OIDC
+	oidcOnce sync.Once
 	version string
 }
 
@@ -198,7 +205,7 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 	p.Orchestrator = orchestrator.New(orchestrator.Config{
 		Workflow: cfg.Workflow, MaxBodyBytes: cfg.API.MaxBodyBytes, Limits: cfg.Limits, PublicURL: cfg.API.PublicURL, Version: opts.Version,
 	}, orchestrator.Deps{Store: p.Store, Temporal: tc, Bus: p.Bus, Costs: p.Costs, Budgets: p.Budget, Blobs: p.Blobs, Buckets: buckets,
-		Logger: logger.With("component", "orchestrator")})
+		Audit: p.Store, Logger: logger.With("component", "orchestrator")})
 	p.remoteReady = map[string]httpx.Check{}
 	for _, name := range plan.Remote {
 		t, _ := LookupTarget(name)
@@ -460,24 +467,14 @@ func (p *Platform) Close() error {
 	return errors.Join(errs...)
 }
 
-// storeKeys authenticates tenant API keys against the store.
-type storeKeys struct{ s store.Store }
-
-func (k storeKeys) Authenticate(ctx context.Context, key string) (auth.Principal, error) {
-	rec, err := k.s.APIKeyByDigest(ctx, auth.Digest(key))
-	if errors.Is(err, store.ErrNotFound) {
-		return auth.Principal{}, auth.ErrInvalidKey
-	}
-	if err != nil {
-		return auth.Principal{}, err
-	}
-	return auth.Principal{TenantID: rec.TenantID, KeyID: rec.ID, Scopes: rec.Scopes}, nil
-}
-
 // Authenticator accepts tenant keys, the configured service token, and any
 // extra authenticators (the CLI's per-process token).
 func (p *Platform) Authenticator(extra ...auth.Authenticator) auth.Authenticator {
-	chain := auth.Chain{storeKeys{p.Store}}
+	chain := auth.Chain{p.keys()}
+	if p.Cfg.OIDC.Issuer != "" {
+		p.oidcOnce.Do(func() { p.oidc = auth.NewOIDC(p.Cfg.OIDC, nil) })
+		chain = append(chain, p.oidc)
+	}
 	if p.Cfg.ServiceToken != "" {
 		chain = append(chain, auth.ServiceToken{Token: auth.Secret(p.Cfg.ServiceToken)})
 	}

@@ -29,14 +29,40 @@ import (
 // KeyPrefix starts every QLP API key, so that secret scanners can find them.
 const KeyPrefix = "qlp_"
 
-// Scopes a principal may hold.
+// Scopes a principal may hold. Each API route needs one (see
+// orchestrator's routes and openapi.json's x-qlp-scope).
 const (
-	ScopeAdmin   = "admin"   // budgets, tenants, keys
-	ScopeService = "service" // inter-service calls
+	ScopeSubmit  = "submit"  // submit and cancel jobs
+	ScopeRead    = "read"    // read jobs, capsules, progress, costs, reviews
+	ScopeReview  = "review"  // answer reviews
+	ScopeAdmin   = "admin"   // budgets, review policy, audit log; implies every tenant scope
+	ScopeService = "service" // inter-service calls; implies every scope
 )
+
+// TenantScopes are the scopes a key can be given, in the order they are
+// shown.
+func TenantScopes() []string { return []string{ScopeSubmit, ScopeRead, ScopeReview, ScopeAdmin} }
+
+// DefaultScopes are a key's when it is created without any (and those of
+// keys made before scopes existed): everything but administration.
+func DefaultScopes() []string { return []string{ScopeSubmit, ScopeRead, ScopeReview} }
+
+// KnownScope reports whether s is a scope a key can hold.
+func KnownScope(s string) bool {
+	for _, t := range TenantScopes() {
+		if s == t {
+			return true
+		}
+	}
+	return false
+}
 
 // ErrInvalidKey is returned for a key that is unknown, revoked or malformed.
 var ErrInvalidKey = errors.New("invalid API key")
+
+// ErrExpiredKey is returned for a key past its expiry (it wraps
+// ErrInvalidKey, so callers that only check that still refuse it).
+var ErrExpiredKey = fmt.Errorf("%w: the key has expired; ask an administrator for a new one (`qlp apikey create` or `qlp apikey rotate`)", ErrInvalidKey)
 
 // Principal is the authenticated caller.
 type Principal struct {
@@ -45,11 +71,32 @@ type Principal struct {
 	Scopes   []string
 }
 
-// Has reports whether p holds scope.
+// Has reports whether p holds scope itself.
 func (p Principal) Has(scope string) bool {
 	for _, s := range p.Scopes {
 		if s == scope {
 			return true
+		}
+	}
+	return false
+}
+
+// Allows reports whether p may do what needs scope: it holds it, or admin
+// (for the tenant scopes) or service (for all). A principal without any
+// scope (keys made before scopes existed) holds DefaultScopes. "" needs
+// only authentication.
+func (p Principal) Allows(scope string) bool {
+	if scope == "" || p.Has(ScopeService) || p.Has(scope) {
+		return true
+	}
+	if scope != ScopeService && p.Has(ScopeAdmin) {
+		return true
+	}
+	if len(p.Scopes) == 0 {
+		for _, d := range DefaultScopes() {
+			if d == scope {
+				return true
+			}
 		}
 	}
 	return false
@@ -118,9 +165,11 @@ func (s ServiceToken) Authenticate(_ context.Context, key string) (Principal, er
 // Chain tries each authenticator in order and returns the first success.
 type Chain []Authenticator
 
-// Authenticate implements Authenticator.
+// Authenticate implements Authenticator. When every authenticator refuses,
+// the first error that says more than ErrInvalidKey (an expired key, a
+// store that cannot be reached) is returned.
 func (c Chain) Authenticate(ctx context.Context, key string) (Principal, error) {
-	var last error = ErrInvalidKey
+	var best error = ErrInvalidKey
 	for _, a := range c {
 		if a == nil {
 			continue
@@ -129,9 +178,11 @@ func (c Chain) Authenticate(ctx context.Context, key string) (Principal, error) 
 		if err == nil {
 			return p, nil
 		}
-		last = err
+		if best == ErrInvalidKey && err != ErrInvalidKey { //nolint:errorlint // the sentinel itself says nothing more
+			best = err
+		}
 	}
-	return Principal{}, last
+	return Principal{}, best
 }
 
 type ctxKey struct{}
@@ -174,6 +225,13 @@ func Require(a Authenticator, logger *slog.Logger) func(http.Handler) http.Handl
 			if err != nil {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="qlp", error="invalid_token"`)
 				he := httpx.Unauthorized("invalid API key")
+				var reason interface{ Reason() string }
+				switch {
+				case errors.Is(err, ErrExpiredKey):
+					he = httpx.Unauthorized(ErrExpiredKey.Error())
+				case errors.As(err, &reason):
+					he = httpx.Unauthorized("invalid token: " + reason.Reason())
+				}
 				if !errors.Is(err, ErrInvalidKey) {
 					he = httpx.Unavailable(err, "cannot check the API key right now")
 				}

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/quantumlayer/qlp/internal/auth"
 	"github.com/quantumlayer/qlp/internal/backup"
 	"github.com/quantumlayer/qlp/internal/blob"
 	"github.com/quantumlayer/qlp/internal/budget"
@@ -85,6 +86,7 @@ type Config struct {
 	Validation   validation.Config
 	Blob         blob.Config
 	Backup       backup.Config
+	OIDC         auth.OIDCConfig
 	Limits       orchestrator.Limits
 }
 
@@ -107,6 +109,7 @@ func Defaults() Config {
 		Validation: validation.Defaults(),
 		Blob:       blob.Defaults(),
 		Backup:     backup.Defaults(),
+		OIDC:       auth.OIDCDefaults(),
 	}
 }
 
@@ -182,6 +185,7 @@ func (c *Config) Settings() []settings.Setting {
 	s = append(s, c.Validation.Settings()...)
 	s = append(s, c.Blob.Settings()...)
 	s = append(s, c.Backup.Settings()...)
+	s = append(s, c.OIDC.Settings()...)
 	return s
 }
 
@@ -257,6 +261,9 @@ func (c *Config) ValidateCore() error {
 		return err
 	}
 	if err := c.Backup.Validate(); err != nil {
+		return err
+	}
+	if err := c.OIDC.Validate(); err != nil {
 		return err
 	}
 	return c.Temporal.Validate()

@@ -22,51 +22,81 @@ import (
 	"github.com/quantumlayer/qlp/internal/workflow"
 )
 
-// route is one API endpoint.
+// route is one API endpoint and the scope a caller needs for it
+// (openapi.json's x-qlp-scope says the same; "" needs only a credential).
 type route struct {
 	method, pattern string
 	fn              httpx.HandlerFunc
+	scope           string
 }
 
 // routes lists the API, in the order docs/api.md and openapi.json do.
 func (s *Service) routes() []route {
+	const (
+		submit, read, review, admin = auth.ScopeSubmit, auth.ScopeRead, auth.ScopeReview, auth.ScopeAdmin
+	)
 	return []route{
-		{"POST", "/execute", s.handleExecute},
-		{"POST", "/v2/execute", s.handleV2Execute},
-		{"GET", "/api/v2/jobs/{id}", s.handleStatus},
-		{"GET", "/workflow/status/{id}", s.handleLegacyStatus},
-		{"GET", "/v2/workflows/{id}", s.handleV2Status},
-		{"GET", "/v2/workflows/{id}/result", s.handleV2Result},
-		{"POST", "/v2/workflows/{id}/cancel", s.handleCancel},
-		{"GET", "/api/capsules", s.handleCapsuleList},
-		{"GET", "/api/capsules/{id}", s.handleCapsule},
-		{"GET", "/api/capsules/{id}/download", s.handleDownload},
-		{"GET", "/api/capsules/{id}/files/{path...}", s.handleFile},
-		{"GET", "/capsule/{id}", s.handleLegacyCapsule},
-		{"GET", "/v2/capsules/{id}/download", s.handleDownload},
-		{"GET", "/progress/stream/{id}", s.handleProgress},
-		{"GET", "/api/v2/costs", s.handleCosts},
-		{"GET", "/api/v2/costs/estimate", s.handleCostEstimate},
-		{"GET", "/api/v2/costs/runway", s.handleRunway},
-		{"GET", "/api/v2/budgets", s.handleBudgets},
-		{"PUT", "/api/v2/budgets", s.handleBudgetsPut},
-		{"GET", "/hitl/pending", s.handleHITLPending},
-		{"GET", "/hitl/status/{id}", s.handleHITLStatus},
-		{"POST", "/hitl/respond/{id}", s.handleHITLRespond},
-		{"GET", "/api/v2/review-policy", s.handleReviewPolicy},
-		{"PUT", "/api/v2/review-policy", s.handleReviewPolicyPut},
-		{"GET", "/openapi.json", s.handleOpenAPI},
+		{"POST", "/execute", s.handleExecute, submit},
+		{"POST", "/v2/execute", s.handleV2Execute, submit},
+		{"GET", "/api/v2/jobs/{id}", s.handleStatus, read},
+		{"GET", "/workflow/status/{id}", s.handleLegacyStatus, read},
+		{"GET", "/v2/workflows/{id}", s.handleV2Status, read},
+		{"GET", "/v2/workflows/{id}/result", s.handleV2Result, read},
+		{"POST", "/v2/workflows/{id}/cancel", s.handleCancel, submit},
+		{"GET", "/api/capsules", s.handleCapsuleList, read},
+		{"GET", "/api/capsules/{id}", s.handleCapsule, read},
+		{"GET", "/api/capsules/{id}/download", s.handleDownload, read},
+		{"GET", "/api/capsules/{id}/files/{path...}", s.handleFile, read},
+		{"GET", "/capsule/{id}", s.handleLegacyCapsule, read},
+		{"GET", "/v2/capsules/{id}/download", s.handleDownload, read},
+		{"GET", "/progress/stream/{id}", s.handleProgress, read},
+		{"GET", "/api/v2/costs", s.handleCosts, read},
+		{"GET", "/api/v2/costs/estimate", s.handleCostEstimate, read},
+		{"GET", "/api/v2/costs/runway", s.handleRunway, read},
+		{"GET", "/api/v2/budgets", s.handleBudgets, admin},
+		{"PUT", "/api/v2/budgets", s.handleBudgetsPut, admin},
+		{"GET", "/hitl/pending", s.handleHITLPending, read},
+		{"GET", "/hitl/status/{id}", s.handleHITLStatus, read},
+		{"POST", "/hitl/respond/{id}", s.handleHITLRespond, review},
+		{"GET", "/api/v2/review-policy", s.handleReviewPolicy, read},
+		{"PUT", "/api/v2/review-policy", s.handleReviewPolicyPut, admin},
+		{"GET", "/api/v2/audit", s.handleAudit, admin},
+		{"GET", "/openapi.json", s.handleOpenAPI, ""},
 	}
 }
 
 // Mount registers the API routes on mux, each wrapped by wrap (the
-// authentication every route here needs) and then by the request rate
-// limits (Config.Limits), which need the authenticated caller. Routes go on the caller's mux
-// itself so that request metrics see their patterns.
+// authentication every route here needs), then by the route's scope check,
+// the audit log (state-changing calls) and the request rate limits
+// (Config.Limits), which need the authenticated caller. Routes go on the
+// caller's mux itself so that request metrics see their patterns.
 func (s *Service) Mount(mux *http.ServeMux, wrap func(http.Handler) http.Handler) {
 	for _, rt := range s.routes() {
-		mux.Handle(rt.method+" "+rt.pattern, wrap(s.limitRequests(httpx.Handle(s.logger, rt.fn))))
+		h := s.limitRequests(httpx.Handle(s.logger, rt.fn))
+		if rt.method != http.MethodGet {
+			h = s.audited(rt.method+" "+rt.pattern, h)
+		}
+		mux.Handle(rt.method+" "+rt.pattern, wrap(s.requireScope(rt.scope, h)))
 	}
+}
+
+// requireScope answers 403 to a caller whose credential lacks scope.
+func (s *Service) requireScope(scope string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p, _ := auth.From(r.Context()); !p.Allows(scope) {
+			httpx.WriteError(w, r, s.logger, httpx.Forbidden(fmt.Sprintf("this key lacks the %q scope this needs (it has %s); create one with `qlp apikey create --scope %s`",
+				scope, scopeList(p.Scopes), scope)))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func scopeList(scopes []string) string {
+	if len(scopes) == 0 {
+		return strings.Join(auth.DefaultScopes(), ", ")
+	}
+	return strings.Join(scopes, ", ")
 }
 
 func tenant(r *http.Request) (string, error) {

@@ -65,7 +65,10 @@ type Deps struct {
 	// Buckets keep the request rates of Config.Limits; nil keeps them in
 	// this process (ratelimit.Redis shares them between replicas).
 	Buckets ratelimit.Buckets
-	Logger  *slog.Logger
+	// Audit records state-changing calls and answers /api/v2/audit; nil
+	// keeps no audit log.
+	Audit  AuditLog
+	Logger *slog.Logger
 }
 
 // Service is the orchestrator.
@@ -77,6 +80,7 @@ type Service struct {
 	costs   CostService
 	budgets BudgetService
 	blobs   blob.Store
+	audit   AuditLog
 	buckets ratelimit.Buckets
 	logger  *slog.Logger
 }
@@ -90,7 +94,7 @@ func New(cfg Config, d Deps) *Service {
 		d.Buckets = ratelimit.NewMemory(nil)
 	}
 	return &Service{cfg: cfg, store: d.Store, tc: d.Temporal, bus: d.Bus, costs: d.Costs, budgets: d.Budgets, blobs: d.Blobs,
-		buckets: d.Buckets, logger: d.Logger}
+		buckets: d.Buckets, audit: d.Audit, logger: d.Logger}
 }
 
 // Limits on request text.

@@ -364,3 +364,7 @@ func notFound(err error) error {
 	}
 	return err
 }
+
+// DB is the writer pool, for maintenance and tests that must reach the
+// database itself (proving the audit log's triggers).
+func (s *SQL) DB() *sql.DB { return s.w }

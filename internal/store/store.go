@@ -58,6 +58,42 @@ type APIKey struct {
 	Scopes    []string
 	CreatedAt time.Time
 	RevokedAt *time.Time
+	// ExpiresAt, when set, is when the key stops being accepted (a rotated
+	// key keeps working until then).
+	ExpiresAt *time.Time
+	// LastUsedAt is when the key last authenticated a call (to the minute).
+	LastUsedAt *time.Time
+}
+
+// Expired reports whether the key has expired at now.
+func (k APIKey) Expired(now time.Time) bool { return k.ExpiresAt != nil && !now.Before(*k.ExpiresAt) }
+
+// AuditEntry is one state-changing call, as the audit log keeps it.
+type AuditEntry struct {
+	ID       int64     `json:"id"`
+	At       time.Time `json:"at"`
+	TenantID string    `json:"tenant_id"`
+	// Actor is who made the call: "key:<id>", "oidc:<subject>",
+	// "service", or "cli:<user>" for commands run on the store.
+	Actor string `json:"actor"`
+	// Action is the route ("POST /v2/execute") or the command.
+	Action string `json:"action"`
+	// Target is the path or the object acted on.
+	Target string `json:"target"`
+	// Status is the HTTP status of the answer (0 for commands).
+	Status int `json:"status"`
+	// Outcome is "ok", "refused" (4xx) or "error" (5xx or a failed command).
+	Outcome   string `json:"outcome"`
+	RequestID string `json:"request_id,omitempty"`
+	Detail    string `json:"detail,omitempty"`
+}
+
+// AuditFilter selects audit entries, newest first.
+type AuditFilter struct {
+	TenantID string // "" for every tenant (operators only)
+	Since    time.Time
+	Until    time.Time
+	Limit    int
 }
 
 // JobUpdate changes the fields that are set.
@@ -217,6 +253,15 @@ type Store interface {
 	APIKeyByDigest(ctx context.Context, digest string) (APIKey, error)
 	ListAPIKeys(ctx context.Context, tenantID string) ([]APIKey, error)
 	RevokeAPIKey(ctx context.Context, tenantID, id string) error
+	// ExpireAPIKey sets when the key stops being accepted.
+	ExpireAPIKey(ctx context.Context, tenantID, id string, at time.Time) error
+	// TouchAPIKey records that the key was used at.
+	TouchAPIKey(ctx context.Context, id string, at time.Time) error
+
+	// AppendAudit adds an entry to the append-only audit log.
+	AppendAudit(ctx context.Context, e AuditEntry) error
+	// ListAudit reads the audit log, newest first.
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
 
 	// CreateJob inserts j. When j.IdempotencyKey is set and the tenant already
 	// has a job with that key, it returns that job and created=false. A

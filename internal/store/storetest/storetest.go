@@ -84,6 +84,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"attempts", testAttempts},
 		{"reviews", testReviews},
 		{"capsule checks", testCapsuleChecks},
+		{"key expiry and last use", testKeyExpiry},
+		{"audit log", testAuditLog},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -131,6 +133,66 @@ func testAPIKeys(t *testing.T, s store.Store) {
 	require.NoError(t, s.RevokeAPIKey(ctx(t), "acme", "k1"))
 	_, err = s.APIKeyByDigest(ctx(t), "d1")
 	require.ErrorIs(t, err, store.ErrNotFound, "revoked keys do not authenticate")
+}
+
+func testKeyExpiry(t *testing.T, s store.Store) {
+	mustTenant(t, s, "acme")
+	exp := time.Now().UTC().Add(time.Hour).Truncate(time.Second)
+	require.NoError(t, s.CreateAPIKey(ctx(t), store.APIKey{ID: "k1", TenantID: "acme", Prefix: "qlp_x", Digest: "d1", Scopes: []string{"read"}, ExpiresAt: &exp}))
+	got, err := s.APIKeyByDigest(ctx(t), "d1")
+	require.NoError(t, err)
+	require.NotNil(t, got.ExpiresAt)
+	require.True(t, exp.Equal(*got.ExpiresAt), "expires %v, want %v", got.ExpiresAt, exp)
+	require.False(t, got.Expired(time.Now()))
+	require.True(t, got.Expired(exp))
+	require.Nil(t, got.LastUsedAt)
+
+	used := time.Now().UTC().Truncate(time.Second)
+	require.NoError(t, s.TouchAPIKey(ctx(t), "k1", used))
+	soon := time.Now().UTC().Add(time.Minute).Truncate(time.Second)
+	require.ErrorIs(t, s.ExpireAPIKey(ctx(t), "other", "k1", soon), store.ErrNotFound, "another tenant cannot change it")
+	require.NoError(t, s.ExpireAPIKey(ctx(t), "acme", "k1", soon))
+	got, err = s.APIKeyByDigest(ctx(t), "d1")
+	require.NoError(t, err)
+	require.True(t, used.Equal(*got.LastUsedAt))
+	require.True(t, soon.Equal(*got.ExpiresAt))
+}
+
+func testAuditLog(t *testing.T, s store.Store) {
+	base := time.Now().UTC().Truncate(time.Second)
+	for i, e := range []store.AuditEntry{
+		{At: base, TenantID: "acme", Actor: "key:k1", Action: "POST /v2/execute", Target: "/v2/execute", Status: 202, Outcome: "ok", RequestID: "r1"},
+		{At: base.Add(time.Second), TenantID: "globex", Actor: "key:k2", Action: "PUT /api/v2/budgets", Target: "/api/v2/budgets", Status: 403, Outcome: "refused"},
+		{At: base.Add(2 * time.Second), TenantID: "acme", Actor: "cli:ops", Action: "apikey revoke", Target: "k1", Outcome: "ok"},
+	} {
+		require.NoError(t, s.AppendAudit(ctx(t), e), "entry %d", i)
+	}
+	acme, err := s.ListAudit(ctx(t), store.AuditFilter{TenantID: "acme"})
+	require.NoError(t, err)
+	require.Len(t, acme, 2)
+	require.Equal(t, "apikey revoke", acme[0].Action, "newest first")
+	require.Equal(t, 202, acme[1].Status)
+	require.Equal(t, "r1", acme[1].RequestID)
+	all, err := s.ListAudit(ctx(t), store.AuditFilter{})
+	require.NoError(t, err)
+	require.Len(t, all, 3)
+	since, err := s.ListAudit(ctx(t), store.AuditFilter{Since: base.Add(time.Second), Limit: 1})
+	require.NoError(t, err)
+	require.Len(t, since, 1)
+	require.Equal(t, "cli:ops", since[0].Actor)
+
+	// Append-only: the database itself refuses changes and deletions.
+	type execer interface {
+		DB() *sql.DB
+	}
+	if db, ok := s.(execer); ok {
+		_, err := db.DB().ExecContext(ctx(t), `UPDATE audit_log SET outcome = 'ok'`)
+		require.ErrorContains(t, err, "append-only")
+		_, err = db.DB().ExecContext(ctx(t), `DELETE FROM audit_log`)
+		require.ErrorContains(t, err, "append-only")
+	} else {
+		t.Fatal("the store does not expose its database to prove the audit log is append-only")
+	}
 }
 
 func newJob(id, tenant string) store.Job {
