@@ -111,7 +111,7 @@ type Platform struct {
 	keysOnce sync.Once
 	oidc     *auth.OIDC
 	oidcOnce sync.Once
-	version string
+	version  string
 }
 
 // Open starts the core (store, engine, orchestrator service, budgets) and
