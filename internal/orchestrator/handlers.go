@@ -52,7 +52,7 @@ func (s *Service) routes() []route {
 		{"GET", "/progress/stream/{id}", s.handleProgress, read},
 		{"GET", "/api/v2/costs", s.handleCosts, read},
 		{"GET", "/api/v2/costs/estimate", s.handleCostEstimate, read},
-		{"GET", "/api/v2/costs/runway", s.handleRunway, read},
+		{"GET", "/api/v2/costs/runway", s.handleRunway, admin},
 		{"GET", "/api/v2/budgets", s.handleBudgets, admin},
 		{"PUT", "/api/v2/budgets", s.handleBudgetsPut, admin},
 		{"GET", "/hitl/pending", s.handleHITLPending, read},
@@ -66,17 +66,18 @@ func (s *Service) routes() []route {
 }
 
 // Mount registers the API routes on mux, each wrapped by wrap (the
-// authentication every route here needs), then by the route's scope check,
-// the audit log (state-changing calls) and the request rate limits
-// (Config.Limits), which need the authenticated caller. Routes go on the
+// authentication every route here needs), then by the audit log
+// (state-changing calls, refused ones too), the route's scope check and
+// the request rate limits (Config.Limits), which need the authenticated
+// caller. Routes go on the
 // caller's mux itself so that request metrics see their patterns.
 func (s *Service) Mount(mux *http.ServeMux, wrap func(http.Handler) http.Handler) {
 	for _, rt := range s.routes() {
-		h := s.limitRequests(httpx.Handle(s.logger, rt.fn))
+		h := s.requireScope(rt.scope, s.limitRequests(httpx.Handle(s.logger, rt.fn)))
 		if rt.method != http.MethodGet {
 			h = s.audited(rt.method+" "+rt.pattern, h)
 		}
-		mux.Handle(rt.method+" "+rt.pattern, wrap(s.requireScope(rt.scope, h)))
+		mux.Handle(rt.method+" "+rt.pattern, wrap(h))
 	}
 }
 
