@@ -7,7 +7,12 @@ cd "$(dirname "$0")/.."
 
 eval "$(scripts/test-services.sh start)"
 export QLP_TEST_REQUIRE_SERVICES=1
-trap 'scripts/test-services.sh stop' EXIT
+# Platform logs of the end-to-end tests are kept here, at debug level, for
+# the secret scan at the end (internal/logx/logtest, scripts/scan-logs.sh).
+QLP_TEST_LOG_DIR=$(mktemp -d)
+export QLP_TEST_LOG_DIR
+drill=$(mktemp)
+trap 'scripts/test-services.sh stop; rm -rf "$QLP_TEST_LOG_DIR" "$drill"' EXIT
 
 echo "== gofmt" >&2
 out=$(gofmt -l $(git ls-files '*.go'))
@@ -32,8 +37,6 @@ echo "== go test -race (the rest)" >&2
 # The disaster-recovery drill (internal/e2e) writes its RPO and RTO here;
 # they are printed after the tests (go test shows a passing test's output
 # only with -v).
-drill=$(mktemp)
-trap 'scripts/test-services.sh stop; rm -f "$drill"' EXIT
 QLP_DRILL_REPORT=$drill go test -race -timeout 20m ${QLP_TEST_FLAGS:-} $(go list ./... | grep -v '/internal/sandbox')
 echo "== disaster-recovery drill (under -race, beside the other packages)" >&2
 sed 's/^/   /' "$drill" >&2
@@ -43,3 +46,8 @@ sed 's/^/   /' "$drill" >&2
 # beyond it and fails on a crash, leaving the input in testdata/fuzz.
 echo "== fuzz" >&2
 QLP_FUZZ_TIME=${QLP_FUZZ_TIME:-3s} scripts/fuzz.sh
+
+# No log the tests produced holds a secret: the canaries they configure,
+# API keys, age identities, bearer credentials, the database password.
+echo "== secret scan of the tests' logs" >&2
+scripts/scan-logs.sh "$QLP_TEST_LOG_DIR"

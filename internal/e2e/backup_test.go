@@ -20,7 +20,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/config"
 	"github.com/quantumlayer/qlp/internal/llm/llmtest"
-	"github.com/quantumlayer/qlp/internal/logx"
+	"github.com/quantumlayer/qlp/internal/logx/logtest"
 	"github.com/quantumlayer/qlp/internal/orchestrator"
 	"github.com/quantumlayer/qlp/internal/store"
 	"github.com/quantumlayer/qlp/internal/store/storetest"
@@ -127,7 +127,7 @@ func drill(t *testing.T, pgURL string) {
 	restoreStart := time.Now()
 	fresh := cfg
 	fresh.DataDir = t.TempDir()
-	rep, err := app.RestoreBackup(ctx, fresh, logx.Discard(), taken.ID, false, nil)
+	rep, err := app.RestoreBackup(ctx, fresh, logtest.Logger(t), taken.ID, false, nil)
 	require.NoError(t, err)
 	pl2, stop2 := openDrillPlatform(t, fresh)
 	defer stop2()
@@ -189,7 +189,7 @@ func drill(t *testing.T, pgURL string) {
 // API; stop closes both.
 func openDrillPlatform(t *testing.T, cfg config.Config) (*platform, func()) {
 	t.Helper()
-	p, err := app.Open(t.Context(), cfg, logx.Discard(), app.Options{Run: []string{app.Worker}, Version: "test"})
+	p, err := app.Open(t.Context(), cfg, logtest.Logger(t), app.Options{Run: []string{app.Worker}, Version: "test"})
 	require.NoError(t, err)
 	srv := httptest.NewServer(p.APIHandler())
 	pl := &platform{t: t, p: p, srv: srv, keys: map[string]string{}}

@@ -22,6 +22,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/cli"
 	"github.com/quantumlayer/qlp/internal/llm/llmtest"
+	"github.com/quantumlayer/qlp/internal/logx/logtest"
 	"github.com/quantumlayer/qlp/internal/orchestrator"
 	"github.com/quantumlayer/qlp/internal/sandbox/jail"
 )
@@ -66,7 +67,9 @@ func childEnv(t *testing.T, apiAddr, modelURL string, extra ...string) []string 
 	env := []string{"QLP_DATA_DIR=" + t.TempDir(), "QLP_API_ADDR=" + apiAddr, fmt.Sprintf("QLP_TEMPORAL_PORT=%d", freePort(t)),
 		"QLP_LLM_PROVIDER=openai", "QLP_LLM_BASE_URL=" + modelURL,
 		"QLP_LLM_MODEL_T0=gpt-4o-mini", "QLP_LLM_MODEL_T1=gpt-4.1-mini", "QLP_LLM_MODEL_T2=gpt-4.1", "QLP_LLM_MODEL_T3=gpt-4o",
-		"QLP_WORKFLOW_HEARTBEAT_TIMEOUT=3s", "QLP_LOG_LEVEL=warn", "QLP_STORE_DRIVER=sqlite", "QLP_DATABASE_URL="}
+		"QLP_WORKFLOW_HEARTBEAT_TIMEOUT=3s", "QLP_LOG_LEVEL=" + logtest.Level("warn"), "QLP_STORE_DRIVER=sqlite", "QLP_DATABASE_URL=",
+		// Canary secrets: the log scan after make test proves none is logged.
+		"QLP_LLM_API_KEY=" + logtest.CanaryLLMKey, "QLP_BUDGET_WEBHOOK_SECRET=" + logtest.CanaryWebhookSecret}
 	for _, name := range []string{"QLP_AGENTS_ADDR", "QLP_VALIDATION_ADDR", "QLP_MEMORY_ADDR", "QLP_SANDBOX_ADDR", "QLP_WORKER_ADDR"} {
 		env = append(env, fmt.Sprintf("%s=127.0.0.1:%d", name, freePort(t)))
 	}
@@ -166,6 +169,7 @@ func TestKilledMidJobResumesAfterRestart(t *testing.T) {
 	require.True(t, strings.HasPrefix(key.Key, auth.KeyPrefix))
 
 	logs := filepath.Join(t.TempDir(), "child.log")
+	logtest.Keep(t, logs)
 	start := func() *exec.Cmd {
 		cmd := qlpProcess(t, env, platformArgs()...)
 		f, err := os.OpenFile(logs, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)

@@ -14,7 +14,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/httpx"
 	"github.com/quantumlayer/qlp/internal/llm/llmtest"
-	"github.com/quantumlayer/qlp/internal/logx"
+	"github.com/quantumlayer/qlp/internal/logx/logtest"
 	"github.com/quantumlayer/qlp/internal/orchestrator"
 	"github.com/quantumlayer/qlp/internal/store"
 	"github.com/quantumlayer/qlp/internal/store/storetest"
@@ -275,7 +275,7 @@ func TestReplayCassetteWithoutAnAnswerFailsClearly(t *testing.T) {
 	require.NoError(t, os.WriteFile(cassette, []byte(`{"qlp_cassette":1,"kind":"scripted","description":"answers nothing"}`+"\n"), 0o600))
 	cfg := testConfig(t, "", "")
 	cfg.LLM.Provider, cfg.LLM.Cassette = "replay", cassette
-	p, err := app.Open(t.Context(), cfg, logx.Discard(), app.Options{Run: []string{app.Worker}})
+	p, err := app.Open(t.Context(), cfg, logtest.Logger(t), app.Options{Run: []string{app.Worker}})
 	require.NoError(t, err)
 	defer p.Close()
 	job, _, err := p.Orchestrator.Submit(t.Context(), "acme", orchestrator.SubmitRequest{Description: "Build a URL shortener in Go"})

@@ -19,7 +19,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/auth"
 	"github.com/quantumlayer/qlp/internal/config"
 	"github.com/quantumlayer/qlp/internal/llm/llmtest"
-	"github.com/quantumlayer/qlp/internal/logx"
+	"github.com/quantumlayer/qlp/internal/logx/logtest"
 	"github.com/quantumlayer/qlp/internal/orchestrator"
 	"github.com/quantumlayer/qlp/internal/store"
 )
@@ -43,6 +43,8 @@ func testConfig(t testing.TB, pgURL, modelURL string) config.Config {
 	cfg.Temporal.Port = 0
 	cfg.LLM.Provider, cfg.LLM.BaseURL = "openai", modelURL
 	cfg.LLM.Models = [4]string{"gpt-4o-mini", "gpt-4.1-mini", "gpt-4.1", "gpt-4o"}
+	// Canary secrets: the log scan after make test proves none is logged.
+	cfg.LLM.APIKey, cfg.Budget.WebhookSecret, cfg.ServiceToken = logtest.CanaryLLMKey, logtest.CanaryWebhookSecret, logtest.CanaryServiceToken
 	cfg.Workflow.HeartbeatTimeout = 3 * time.Second
 	cfg.API.MaxBodyBytes = 64 << 10
 	if url := validationURL(t); url != "" {
@@ -63,7 +65,7 @@ func startPlatform(t testing.TB, pgURL string, handler llmtest.Handler) *platfor
 	t.Helper()
 	model := llmtest.New(handler)
 	t.Cleanup(model.Close)
-	p, err := app.Open(t.Context(), testConfig(t, pgURL, model.URL), logx.Discard(), app.Options{Run: []string{app.Worker}, Version: "test"})
+	p, err := app.Open(t.Context(), testConfig(t, pgURL, model.URL), logtest.Logger(t), app.Options{Run: []string{app.Worker}, Version: "test"})
 	require.NoError(t, err)
 	t.Cleanup(func() { p.Close() })
 	srv := httptest.NewServer(p.APIHandler())

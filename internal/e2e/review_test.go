@@ -16,6 +16,7 @@ import (
 
 	"github.com/quantumlayer/qlp/internal/auth"
 	"github.com/quantumlayer/qlp/internal/llm/llmtest"
+	"github.com/quantumlayer/qlp/internal/logx/logtest"
 	"github.com/quantumlayer/qlp/internal/orchestrator"
 )
 
@@ -46,6 +47,7 @@ func TestReviewDecisionsSurviveRestarts(t *testing.T) {
 	}
 
 	logs := filepath.Join(t.TempDir(), "child.log")
+	logtest.Keep(t, logs)
 	var proc *exec.Cmd
 	start := func() {
 		proc = qlpProcess(t, env, platformArgs()...)

@@ -37,6 +37,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/auth"
 	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/llm/llmtest"
+	"github.com/quantumlayer/qlp/internal/logx/logtest"
 	"github.com/quantumlayer/qlp/internal/orchestrator"
 )
 
@@ -381,6 +382,12 @@ func (tp *Topology) Close() {
 	for i := len(tp.Order) - 1; i >= 0; i-- {
 		tp.Procs[tp.Order[i]].Stop()
 	}
+	// The processes' logs go to the secret scan that ends make test.
+	var logs []string
+	for _, n := range tp.Order {
+		logs = append(logs, tp.Procs[n].LogPath)
+	}
+	_ = logtest.Save("topology", logs...)
 	if tp.pgData != "" {
 		_ = tp.PGCtl(context.Background(), "stop")
 	}
@@ -455,7 +462,9 @@ func Start(ctx context.Context, dir string, opts Options) (_ *Topology, err erro
 	tp.s3 = s3Config{endpoint: fmt.Sprintf("http://127.0.0.1:%d", s3Port), bucket: "qlp-capsules",
 		key: "topology", secret: "topology-secret-0123456789abcdef"}
 	common := []string{
-		"QLP_LOG_LEVEL=info", "QLP_STORE_DRIVER=postgres", "QLP_DATABASE_URL=" + tp.pgURL,
+		"QLP_LOG_LEVEL=" + logtest.Level("info"), "QLP_STORE_DRIVER=postgres", "QLP_DATABASE_URL=" + tp.pgURL,
+		// Canary secrets: the log scan after make test proves none is logged.
+		"QLP_LLM_API_KEY=" + logtest.CanaryLLMKey, "QLP_BUDGET_WEBHOOK_SECRET=" + logtest.CanaryWebhookSecret,
 		fmt.Sprintf("QLP_REDIS_URL=redis://127.0.0.1:%d/0", tp.redisPort),
 		"QLP_TEMPORAL_ADDRESS=" + addr("temporal"), "QLP_SERVICE_TOKEN=" + tp.token,
 		"QLP_LLM_PROVIDER=openai", "QLP_LLM_BASE_URL=" + tp.model.URL,
