@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/quantumlayer/qlp/internal/auth"
@@ -22,6 +23,8 @@ func Actor(p auth.Principal) string {
 	switch {
 	case p.Has(auth.ScopeService):
 		return "service"
+	case strings.HasPrefix(p.KeyID, "oidc:"):
+		return p.KeyID
 	case p.KeyID != "":
 		return "key:" + p.KeyID
 	}
