@@ -37,6 +37,7 @@ var floors = map[string]int{
 	"internal/llm":             2,
 	"internal/answer":          2,
 	"internal/capsule":         2,
+	"internal/delivery":        2,
 	"internal/store":           2,
 	"internal/engine":          2,
 	"internal/blob":            2,

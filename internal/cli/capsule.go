@@ -120,7 +120,7 @@ func findingLine(f orchestrator.Finding) string {
 
 func newCapsuleCmd(e *env) *cobra.Command {
 	cmd := &cobra.Command{Use: "capsule", Short: "List, show, download and verify capsules"}
-	cmd.AddCommand(newCapsuleListCmd(e), newCapsuleShowCmd(e), newCapsuleDownloadCmd(e), newCapsuleVerifyCmd(e), newCapsuleKeyCmd(e))
+	cmd.AddCommand(newCapsuleListCmd(e), newCapsuleShowCmd(e), newCapsuleDownloadCmd(e), newCapsuleVerifyCmd(e), newCapsuleKeyCmd(e), newCapsulePushCmd(e))
 	return cmd
 }
 
@@ -209,6 +209,58 @@ func newCapsuleDownloadCmd(e *env) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&out, "out", "o", "", "file to write (default ID.zip)")
 	cmd.Flags().IntVar(&version, "version", 0, "capsule version (0 = latest)")
+	return cmd
+}
+
+func newCapsulePushCmd(e *env) *cobra.Command {
+	var req orchestrator.DeliverRequest
+	var sshKeyFile string
+	cmd := &cobra.Command{
+		Use:   "push ID --remote URL",
+		Short: "Push a capsule to a git remote: its whole tree as one commit on a branch",
+		Long: `Pushes a capsule version to a git repository (a new one, or a branch of an
+existing one): the capsule's files as the whole tree of one commit whose
+message comes from the manifest, on --branch (default qlp/<capsule name>;
+a branch that exists gets the commit as a child). HTTPS remotes take the
+token in QLP_GIT_TOKEN (never a flag, so that it stays out of shell history
+and process lists); ssh:// and user@host: remotes take --ssh-key-file. A
+failed push leaves the remote as it was.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req.Token = os.Getenv("QLP_GIT_TOKEN")
+			if sshKeyFile != "" {
+				k, err := os.ReadFile(sshKeyFile)
+				if err != nil {
+					return fmt.Errorf("--ssh-key-file: %w", err)
+				}
+				req.SSHKey = string(k)
+			}
+			b, err := connect(cmd.Context(), e, false, false)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			res, err := b.Deliver(cmd.Context(), args[0], req)
+			if err != nil {
+				return err
+			}
+			verb := "created"
+			if res.Parent != "" {
+				verb = "moved from " + res.Parent[:12]
+			}
+			fmt.Fprintf(e.stdout, "capsule %s v%d pushed to %s: branch %s %s to commit %s (%d files)\n",
+				res.CapsuleID, res.Version, res.Remote, res.Branch, verb, res.Commit[:12], res.Files)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&req.RemoteURL, "remote", "", "repository URL (https://…, ssh://… or git@host:owner/repo.git)")
+	cmd.Flags().StringVar(&req.Branch, "branch", "", "branch to push to (default qlp/<capsule name>)")
+	cmd.Flags().IntVar(&req.Version, "version", 0, "capsule version (0 = latest)")
+	cmd.Flags().StringVar(&req.Username, "username", "", "user name sent with the token (default x-access-token)")
+	cmd.Flags().StringVar(&sshKeyFile, "ssh-key-file", "", "private key for ssh remotes")
+	cmd.Flags().StringVar(&req.SSHKnownHost, "ssh-known-host", "", "the server's host key (an authorized_keys line) to accept; without it the host key is not checked")
+	cmd.Flags().StringVar(&req.Message, "message", "", "commit message (default from the manifest)")
+	_ = cmd.MarkFlagRequired("remote")
 	return cmd
 }
 

@@ -116,11 +116,12 @@ func TestTenantIsolationAndScopesFromOpenAPI(t *testing.T) {
 			return p
 		}
 		bodies := map[string]string{
-			"/hitl/respond/{id}":    `{"decision":"approve","reviewer":"mallory"}`,
-			"/api/v2/budgets":       `{"policy":"stop"}`,
-			"/api/v2/review-policy": `{"on_timeout":"wait"}`,
-			"/execute":              `{"description":"build a thing that must never be stored"}`,
-			"/v2/execute":           `{"description":"build a thing that must never be stored"}`,
+			"/hitl/respond/{id}":            `{"decision":"approve","reviewer":"mallory"}`,
+			"/api/v2/budgets":               `{"policy":"stop"}`,
+			"/api/v2/review-policy":         `{"on_timeout":"wait"}`,
+			"/execute":                      `{"description":"build a thing that must never be stored"}`,
+			"/v2/execute":                   `{"description":"build a thing that must never be stored"}`,
+			"/api/v2/capsules/{id}/deliver": `{"remote_url":"https://git.example/o/r.git","token":"t"}`,
 		}
 		call := func(o operation, key string) (int, []byte) {
 			var body []byte

@@ -49,6 +49,7 @@ func (s *Service) routes() []route {
 		{"GET", "/api/capsules/{id}/files/{path...}", s.handleFile, read},
 		{"GET", "/capsule/{id}", s.handleLegacyCapsule, read},
 		{"GET", "/v2/capsules/{id}/download", s.handleDownload, read},
+		{"POST", "/api/v2/capsules/{id}/deliver", s.handleDeliver, submit},
 		{"GET", "/progress/stream/{id}", s.handleProgress, read},
 		{"GET", "/api/v2/costs", s.handleCosts, read},
 		{"GET", "/api/v2/costs/estimate", s.handleCostEstimate, read},

@@ -1,0 +1,117 @@
+// Package gittest runs a real git server for tests: Debian's git
+// http-backend behind net/http/cgi (smart HTTP), every request needing
+// HTTP basic authentication whose password is the server's current token.
+package gittest
+
+import (
+	"net/http"
+	"net/http/cgi"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// Backend is where Debian's git package puts http-backend.
+const Backend = "/usr/lib/git-core/git-http-backend"
+
+// Server is a git server over HTTP.
+type Server struct {
+	*httptest.Server
+	// Root holds the bare repositories.
+	Root  string
+	token atomic.Value
+}
+
+// Start serves the bare repositories repos (created empty, with branch
+// main) with token as the password every request needs.
+func Start(t testing.TB, token string, repos ...string) *Server {
+	t.Helper()
+	if _, err := os.Stat(Backend); err != nil {
+		if os.Getenv("QLP_TEST_REQUIRE_SERVICES") == "1" {
+			t.Fatalf("git http-backend is not installed (QLP_TEST_REQUIRE_SERVICES=1): apt-get install git")
+		}
+		t.Skip("git http-backend is not installed")
+	}
+	g := &Server{Root: t.TempDir()}
+	g.token.Store(token)
+	for _, r := range repos {
+		Git(t, g.Root, "init", "--quiet", "--bare", "--initial-branch=main", r)
+		Git(t, filepath.Join(g.Root, r), "config", "http.receivepack", "true")
+	}
+	h := &cgi.Handler{Path: Backend, Env: []string{"GIT_PROJECT_ROOT=" + g.Root, "GIT_HTTP_EXPORT_ALL=1"}}
+	g.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, pass, ok := r.BasicAuth()
+		if !ok || pass != g.token.Load().(string) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="git"`)
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(g.Close)
+	return g
+}
+
+// SetToken replaces the token: the old one is revoked.
+func (g *Server) SetToken(token string) { g.token.Store(token) }
+
+// AuthURL is the URL of repo with the current token in it, for the git
+// command line.
+func (g *Server) AuthURL(repo string) string {
+	return strings.Replace(g.URL, "http://", "http://qlp:"+g.token.Load().(string)+"@", 1) + "/" + repo
+}
+
+// Git runs the git command line in dir, isolated from the user's
+// configuration, and returns its trimmed output.
+func Git(t testing.TB, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+t.TempDir(), "GIT_TERMINAL_PROMPT=0")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v: %s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// Head is the commit a branch of repo points at, "" when it has none.
+func (g *Server) Head(t testing.TB, repo, branch string) string {
+	t.Helper()
+	return Git(t, filepath.Join(g.Root, repo), "for-each-ref", "--format=%(objectname)", "refs/heads/"+branch)
+}
+
+// CloneBack clones the branch with the git command line and returns its
+// files (path → content, without .git).
+func (g *Server) CloneBack(t testing.TB, repo, branch string) map[string][]byte {
+	t.Helper()
+	dir := t.TempDir()
+	Git(t, dir, "clone", "--quiet", "--branch", branch, g.AuthURL(repo), "out")
+	files := map[string][]byte{}
+	root := filepath.Join(dir, "out")
+	err := filepath.Walk(root, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if info.IsDir() && info.Name() == ".git" {
+			return filepath.SkipDir
+		}
+		if !info.IsDir() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(root, p)
+			files[filepath.ToSlash(rel)] = b
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
