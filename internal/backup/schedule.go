@@ -101,13 +101,6 @@ func (s *Service) Schedule(ctx context.Context, c client.Client, taskQueue strin
 		}
 		return nil
 	}
-	if m := s.d.Metrics; m != nil {
-		m.interval.Set(s.cfg.Interval.Seconds())
-		m.last.Set(float64(time.Now().Unix()))
-		if all, err := s.List(ctx); err == nil && len(all) > 0 {
-			m.last.Set(float64(all[0].CreatedAt.Unix()))
-		}
-	}
 	spec := client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: s.cfg.Interval}}}
 	action := &client.ScheduleWorkflowAction{ID: "qlp-backup", Workflow: WorkflowName, TaskQueue: taskQueue,
 		WorkflowExecutionTimeout: 6 * time.Hour}
@@ -125,6 +118,20 @@ func (s *Service) Schedule(ctx context.Context, c client.Client, taskQueue strin
 	}
 	if err != nil {
 		return fmt.Errorf("backup: schedule backups every %s: %w", s.cfg.Interval, err)
+	}
+	if m := s.d.Metrics; m != nil {
+		// Until a first backup, the schedule's creation stands for the
+		// last success: restarting a worker does not move it, so backups
+		// that never succeed still raise the alert.
+		m.interval.Set(s.cfg.Interval.Seconds())
+		since := time.Now()
+		if d, err := sc.GetHandle(ctx, ScheduleID).Describe(ctx); err == nil && !d.Info.CreatedAt.IsZero() {
+			since = d.Info.CreatedAt
+		}
+		m.last.Set(float64(since.Unix()))
+		if all, err := s.List(ctx); err == nil && len(all) > 0 {
+			m.last.Set(float64(all[0].CreatedAt.Unix()))
+		}
 	}
 	return nil
 }
