@@ -57,14 +57,15 @@ type hit struct {
 	bytes int
 }
 
-func load(b *testing.B) relevance {
+func load(tb testing.TB) relevance {
+	tb.Helper()
 	raw, err := os.ReadFile("testdata/relevance.json")
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	var r relevance
 	if err := json.Unmarshal(raw, &r); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	return r
 }
@@ -75,7 +76,23 @@ func load(b *testing.B) relevance {
 // project's language), and scores the answers at every threshold.
 func BenchmarkCodeRecall(b *testing.B) {
 	data := load(b)
-	ctx, cfg, m := open(b)
+	var answers [][]hit
+	var def float64
+	var provider string
+	for range b.N {
+		provider, def, answers = measureCode(b, data)
+	}
+
+	b.Logf("embedder %s, %d stored files, %d queries (%d with no relevant file), k = %d, configured threshold %.2f",
+		provider, len(data.Stored), len(data.Queries), countEmpty(data), k, def)
+	logCodeGrid(b, data, answers, def)
+}
+
+// measureCode stores the labelled files in a fresh memory and returns the
+// embedder, its configured code threshold and each query's examples.
+func measureCode(tb testing.TB, data relevance) (provider string, def float64, answers [][]hit) {
+	tb.Helper()
+	ctx, cfg, m := open(tb)
 	for i, s := range data.Stored {
 		test := strings.TrimSuffix(s.Path, path.Ext(s.Path)) + "_test" + path.Ext(s.Path)
 		if _, err := m.RecordCapsule(ctx, memory.CapsuleRecord{CapsuleID: s.Capsule, RequestID: fmt.Sprintf("req-%d", i), Description: s.Request,
@@ -83,37 +100,32 @@ func BenchmarkCodeRecall(b *testing.B) {
 				{Path: s.Path, Content: s.Code, Role: "source", Task: s.Task},
 				{Path: test, Content: "// tests of " + s.Task + "\n" + s.Code, Role: "test", Task: "Write tests: " + s.Task},
 			}}); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 	}
-	def := memory.DefaultThresholds(cfg.Embedder.Provider).Code
+	def = memory.DefaultThresholds(cfg.Embedder.Provider).Code
 	if cfg.Thresholds.Code > 0 {
 		def = cfg.Thresholds.Code
 	}
-	var answers [][]hit
-	b.ResetTimer()
-	for range b.N {
-		answers = answers[:0]
-		for i, q := range data.Queries {
-			ex, err := m.CodeExamples(ctx, memory.CodeQuery{RequestID: fmt.Sprintf("query-%d", i), Query: q.Task, Language: q.Language,
-				Limit: k, MinScore: 0.0001})
-			if err != nil {
-				b.Fatal(err)
-			}
-			var hs []hit
-			for _, e := range ex {
-				if strings.Contains(e.Path, "_test") {
-					b.Fatalf("query %d got the test file %s/%s", i, e.CapsuleID, e.Path)
-				}
-				hs = append(hs, hit{id: e.CapsuleID + "/" + e.Path, score: e.Score, bytes: len(e.Code)})
-			}
-			answers = append(answers, hs)
+	for i, q := range data.Queries {
+		ex, err := m.CodeExamples(ctx, memory.CodeQuery{RequestID: fmt.Sprintf("query-%d", i), Query: q.Task, Language: q.Language,
+			Limit: k, MinScore: 0.0001})
+		if err != nil {
+			tb.Fatal(err)
 		}
+		var hs []hit
+		for _, e := range ex {
+			if strings.Contains(e.Path, "_test") {
+				tb.Fatalf("query %d got the test file %s/%s", i, e.CapsuleID, e.Path)
+			}
+			hs = append(hs, hit{id: e.CapsuleID + "/" + e.Path, score: e.Score, bytes: len(e.Code)})
+		}
+		answers = append(answers, hs)
 	}
-	b.StopTimer()
+	return cfg.Embedder.Provider, def, answers
+}
 
-	b.Logf("embedder %s, %d stored files, %d queries (%d with no relevant file), k = %d, configured threshold %.2f",
-		cfg.Embedder.Provider, len(data.Stored), len(data.Queries), countEmpty(data), k, def)
+func logCodeGrid(b *testing.B, data relevance, answers [][]hit, def float64) {
 	b.Logf("%-9s %-13s %-10s %-26s %-22s", "threshold", "precision@3", "recall@3", "queries given an unrelated", "example bytes / query")
 	best := -1.0
 	var bestP, bestR float64
@@ -149,18 +161,19 @@ func BenchmarkCodeRecall(b *testing.B) {
 // open starts a memory service on a fresh embedded store, with the
 // embedder the environment configures (QLP_MEMORY_EMBEDDER_PROVIDER, …):
 // the built-in one by default.
-func open(b *testing.B) (context.Context, memory.Config, *memory.Service) {
+func open(tb testing.TB) (context.Context, memory.Config, *memory.Service) {
+	tb.Helper()
 	cfg := memory.Defaults()
-	cfg.DataDir = b.TempDir()
+	cfg.DataDir = tb.TempDir()
 	if err := settings.Apply(cfg.Settings(), settings.Source{Environ: os.LookupEnv}); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	ctx := auth.WithPrincipal(context.Background(), auth.Principal{TenantID: "bench", KeyID: "bench"})
 	m, err := memory.New(ctx, cfg, memory.Deps{Logger: logx.Discard(), Usage: discard{}})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	b.Cleanup(func() { _ = m.Close() })
+	tb.Cleanup(func() { _ = m.Close() })
 	return ctx, cfg, m
 }
 
