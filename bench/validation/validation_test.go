@@ -3,7 +3,8 @@
 // tool in the sandbox, no cached result — against running the same tool
 // commands directly on the host in the same run (same batches, same
 // parallelism, the same kind of caches: a Go build cache holding the
-// standard library, every other tool cache empty), and the repeated
+// standard library, the sandbox's mypy cache seed, every other tool cache
+// empty), and the repeated
 // validation of the unchanged project served from the cache, and a repeat
 // with one file changed (what re-runs, and its time against the full
 // validation's). Rounds alternate which of host and mesh runs first.
