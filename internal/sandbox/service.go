@@ -53,8 +53,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	return s, nil
 }
 
-// WarmUp starts building what Go runs share (the Go build-cache seed) in
-// the background, so that a service's first job does not wait for it.
+// WarmUp starts building what runs share (the Go build-cache seed, the
+// mypy cache seed) in the background, so that a service's first job does
+// not wait for them.
 func (s *Service) WarmUp() { s.local.WarmUp() }
 
 // HasLanguage reports whether this host can run name (e.g. "go").
