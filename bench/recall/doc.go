@@ -6,7 +6,12 @@
 // reports precision@3 and recall@3 of the examples that would enter the
 // prompt, the queries that got an example although none is relevant, and
 // the bytes of examples a prompt would carry; the configured default
-// threshold is the baseline of the same run.
+// threshold is the baseline of the same run. The same file labels the two
+// other recalls that enter a prompt: past requests whose plans the
+// decomposer should see (BenchmarkRequestRecall, SimilarRequests) and
+// validation failures with the fixes a re-ask should carry
+// (BenchmarkRepairRecall, RepairHints), measured the same way with the
+// prompt bytes each adds.
 //
 //	go test -run '^$' -bench . -benchtime 1x ./bench/recall/
 //

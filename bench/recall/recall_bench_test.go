@@ -24,6 +24,24 @@ type relevance struct {
 		Language, Request, Task string
 		Relevant                []string // capsule/path
 	}
+	// StoredRequests and RequestQueries label SimilarRequests.
+	StoredRequests []struct {
+		ID, Language, Description string
+		Tasks                     []memory.Task
+	} `json:"stored_requests"`
+	RequestQueries []struct {
+		Language, Request string
+		Relevant          []string // stored request ids
+	} `json:"request_queries"`
+	// StoredErrors and ErrorQueries label RepairHints.
+	StoredErrors []struct {
+		ID, Language, Error, Fix string
+		ErrorType                string `json:"error_type"`
+	} `json:"stored_errors"`
+	ErrorQueries []struct {
+		Language, Error string
+		Relevant        []string // stored error ids
+	} `json:"error_queries"`
 }
 
 // k is how many examples a coder's prompt may carry (the workflow asks
@@ -31,7 +49,7 @@ type relevance struct {
 const k = 3
 
 // thresholds is the grid of minimum scores measured.
-var thresholds = []float64{0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8}
+var thresholds = []float64{0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9}
 
 type hit struct {
 	id    string
@@ -39,14 +57,15 @@ type hit struct {
 	bytes int
 }
 
-func load(b *testing.B) relevance {
+func load(tb testing.TB) relevance {
+	tb.Helper()
 	raw, err := os.ReadFile("testdata/relevance.json")
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	var r relevance
 	if err := json.Unmarshal(raw, &r); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	return r
 }
@@ -57,19 +76,23 @@ func load(b *testing.B) relevance {
 // project's language), and scores the answers at every threshold.
 func BenchmarkCodeRecall(b *testing.B) {
 	data := load(b)
-	cfg := memory.Defaults()
-	cfg.DataDir = b.TempDir()
-	// An embedding model is measured through the memory's own settings,
-	// from the environment (QLP_MEMORY_EMBEDDER_PROVIDER, …).
-	if err := settings.Apply(cfg.Settings(), settings.Source{Environ: os.LookupEnv}); err != nil {
-		b.Fatal(err)
+	var answers [][]hit
+	var def float64
+	var provider string
+	for range b.N {
+		provider, def, answers = measureCode(b, data)
 	}
-	ctx := auth.WithPrincipal(context.Background(), auth.Principal{TenantID: "bench", KeyID: "bench"})
-	m, err := memory.New(ctx, cfg, memory.Deps{Logger: logx.Discard(), Usage: discard{}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer m.Close()
+
+	b.Logf("embedder %s, %d stored files, %d queries (%d with no relevant file), k = %d, configured threshold %.2f",
+		provider, len(data.Stored), len(data.Queries), countEmpty(data), k, def)
+	logCodeGrid(b, data, answers, def)
+}
+
+// measureCode stores the labelled files in a fresh memory and returns the
+// embedder, its configured code threshold and each query's examples.
+func measureCode(tb testing.TB, data relevance) (provider string, def float64, answers [][]hit) {
+	tb.Helper()
+	ctx, cfg, m := open(tb)
 	for i, s := range data.Stored {
 		test := strings.TrimSuffix(s.Path, path.Ext(s.Path)) + "_test" + path.Ext(s.Path)
 		if _, err := m.RecordCapsule(ctx, memory.CapsuleRecord{CapsuleID: s.Capsule, RequestID: fmt.Sprintf("req-%d", i), Description: s.Request,
@@ -77,37 +100,32 @@ func BenchmarkCodeRecall(b *testing.B) {
 				{Path: s.Path, Content: s.Code, Role: "source", Task: s.Task},
 				{Path: test, Content: "// tests of " + s.Task + "\n" + s.Code, Role: "test", Task: "Write tests: " + s.Task},
 			}}); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 	}
-	def := memory.DefaultThresholds(cfg.Embedder.Provider).Code
+	def = memory.DefaultThresholds(cfg.Embedder.Provider).Code
 	if cfg.Thresholds.Code > 0 {
 		def = cfg.Thresholds.Code
 	}
-	var answers [][]hit
-	b.ResetTimer()
-	for range b.N {
-		answers = answers[:0]
-		for i, q := range data.Queries {
-			ex, err := m.CodeExamples(ctx, memory.CodeQuery{RequestID: fmt.Sprintf("query-%d", i), Query: q.Task, Language: q.Language,
-				Limit: k, MinScore: 0.0001})
-			if err != nil {
-				b.Fatal(err)
-			}
-			var hs []hit
-			for _, e := range ex {
-				if strings.Contains(e.Path, "_test") {
-					b.Fatalf("query %d got the test file %s/%s", i, e.CapsuleID, e.Path)
-				}
-				hs = append(hs, hit{id: e.CapsuleID + "/" + e.Path, score: e.Score, bytes: len(e.Code)})
-			}
-			answers = append(answers, hs)
+	for i, q := range data.Queries {
+		ex, err := m.CodeExamples(ctx, memory.CodeQuery{RequestID: fmt.Sprintf("query-%d", i), Query: q.Task, Language: q.Language,
+			Limit: k, MinScore: 0.0001})
+		if err != nil {
+			tb.Fatal(err)
 		}
+		var hs []hit
+		for _, e := range ex {
+			if strings.Contains(e.Path, "_test") {
+				tb.Fatalf("query %d got the test file %s/%s", i, e.CapsuleID, e.Path)
+			}
+			hs = append(hs, hit{id: e.CapsuleID + "/" + e.Path, score: e.Score, bytes: len(e.Code)})
+		}
+		answers = append(answers, hs)
 	}
-	b.StopTimer()
+	return cfg.Embedder.Provider, def, answers
+}
 
-	b.Logf("embedder %s, %d stored files, %d queries (%d with no relevant file), k = %d, configured threshold %.2f",
-		cfg.Embedder.Provider, len(data.Stored), len(data.Queries), countEmpty(data), k, def)
+func logCodeGrid(b *testing.B, data relevance, answers [][]hit, def float64) {
 	b.Logf("%-9s %-13s %-10s %-26s %-22s", "threshold", "precision@3", "recall@3", "queries given an unrelated", "example bytes / query")
 	best := -1.0
 	var bestP, bestR float64
@@ -140,14 +158,45 @@ func BenchmarkCodeRecall(b *testing.B) {
 	}
 }
 
+// open starts a memory service on a fresh embedded store, with the
+// embedder the environment configures (QLP_MEMORY_EMBEDDER_PROVIDER, …):
+// the built-in one by default.
+func open(tb testing.TB) (context.Context, memory.Config, *memory.Service) {
+	tb.Helper()
+	cfg := memory.Defaults()
+	cfg.DataDir = tb.TempDir()
+	if err := settings.Apply(cfg.Settings(), settings.Source{Environ: os.LookupEnv}); err != nil {
+		tb.Fatal(err)
+	}
+	ctx := auth.WithPrincipal(context.Background(), auth.Principal{TenantID: "bench", KeyID: "bench"})
+	m, err := memory.New(ctx, cfg, memory.Deps{Logger: logx.Discard(), Usage: discard{}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = m.Close() })
+	return ctx, cfg, m
+}
+
 func countEmpty(d relevance) int {
+	return countNone(relevantOf(d))
+}
+
+func countNone(rel [][]string) int {
 	n := 0
-	for _, q := range d.Queries {
-		if len(q.Relevant) == 0 {
+	for _, r := range rel {
+		if len(r) == 0 {
 			n++
 		}
 	}
 	return n
+}
+
+func relevantOf(d relevance) [][]string {
+	rel := make([][]string, len(d.Queries))
+	for i, q := range d.Queries {
+		rel[i] = q.Relevant
+	}
+	return rel
 }
 
 // score returns, at threshold t: precision@k (relevant examples among all
@@ -156,10 +205,17 @@ func countEmpty(d relevance) int {
 // relevant file that were given an example, and the mean bytes of example
 // code per query.
 func score(d relevance, answers [][]hit, t float64) (precision, recall float64, wrong int, bytes float64) {
+	return scoreOf(relevantOf(d), answers, t, 0)
+}
+
+// scoreOf is score over any labelled queries (rel[i] are the ids relevant
+// to query i); header is the bytes a prompt adds once when it carries at
+// least one hit (an introducing sentence).
+func scoreOf(rel [][]string, answers [][]hit, t float64, header int) (precision, recall float64, wrong int, bytes float64) {
 	var given, good, relevant, total int
-	for i, q := range d.Queries {
+	for i, ids := range rel {
 		want := map[string]bool{}
-		for _, id := range q.Relevant {
+		for _, id := range ids {
 			want[id] = true
 		}
 		relevant += len(want)
@@ -175,6 +231,9 @@ func score(d relevance, answers [][]hit, t float64) (precision, recall float64, 
 			}
 		}
 		given += gave
+		if gave > 0 {
+			total += header
+		}
 		if len(want) == 0 && gave > 0 {
 			wrong++
 		}
@@ -186,7 +245,7 @@ func score(d relevance, answers [][]hit, t float64) (precision, recall float64, 
 	if relevant > 0 {
 		recall = float64(good) / float64(relevant)
 	}
-	return precision, recall, wrong, float64(total) / float64(len(d.Queries))
+	return precision, recall, wrong, float64(total) / float64(len(rel))
 }
 
 // discard meters nothing: the benchmark's embedding calls cost nothing to

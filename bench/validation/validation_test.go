@@ -3,16 +3,19 @@
 // tool in the sandbox, no cached result — against running the same tool
 // commands directly on the host in the same run (same batches, same
 // parallelism, the same kind of caches: a Go build cache holding the
-// standard library, every other tool cache empty), and the repeated
+// standard library, the sandbox's mypy cache seed, every other tool cache
+// empty), and the repeated
 // validation of the unchanged project served from the cache, and a repeat
 // with one file changed (what re-runs, and its time against the full
 // validation's). Rounds alternate which of host and mesh runs first.
 //
 //	go test -run '^$' -bench . -benchtime 1x ./bench/validation/
+//	go test -run '^$' -bench . -benchtime 1x ./bench/validation/ -validation.lang python
 package validation_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -26,6 +29,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/logx"
 	"github.com/quantumlayer/qlp/internal/sandbox"
 	"github.com/quantumlayer/qlp/internal/sandbox/jail"
+	"github.com/quantumlayer/qlp/internal/settings"
 	"github.com/quantumlayer/qlp/internal/validation"
 )
 
@@ -185,10 +189,16 @@ func changed(files []validation.File, path, old, repl string) []validation.File 
 // spec (the mesh's MaxParallel is 2 and there are 2 specs), commands in
 // order in a fresh directory with fresh tool caches.
 type host struct {
-	goroot  string
-	goSeed  string // a Go build cache holding the standard library
-	tmpRoot string
+	goroot string
+	goSeed string // a Go build cache holding the standard library
+	// mypySeed is a mypy cache holding the standard library's stubs ("":
+	// the sandbox has none).
+	mypySeed string
+	tmpRoot  string
 }
+
+// onlyLang measures one project: -validation.lang go or python.
+var onlyLang = flag.String("validation.lang", "", "measure only this language's project (go or python)")
 
 func (h *host) run(specs []sandbox.Spec) error {
 	var wg sync.WaitGroup
@@ -231,9 +241,15 @@ func (h *host) runSpec(spec sandbox.Spec) error {
 			return fmt.Errorf("copy go cache: %v: %s", err, out)
 		}
 	}
+	mypycache := filepath.Join(root, "mypycache")
+	if spec.Language == "python" && h.mypySeed != "" {
+		if out, err := exec.Command("cp", "-a", h.mypySeed, mypycache).CombinedOutput(); err != nil {
+			return fmt.Errorf("copy mypy cache: %v: %s", err, out)
+		}
+	}
 	env := []string{"PATH=" + filepath.Join(h.goroot, "bin") + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"HOME=" + filepath.Join(root, "home"), "TMPDIR=" + root, "LANG=C.UTF-8", "GOCACHE=" + gocache, "STATICCHECK_CACHE=" + filepath.Join(gocache, "staticcheck"), "GOFLAGS=-mod=mod",
-		"GOPROXY=off", "GOTOOLCHAIN=local", "CGO_ENABLED=0", "GOTELEMETRY=off", "PYTHONDONTWRITEBYTECODE=1"}
+		"GOPROXY=off", "GOTOOLCHAIN=local", "CGO_ENABLED=0", "GOTELEMETRY=off", "PYTHONDONTWRITEBYTECODE=1", "MYPY_CACHE_DIR=" + mypycache}
 	dirs := append([]string{filepath.Join(h.goroot, "bin")}, strings.Split("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", ":")...)
 	for _, c := range spec.Commands {
 		// The program as the sandbox finds it (Debian's python3, not a
@@ -264,7 +280,13 @@ func (h *host) runSpec(spec sandbox.Spec) error {
 
 func BenchmarkValidation(b *testing.B) {
 	ctx := context.Background()
-	sb, err := sandbox.New(ctx, sandbox.Defaults(), sandbox.Deps{Logger: logx.Discard()})
+	// The sandbox's settings from the environment (QLP_SANDBOX_*), e.g.
+	// QLP_SANDBOX_MYPY_CACHE_SEED=false to measure without the mypy seed.
+	cfg := sandbox.Defaults()
+	if err := settings.Apply(cfg.Settings(), settings.Source{Environ: os.LookupEnv}); err != nil {
+		b.Fatal(err)
+	}
+	sb, err := sandbox.New(ctx, cfg, sandbox.Deps{Logger: logx.Discard()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -293,6 +315,10 @@ func BenchmarkValidation(b *testing.B) {
 	if h.goSeed, err = sb.GoCacheSeed(ctx); err != nil {
 		b.Fatal(err)
 	}
+	// And mypy's cache of the standard library, when the sandbox seeds it.
+	if h.mypySeed, err = sb.MypyCacheSeed(ctx); err != nil {
+		b.Fatal(err)
+	}
 	projects := []struct {
 		name, lang string
 		files      []validation.File
@@ -312,6 +338,9 @@ func BenchmarkValidation(b *testing.B) {
 	}
 	for range b.N {
 		for _, p := range projects {
+			if *onlyLang != "" && p.lang != *onlyLang {
+				continue
+			}
 			req := validation.Request{Language: p.lang, Files: p.files, Commands: p.cmds}
 			var meshT, hostT []time.Duration
 			var last *validation.Report
@@ -409,6 +438,9 @@ func BenchmarkValidation(b *testing.B) {
 			for _, c := range last.Checks {
 				if c.Status != validation.StatusSkipped {
 					ran = append(ran, c.Name)
+				}
+				if c.Name == "mypy" {
+					b.Logf("%-18s mypy in the sandbox (last round) %d ms", p.name, c.DurationMS)
 				}
 			}
 			b.Logf("%-18s host %7.2f s   mesh %7.2f s   ratio %.2f   cached repeat %6.2f ms   (%s; %d checks: %s)",

@@ -441,6 +441,6 @@ func (p *Platform) openSandbox(ctx context.Context) error {
 	}
 	p.Sandbox, p.sandboxRunner = sb, sb
 	pr.AddCheck("sandbox", sb.Ready)
-	sb.WarmUp() // the Go build-cache seed, before the first job needs it
+	sb.WarmUp() // the Go build-cache and mypy seeds, before the first job needs them
 	return nil
 }

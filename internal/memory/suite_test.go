@@ -197,6 +197,25 @@ func testRepairHints(t *testing.T, m memory.Memory, _ *recorder) {
 	if len(hints) != 0 {
 		t.Fatalf("unrelated error got hints %+v", hints)
 	}
+	// Two failures of the same check worded alike but with unrelated
+	// causes (bench/recall's labelled set scores them 0.68 with the
+	// built-in embedder): the measured default threshold keeps the fix of
+	// one out of the other's re-ask.
+	must(t, m.RecordErrorFix(ctx, memory.ErrorFix{RequestID: "r3", Language: "go", ErrorType: "validation",
+		Error: "check go-test (go test) failed: 1 of 4 tests failed\n  --- FAIL: TestParseDuration (0.00s)\n    duration_test.go:18: ParseDuration(\"1h30m\") = 1h0m0s, want 1h30m0s",
+		Fix:   "ParseDuration now adds up every unit instead of returning after the first one"}))
+	hints, err = m.RepairHints(ctx, memory.ErrorQuery{Language: "go",
+		Error: "check go-test (go test) failed: 1 of 6 tests failed\n  --- FAIL: TestWinner (0.00s)\n    board_test.go:25: Winner(diagonal) = 0, want 88"})
+	must(t, err)
+	if len(hints) != 0 {
+		t.Fatalf("a failing test of another function got hints %+v", hints)
+	}
+	hints, err = m.RepairHints(ctx, memory.ErrorQuery{Language: "go",
+		Error: "check go-test (go test) failed: 1 of 3 tests failed\n  --- FAIL: TestParseDuration (0.00s)\n    parse_test.go:9: ParseDuration(\"2h15m\") = 2h0m0s, want 2h15m0s"})
+	must(t, err)
+	if len(hints) != 1 || !strings.Contains(hints[0].Fix, "adds up every unit") {
+		t.Fatalf("the same failure in another job got hints %+v, want the ParseDuration fix", hints)
+	}
 }
 
 func testTenantIsolation(t *testing.T, m memory.Memory, _ *recorder) {

@@ -208,8 +208,8 @@ func (b *bwrapBackend) launch(_ context.Context, p *prepared, cg *runCgroup) (*l
 		}
 		args = append(args, "--ro-bind", from, src)
 	}
-	if p.seed != "" {
-		args = append(args, "--ro-bind", p.seed, seedPath)
+	for _, sd := range p.seeds {
+		args = append(args, "--ro-bind", sd.host, sd.at)
 	}
 	for _, kv := range helperEnv() {
 		k, v, _ := strings.Cut(kv, "=")

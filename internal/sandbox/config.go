@@ -74,6 +74,11 @@ type Config struct {
 	// user's cache directory; "none": a seed per process, in the runtime
 	// directory.
 	GoCacheSeedDir string `yaml:"go_cache_seed_dir"`
+	// MypyCacheSeed builds mypy's cache of the standard library's typeshed
+	// stubs once per mypy and Python version, kept in GoCacheSeedDir's
+	// directory with the Go seeds, and copies it into each Python run that
+	// runs mypy, so that mypy does not analyse the stubs every time.
+	MypyCacheSeed bool `yaml:"mypy_cache_seed"`
 }
 
 // Defaults returns the configuration used when nothing is set.
@@ -104,6 +109,7 @@ func Defaults() Config {
 		RunscPath:       "runsc",
 		SandboxUID:      65534,
 		GoCacheSeed:     true,
+		MypyCacheSeed:   true,
 	}
 }
 
@@ -170,6 +176,7 @@ func (c *Config) Settings() []settings.Setting {
 		s("go_mod_cache", "GO_MOD_CACHE", "read-only Go module cache for Go runs (empty: go env GOMODCACHE; none)", settings.String(&c.GoModCache)),
 		s("go_cache_seed", "GO_CACHE_SEED", "pre-build the Go standard library once for Go runs", settings.Bool(&c.GoCacheSeed)),
 		s("go_cache_seed_dir", "GO_CACHE_SEED_DIR", "where Go build-cache seeds are kept across restarts (empty: /var/cache/qlp as root, else the user's cache directory; none)", settings.String(&c.GoCacheSeedDir)),
+		s("mypy_cache_seed", "MYPY_CACHE_SEED", "build mypy's cache of the standard library once for Python runs (kept with the Go seeds)", settings.Bool(&c.MypyCacheSeed)),
 	}
 }
 

@@ -91,8 +91,8 @@ func (g *gvisorBackend) launch(_ context.Context, p *prepared, cg *runCgroup) (*
 			mounts = append(mounts, ociMount{Destination: "/etc/" + e, Type: "bind", Source: "/etc/" + e, Options: []string{"rbind", "ro"}})
 		}
 	}
-	if p.seed != "" {
-		mounts = append(mounts, ociMount{Destination: seedPath, Type: "bind", Source: p.seed, Options: []string{"rbind", "ro"}})
+	for _, sd := range p.seeds {
+		mounts = append(mounts, ociMount{Destination: sd.at, Type: "bind", Source: sd.host, Options: []string{"rbind", "ro"}})
 	}
 	for _, b := range p.binds {
 		mounts = append(mounts, ociMount{Destination: b, Type: "bind", Source: b, Options: []string{"rbind", "ro"}})

@@ -123,7 +123,10 @@ func detectPython(ctx context.Context) *Language {
 		}
 		l := &Language{Name: "python", Version: lines[0], Extensions: []string{".py"}, Entrypoint: "main.py",
 			Tools: map[string]string{"python3": lines[0]},
-			env:   map[string]string{"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}}
+			// mypy's cache is the run's own (seeded, see buildMypySeed),
+			// outside the project: never a .mypy_cache among its files. The
+			// variable overrides a cache_dir of the project's configuration.
+			env: map[string]string{"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1", "MYPY_CACHE_DIR": "/sandbox/mypycache"}}
 		exe := strings.TrimSpace(lines[1])
 		if dir := realDir(exe); !underSystem(dir) {
 			l.binds = append(l.binds, strings.TrimSpace(lines[2]))

@@ -51,6 +51,11 @@ type Local struct {
 	goSeedDone chan struct{}
 	goSeed     string
 	goSeedErr  error
+	// The mypy cache seed, built the same way (see buildMypySeed).
+	mypySeedOnce sync.Once
+	mypySeedDone chan struct{}
+	mypySeed     string
+	mypySeedErr  error
 	// seedSource is the seed module's package (the constant seedSource;
 	// tests use a smaller one, which builds in seconds).
 	seedSource string
@@ -76,7 +81,7 @@ func NewLocal(ctx context.Context, cfg Config, logger *slog.Logger) (*Local, err
 		logger = slog.New(slog.DiscardHandler)
 	}
 	r := &Local{cfg: cfg, logger: logger, depCache: map[string]bool{}, hostUID: -1, hostGID: -1, goSeedDone: make(chan struct{}),
-		seedSource: seedSource}
+		mypySeedDone: make(chan struct{}), seedSource: seedSource}
 	r.life, r.endLife = context.WithCancel(context.WithoutCancel(ctx))
 	if os.Geteuid() == 0 {
 		r.hostUID, r.hostGID = cfg.SandboxUID, cfg.SandboxUID
@@ -179,8 +184,9 @@ type prepared struct {
 	cmds   []Command
 	req    wire.Request
 	binds  []string // host paths bound read-only at the same path
-	// seed is the Go build-cache seed, bound read-only at seedPath.
-	seed    string
+	// seeds are the tool-cache seeds bound read-only into the run (the Go
+	// build cache at seedPath, mypy's at mypySeedPath).
+	seeds   []seedBind
 	missing []string
 }
 
@@ -242,15 +248,34 @@ func (r *Local) prepare(ctx context.Context, s *Spec) (*prepared, error) {
 		if err != nil && ctx.Err() == nil {
 			r.logger.Warn("go build cache seed unavailable; go runs compile the standard library each time", "error", err)
 		} else {
-			p.seed = seed
-			from := seedPath
-			if root != "/sandbox" { // unsafe-local sees the host's files
-				from = seed
-			}
-			p.req.Copies = append(p.req.Copies, wire.Copy{From: from, To: root + "/gocache"})
+			p.addSeed(seed, seedPath, root, "/gocache")
+		}
+	}
+	if lang.Name == "python" && r.cfg.MypyCacheSeed && len(p.missing) == 0 && usesMypy(p.cmds) {
+		seed, err := r.mypyCacheSeed(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			r.logger.Warn("mypy cache seed unavailable; mypy runs analyse the standard library each time", "error", err)
+		case seed != "":
+			p.addSeed(seed, mypySeedPath, root, "/mypycache")
 		}
 	}
 	return p, nil
+}
+
+// seedBind is a seed directory on the host and where runs see it.
+type seedBind struct{ host, at string }
+
+// addSeed binds a seed read-only and copies it into the run's own
+// writable directory root+dir (the tool's cache in the run), so that no
+// run can change the seed for the next.
+func (p *prepared) addSeed(host, at, root, dir string) {
+	p.seeds = append(p.seeds, seedBind{host: host, at: at})
+	from := at
+	if root != "/sandbox" { // unsafe-local sees the host's files
+		from = host
+	}
+	p.req.Copies = append(p.req.Copies, wire.Copy{From: from, To: root + dir})
 }
 
 // seedPath is where sandboxes see the Go build-cache seed.
@@ -309,11 +334,14 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// WarmUp starts building the Go build-cache seed in the background when Go
-// runs will use one. Runs that come first wait for it as before.
+// WarmUp starts building the Go build-cache seed and the mypy cache seed in
+// the background when runs will use them. Runs that come first wait for it as before.
 func (r *Local) WarmUp() {
 	if r.cfg.GoCacheSeed && r.langs["go"] != nil {
 		r.startGoCacheSeed()
+	}
+	if r.cfg.MypyCacheSeed && r.langs["python"] != nil {
+		r.startMypySeed()
 	}
 }
 
@@ -469,7 +497,20 @@ func (r *Local) buildGoCacheSeed(ctx context.Context) {
 			return
 		}
 	}
-	// The sandbox user must be able to read it.
+	if err := installSeed(dir, final); err != nil {
+		r.goSeedErr = fmt.Errorf("sandbox: seed go build cache: %w", err)
+		return
+	}
+	r.goSeed = final
+	r.logger.Info("go build-cache seed built", "dir", final, "duration", time.Since(start).Round(time.Millisecond))
+}
+
+// installSeed makes a built seed readable by the sandbox user, marks it
+// complete and renames it to final. A seed is renamed into place only once
+// complete, so one there without its mark was damaged: it is replaced.
+// Another process may have renamed its seed into place first: the same
+// build, so that one is kept.
+func installSeed(dir, final string) error {
 	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err == nil {
 			mode := os.FileMode(0o644)
@@ -481,27 +522,20 @@ func (r *Local) buildGoCacheSeed(ctx context.Context) {
 		return nil
 	})
 	if err := os.WriteFile(filepath.Join(dir, seedComplete), nil, 0o644); err != nil {
-		r.goSeedErr = fmt.Errorf("sandbox: seed go build cache: %w", err)
-		return
+		return err
 	}
 	if err := os.Chmod(dir, 0o755); err != nil {
-		r.goSeedErr = fmt.Errorf("sandbox: seed go build cache: %w", err)
-		return
+		return err
 	}
-	// A seed is renamed into place only once complete, so one there
-	// without its mark was damaged: replace it. Another process may have
-	// renamed its seed into place first: the same build, so use that one.
 	if _, err := os.Stat(filepath.Join(final, seedComplete)); err != nil {
 		_ = os.RemoveAll(final)
 	}
 	if err := os.Rename(dir, final); err != nil {
 		if _, serr := os.Stat(filepath.Join(final, seedComplete)); serr != nil {
-			r.goSeedErr = fmt.Errorf("sandbox: seed go build cache: %w", err)
-			return
+			return err
 		}
 	}
-	r.goSeed = final
-	r.logger.Info("go build-cache seed built", "dir", final, "duration", time.Since(start).Round(time.Millisecond))
+	return nil
 }
 
 // lookPathIn finds an executable named name in the directories of path.

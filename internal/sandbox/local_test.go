@@ -59,6 +59,7 @@ func TestGoSeedIsKeptForTheNextRunner(t *testing.T) {
 	cfg := Defaults()
 	cfg.Backend, cfg.AllowUnsafe = BackendUnsafeLocal, true
 	cfg.GoCacheSeedDir = t.TempDir()
+	cfg.MypyCacheSeed = false // WarmUp would build it into the same directory (TestMypySeed covers it)
 	warm := func() (*Local, time.Duration) {
 		t.Helper()
 		r, err := NewLocal(t.Context(), cfg, nil)

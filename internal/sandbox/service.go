@@ -53,8 +53,9 @@ func New(ctx context.Context, cfg Config, deps Deps) (*Service, error) {
 	return s, nil
 }
 
-// WarmUp starts building what Go runs share (the Go build-cache seed) in
-// the background, so that a service's first job does not wait for it.
+// WarmUp starts building what runs share (the Go build-cache seed, the
+// mypy cache seed) in the background, so that a service's first job does
+// not wait for them.
 func (s *Service) WarmUp() { s.local.WarmUp() }
 
 // HasLanguage reports whether this host can run name (e.g. "go").
@@ -64,6 +65,16 @@ func (s *Service) HasLanguage(name string) bool { return s.local.langs[name] != 
 // (a Go build cache whose staticcheck/ holds staticcheck's cache): what a
 // baseline outside the sandbox needs to start from the same caches.
 func (s *Service) GoCacheSeed(ctx context.Context) (string, error) { return s.local.goCacheSeed(ctx) }
+
+// MypyCacheSeed waits for the mypy cache seed and returns its directory
+// ("" when it is off or this host's python3 has no mypy): what a baseline
+// outside the sandbox needs to start from the same caches.
+func (s *Service) MypyCacheSeed(ctx context.Context) (string, error) {
+	if !s.local.cfg.MypyCacheSeed || s.local.langs["python"] == nil {
+		return "", nil
+	}
+	return s.local.mypyCacheSeed(ctx)
+}
 
 // Close releases the runner's runtime directory.
 func (s *Service) Close() error { return s.local.Close() }

@@ -56,9 +56,11 @@ func pythonCheckers() []*checker {
 			}},
 		{name: "mypy", category: CategoryTypes, tool: "mypy", langs: py, batch: "py", inputs: inputsPython,
 			cmds: func(p *project, _ *Config) []sandbox.Command {
-				return []sandbox.Command{cmd("mypy", append([]string{"python3", "-I", "-m", "mypy", "--no-error-summary", "--show-column-numbers",
-					"--no-color-output", "--hide-error-context", "--ignore-missing-imports", "--explicit-package-bases",
-					"--cache-dir=/dev/null"}, p.withExt(".py")...)...)}
+				// The cache is the run's own MYPY_CACHE_DIR, seeded by the
+				// sandbox with the standard library's analysis, made under
+				// the same flags (sandbox.MypyFlags).
+				args := append([]string{"python3", "-I", "-m", "mypy"}, sandbox.MypyFlags()...)
+				return []sandbox.Command{cmd("mypy", append(args, p.withExt(".py")...)...)}
 			},
 			parse: func(p *project, res []sandbox.CommandResult, _ []sandbox.File) outcome {
 				o := toolOutcome(res[0], parseLines(p, combined(res[0]), mypyRule))

@@ -612,7 +612,17 @@ func copyTree(from, to string) error {
 			if err != nil {
 				return err
 			}
-			return os.WriteFile(dst, b, 0o644)
+			if err := os.WriteFile(dst, b, 0o644); err != nil {
+				return err
+			}
+			// Modification times are kept: mypy abandons a cache entry
+			// whose data file's time differs from the one its metadata
+			// recorded.
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			return os.Chtimes(dst, fi.ModTime(), fi.ModTime())
 		}
 		return nil
 	})
