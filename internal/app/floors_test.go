@@ -32,6 +32,8 @@ var floors = map[string]int{
 	"internal/budget":       3,
 	"internal/backup":       3,
 	"internal/progress":     3,
+	"internal/mcpserver":    3,
+	"internal/eval":         3,
 
 	"internal/llm":             2,
 	"internal/answer":          2,

@@ -11,6 +11,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/auth"
 	"github.com/quantumlayer/qlp/internal/config"
 	"github.com/quantumlayer/qlp/internal/httpx"
+	"github.com/quantumlayer/qlp/internal/mcpserver"
 	"github.com/quantumlayer/qlp/internal/memory"
 	"github.com/quantumlayer/qlp/internal/sandbox"
 	"github.com/quantumlayer/qlp/internal/settings"
@@ -400,6 +401,9 @@ func (p *Platform) APIHandler(extra ...auth.Authenticator) http.Handler {
 func mountAPI(p *Platform, mux *http.ServeMux, requireKey func(http.Handler) http.Handler) {
 	logger := p.Logger.With("component", "api")
 	p.Orchestrator.Mount(mux, requireKey)
+	// MCP over streamable HTTP: behind the same authentication, and each
+	// tool call goes through the routes above with the caller's credential.
+	mux.Handle("/mcp", requireKey(mcpserver.Handler(mux, mcpserver.Options{Version: p.version}, logger)))
 	// Anything else is a JSON 404, still behind authentication so that
 	// the API's shape is not probed anonymously.
 	mux.Handle("/", requireKey(httpx.Handle(logger, func(w http.ResponseWriter, r *http.Request) error {
