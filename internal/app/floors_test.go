@@ -33,6 +33,8 @@ var floors = map[string]int{
 	"internal/backup":       3,
 	"internal/logx/logtest": 1,
 	"internal/progress":     3,
+	"internal/mcpserver":    3,
+	"internal/eval":         3,
 
 	"internal/llm":             2,
 	"internal/answer":          2,

@@ -10,7 +10,9 @@ import (
 	"github.com/quantumlayer/qlp/internal/agents"
 	"github.com/quantumlayer/qlp/internal/auth"
 	"github.com/quantumlayer/qlp/internal/config"
+	"github.com/quantumlayer/qlp/internal/eval"
 	"github.com/quantumlayer/qlp/internal/httpx"
+	"github.com/quantumlayer/qlp/internal/mcpserver"
 	"github.com/quantumlayer/qlp/internal/memory"
 	"github.com/quantumlayer/qlp/internal/sandbox"
 	"github.com/quantumlayer/qlp/internal/settings"
@@ -400,6 +402,17 @@ func (p *Platform) APIHandler(extra ...auth.Authenticator) http.Handler {
 func mountAPI(p *Platform, mux *http.ServeMux, requireKey func(http.Handler) http.Handler) {
 	logger := p.Logger.With("component", "api")
 	p.Orchestrator.Mount(mux, requireKey)
+	// MCP over streamable HTTP: behind the same authentication, and each
+	// tool call goes through the routes above with the caller's credential.
+	mux.Handle("/mcp", requireKey(mcpserver.Handler(mux, mcpserver.Options{Version: p.version}, logger)))
+	// Evaluations: jobs through the routes above as the caller, graded
+	// with the validation this process runs or reaches.
+	mux.Handle("POST /api/v2/eval", requireKey(p.Orchestrator.Guard(http.MethodPost, "/api/v2/eval", auth.ScopeSubmit, eval.Handler(mux, func() eval.Validator {
+		if p.validator == nil {
+			return nil
+		}
+		return p.validator
+	}, logger))))
 	// Anything else is a JSON 404, still behind authentication so that
 	// the API's shape is not probed anonymously.
 	mux.Handle("/", requireKey(httpx.Handle(logger, func(w http.ResponseWriter, r *http.Request) error {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -26,6 +27,7 @@ type env struct {
 	logLevel   string
 	cfg        config.Config
 	logger     *slog.Logger
+	stdin      io.Reader
 	stdout     io.Writer
 	stderr     io.Writer
 }
@@ -69,9 +71,16 @@ func (e *env) printJSON(v any) error {
 
 // Execute runs the command line and returns the process exit code.
 func Execute(ctx context.Context, version string, args []string, stdout, stderr io.Writer) int {
-	e := &env{version: version, stdout: stdout, stderr: stderr}
+	return ExecuteWithInput(ctx, version, args, os.Stdin, stdout, stderr)
+}
+
+// ExecuteWithInput is Execute reading the commands' input (`qlp mcp`'s
+// requests) from stdin.
+func ExecuteWithInput(ctx context.Context, version string, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{version: version, stdin: stdin, stdout: stdout, stderr: stderr}
 	root := newRoot(e)
 	root.SetArgs(args)
+	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
@@ -106,7 +115,7 @@ variables and an optional YAML file (--config or QLP_CONFIG); see
 	pf.StringVar(&e.logLevel, "log-level", "", "debug, info, warn or error (default: $QLP_LOG_LEVEL or info)")
 	root.AddCommand(
 		newUpCmd(e), newServeCmd(e), newWorkerCmd(e), newTemporalCmd(e), newGenerateCmd(e), newStatusCmd(e), newCapsuleCmd(e),
-		newAPIKeyCmd(e), newMigrateCmd(e), newConfigCmd(e), newMemoryCmd(e), newCostsCmd(e), newBudgetCmd(e), newReviewCmd(e), newSandboxCmd(e), newBackupCmd(e), newAuditCmd(e), newVersionCmd(e),
+		newAPIKeyCmd(e), newMigrateCmd(e), newConfigCmd(e), newMemoryCmd(e), newCostsCmd(e), newBudgetCmd(e), newReviewCmd(e), newSandboxCmd(e), newBackupCmd(e), newAuditCmd(e), newMCPCmd(e), newEvalCmd(e), newVersionCmd(e),
 	)
 	return root
 }

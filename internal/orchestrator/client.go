@@ -41,6 +41,13 @@ func (c *Client) WithTenant(tenant string) *Client {
 	return &Client{hc: &hc}
 }
 
+// Call sends in (nil: no body) as JSON to one of the API's routes and
+// decodes the JSON answer into out, for routes whose types live in the
+// packages built on the API (POST /api/v2/eval).
+func (c *Client) Call(ctx context.Context, method, path string, in, out any) error {
+	return c.hc.Do(ctx, method, path, in, out)
+}
+
 // Execute submits a job through POST /execute.
 func (c *Client) Execute(ctx context.Context, req ExecuteRequest, idempotencyKey string) (ExecuteResponse, error) {
 	hdr := http.Header{"Accept": {"application/json"}}

@@ -82,6 +82,18 @@ func (s *Service) Mount(mux *http.ServeMux, wrap func(http.Handler) http.Handler
 	}
 }
 
+// Guard wraps a route mounted outside routes() (in internal/app, because
+// its package uses this one's client) like Mount wraps the others: the
+// audit log for a state-changing method, the scope check and the request
+// rate limits.
+func (s *Service) Guard(method, pattern, scope string, h http.Handler) http.Handler {
+	h = s.requireScope(scope, s.limitRequests(h))
+	if method != http.MethodGet {
+		h = s.audited(method+" "+pattern, h)
+	}
+	return h
+}
+
 // requireScope answers 403 to a caller whose credential lacks scope.
 func (s *Service) requireScope(scope string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
