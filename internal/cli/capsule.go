@@ -217,10 +217,13 @@ func newCapsuleVerifyCmd(e *env) *cobra.Command {
 	var jsonOut, allowUntrusted bool
 	cmd := &cobra.Command{
 		Use:   "verify ARCHIVE",
-		Short: "Check every file hash and the manifest signature of a capsule archive, and who signed it",
+		Short: "Check every file hash, the manifest signature, the SBOM and the provenance of a capsule archive, and who signed it",
 		Long: `Check a capsule archive: every file against the SHA-256 and size the manifest
-lists, no file missing or extra, the manifest's ed25519 signature, and that
-the signer is trusted. Exits non-zero on any mismatch and on a valid
+lists, no file missing or extra, the manifest's ed25519 signature, the SBOM
+(CycloneDX JSON describing this capsule), the provenance (a DSSE envelope
+signed by the manifest's key, holding an in-toto statement with an SLSA
+provenance predicate whose subjects are exactly the capsule's files with
+their SHA-256), and that the signer is trusted. Exits non-zero on any mismatch and on a valid
 signature by a key that is not trusted: anyone can edit a capsule and sign it
 again with a key of their own.
 
@@ -259,13 +262,19 @@ machine) and the publishers' keys listed in QLP_CAPSULE_TRUSTED_KEYS.
 			}
 			if jsonOut {
 				if err := e.printJSON(map[string]any{"ok": ok, "intact": v.Intact(), "capsule": v.Manifest.ID, "name": v.Manifest.Name,
-					"files_checked": v.Files, "key_id": v.KeyID, "trusted": v.Trusted, "trusted_by": by, "allow_untrusted": allowUntrusted,
+					"files_checked": v.Files, "attested": v.Attested, "sbom_components": v.SBOMComponents, "notes": nonNilStrings(v.Notes), "key_id": v.KeyID, "trusted": v.Trusted, "trusted_by": by, "allow_untrusted": allowUntrusted,
 					"problems": nonNilStrings(problems)}); err != nil {
 					return err
 				}
 			} else {
 				fmt.Fprintf(e.stdout, "capsule %s (%s) version %d\n", v.Manifest.Name, v.Manifest.ID, v.Manifest.Version)
 				fmt.Fprintf(e.stdout, "  %d files checked against the manifest\n", v.Files)
+				if v.Attested {
+					fmt.Fprintf(e.stdout, "  SBOM (%d components) and signed provenance checked\n", v.SBOMComponents)
+				}
+				for _, n := range v.Notes {
+					fmt.Fprintf(e.stdout, "  note: %s\n", n)
+				}
 				trust := "NOT TRUSTED"
 				switch {
 				case v.Trusted:

@@ -48,18 +48,21 @@ func TestGenerateWithTheExampleCassette(t *testing.T) {
 	require.Contains(t, stdout, "scripted cassette: no model ran")
 	require.Contains(t, stderr, "job completed", "progress is shown")
 
-	for _, p := range []string{"go.mod", "main.go", "shortener/store.go", "server/server_test.go", "README.md", capsule.ManifestFile} {
+	for _, p := range []string{"go.mod", "main.go", "shortener/store.go", "server/server_test.go", "README.md", capsule.ManifestFile,
+		capsule.SBOMFile, capsule.ProvenanceFile} {
 		require.FileExists(t, filepath.Join(out, p))
 	}
 	code, stdout, stderr = run(t, env, "capsule", "verify", archive, "--json")
 	require.Equal(t, 0, code, stderr)
 	var v struct {
-		OK      bool `json:"ok"`
-		Files   int  `json:"files_checked"`
-		Trusted bool `json:"trusted"`
+		OK       bool `json:"ok"`
+		Files    int  `json:"files_checked"`
+		Trusted  bool `json:"trusted"`
+		Attested bool `json:"attested"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(stdout), &v))
 	require.True(t, v.OK)
+	require.True(t, v.Attested, "SBOM and provenance checked")
 	require.True(t, v.Trusted, "signed by this data dir's key")
 	require.GreaterOrEqual(t, v.Files, 3)
 
@@ -76,6 +79,7 @@ func TestGenerateWithTheExampleCassette(t *testing.T) {
 	code, stdout, stderr = run(t, env, "capsule", "verify", bad)
 	require.Equal(t, 1, code)
 	require.Contains(t, stdout, "MISMATCH main.go")
+	require.Contains(t, stdout, "provenance says", "the provenance rejects the changed file too")
 	require.Contains(t, stderr, "does not verify")
 
 	// The stored capsule is listed, and its job's status is readable.
