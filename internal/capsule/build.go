@@ -191,7 +191,9 @@ Run:
     {{.M.Commands.Run}}
 {{end}}
 ` + "`qlp-manifest.json`" + ` lists every file with its SHA-256 and is signed; check it with
-` + "`qlp capsule verify <archive>`" + `. ` + "`validation-report.json`" + ` holds the validation evidence.
+` + "`qlp capsule verify <archive>`" + `. ` + "`validation-report.json`" + ` holds the validation evidence,
+` + "`qlp-sbom.cdx.json`" + ` the dependencies (CycloneDX SBOM) and ` + "`qlp-provenance.intoto.json`" + ` the signed
+provenance (in-toto, SLSA); ` + "`qlp capsule retest <archive>`" + ` validates the capsule again.
 `))
 
 // renderReadme writes QLP's README, or appends QLP's section to the one the

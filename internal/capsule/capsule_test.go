@@ -49,6 +49,8 @@ func TestBuildArchiveVerifyRoundTrip(t *testing.T) {
 	readme := string(c.Files[capsule.ReadmeFile])
 	require.Contains(t, readme, "go test ./...")
 	require.Contains(t, readme, "not_validated")
+	require.Contains(t, readme, capsule.SBOMFile)
+	require.Contains(t, readme, capsule.ProvenanceFile)
 	require.Equal(t, "not_validated", c.Manifest.Validation.Status)
 	roles := map[string]string{}
 	for _, f := range c.Manifest.Files {

@@ -84,7 +84,7 @@ func build(t *testing.T, report capsule.Report) map[string][]byte {
 	require.NoError(t, err)
 	c, err := capsule.Build(capsule.Input{ID: "cap-1", Version: 1, Name: "app", Description: "d", Request: "r", RequestID: "req-1",
 		Language: "go", Commands: capsule.Commands{Test: "go test ./..."}, Dependencies: []string{"github.com/google/uuid@v1.6.0"},
-		Files: map[string][]byte{"main.go": []byte("package main\n\nfunc main() {}\n"), "README.md": []byte("# App\n\nOwn words.\n")},
+		Files:  map[string][]byte{"main.go": []byte("package main\n\nfunc main() {}\n"), "README.md": []byte("# App\n\nOwn words.\n")},
 		Report: report, CreatedAt: "2026-11-25T10:00:00Z"}, s)
 	require.NoError(t, err)
 	return c.Files
