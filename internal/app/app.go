@@ -246,6 +246,11 @@ func (p *Platform) openBus() *progress.Bus {
 	return progress.New(d)
 }
 
+// Validator is what this process validates with: the Validation Mesh it
+// runs, or the client of the validation service a URL setting names; nil
+// when neither was opened (Options.Run or Use without Validation).
+func (p *Platform) Validator() workflow.Validator { return p.validator }
+
 // openValidation starts the Validation Mesh on the sandbox this process
 // runs or the one QLP_SANDBOX_URL names.
 func (p *Platform) openValidation(ctx context.Context) error {

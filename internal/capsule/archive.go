@@ -102,6 +102,14 @@ type Verification struct {
 	// Problems lists every mismatch of the content and the signature;
 	// empty means intact. Who signed is Trusted's business.
 	Problems []string
+	// Attested is true when the capsule carries an SBOM and a provenance
+	// statement and both were checked (their problems are in Problems).
+	Attested bool
+	// SBOMComponents counts the dependencies the SBOM lists.
+	SBOMComponents int
+	// Notes are facts worth telling that are not problems, such as a
+	// capsule made before QLP wrote SBOMs.
+	Notes []string
 }
 
 // Intact reports whether every file matched the manifest and the manifest's
@@ -115,7 +123,9 @@ func (v *Verification) Intact() bool { return len(v.Problems) == 0 }
 func (v *Verification) OK() bool { return v.Intact() && v.Trusted }
 
 // Verify checks every file against the manifest (presence, size, SHA-256,
-// no extra files) and the manifest's ed25519 signature. trusted lists the
+// no extra files), the manifest's ed25519 signature and, when the manifest
+// names them, the SBOM (CycloneDX of this capsule) and the DSSE-signed
+// provenance (by the manifest's key, its subjects exactly the files). trusted lists the
 // keys whose signatures count as trusted; an empty list trusts none, and a
 // valid signature by any other key is intact but not OK.
 func Verify(files map[string][]byte, trusted ...ed25519.PublicKey) (*Verification, error) {
@@ -177,6 +187,21 @@ func Verify(files map[string][]byte, trusted ...ed25519.PublicKey) (*Verificatio
 	}
 	if !ed25519.Verify(pub, canon, value) {
 		v.Problems = append(v.Problems, "manifest signature does not match its content")
+	}
+	if a := v.Manifest.Attestations; a == nil {
+		v.Notes = append(v.Notes, "no SBOM or provenance: the capsule was made before QLP wrote them")
+	} else {
+		v.Attested = true
+		if a.SBOM != SBOMFile || a.Provenance != ProvenanceFile {
+			v.Problems = append(v.Problems, fmt.Sprintf("manifest names the SBOM %q and the provenance %q, want %q and %q", a.SBOM, a.Provenance, SBOMFile, ProvenanceFile))
+		}
+		n, err := CheckSBOM(files[SBOMFile], v.Manifest.ID)
+		if err != nil {
+			v.Problems = append(v.Problems, err.Error())
+		}
+		v.SBOMComponents = n
+		_, problems := VerifyProvenance(files, pub)
+		v.Problems = append(v.Problems, problems...)
 	}
 	for _, k := range trusted {
 		if bytes.Equal(k, pub) && len(v.Problems) == 0 {

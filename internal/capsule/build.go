@@ -59,7 +59,7 @@ type Input struct {
 type Capsule struct {
 	Manifest     Manifest
 	ManifestJSON []byte
-	Files        map[string][]byte // includes README.md, validation-report.json and qlp-manifest.json
+	Files        map[string][]byte // includes README.md, validation-report.json, the SBOM, the provenance and qlp-manifest.json
 }
 
 // Build assembles the capsule and signs its manifest with s.
@@ -70,11 +70,14 @@ func Build(in Input, s *Signer) (*Capsule, error) {
 	if len(in.Files) == 0 {
 		return nil, fmt.Errorf("capsule: no project files")
 	}
-	files := make(map[string][]byte, len(in.Files)+3)
+	files := make(map[string][]byte, len(in.Files)+5)
 	var total int64
 	for p, b := range in.Files {
 		if p == ReadmeFile {
 			continue // added below
+		}
+		if OwnFile(p) {
+			return nil, fmt.Errorf("capsule: path %q is reserved for QLP", p)
 		}
 		if err := CheckPath(p); err != nil {
 			return nil, fmt.Errorf("capsule: %w", err)
@@ -96,6 +99,11 @@ func Build(in Input, s *Signer) (*Capsule, error) {
 		return nil, fmt.Errorf("capsule: encode report: %w", err)
 	}
 	files[ReportFile] = append(report, '\n')
+	sbom, err := BuildSBOM(in, in.Generator.QLPVersion)
+	if err != nil {
+		return nil, err
+	}
+	files[SBOMFile] = sbom
 
 	m := Manifest{
 		SchemaVersion: SchemaVersion, ID: in.ID, Version: in.Version, ParentVersion: in.ParentVersion,
@@ -114,6 +122,18 @@ func Build(in Input, s *Signer) (*Capsule, error) {
 		return nil, err
 	}
 	files[ReadmeFile] = readme
+	// The provenance's subjects are every output file; the manifest then
+	// lists the provenance too, and its signature covers all of them.
+	stmt, err := buildStatement(in, files)
+	if err != nil {
+		return nil, err
+	}
+	env, err := json.MarshalIndent(s.SignEnvelope(PayloadType, stmt), "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("capsule: encode provenance: %w", err)
+	}
+	files[ProvenanceFile] = append(env, '\n')
+	m.Attestations = &Attestations{SBOM: SBOMFile, SBOMSpec: "CycloneDX " + SBOMSpecVersion, Provenance: ProvenanceFile}
 	m.Files = sortedEntries(files)
 	mj, err := s.Sign(&m)
 	if err != nil {
@@ -171,7 +191,9 @@ Run:
     {{.M.Commands.Run}}
 {{end}}
 ` + "`qlp-manifest.json`" + ` lists every file with its SHA-256 and is signed; check it with
-` + "`qlp capsule verify <archive>`" + `. ` + "`validation-report.json`" + ` holds the validation evidence.
+` + "`qlp capsule verify <archive>`" + `. ` + "`validation-report.json`" + ` holds the validation evidence,
+` + "`qlp-sbom.cdx.json`" + ` the dependencies (CycloneDX SBOM) and ` + "`qlp-provenance.intoto.json`" + ` the signed
+provenance (in-toto, SLSA); ` + "`qlp capsule retest <archive>`" + ` validates the capsule again.
 `))
 
 // renderReadme writes QLP's README, or appends QLP's section to the one the

@@ -3,6 +3,7 @@ package capsule_test
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"strings"
@@ -48,13 +49,16 @@ func TestBuildArchiveVerifyRoundTrip(t *testing.T) {
 	readme := string(c.Files[capsule.ReadmeFile])
 	require.Contains(t, readme, "go test ./...")
 	require.Contains(t, readme, "not_validated")
+	require.Contains(t, readme, capsule.SBOMFile)
+	require.Contains(t, readme, capsule.ProvenanceFile)
 	require.Equal(t, "not_validated", c.Manifest.Validation.Status)
 	roles := map[string]string{}
 	for _, f := range c.Manifest.Files {
 		roles[f.Path] = f.Role
 	}
 	require.Equal(t, map[string]string{"go.mod": "config", "main.go": "source", "internal/store/store.go": "source",
-		"internal/store/store_test.go": "test", "README.md": "doc", "validation-report.json": "report"}, roles)
+		"internal/store/store_test.go": "test", "README.md": "doc", "validation-report.json": "report",
+		capsule.SBOMFile: "report", capsule.ProvenanceFile: "report"}, roles)
 
 	for _, format := range []string{capsule.FormatZip, capsule.FormatTar, capsule.FormatTarGz} {
 		t.Run(format, func(t *testing.T) {
@@ -69,7 +73,8 @@ func TestBuildArchiveVerifyRoundTrip(t *testing.T) {
 			require.NoError(t, err)
 			require.True(t, v.OK(), v.Problems)
 			require.True(t, v.Trusted)
-			require.Equal(t, 6, v.Files)
+			require.Equal(t, 8, v.Files)
+			require.True(t, v.Attested)
 		})
 	}
 }
@@ -101,13 +106,33 @@ func TestVerifyFindsEveryTampering(t *testing.T) {
 			f[capsule.ManifestFile] = bytes.Replace(f[capsule.ManifestFile], []byte(`"url-shortener"`), []byte(`"url-shortener2"`), 1)
 		}, "signature does not match"},
 		{"re-signed by another key", func(f map[string][]byte) {
+			// Whoever re-signs the manifest re-signs the provenance too.
+			var env capsule.Envelope
+			require.NoError(t, json.Unmarshal(f[capsule.ProvenanceFile], &env))
+			payload, err := base64.StdEncoding.DecodeString(env.Payload)
+			require.NoError(t, err)
+			prov, err := json.Marshal(capsule.NewSigner(other).SignEnvelope(env.PayloadType, payload))
+			require.NoError(t, err)
+			f[capsule.ProvenanceFile] = prov
 			var m capsule.Manifest
 			require.NoError(t, json.Unmarshal(f[capsule.ManifestFile], &m))
 			m.Name = "evil"
+			for i := range m.Files {
+				if m.Files[i].Path == capsule.ProvenanceFile {
+					m.Files[i].Size, m.Files[i].SHA256 = int64(len(prov)), capsule.Digest(prov)
+				}
+			}
 			raw, err := capsule.NewSigner(other).Sign(&m)
 			require.NoError(t, err)
 			f[capsule.ManifestFile] = raw
 		}, "untrusted"},
+		{"manifest re-signed by another key, provenance not", func(f map[string][]byte) {
+			var m capsule.Manifest
+			require.NoError(t, json.Unmarshal(f[capsule.ManifestFile], &m))
+			raw, err := capsule.NewSigner(other).Sign(&m)
+			require.NoError(t, err)
+			f[capsule.ManifestFile] = raw
+		}, "no signature of the envelope is by key"},
 		{"unsigned", func(f map[string][]byte) {
 			var m capsule.Manifest
 			require.NoError(t, json.Unmarshal(f[capsule.ManifestFile], &m))
@@ -143,7 +168,7 @@ func TestVerifyFindsEveryTampering(t *testing.T) {
 func TestCheckPath(t *testing.T) {
 	good := []string{"main.go", "cmd/server/main.go", "tests/test_app.py", "web/app.test.ts", ".gitignore", "pkg/v1.2/x_y-z.go", "README.md"}
 	bad := []string{"", "/etc/passwd", "../x", "a/../../x", "a//b", "a/./b", "a b.go", "x;rm -rf", "$(id).go", "a\\b", ".git/config",
-		"qlp-manifest.json", "validation-report.json", "-rf", "a/", "\x00"}
+		"qlp-manifest.json", "validation-report.json", "qlp-sbom.cdx.json", "qlp-provenance.intoto.json", "-rf", "a/", "\x00"}
 	for _, p := range good {
 		require.NoError(t, capsule.CheckPath(p), p)
 	}

@@ -2,7 +2,9 @@
 // project's files at their paths plus qlp-manifest.json (every file with its
 // role, size and SHA-256; commands; generator; cost; validation summary;
 // ed25519 signature over the manifest's canonical bytes),
-// validation-report.json and README.md.
+// validation-report.json, README.md, a CycloneDX SBOM (qlp-sbom.cdx.json)
+// and a DSSE-signed in-toto SLSA provenance statement
+// (qlp-provenance.intoto.json) whose subjects are every output file.
 //
 // Archives (zip, tar, tar.gz) are deterministic: the same capsule always
 // gives the same bytes.
@@ -29,6 +31,12 @@ const (
 	ReportFile   = "validation-report.json"
 	ReadmeFile   = "README.md"
 )
+
+// OwnFile reports whether p is one of the files QLP writes into every
+// capsule itself (README.md aside, which a project may bring).
+func OwnFile(p string) bool {
+	return p == ManifestFile || p == ReportFile || p == SBOMFile || p == ProvenanceFile
+}
 
 // File roles.
 const (
@@ -119,6 +127,7 @@ type Manifest struct {
 	Validation    ValidationSummary   `json:"validation"`
 	ReusedFrom    string              `json:"reused_from,omitempty"`
 	Warnings      []string            `json:"warnings,omitempty"`
+	Attestations  *Attestations       `json:"attestations,omitempty"`
 	CreatedAt     string              `json:"created_at"`
 	Signature     *Signature          `json:"signature,omitempty"`
 }
@@ -178,7 +187,7 @@ func CheckPath(p string) error {
 	case path.Clean(p) != p:
 		return fmt.Errorf("path %q is not clean", p)
 	}
-	if p == ManifestFile || p == ReportFile {
+	if OwnFile(p) {
 		return fmt.Errorf("path %q is reserved for QLP", p)
 	}
 	return nil
@@ -189,7 +198,7 @@ func RoleOf(p string) string {
 	base := path.Base(p)
 	lower := strings.ToLower(p)
 	switch {
-	case p == ReportFile:
+	case p == ReportFile, p == SBOMFile, p == ProvenanceFile:
 		return RoleReport
 	case strings.HasSuffix(base, "_test.go"), strings.HasPrefix(base, "test_") && strings.HasSuffix(base, ".py"),
 		strings.HasSuffix(base, "_test.py"), strings.Contains(base, ".test."), strings.Contains(base, ".spec."),

@@ -26,7 +26,7 @@ const (
 	// capsule's files are at most MaxFileBytes; README.md gets QLP's section
 	// appended.
 	MaxEntryBytes = MaxFileBytes + 1<<20
-	// MaxQLPEntryBytes bounds qlp-manifest.json and validation-report.json.
+	// MaxQLPEntryBytes bounds each file QLP writes itself (OwnFile).
 	MaxQLPEntryBytes = 8 << 20
 	// MaxArchiveTotal bounds the bytes of all entries together.
 	MaxArchiveTotal = MaxTotal + 2*MaxQLPEntryBytes
@@ -44,7 +44,7 @@ const (
 // ReadArchive reads a zip, tar or tar.gz archive (detected from its first
 // bytes) into a map of files. It refuses, with an error naming the entry:
 // more than MaxArchiveEntries entries, an entry larger than MaxEntryBytes
-// (MaxQLPEntryBytes for the manifest and the report), more than
+// (MaxQLPEntryBytes for the files QLP writes itself), more than
 // MaxArchiveTotal bytes in all, an archive that decompresses to more than
 // MaxExpansion times what it consumed (a decompression bomb), entries that
 // are not regular files or directories (links, devices), unsafe paths (of
@@ -116,7 +116,7 @@ func (r *reader) entry(name string, dir bool) error {
 		}
 		return r.directory(name)
 	}
-	if name != ManifestFile && name != ReportFile {
+	if !OwnFile(name) {
 		if err := CheckPath(name); err != nil {
 			return fmt.Errorf("capsule: archive entry: %w", err)
 		}
@@ -146,7 +146,7 @@ func (r *reader) directory(dir string) error {
 }
 
 func entryLimit(name string) int64 {
-	if name == ManifestFile || name == ReportFile {
+	if OwnFile(name) {
 		return MaxQLPEntryBytes
 	}
 	return MaxEntryBytes

@@ -13,8 +13,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/quantumlayer/qlp/internal/app"
 	"github.com/quantumlayer/qlp/internal/capsule"
+	"github.com/quantumlayer/qlp/internal/logx"
 	"github.com/quantumlayer/qlp/internal/orchestrator"
+	"github.com/quantumlayer/qlp/internal/retest"
 )
 
 func newStatusCmd(e *env) *cobra.Command {
@@ -119,8 +122,8 @@ func findingLine(f orchestrator.Finding) string {
 }
 
 func newCapsuleCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "capsule", Short: "List, show, download and verify capsules"}
-	cmd.AddCommand(newCapsuleListCmd(e), newCapsuleShowCmd(e), newCapsuleDownloadCmd(e), newCapsuleVerifyCmd(e), newCapsuleKeyCmd(e), newCapsulePushCmd(e))
+	cmd := &cobra.Command{Use: "capsule", Short: "List, show, download, verify, retest and push capsules"}
+	cmd.AddCommand(newCapsuleListCmd(e), newCapsuleShowCmd(e), newCapsuleDownloadCmd(e), newCapsuleVerifyCmd(e), newCapsuleRetestCmd(e), newCapsuleKeyCmd(e), newCapsulePushCmd(e))
 	return cmd
 }
 
@@ -269,10 +272,13 @@ func newCapsuleVerifyCmd(e *env) *cobra.Command {
 	var jsonOut, allowUntrusted bool
 	cmd := &cobra.Command{
 		Use:   "verify ARCHIVE",
-		Short: "Check every file hash and the manifest signature of a capsule archive, and who signed it",
+		Short: "Check every file hash, the manifest signature, the SBOM and the provenance of a capsule archive, and who signed it",
 		Long: `Check a capsule archive: every file against the SHA-256 and size the manifest
-lists, no file missing or extra, the manifest's ed25519 signature, and that
-the signer is trusted. Exits non-zero on any mismatch and on a valid
+lists, no file missing or extra, the manifest's ed25519 signature, the SBOM
+(CycloneDX JSON describing this capsule), the provenance (a DSSE envelope
+signed by the manifest's key, holding an in-toto statement with an SLSA
+provenance predicate whose subjects are exactly the capsule's files with
+their SHA-256), and that the signer is trusted. Exits non-zero on any mismatch and on a valid
 signature by a key that is not trusted: anyone can edit a capsule and sign it
 again with a key of their own.
 
@@ -311,13 +317,19 @@ machine) and the publishers' keys listed in QLP_CAPSULE_TRUSTED_KEYS.
 			}
 			if jsonOut {
 				if err := e.printJSON(map[string]any{"ok": ok, "intact": v.Intact(), "capsule": v.Manifest.ID, "name": v.Manifest.Name,
-					"files_checked": v.Files, "key_id": v.KeyID, "trusted": v.Trusted, "trusted_by": by, "allow_untrusted": allowUntrusted,
+					"files_checked": v.Files, "attested": v.Attested, "sbom_components": v.SBOMComponents, "notes": nonNilStrings(v.Notes), "key_id": v.KeyID, "trusted": v.Trusted, "trusted_by": by, "allow_untrusted": allowUntrusted,
 					"problems": nonNilStrings(problems)}); err != nil {
 					return err
 				}
 			} else {
 				fmt.Fprintf(e.stdout, "capsule %s (%s) version %d\n", v.Manifest.Name, v.Manifest.ID, v.Manifest.Version)
 				fmt.Fprintf(e.stdout, "  %d files checked against the manifest\n", v.Files)
+				if v.Attested {
+					fmt.Fprintf(e.stdout, "  SBOM (%d components) and signed provenance checked\n", v.SBOMComponents)
+				}
+				for _, n := range v.Notes {
+					fmt.Fprintf(e.stdout, "  note: %s\n", n)
+				}
 				trust := "NOT TRUSTED"
 				switch {
 				case v.Trusted:
@@ -460,4 +472,101 @@ func newCapsuleKeyCmd(e *env) *cobra.Command {
 			return err
 		},
 	}
+}
+
+func newCapsuleRetestCmd(e *env) *cobra.Command {
+	var jsonOut bool
+	var version int
+	cmd := &cobra.Command{
+		Use:   "retest ID|ARCHIVE",
+		Short: "Rebuild and re-validate a capsule in a fresh sandbox and compare with its validation report",
+		Long: `Rebuild and re-validate a capsule: its files (an archive, or the capsule ID
+downloads from the platform) go through the same checks the job ran (quick
+ones when the job validated quickly), each in a fresh sandbox, with the
+Validation Mesh of this process or the validation service
+QLP_VALIDATION_URL names. The new report is compared with the capsule's
+validation-report.json: overall status, each check's status and findings,
+and the tests' counts. The files are also checked against the manifest and
+the provenance (who signed is 'qlp capsule verify''s business). Exits
+non-zero when anything differs, listing every difference; a tool whose
+version changed since is a note, not a difference.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			var data []byte
+			if st, err := os.Stat(args[0]); err == nil && st.Mode().IsRegular() {
+				f, err := os.Open(args[0])
+				if err != nil {
+					return err
+				}
+				data, err = capsule.ReadArchiveBytes(f)
+				f.Close()
+				if err != nil {
+					return fmt.Errorf("%s: %w", args[0], err)
+				}
+			} else {
+				b, err := connect(ctx, e, false, false)
+				if err != nil {
+					return err
+				}
+				data, err = b.Download(ctx, args[0], version, capsule.FormatZip)
+				b.Close()
+				if err != nil {
+					return err
+				}
+			}
+			files, err := capsule.ReadArchive(data)
+			if err != nil {
+				return err
+			}
+			logger := e.logger
+			if !e.verbose() {
+				logger = logx.Discard()
+			}
+			p, err := app.Open(ctx, e.cfg, logger, app.Options{NoEngine: true, Use: []string{app.Validation}, Version: e.version})
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			if p.Validator() == nil {
+				return errors.New("retest: no validation service: run the Validation Mesh here or set QLP_VALIDATION_URL")
+			}
+			res, err := retest.Run(ctx, files, p.Validator())
+			if err != nil {
+				return err
+			}
+			if jsonOut {
+				if err := e.printJSON(map[string]any{"same": res.Same(), "capsule": res.CapsuleID, "version": res.Version, "quick": res.Quick,
+					"integrity": res.Integrity, "differences": res.Differences, "notes": res.Notes,
+					"status": res.Report.OverallStatus, "summary": res.Report.Summary}); err != nil {
+					return err
+				}
+			} else {
+				mode := "full"
+				if res.Quick {
+					mode = "quick, as the job ran it"
+				}
+				fmt.Fprintf(e.stdout, "capsule %s version %d retested (%s validation): %s — %s\n", res.CapsuleID, res.Version, mode, res.Report.OverallStatus, res.Report.Summary)
+				for _, p := range res.Integrity {
+					fmt.Fprintf(e.stdout, "  INTEGRITY %s\n", p)
+				}
+				for _, d := range res.Differences {
+					fmt.Fprintf(e.stdout, "  DIFFERS %s\n", d)
+				}
+				for _, n := range res.Notes {
+					fmt.Fprintf(e.stdout, "  note: tool version changed: %s\n", n)
+				}
+			}
+			if !res.Same() {
+				return fail("capsule %s: the retest differs: %d integrity problem(s), %d difference(s)", res.CapsuleID, len(res.Integrity), len(res.Differences))
+			}
+			if !jsonOut {
+				fmt.Fprintln(e.stdout, "  no difference")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
+	cmd.Flags().IntVar(&version, "version", 0, "capsule version, for an ID (0 = latest)")
+	return cmd
 }

@@ -48,18 +48,21 @@ func TestGenerateWithTheExampleCassette(t *testing.T) {
 	require.Contains(t, stdout, "scripted cassette: no model ran")
 	require.Contains(t, stderr, "job completed", "progress is shown")
 
-	for _, p := range []string{"go.mod", "main.go", "shortener/store.go", "server/server_test.go", "README.md", capsule.ManifestFile} {
+	for _, p := range []string{"go.mod", "main.go", "shortener/store.go", "server/server_test.go", "README.md", capsule.ManifestFile,
+		capsule.SBOMFile, capsule.ProvenanceFile} {
 		require.FileExists(t, filepath.Join(out, p))
 	}
 	code, stdout, stderr = run(t, env, "capsule", "verify", archive, "--json")
 	require.Equal(t, 0, code, stderr)
 	var v struct {
-		OK      bool `json:"ok"`
-		Files   int  `json:"files_checked"`
-		Trusted bool `json:"trusted"`
+		OK       bool `json:"ok"`
+		Files    int  `json:"files_checked"`
+		Trusted  bool `json:"trusted"`
+		Attested bool `json:"attested"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(stdout), &v))
 	require.True(t, v.OK)
+	require.True(t, v.Attested, "SBOM and provenance checked")
 	require.True(t, v.Trusted, "signed by this data dir's key")
 	require.GreaterOrEqual(t, v.Files, 3)
 
@@ -76,12 +79,49 @@ func TestGenerateWithTheExampleCassette(t *testing.T) {
 	code, stdout, stderr = run(t, env, "capsule", "verify", bad)
 	require.Equal(t, 1, code)
 	require.Contains(t, stdout, "MISMATCH main.go")
+	require.Contains(t, stdout, "provenance says", "the provenance rejects the changed file too")
 	require.Contains(t, stderr, "does not verify")
 
 	// The stored capsule is listed, and its job's status is readable.
 	code, stdout, stderr = run(t, env, "capsule", "list", "--json")
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, stdout, `"name": "url-shortener"`)
+
+	// Retest: the demo capsule, rebuilt and validated again in fresh
+	// sandboxes, gives the report it carries — by archive and by id.
+	code, stdout, stderr = run(t, env, "capsule", "retest", archive, "--json")
+	require.Equal(t, 0, code, "%s\n%s", stdout, stderr)
+	var rt struct {
+		Same        bool   `json:"same"`
+		Capsule     string `json:"capsule"`
+		Status      string `json:"status"`
+		Differences []any  `json:"differences"`
+		Integrity   []any  `json:"integrity"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rt))
+	require.True(t, rt.Same)
+	require.Empty(t, rt.Differences)
+	require.Empty(t, rt.Integrity)
+	var m capsule.Manifest
+	require.NoError(t, json.Unmarshal(files[capsule.ManifestFile], &m))
+	require.Equal(t, m.Validation.Status, rt.Status, "the demo validates as it did")
+	code, stdout, stderr = run(t, env, "capsule", "retest", rt.Capsule)
+	require.Equal(t, 0, code, "%s\n%s", stdout, stderr)
+	require.Contains(t, stdout, "no difference")
+
+	// A tampered capsule: main.go now holds an access key (and, where Go
+	// runs in the sandbox, no longer compiles). The retest names the
+	// changed file and what the checks now find.
+	files["main.go"] = []byte("package main\n\nconst awsKey = \"AKIAQWERTYUIOPASDFGH\"\n\nfunc main() { undefinedCall() }\n")
+	buf.Reset()
+	require.NoError(t, capsule.WriteArchive(&buf, capsule.FormatZip, files, capsuleTime(t, files)))
+	require.NoError(t, os.WriteFile(bad, buf.Bytes(), 0o600))
+	code, stdout, stderr = run(t, env, "capsule", "retest", bad)
+	require.Equal(t, 1, code, "%s\n%s", stdout, stderr)
+	require.Contains(t, stdout, "INTEGRITY main.go: size")
+	require.Contains(t, stdout, "DIFFERS report overall status: capsule "+m.Validation.Status+", retest failed")
+	require.Regexp(t, `DIFFERS \S+ finding: capsule absent, retest main.go:3: .*\[aws-access-key-id\]`, stdout)
+	require.Contains(t, stderr, "the retest differs")
 }
 
 func capsuleTime(t *testing.T, files map[string][]byte) time.Time {

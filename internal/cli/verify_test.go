@@ -16,27 +16,21 @@ import (
 )
 
 // writeCapsule builds a small capsule signed by signer and writes it as a
-// zip; resign, when set, edits the manifest and signs it again with that
-// key (a forgery whose hashes and signature are all valid).
+// zip; resign, when set, edits main.go and builds the capsule again signed
+// with that key (a forgery whose hashes and signatures are all valid).
 func writeCapsule(t *testing.T, path string, signer *capsule.Signer, resign *capsule.Signer) {
 	t.Helper()
+	main := "package main\n\nfunc main() {}\n"
+	if resign != nil {
+		// A forger rebuilds the edited capsule and signs manifest and
+		// provenance with a key of their own.
+		main, signer = "package main\n\nfunc main() { steal() }\n", resign
+	}
 	c, err := capsule.Build(capsule.Input{ID: "cap-1", Version: 1, Name: "shortener", Description: "d", Request: "r", RequestID: "req-1",
-		Language: "go", Files: map[string][]byte{"main.go": []byte("package main\n\nfunc main() {}\n")},
+		Language: "go", Files: map[string][]byte{"main.go": []byte(main)},
 		Report: capsule.NotValidated("test"), CreatedAt: "2026-11-25T10:00:00Z"}, signer)
 	require.NoError(t, err)
 	files := c.Files
-	if resign != nil {
-		files["main.go"] = []byte("package main\n\nfunc main() { steal() }\n")
-		m := c.Manifest
-		for i := range m.Files {
-			if m.Files[i].Path == "main.go" {
-				m.Files[i].Size, m.Files[i].SHA256 = int64(len(files["main.go"])), capsule.Digest(files["main.go"])
-			}
-		}
-		raw, err := resign.Sign(&m)
-		require.NoError(t, err)
-		files[capsule.ManifestFile] = raw
-	}
 	var buf bytes.Buffer
 	require.NoError(t, capsule.WriteArchive(&buf, capsule.FormatZip, files, time.Unix(0, 0)))
 	require.NoError(t, os.WriteFile(path, buf.Bytes(), 0o600))

@@ -330,6 +330,8 @@ func (a *Activities) Reuse(ctx context.Context, in JobRef) (ReuseResult, error) 
 		switch f.Path {
 		case capsule.ReportFile:
 			report = f.Content
+		case capsule.SBOMFile, capsule.ProvenanceFile:
+			// The new capsule gets its own, naming its own files and request.
 		case capsule.ReadmeFile:
 			own, _, _ := strings.Cut(string(f.Content), "\n## QLP capsule\n")
 			files[f.Path] = []byte(strings.TrimRight(own, "\n") + "\n")
