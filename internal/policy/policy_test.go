@@ -121,7 +121,9 @@ func TestConfig(t *testing.T) {
 		wantErr string
 		check   func(policy.Config) bool
 	}{
-		{env: nil, check: func(c policy.Config) bool { return c.RequestThreshold == policy.High && c.OutputAction == policy.OutputFail }},
+		{env: nil, check: func(c policy.Config) bool {
+			return c.RequestThreshold == policy.High && c.OutputAction == policy.OutputFail
+		}},
 		{env: map[string]string{"QLP_POLICY_REQUEST_THRESHOLD": "medium", "QLP_POLICY_OUTPUT_ACTION": "review"}, check: func(c policy.Config) bool {
 			return c.RequestThreshold == policy.Medium && c.OutputAction == policy.OutputReview
 		}},
@@ -185,7 +187,7 @@ func moderationServer(t *testing.T, status int) (*httptest.Server, *[]string) {
 				"categories": map[string]bool{"harassment": false, "harassment/threatening": flag, "hate": false, "hate/threatening": false,
 					"illicit": false, "illicit/violent": false, "self-harm": false, "self-harm/intent": false, "self-harm/instructions": false,
 					"sexual": false, "sexual/minors": false, "violence": flag, "violence/graphic": false},
-				"category_scores": map[string]float64{"harassment/threatening": 0.93, "violence": 0.88},
+				"category_scores":              map[string]float64{"harassment/threatening": 0.93, "violence": 0.88},
 				"category_applied_input_types": map[string][]string{"violence": {"text"}},
 			}},
 		})
