@@ -323,12 +323,19 @@ func (p *Platform) startWorker(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The content policy's verdicts on generated files, on the worker's
+	// /metrics.
+	outputPolicyMetrics := policy.NewMetrics()
+	if err := pr.Registry.Register(outputPolicyMetrics); err != nil {
+		return err
+	}
 	acts := &workflow.Activities{
 		Store: p.Store, Models: router, Bus: p.Bus, Signer: p.Signer, Validator: p.validator,
 		Generator: capsule.Generator{QLPVersion: p.version, Provider: router.Provider, Models: router.Models(), Scripted: router.Scripted},
 		MaxTokens: router.MaxTokens, Temperature: router.Temperature, MaxTasks: p.Cfg.Workflow.MaxTasks,
 		DecomposerTier: p.Cfg.Workflow.DecomposerTier, Logger: p.Logger.With("component", "activities"),
 		Memory: p.Memory, Metrics: jobMetrics, Blobs: p.Blobs,
+		Policy: newPolicy(&p.Cfg), PolicyStore: p.Store, PolicyMetrics: outputPolicyMetrics,
 	}
 	p.worker = workflow.NewWorker(p.Engine.Client, acts, worker.Options{
 		MaxConcurrentActivityExecutionSize: 4 * p.Cfg.Workflow.MaxParallel,
