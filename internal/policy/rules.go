@@ -33,13 +33,15 @@ var technicalObject = regexp.MustCompile(`\b(process(es)?|subprocess(es)?|pid|pi
 
 // defensive: words that make talk of malware or phishing about detecting
 // or preventing it.
-var defensive = regexp.MustCompile(`\b(detect\w*|scanner|scans?|scanning|classif\w*|analy[sz]\w*|protect\w*|prevent\w*|defen[cs]\w*|against|quarantin\w*|remov\w*|block\w*|filter\w*|awareness|training|simulat\w*|honeypot|yara|sandbox\w*|recogni[sz]\w*|report\w*|flag\w*)\b`)
+var defensive = regexp.MustCompile(`\b(anti-?(virus|malware|phishing)|detect\w*|scanner|scans?|scanning|classif\w*|analy[sz]\w*|protect\w*|prevent\w*|defen[cs]\w*|against|quarantin\w*|remov\w*|block\w*|filter\w*|awareness|training|simulat\w*|honeypot|yara|sandbox\w*|recogni[sz]\w*|report\w*|flag\w*)\b`)
 
 const (
 	people      = `(my |the |a |his |her |their |our |your |all )?(wife|husband|girlfriend|boyfriend|neighbou?rs?|boss|teacher|president|people|person|someone|somebody|him|her|them|classmates?|co-?workers?|family|police|cops?|students?|judge|ex)`
 	groups      = `(jews|muslims|christians|blacks|whites|gays|lesbians|trans people|immigrants|refugees|women|arabs|asians|mexicans|hindus|sikhs|catholics)`
 	credentials = `(passwords?|credentials|login details|logins|session cookies|cookies|session tokens|auth tokens|api keys|private keys|credit card( numbers| details)?|bank details|2fa codes|otp codes|seed phrases?)`
-	malwareNoun = `(ransomware|keyloggers?|key loggers?|botnets?|rootkits?|trojans?|computer virus(es)?|worms?|spyware|info-?stealers?|password stealers?|remote access trojans?|cryptojackers?|wipers?|malware)`
+	// Not bare "worm", "trojan" or "wiper": snake games, history lessons
+	// and windscreens.
+	malwareNoun = `(ransomware|keyloggers?|key loggers?|botnets?|rootkits?|computer virus(es)?|computer worms?|network worms?|spyware|info-?stealers?|password stealers?|remote access trojans?|trojan malware|cryptojackers?|disk wipers?|malware)`
 )
 
 func re(s string) *regexp.Regexp { return regexp.MustCompile(s) }
@@ -54,7 +56,7 @@ var rules = []rule{
 
 	// Abuse: threats and insults aimed at a person, doxxing.
 	{name: "abuse.threat", category: Abuse, severity: High, confidence: 0.9,
-		re: re(`\b(i('ll| will| am going to|'m going to| want to)|we('ll| will))\s+(kill|hurt|rape|beat|stab|shoot|find)\s+you\b`)},
+		re: re(`\b(i('ll| will| am going to|'m going to| want to)|we('ll| will))\s+(kill|hurt|rape|beat|stab|shoot)\s+you\b`)},
 	{name: "abuse.doxxing", category: Abuse, severity: High, confidence: 0.85,
 		re: re(`\b(dox|doxx|doxing|doxxing)\s+(him|her|them|someone|somebody|people|a person|users|my \w+)\b|\b(find|publish|leak)\s+(the\s+)?(home address|personal info\w*)\s+of\s+` + people + `\b`)},
 	{name: "abuse.insult", category: Abuse, severity: Medium, confidence: 0.8,
@@ -77,7 +79,7 @@ var rules = []rule{
 
 	// Sexual content; with minors, always critical.
 	{name: "sexual.minors", category: Sexual, severity: Critical, confidence: 0.95,
-		re: re(`\b(sexual\w*|sex|nude|naked|porn\w*|erotic\w*)\b[^.\n]{0,30}\b(minors?|underage|(\d{1,2})[- ]year[- ]olds?|little (girls?|boys?))\b|\b(minors?|underage|little (girls?|boys?))\b[^.\n]{0,30}\b(sexual\w*|nude|naked|porn\w*|erotic\w*)\b`)},
+		re: re(`\b(sexual\w*|nude|naked|porn\w*|erotic\w*)\b[^.\n]{0,30}\b(minors?|underage|(\d{1,2})[- ]year[- ]olds?|little (girls?|boys?))\b|\b(minors?|underage|little (girls?|boys?))\b[^.\n]{0,30}\b(sexual\w*|nude|naked|porn\w*|erotic\w*)\b`)},
 	{name: "sexual.explicit", category: Sexual, severity: Medium, confidence: 0.8,
 		re: re(`\b(porn|pornographic|hardcore sex|explicit sex\w*|sexually explicit)\b`), guard: defensive},
 
@@ -98,7 +100,7 @@ var rules = []rule{
 		re:    re(`\b(steal\w*|harvest\w*|exfiltrat\w*|phish\w*|siphon\w*)\b[^.\n]{0,40}?\b` + credentials + `\b`),
 		guard: defensive},
 	{name: "credential_theft.capture", category: CredentialTheft, severity: High, confidence: 0.8,
-		re: re(`\b(dump\w*|sniff\w*|grab\w*|captur\w*|log\w*|record\w*|send\w*)\b[^.\n]{0,40}?\b` + credentials + `\b[^.\n]{0,40}?\b(victims?|other users|without (their|the user'?s|users'?) (knowledge|consent)|secretly|silently|lsass|to my server|remote server)\b`)},
+		re: re(`\b(dump\w*|sniff\w*|grab\w*|captur\w*|log\w*|record\w*|send\w*)\b[^.\n]{0,40}?\b` + credentials + `\b[^.\n]{0,40}?\b(victims?|other users|without (their|the user'?s|users'?) (knowledge|consent)|secretly|silently|lsass)\b`)},
 	{name: "credential_theft.phishing_page", category: CredentialTheft, severity: High, confidence: 0.85,
 		re:    re(`\b(phishing|fake login|credential harvesting)\s+(page|site|website|kit|email|form|campaign)\b|\b(clone|copy|mimic|imitate|spoof)\w*\s+(a |the )?\w*\s*(bank|paypal|google|microsoft|office 365|facebook|apple)?\s*login (page|form)\b[^.\n]{0,60}\b(capture|collect|send|steal|harvest)\w*`),
 		guard: defensive},
