@@ -12,7 +12,7 @@ type Metrics struct {
 // NewMetrics returns the policy's Prometheus series.
 func NewMetrics() *Metrics {
 	return &Metrics{violations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "qlp_policy_violations_total",
-		Help: "Texts the content policy blocked or flagged, by origin (request, check, output), category (the one that decided), severity and action (refused, failed, review, flagged)."},
+		Help: "Texts the content policy blocked or flagged, by origin (request, check, output), category (the one that decided), severity and action (refused, failed, review; flagged below the threshold; blocked or flagged for a check, which refuses nothing)."},
 		[]string{"origin", "category", "severity", "action"})}
 }
 

@@ -292,7 +292,7 @@ func Decide(findings []Finding, threshold Severity, t Tenant) Result {
 		r.Explanation = fmt.Sprintf("this tenant's content policy denies %s", joinCategories(r.Denied))
 	case len(r.Categories) > 0 && r.Severity >= threshold:
 		r.Result = OutcomeBlocked
-		r.Explanation = fmt.Sprintf("%s content of severity %s (the limit is below %s)", r.Categories[0], r.Severity, threshold)
+		r.Explanation = fmt.Sprintf("%s content of severity %s, at or above the blocking threshold %s", r.Categories[0], r.Severity, threshold)
 	case len(r.Categories) > 0:
 		r.Result = OutcomeFlagged
 		r.Explanation = fmt.Sprintf("%s content of severity %s, below the blocking threshold %s", joinCategories(r.Categories), r.Severity, threshold)
