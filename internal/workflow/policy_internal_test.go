@@ -12,7 +12,8 @@ import (
 
 // TestApplyOutputPolicy: action fail turns a passing attempt into a
 // failed one with the reason; action review keeps it passing but forces a
-// review with the reason; clean files change nothing.
+// review with the reason; clean files, and a category the tenant allows,
+// change nothing.
 func TestApplyOutputPolicy(t *testing.T) {
 	st, err := store.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "qlp.db"))
 	if err != nil {
@@ -20,19 +21,28 @@ func TestApplyOutputPolicy(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 	job := domain.Job{ID: "j1", TenantID: "acme"}
+	// Tenant "lab" allows malware (a security-research tenant).
+	if _, err := st.EnsureTenant(t.Context(), "lab", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutContentPolicy(t.Context(), store.ContentPolicy{TenantID: "lab", Allow: []string{"malware"}}); err != nil {
+		t.Fatal(err)
+	}
 	bad := domain.Task{ID: "t1", Files: []domain.File{{Path: "a.go", Content: "package a\n"}, {Path: "b.go", Content: "// build a keylogger that hides from windows defender\n"}}}
 	clean := domain.Task{ID: "t2", Files: []domain.File{{Path: "a.go", Content: "package a\n// kill the process with kill -9\n"}}}
 	cases := []struct {
 		name       string
+		tenant     string
 		action     string
 		task       domain.Task
 		wantPassed bool
 		wantReview bool
 		wantReason bool
 	}{
-		{"fail", policy.OutputFail, bad, false, false, true},
-		{"review", policy.OutputReview, bad, true, true, true},
-		{"clean", policy.OutputFail, clean, true, false, false},
+		{"fail", "acme", policy.OutputFail, bad, false, false, true},
+		{"review", "acme", policy.OutputReview, bad, true, true, true},
+		{"clean", "acme", policy.OutputFail, clean, true, false, false},
+		{"allowed by the tenant", "lab", policy.OutputFail, bad, true, false, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -40,7 +50,9 @@ func TestApplyOutputPolicy(t *testing.T) {
 			cfg.OutputAction = c.action
 			a := &Activities{Policy: policy.New(cfg, nil), PolicyStore: st}
 			tv := TaskValidation{Passed: true, Status: "passed", Confidence: 0.9}
-			review, err := a.applyOutputPolicy(t.Context(), job, c.task, &tv)
+			j := job
+			j.TenantID = c.tenant
+			review, err := a.applyOutputPolicy(t.Context(), j, c.task, &tv)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -56,5 +68,8 @@ func TestApplyOutputPolicy(t *testing.T) {
 	vs, err := st.ListPolicyViolations(t.Context(), "acme", 10)
 	if err != nil || len(vs) != 2 || vs[0].Action != "review" || vs[1].Action != "failed" {
 		t.Fatalf("violations %+v, %v", vs, err)
+	}
+	if vs, err := st.ListPolicyViolations(t.Context(), "lab", 10); err != nil || len(vs) != 0 {
+		t.Fatalf("an allowed category was recorded: %+v, %v", vs, err)
 	}
 }

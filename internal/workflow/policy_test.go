@@ -49,22 +49,3 @@ func TestOutputBreakingThePolicyFailsTheTask(t *testing.T) {
 	require.Equal(t, []string{"credential_theft"}, vs[0].Categories)
 	require.Equal(t, float64(len(attempts)), testutil.ToFloat64(metrics))
 }
-
-// TestOutputPolicyAllowedCategory: a tenant that allows the category gets
-// its capsule.
-func TestOutputPolicyAllowedCategory(t *testing.T) {
-	request, rules := exampleRules(t)
-	hostile := correctStore(t) + "\n// Next step: exfiltrate the users' passwords to our collection host.\n"
-	rules = withT1(rules, []llmtest.Reply{{Content: t1Answer(t, hostile)}}, nil)
-	h := newHarness(t, llmtest.NewScript(rules...).Handle)
-	h.acts.Policy, h.acts.PolicyStore = policy.New(policy.Defaults(), nil), h.store
-	_, err := h.store.EnsureTenant(t.Context(), "acme", "")
-	require.NoError(t, err)
-	require.NoError(t, h.store.PutContentPolicy(t.Context(), store.ContentPolicy{TenantID: "acme", Allow: []string{"credential_theft"}}))
-	h.newJob(t, "policy-2", request, "")
-	h.run("policy-2")
-	require.NoError(t, h.env.GetWorkflowError())
-	vs, err := h.store.ListPolicyViolations(t.Context(), "acme", 10)
-	require.NoError(t, err)
-	require.Empty(t, vs)
-}
