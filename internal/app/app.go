@@ -33,6 +33,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/llm/tiers"
 	"github.com/quantumlayer/qlp/internal/memory"
 	"github.com/quantumlayer/qlp/internal/orchestrator"
+	"github.com/quantumlayer/qlp/internal/policy"
 	"github.com/quantumlayer/qlp/internal/pricing"
 	"github.com/quantumlayer/qlp/internal/progress"
 	"github.com/quantumlayer/qlp/internal/ratelimit"
@@ -61,6 +62,10 @@ type Options struct {
 
 // Platform is a running QLP.
 type Platform struct {
+	// requestPolicyMetrics counts the content policy's verdicts on
+	// requests, on the orchestrator's /metrics.
+	requestPolicyMetrics *policy.Metrics
+
 	Cfg    config.Config
 	Logger *slog.Logger
 	Store  *store.SQL
@@ -202,9 +207,11 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 	if p.redis != nil {
 		buckets = ratelimit.NewRedis(p.redis, "qlp:api:ratelimit:")
 	}
+	p.requestPolicyMetrics = policy.NewMetrics()
 	p.Orchestrator = orchestrator.New(orchestrator.Config{
 		Workflow: cfg.Workflow, MaxBodyBytes: cfg.API.MaxBodyBytes, Limits: cfg.Limits, PublicURL: cfg.API.PublicURL, Version: opts.Version,
 	}, orchestrator.Deps{Store: p.Store, Temporal: tc, Bus: p.Bus, Costs: p.Costs, Budgets: p.Budget, Blobs: p.Blobs, Buckets: buckets,
+		Policy: newPolicy(&cfg), PolicyMetrics: p.requestPolicyMetrics,
 		Audit: p.Store, Logger: logger.With("component", "orchestrator")})
 	p.remoteReady = map[string]httpx.Check{}
 	for _, name := range plan.Remote {
@@ -321,12 +328,19 @@ func (p *Platform) startWorker(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The content policy's verdicts on generated files, on the worker's
+	// /metrics.
+	outputPolicyMetrics := policy.NewMetrics()
+	if err := pr.Registry.Register(outputPolicyMetrics); err != nil {
+		return err
+	}
 	acts := &workflow.Activities{
 		Store: p.Store, Models: router, Bus: p.Bus, Signer: p.Signer, Validator: p.validator,
 		Generator: capsule.Generator{QLPVersion: p.version, Provider: router.Provider, Models: router.Models(), Scripted: router.Scripted},
 		MaxTokens: router.MaxTokens, Temperature: router.Temperature, MaxTasks: p.Cfg.Workflow.MaxTasks,
 		DecomposerTier: p.Cfg.Workflow.DecomposerTier, Logger: p.Logger.With("component", "activities"),
 		Memory: p.Memory, Metrics: jobMetrics, Blobs: p.Blobs,
+		Policy: newPolicy(&p.Cfg), PolicyStore: p.Store, PolicyMetrics: outputPolicyMetrics,
 	}
 	p.worker = workflow.NewWorker(p.Engine.Client, acts, worker.Options{
 		MaxConcurrentActivityExecutionSize: 4 * p.Cfg.Workflow.MaxParallel,
@@ -491,6 +505,7 @@ func (p *Platform) Authenticator(extra ...auth.Authenticator) auth.Authenticator
 // carries the budget guard's decisions when no model runs here.
 func (p *Platform) readyChecks() {
 	pr := p.probes[Orchestrator]
+	pr.Registry.MustRegister(p.requestPolicyMetrics)
 	if p.Budget != nil && p.Router == nil {
 		pr.Registry.MustRegister(p.Budget)
 	}

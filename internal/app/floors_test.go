@@ -45,6 +45,7 @@ var floors = map[string]int{
 	"internal/blob":            2,
 	"internal/pricing":         2,
 	"internal/redisx":          2,
+	"internal/policy":          2,
 	"internal/domain":          1,
 	"internal/sandbox/jail":    2,
 	"internal/sandbox/seccomp": 2,

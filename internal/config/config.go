@@ -22,6 +22,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/logx"
 	"github.com/quantumlayer/qlp/internal/memory"
 	"github.com/quantumlayer/qlp/internal/orchestrator"
+	"github.com/quantumlayer/qlp/internal/policy"
 	"github.com/quantumlayer/qlp/internal/pricing"
 	"github.com/quantumlayer/qlp/internal/redisx"
 	"github.com/quantumlayer/qlp/internal/sandbox"
@@ -88,6 +89,7 @@ type Config struct {
 	Backup       backup.Config
 	OIDC         auth.OIDCConfig
 	Limits       orchestrator.Limits
+	Policy       policy.Config
 }
 
 // Defaults returns the embedded-mode defaults.
@@ -110,6 +112,7 @@ func Defaults() Config {
 		Blob:       blob.Defaults(),
 		Backup:     backup.Defaults(),
 		OIDC:       auth.OIDCDefaults(),
+		Policy:     policy.Defaults(),
 	}
 }
 
@@ -174,6 +177,7 @@ func (c *Config) Settings() []settings.Setting {
 	}
 	s = append(s, c.Workflow.Settings()...)
 	s = append(s, c.Limits.Settings()...)
+	s = append(s, c.Policy.Settings()...)
 	s = append(s, c.Store.Settings()...)
 	s = append(s, c.Redis.Settings()...)
 	s = append(s, c.Temporal.Settings()...)
@@ -246,6 +250,9 @@ func (c *Config) ValidateCore() error {
 		return bad("api.max_body_bytes", "%d is too small (at least 1024)", c.API.MaxBodyBytes)
 	}
 	if err := c.Workflow.Validate(); err != nil {
+		return err
+	}
+	if err := c.Policy.Validate(); err != nil {
 		return err
 	}
 	if err := c.Limits.Validate(); err != nil {

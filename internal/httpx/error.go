@@ -25,7 +25,11 @@ type Error struct {
 	// its value, so that a client can tell which budget it ran out of.
 	Limit      string
 	LimitValue int64
-	Err        error // private cause
+	// Category and Severity name what the content policy refused (see
+	// [ContentPolicy]).
+	Category string
+	Severity string
+	Err      error // private cause
 }
 
 func (e *Error) Error() string {
@@ -82,6 +86,13 @@ func OverLimit(status int, name string, value int64, retryAfterSeconds int, form
 	return &Error{Status: status, Code: code, Limit: name, LimitValue: value, RetryAfter: retryAfterSeconds, Message: fmt.Sprintf(format, args...)}
 }
 
+// ContentPolicy reports a request the content policy refused: 422, with
+// the category that decided and its severity in the body.
+func ContentPolicy(category, severity, format string, args ...any) *Error {
+	return &Error{Status: http.StatusUnprocessableEntity, Code: "content_policy_violation", Category: category, Severity: severity,
+		Message: fmt.Sprintf(format, args...)}
+}
+
 // Unavailable reports a dependency that cannot serve right now.
 func Unavailable(err error, format string, args ...any) *Error {
 	return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: fmt.Sprintf(format, args...), Err: err}
@@ -99,6 +110,10 @@ type ErrorBody struct {
 	// RetryAfter repeats the Retry-After header (seconds) in the body.
 	RetryAfter int    `json:"retry_after,omitempty"`
 	RequestID  string `json:"request_id,omitempty"`
+	// Category and Severity name what a content_policy_violation (422)
+	// refused; see docs/security.md, "Content policy".
+	Category string `json:"category,omitempty"`
+	Severity string `json:"severity,omitempty"`
 }
 
 // AsError converts any error into an *Error. A service this one calls

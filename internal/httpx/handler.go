@@ -84,7 +84,7 @@ func WriteError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 		w.Header().Set("Retry-After", strconv.Itoa(he.RetryAfter))
 	}
 	WriteJSON(w, he.Status, ErrorBody{Error: he.Message, Code: he.Code, Field: he.Field,
-		Limit: he.Limit, LimitValue: he.LimitValue, RetryAfter: he.RetryAfter, RequestID: rid})
+		Limit: he.Limit, LimitValue: he.LimitValue, RetryAfter: he.RetryAfter, RequestID: rid, Category: he.Category, Severity: he.Severity})
 }
 
 // BodyLimit names the body size limit in a 413's body; its setting is

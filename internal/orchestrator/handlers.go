@@ -62,6 +62,10 @@ func (s *Service) routes() []route {
 		{"GET", "/api/v2/review-policy", s.handleReviewPolicy, read},
 		{"PUT", "/api/v2/review-policy", s.handleReviewPolicyPut, admin},
 		{"GET", "/api/v2/audit", s.handleAudit, admin},
+		{"POST", "/api/v2/hap/check", s.handleHAPCheck, submit},
+		{"GET", "/api/v2/content-policy", s.handleContentPolicy, read},
+		{"PUT", "/api/v2/content-policy", s.handleContentPolicyPut, admin},
+		{"GET", "/api/v2/content-policy/violations", s.handleViolations, admin},
 		{"GET", "/openapi.json", s.handleOpenAPI, ""},
 	}
 }

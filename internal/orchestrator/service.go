@@ -25,6 +25,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/domain"
 	"github.com/quantumlayer/qlp/internal/httpx"
+	"github.com/quantumlayer/qlp/internal/policy"
 	"github.com/quantumlayer/qlp/internal/progress"
 	"github.com/quantumlayer/qlp/internal/ratelimit"
 	"github.com/quantumlayer/qlp/internal/store"
@@ -67,8 +68,13 @@ type Deps struct {
 	Buckets ratelimit.Buckets
 	// Audit records state-changing calls and answers /api/v2/audit; nil
 	// keeps no audit log.
-	Audit  AuditLog
-	Logger *slog.Logger
+	Audit AuditLog
+	// Policy checks requests against the content policy; nil checks
+	// nothing (and POST /api/v2/hap/check answers 501). PolicyMetrics
+	// counts what it finds.
+	Policy        *policy.Checker
+	PolicyMetrics *policy.Metrics
+	Logger        *slog.Logger
 }
 
 // Service is the orchestrator.
@@ -82,7 +88,10 @@ type Service struct {
 	blobs   blob.Store
 	audit   AuditLog
 	buckets ratelimit.Buckets
-	logger  *slog.Logger
+	policy  *policy.Checker
+	// policyMetrics may be nil (counts nothing).
+	policyMetrics *policy.Metrics
+	logger        *slog.Logger
 }
 
 // New returns a service.
@@ -94,7 +103,7 @@ func New(cfg Config, d Deps) *Service {
 		d.Buckets = ratelimit.NewMemory(nil)
 	}
 	return &Service{cfg: cfg, store: d.Store, tc: d.Temporal, bus: d.Bus, costs: d.Costs, budgets: d.Budgets, blobs: d.Blobs,
-		buckets: d.Buckets, audit: d.Audit, logger: d.Logger}
+		buckets: d.Buckets, audit: d.Audit, policy: d.Policy, policyMetrics: d.PolicyMetrics, logger: d.Logger}
 }
 
 // Limits on request text.
@@ -179,6 +188,9 @@ func (s *Service) Submit(ctx context.Context, tenantID string, r SubmitRequest) 
 		return domain.Job{}, false, err
 	}
 	if _, err := s.jobPolicy(ctx, tenantID, r.Metadata); err != nil {
+		return domain.Job{}, false, err
+	}
+	if err := s.checkRequest(ctx, tenantID, r); err != nil {
 		return domain.Job{}, false, err
 	}
 	// The job key is unique across tenants; the request id only within

@@ -37,4 +37,9 @@ type Store interface {
 	DecideReview(ctx context.Context, id, status, comment, decidedBy string, at time.Time) error
 	GetReviewPolicy(ctx context.Context, tenantID string) (store.ReviewPolicy, error)
 	PutReviewPolicy(ctx context.Context, p store.ReviewPolicy) error
+
+	GetContentPolicy(ctx context.Context, tenantID string) (store.ContentPolicy, error)
+	PutContentPolicy(ctx context.Context, p store.ContentPolicy) error
+	RecordPolicyViolation(ctx context.Context, v store.PolicyViolation) (store.PolicyViolation, error)
+	ListPolicyViolations(ctx context.Context, tenantID string, limit int) ([]store.PolicyViolation, error)
 }

@@ -328,6 +328,7 @@ type Store interface {
 	ListEvents(ctx context.Context, jobID string, afterID int64, limit int) ([]Event, error)
 
 	Loop
+	Policies
 
 	// Driver names the backend: "sqlite" or "postgres".
 	Driver() string

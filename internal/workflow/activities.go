@@ -20,6 +20,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/llm"
 	"github.com/quantumlayer/qlp/internal/llm/tiers"
 	"github.com/quantumlayer/qlp/internal/memory"
+	"github.com/quantumlayer/qlp/internal/policy"
 	"github.com/quantumlayer/qlp/internal/pricing"
 	"github.com/quantumlayer/qlp/internal/progress"
 	"github.com/quantumlayer/qlp/internal/store"
@@ -50,9 +51,16 @@ type Activities struct {
 	// Blobs keeps the archive of every capsule version a job creates (in
 	// capsule.DefaultFormat), which the orchestrator then serves; nil
 	// keeps none and downloads build every archive.
-	Blobs  blob.Store
-	Logger *slog.Logger
-	Now    func() time.Time
+	Blobs blob.Store
+	// Policy checks every attempt's files against the content policy
+	// before they can reach a capsule; nil checks nothing. PolicyStore
+	// holds tenants' policies and the violations; PolicyMetrics (may be
+	// nil) counts them.
+	Policy        *policy.Checker
+	PolicyStore   PolicyStore
+	PolicyMetrics *policy.Metrics
+	Logger        *slog.Logger
+	Now           func() time.Time
 }
 
 func (a *Activities) now() time.Time {

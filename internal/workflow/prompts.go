@@ -18,16 +18,19 @@ var promptFS embed.FS
 // PromptVersions names the prompt file used for each role; the manifest
 // records them as provenance.
 var PromptVersions = map[string]string{
-	"decomposer":  "decomposer.v1",
-	"coder":       "coder.v1",
-	"test_writer": "test_writer.v1",
-	"fixer":       "fixer.v3",
-	"reviewer":    "reviewer.v1",
+	"decomposer":  "decomposer.v2",
+	"coder":       "coder.v2",
+	"test_writer": "test_writer.v2",
+	"fixer":       "fixer.v4",
+	"reviewer":    "reviewer.v2",
 }
 
 var prompts = func() map[string]*template.Template {
 	out := map[string]*template.Template{}
-	funcs := template.FuncMap{"join": strings.Join}
+	// data and dataRule are bound per call by renderPrompt (fence.go);
+	// these only declare them for parsing.
+	funcs := template.FuncMap{"join": strings.Join, "similarPlan": similarPlan,
+		"data": func(label, text string) (string, error) { return "", errUnbound }, "dataRule": func() string { return "" }}
 	for role, version := range PromptVersions {
 		t := template.Must(template.New(version).Funcs(funcs).ParseFS(promptFS, "prompts/"+version+".tmpl"))
 		for _, part := range []string{"system", "user"} {
@@ -45,6 +48,10 @@ func renderPrompt(role string, data any) ([]llm.Message, error) {
 	t, ok := prompts[role]
 	if !ok {
 		return nil, fmt.Errorf("workflow: no prompt for role %q", role)
+	}
+	t, err := fenced(t, data)
+	if err != nil {
+		return nil, fmt.Errorf("workflow: render %s prompt: %w", role, err)
 	}
 	var sys, user bytes.Buffer
 	if err := t.ExecuteTemplate(&sys, "system", data); err != nil {

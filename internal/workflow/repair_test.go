@@ -86,7 +86,7 @@ func TestFixerReceivesTheFailingTestAndTheSecondAttemptPasses(t *testing.T) {
 	require.Len(t, attempts, 2)
 	require.Equal(t, store.AttemptFailed, attempts[0].Status)
 	require.Equal(t, "coder", attempts[0].Role)
-	require.Equal(t, "coder.v1", attempts[0].PromptVersion)
+	require.Equal(t, "coder.v2", attempts[0].PromptVersion)
 	require.Contains(t, attempts[0].Failures, "TestValidate")
 	require.Equal(t, store.AttemptPassed, attempts[1].Status)
 	require.Equal(t, "fixer", attempts[1].Role)
@@ -208,7 +208,7 @@ func TestFixerDeletesAStrayFile(t *testing.T) {
 	require.Contains(t, attempts[0].Failures, "found packages")
 	require.Contains(t, attempts[0].Failures, "stray.go")
 	require.Equal(t, "fixer", attempts[1].Role)
-	require.Equal(t, "fixer.v3", attempts[1].PromptVersion)
+	require.Equal(t, "fixer.v4", attempts[1].PromptVersion)
 	require.Equal(t, store.AttemptPassed, attempts[1].Status)
 	require.Equal(t, []string{"shortener/stray.go"}, attempts[1].Deleted, "the deletion is recorded in the attempt")
 	for _, f := range attempts[1].Files {

@@ -207,6 +207,10 @@ func (a *Activities) ValidateTask(ctx context.Context, in TaskInput) (TaskValida
 			}
 		}
 	}
+	forceReview, err := a.applyOutputPolicy(ctx, job, task, &tv)
+	if err != nil {
+		return TaskValidation{}, err
+	}
 	att.ValidationStatus, att.Failures, att.Fingerprint = tv.Status, tv.Failures, tv.Fingerprint
 	if tv.Status != "not_validated" {
 		conf := tv.Confidence
@@ -232,7 +236,7 @@ func (a *Activities) ValidateTask(ctx context.Context, in TaskInput) (TaskValida
 			}
 		}
 	}
-	if reviewDue(in.ReviewThreshold, tv) {
+	if forceReview || reviewDue(in.ReviewThreshold, tv) {
 		tv.NeedsReview = true
 		return tv, nil
 	}

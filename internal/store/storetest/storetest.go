@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -79,6 +81,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"budgets", testBudgets},
 		{"budget alerts", testBudgetAlerts},
 		{"review policies", testReviewPolicies},
+		{"content policies", testContentPolicies},
+		{"policy violations", testPolicyViolations},
 		{"events", testEvents},
 		{"concurrent writers", testConcurrent},
 		{"attempts", testAttempts},
@@ -872,4 +876,58 @@ func testCapsuleChecks(t *testing.T, s store.Store) {
 	got, err = s.GetCapsuleCheck(ctx(t), "j1", 1)
 	require.NoError(t, err)
 	require.Equal(t, "passed", got.Status)
+}
+
+func testContentPolicies(t *testing.T, s store.Store) {
+	mustTenant(t, s, "acme")
+	p, err := s.GetContentPolicy(ctx(t), "acme")
+	if err != nil || len(p.Allow) != 0 || len(p.Deny) != 0 {
+		t.Fatalf("unset policy = %+v, %v", p, err)
+	}
+	want := store.ContentPolicy{TenantID: "acme", Allow: []string{"malware"}, Deny: []string{"profanity", "sexual"}, UpdatedBy: "key1"}
+	if err := s.PutContentPolicy(ctx(t), want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetContentPolicy(ctx(t), "acme")
+	if err != nil || !reflect.DeepEqual(got.Allow, want.Allow) || !reflect.DeepEqual(got.Deny, want.Deny) || got.UpdatedBy != "key1" || got.UpdatedAt.IsZero() {
+		t.Fatalf("got %+v, %v; want %+v", got, err, want)
+	}
+	if err := s.PutContentPolicy(ctx(t), store.ContentPolicy{TenantID: "acme", Allow: []string{}, Deny: []string{}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.GetContentPolicy(ctx(t), "acme"); len(got.Allow)+len(got.Deny) != 0 {
+		t.Fatalf("cleared policy = %+v", got)
+	}
+	if err := s.PutContentPolicy(ctx(t), store.ContentPolicy{TenantID: "acme", Allow: []string{"a,b"}}); err == nil {
+		t.Fatal("a name with a comma was stored")
+	}
+}
+
+func testPolicyViolations(t *testing.T, s store.Store) {
+	mustTenant(t, s, "acme")
+	mustTenant(t, s, "other")
+	v := store.PolicyViolation{TenantID: "acme", UserID: "u", Kind: "user_request", Origin: "request", Severity: "high",
+		Categories: []string{"malware", "credential_theft"}, Action: "refused", ContentSHA256: strings.Repeat("ab", 32), Explanation: "malware content"}
+	first, err := s.RecordPolicyViolation(ctx(t), v)
+	if err != nil || first.ID == 0 {
+		t.Fatalf("record = %+v, %v", first, err)
+	}
+	v.JobID, v.TaskID, v.Origin, v.Action = "job1", "t1", "output", "failed"
+	second, err := s.RecordPolicyViolation(ctx(t), v)
+	if err != nil || second.ID <= first.ID {
+		t.Fatalf("second = %+v, %v", second, err)
+	}
+	if _, err := s.RecordPolicyViolation(ctx(t), store.PolicyViolation{TenantID: "acme"}); err == nil {
+		t.Fatal("an incomplete violation was recorded")
+	}
+	got, err := s.ListPolicyViolations(ctx(t), "acme", 10)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("list = %+v, %v", got, err)
+	}
+	if got[0].ID != second.ID || got[0].JobID != "job1" || !reflect.DeepEqual(got[1].Categories, []string{"malware", "credential_theft"}) || got[1].CreatedAt.IsZero() {
+		t.Fatalf("list = %+v", got)
+	}
+	if other, err := s.ListPolicyViolations(ctx(t), "other", 10); err != nil || len(other) != 0 {
+		t.Fatalf("another tenant sees %+v, %v", other, err)
+	}
 }
