@@ -218,8 +218,11 @@ func (r *Runner) runTask(ctx context.Context, t Task, o Options) (TaskResult, *c
 	}
 	// Grade the project as delivered, with the hidden tests added: QLP's
 	// own files are not part of it.
-	delete(files, capsule.ManifestFile)
-	delete(files, capsule.ReportFile)
+	for p := range files {
+		if capsule.OwnFile(p) {
+			delete(files, p)
+		}
+	}
 	for p, c := range t.HiddenTests {
 		files[p] = []byte(c)
 	}
