@@ -55,3 +55,18 @@ type CIRun struct {
 type CI interface {
 	CIStatus(ctx context.Context, pr PullRequest, sha string) (CIStatus, error)
 }
+
+// CIEvent is a forge's webhook, its signature already checked, saying the
+// CI state of a commit changed.
+type CIEvent struct {
+	Forge string  `json:"forge"`
+	Repo  string  `json:"repo"`
+	SHA   string  `json:"sha"`
+	State CIState `json:"state"`
+}
+
+// CIWaker is told of CI events received by webhook so that the delivery
+// rounds waiting on that commit look at once instead of at their next poll.
+type CIWaker interface {
+	WakeCI(ctx context.Context, ev CIEvent) error
+}
