@@ -106,6 +106,11 @@ func (r *Local) execute(ctx context.Context, p *prepared, res *Result, onOutput 
 			if err := cg.add(pid); err != nil {
 				stop("error")
 				_ = l.cmd.Wait()
+				if errors.Is(err, syscall.ESRCH) {
+					// The launcher ended before it could be confined: what
+					// it said on stderr is the reason, not the cgroup.
+					return fmt.Errorf("%w: the sandbox ended as it started: %s", errLaunch, strings.TrimSpace(diag.String()))
+				}
 				return err
 			}
 		}

@@ -368,6 +368,29 @@ func (r *Local) goCacheSeed(ctx context.Context) (string, error) {
 	}
 }
 
+// reachable says why the sandbox user could not reach dir, when it runs as
+// another uid than the service: a seed under a directory others cannot
+// search (mktemp -d makes 0700 ones) would make every run that binds it
+// fail to start, so such a seed is refused up front, with the fix named.
+func (r *Local) reachable(dir string) error {
+	if r.hostUID < 0 || r.cfg.Backend == BackendUnsafeLocal {
+		return nil
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	for d := filepath.Dir(abs); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err == nil && fi.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("%s cannot be reached by the sandbox user (uid %d): %s is not searchable by others; run chmod o+x %s or set QLP_SANDBOX_GO_CACHE_SEED_DIR to another directory", dir, r.hostUID, d, d)
+		}
+		if d == filepath.Dir(d) {
+			return nil
+		}
+	}
+}
+
 // seedDir is where seeds are kept: GoCacheSeedDir; else, as root,
 // /var/cache/qlp (the sandbox uid must be able to traverse the path to the
 // seed it binds, which root's home does not let it), or qlp's directory in
@@ -434,6 +457,10 @@ func (r *Local) buildGoCacheSeed(ctx context.Context) {
 		fmt.Fprintf(h, "%s\n%d\n%s", name, len(files[name]), files[name])
 	}
 	root := r.seedDir()
+	if err := r.reachable(root); err != nil {
+		r.goSeedErr = fmt.Errorf("sandbox: seed go build cache: %w", err)
+		return
+	}
 	final := filepath.Join(root, hex.EncodeToString(h.Sum(nil))[:16])
 	if _, err := os.Stat(filepath.Join(final, seedComplete)); err == nil {
 		r.goSeed = final

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -131,5 +132,55 @@ func TestGoSeedIsKeptForTheNextRunner(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(third.goSeed, seedComplete)); err != nil {
 		t.Fatalf("the rebuilt seed has no completion mark: %v", err)
+	}
+}
+
+// TestSeedDirMustBeReachable: a seed directory the sandbox user cannot
+// reach (under a 0700 directory, as mktemp -d makes) is refused with the
+// fix named, instead of every run that binds it failing to start.
+func TestSeedDirMustBeReachable(t *testing.T) {
+	closed := t.TempDir()
+	if err := os.Chmod(closed, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	open := filepath.Join(t.TempDir(), "open")
+	if err := os.MkdirAll(filepath.Join(open, "seeds"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// t.TempDir's own parents are 0700: open them up for this case.
+	for d := open; d != filepath.Dir(d); d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm()&0o001 == 0 {
+			if err := os.Chmod(d, fi.Mode().Perm()|0o011); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	tests := []struct {
+		name    string
+		uid     int
+		backend string
+		dir     string
+		wantErr string
+	}{
+		{"closed parent, other uid", 65534, BackendBwrap, filepath.Join(closed, "seeds"), "chmod o+x " + closed},
+		{"open parents, other uid", 65534, BackendBwrap, filepath.Join(open, "seeds"), ""},
+		{"closed parent, own uid", -1, BackendBwrap, filepath.Join(closed, "seeds"), ""},
+		{"closed parent, unsafe-local", 65534, BackendUnsafeLocal, filepath.Join(closed, "seeds"), ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &Local{hostUID: tc.uid, cfg: Config{Backend: tc.backend}}
+			err := r.reachable(tc.dir)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("reachable(%s) = %v, want nil", tc.dir, err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("reachable(%s) = %v, want an error naming %q", tc.dir, err, tc.wantErr)
+			}
+		})
 	}
 }

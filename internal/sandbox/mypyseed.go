@@ -136,6 +136,9 @@ func (r *Local) buildMypySeed(ctx context.Context) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "qlp mypy cache seed v1\n%s\n%s\n%s\n%s", lang.Version, version, strings.Join(MypyFlags(), " "), mypySeedSource)
 	root := r.seedDir()
+	if err := r.reachable(root); err != nil {
+		return "", fmt.Errorf("sandbox: seed mypy cache: %w", err)
+	}
 	final := filepath.Join(root, "mypy-"+hex.EncodeToString(h.Sum(nil))[:16])
 	if _, err := os.Stat(filepath.Join(final, seedComplete)); err == nil {
 		r.logger.Info("mypy cache seed reused", "dir", final)
