@@ -54,6 +54,9 @@ type Proc struct {
 	args []string
 	env  []string
 	dir  string // working directory
+	// cleanup, when set, runs after the process ends and before it starts
+	// (a container runc started outlives a killed runc).
+	cleanup func()
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -66,6 +69,9 @@ func (p *Proc) Start() error {
 	defer p.mu.Unlock()
 	if p.cmd != nil {
 		return fmt.Errorf("%s is already running", p.Name)
+	}
+	if p.cleanup != nil {
+		p.cleanup()
 	}
 	f, err := os.OpenFile(p.LogPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -109,6 +115,9 @@ func (p *Proc) signal(sig syscall.Signal, grace time.Duration) {
 	case <-time.After(grace):
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
+	}
+	if p.cleanup != nil {
+		p.cleanup()
 	}
 }
 
@@ -229,10 +238,12 @@ func moduleRoot(ctx context.Context) (string, error) {
 	return filepath.Dir(mod), nil
 }
 
-// buildQLP builds the qlp command into dir.
+// buildQLP builds the qlp command into dir, as deploy/image/build.sh
+// builds the image's (static, trimmed paths), so that the image built for
+// the tests reuses it and every process runs the same build.
 func buildQLP(ctx context.Context, dir string) (string, error) {
 	bin := filepath.Join(dir, "qlp")
-	if _, err := run(ctx, "", nil, "go", "build", "-o", bin, "github.com/quantumlayer/qlp/cmd/qlp"); err != nil {
+	if _, err := run(ctx, "", []string{"CGO_ENABLED=0"}, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "github.com/quantumlayer/qlp/cmd/qlp"); err != nil {
 		return "", err
 	}
 	return bin, nil
@@ -350,10 +361,34 @@ func (tp *Topology) StartProc(ctx context.Context, name string) error {
 	if p.URL == "" {
 		return nil
 	}
+	// A process that exits while we wait has failed to start: say so at
+	// once, with its log, instead of waiting out ctx.
+	p.mu.Lock()
+	done := p.done
+	p.mu.Unlock()
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-done:
+			cancel()
+		case <-wctx.Done():
+		}
+	}()
+	var err error
 	if strings.HasPrefix(p.URL, "tcp://") {
-		return waitPort(ctx, strings.TrimPrefix(p.URL, "tcp://"))
+		err = waitPort(wctx, strings.TrimPrefix(p.URL, "tcp://"))
+	} else {
+		err = WaitReady(wctx, p.URL)
 	}
-	if err := WaitReady(ctx, p.URL); err != nil {
+	select {
+	case <-done:
+		if err != nil {
+			return fmt.Errorf("%s exited before it was ready:\n%s", name, p.Tail(40))
+		}
+	default:
+	}
+	if err != nil {
 		return fmt.Errorf("%s: %w\n%s", name, err, p.Tail(40))
 	}
 	return nil
@@ -404,6 +439,10 @@ type Options struct {
 	// EditNginx, when set, changes deploy/nginx/qlp.conf before nginx
 	// starts (a benchmark raises the per-client rate limit with it).
 	EditNginx func(conf string) string
+	// SandboxImage, when set, is a qlp image ("layout:tag", see
+	// BuildImage) the sandbox service runs from, with runc, instead of the
+	// binary built for the other processes.
+	SandboxImage string
 }
 
 // Start starts the whole topology under dir, which Close removes.
@@ -512,7 +551,17 @@ func Start(ctx context.Context, dir string, opts Options) (_ *Topology, err erro
 	tp.Order = []string{"redis", "s3"}
 
 	tp.add("temporal", "tcp://"+addr("temporal"), envFor("temporal", "QLP_TEMPORAL_ADDRESS=", fmt.Sprintf("QLP_TEMPORAL_PORT=%d", ports["temporal"]), "QLP_TEMPORAL_LOG_LEVEL=warn"), "temporal")
-	tp.add("sandbox", url("sandbox"), envFor("sandbox", "QLP_SANDBOX_ADDR="+addr("sandbox")), "serve", "sandbox")
+	if opts.SandboxImage == "" {
+		tp.add("sandbox", url("sandbox"), envFor("sandbox", "QLP_SANDBOX_ADDR="+addr("sandbox")), "serve", "sandbox")
+	} else {
+		p, err := tp.imageProc(ctx, "sandbox", url("sandbox"), opts.SandboxImage, filepath.Join(dir, "sandbox", "data"),
+			envFor("sandbox", "QLP_SANDBOX_ADDR="+addr("sandbox")), "serve", "sandbox")
+		if err != nil {
+			return nil, err
+		}
+		tp.Procs[p.Name] = p
+		tp.Order = append(tp.Order, p.Name)
+	}
 	tp.add("memory", url("memory"), envFor("memory", "QLP_MEMORY_ADDR="+addr("memory")), "serve", "memory")
 	tp.add("validation", url("validation"), envFor("validation", "QLP_VALIDATION_ADDR="+addr("validation")), "serve", "validation")
 	tp.add("agents", url("agents"), envFor("agents", "QLP_AGENTS_ADDR="+addr("agents")), "serve", "agents")

@@ -2,10 +2,13 @@ package topology
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,15 +39,32 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+		// The sandbox service runs from the qlp image, built here with
+		// deploy/image/build.sh as operators build it (with the Python
+		// toolchain only: the tests' jobs are Python, and the others take
+		// minutes to install).
+		// QLP_TEST_IMAGE ("layout:tag") tests an image built before
+		// instead, e.g. a release candidate.
 		start := time.Now()
-		shared, err = Start(ctx, dir, Options{})
+		image := os.Getenv("QLP_TEST_IMAGE")
+		if image == "" {
+			image, err = BuildImage(ctx, dir, "python")
+		}
+		if err != nil {
+			cancel()
+			fmt.Fprintf(os.Stderr, "topology: %v\n", err)
+			os.Exit(1)
+		}
+		fmt.Fprintf(os.Stderr, "topology: image %s built in %s\n", image, time.Since(start).Round(time.Millisecond))
+		start = time.Now()
+		shared, err = Start(ctx, dir, Options{SandboxImage: image})
 		cancel()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "topology: start: %v\n", err)
 			os.Exit(1)
 		}
-		fmt.Fprintf(os.Stderr, "topology: %d processes up in %s\n", len(shared.Order), time.Since(start).Round(time.Millisecond))
+		fmt.Fprintf(os.Stderr, "topology: %d processes up in %s (the sandbox from the image)\n", len(shared.Order), time.Since(start).Round(time.Millisecond))
 	}
 	code := m.Run()
 	if shared != nil {
@@ -56,7 +76,7 @@ func TestMain(m *testing.M) {
 // missingTools names what the topology needs and this machine lacks.
 func missingTools() error {
 	var errs []error
-	for _, tool := range []string{"bwrap", "redis-server", "versitygw", "go"} {
+	for _, tool := range []string{"bwrap", "redis-server", "versitygw", "go", "mmdebstrap", "umoci", "runc"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			errs = append(errs, fmt.Errorf("%s not found", tool))
 		}
@@ -276,4 +296,43 @@ func TestStreamResumesOnAnotherReplica(t *testing.T) {
 	}))
 	tp.requireCompletedOnce(ctx, t, "acme", one.WorkflowID, seen)
 	require.Equal(t, 1, j.Calls("decomposer"), "the job was planned once")
+}
+
+// TestSandboxRunsFromTheImage: the sandbox service is the image's, not the
+// binary the other processes run: runc holds its container, and the
+// languages it found are the image's (built with Python's toolchain only),
+// not this machine's, which has Go and more.
+func TestSandboxRunsFromTheImage(t *testing.T) {
+	tp := topology(t)
+	if tp.Procs["sandbox"].bin != "runc" {
+		t.Fatalf("the sandbox runs %s, not runc", tp.Procs["sandbox"].bin)
+	}
+	out, err := exec.CommandContext(t.Context(), "runc", "--root", filepath.Join(tp.dir, "runc"), "list", "--format", "json").Output()
+	require.NoError(t, err)
+	var containers []struct {
+		ID     string `json:"id"`
+		Status string `json:"status"`
+		Bundle string `json:"bundle"`
+	}
+	require.NoError(t, json.Unmarshal(out, &containers))
+	require.Len(t, containers, 1, "runc list: %s", out)
+	require.Equal(t, "running", containers[0].Status)
+	require.Equal(t, filepath.Join(tp.dir, "sandbox-bundle"), containers[0].Bundle)
+
+	data, err := os.ReadFile(tp.Procs["sandbox"].LogPath)
+	require.NoError(t, err)
+	var languages []string
+	for _, line := range strings.Split(string(data), "\n") {
+		var rec struct {
+			Msg       string   `json:"msg"`
+			Languages []string `json:"languages"`
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "sandbox ready" {
+			languages = rec.Languages
+		}
+	}
+	require.Contains(t, languages, "python", "the sandbox's log has no \"sandbox ready\" line listing python:\n%s", data)
+	require.NotContains(t, languages, "go", "the sandbox found Go: it sees this machine's toolchains, not the image's")
+	_, hostGo := exec.LookPath("go")
+	require.NoError(t, hostGo, "this machine has go (the other processes were built with it)")
 }
