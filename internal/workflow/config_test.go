@@ -33,6 +33,8 @@ func TestConfigValidate(t *testing.T) {
 		{"review timeout", func(c *wf.Config) { c.Review.OnTimeout, c.Review.Timeout = "approve", 0 },
 			"hitl.timeout (QLP_HITL_TIMEOUT): 0s must be positive (use hitl.on_timeout=wait to wait forever)"},
 		{"review wait needs no timeout", func(c *wf.Config) { c.Review.Threshold, c.Review.Timeout = 0.8, 0 }, ""},
+		{"ci poll interval", func(c *wf.Config) { c.CIPollInterval = 0 }, "delivery.ci_poll_interval (QLP_DELIVERY_CI_POLL_INTERVAL): 0s is shorter than 1s"},
+		{"delivery rounds", func(c *wf.Config) { c.DeliveryMaxRounds = 0 }, "delivery.max_rounds (QLP_DELIVERY_MAX_ROUNDS): 0 is outside 1..20"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
