@@ -248,6 +248,14 @@ func DeliveryWorkflow(ctx workflow.Context, in DeliveryInput) (DeliveryResult, e
 		newVersion, spent, why := ciRepair(ctx, in, prep, n+1, pushed.Commit, modelCtx, validateCtx, shortCtx)
 		if why != "" {
 			next.CostPUSD = spent
+			// The tasks go back to the files of the version pushed, so
+			// that the job still holds it (and a later loop can start).
+			dctx, cancel := workflow.NewDisconnectedContext(ctx)
+			if err := workflow.ExecuteActivity(workflow.WithActivityOptions(dctx, workflow.GetActivityOptions(shortCtx)), a.RestoreTasks,
+				RestoreTasksInput{RequestID: prep.RequestID, Loops: prep.Loops}).Get(dctx, nil); err != nil {
+				why += "; the job's tasks could not be restored to version " + fmt.Sprint(version) + ": " + reason(err)
+			}
+			cancel()
 			return stop(next, fmt.Sprintf("round %d: the repair of what the CI of %s found failed: %s", n+1, short(pushed.Commit), why))
 		}
 		version, cost = newVersion, spent
@@ -770,4 +778,31 @@ func (a *Activities) AssembleDeliveryVersion(ctx context.Context, in DeliveryVer
 	a.publish(ctx, job, progress.CapsuleCreated, "", fmt.Sprintf("capsule %s version %d: %s", c.ID, v.Version, in.Message),
 		map[string]any{"capsule_id": c.ID, "version": v.Version, "parent_version": in.Parent, "validation": built.Manifest.Validation.Status})
 	return DeliveryVersionResult{Version: v.Version, Validation: built.Manifest.Validation.Status, SpentPUSD: tot.CostPUSD}, nil
+}
+
+// RestoreTasksInput names where each task stood before a repair.
+type RestoreTasksInput struct {
+	RequestID string
+	Loops     []TaskLoopState
+}
+
+// RestoreTasks puts each task back where it stood before a repair that
+// failed: the files of its last usable attempt up to then, completed. The
+// attempts the repair made stay recorded.
+func (a *Activities) RestoreTasks(ctx context.Context, in RestoreTasksInput) error {
+	done := domain.TaskCompleted
+	for _, l := range in.Loops {
+		att, err := a.lastUsable(ctx, in.RequestID, l.ID, l.Attempts+1)
+		if err != nil {
+			return err
+		}
+		if att == nil {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("task %s has no usable attempt to go back to", l.ID), ErrTypeJobState, nil)
+		}
+		files, tier := att.Files, l.Tier
+		if err := a.Store.UpdateTask(ctx, in.RequestID, l.ID, store.TaskUpdate{Status: &done, Files: &files, Tier: &tier}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

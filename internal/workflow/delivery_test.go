@@ -208,6 +208,25 @@ func TestDeliveryLoopStopsWhenTheBudgetIsSpent(t *testing.T) {
 	c, err := h.store.GetCapsule(t.Context(), "acme", d.capsuleID)
 	require.NoError(t, err)
 	require.Equal(t, 1, c.LatestVersion, "no new version")
+	v1, err := h.store.GetCapsuleVersion(t.Context(), "acme", d.capsuleID, 1)
+	require.NoError(t, err)
+	tasks, err := h.store.ListTasks(t.Context(), "dl-budget")
+	require.NoError(t, err)
+	for _, task := range tasks {
+		require.Equal(t, store.TaskCompleted, task.Status, "the job's tasks are back where they were: %s", task.ID)
+		for _, f := range task.Files {
+			require.Equal(t, string(fileOf(v1, f.Path)), f.Content, "task %s holds version 1's %s", task.ID, f.Path)
+		}
+	}
+}
+
+func fileOf(v store.CapsuleVersion, path string) []byte {
+	for _, f := range v.Files {
+		if f.Path == path {
+			return f.Content
+		}
+	}
+	return nil
 }
 
 // TestCIRoutingNamesFilesAndLines: a CI log line naming a file of the
