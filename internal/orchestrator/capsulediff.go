@@ -68,6 +68,10 @@ func (s *Service) handleCapsuleDiff(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
+	// Another tenant's capsule is a 404 whatever the query says.
+	if _, _, err := s.Capsule(r.Context(), tid, r.PathValue("id"), 0); err != nil {
+		return err
+	}
 	q := r.URL.Query()
 	from, err := strconv.Atoi(q.Get("from"))
 	if err != nil {
