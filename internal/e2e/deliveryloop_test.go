@@ -19,6 +19,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/config"
 	"github.com/quantumlayer/qlp/internal/delivery"
 	"github.com/quantumlayer/qlp/internal/delivery/gittest"
+	"github.com/quantumlayer/qlp/internal/httpx"
 	"github.com/quantumlayer/qlp/internal/llm/llmtest"
 	"github.com/quantumlayer/qlp/internal/orchestrator"
 	"github.com/quantumlayer/qlp/internal/workflow"
@@ -189,6 +190,24 @@ func TestDeliveryLoopRepairsFromCI(t *testing.T) {
 	wakeWhilePending(wctx, t, pl, capID)
 
 	pr := delivery.PullRequest{Forge: "github", Repo: "acme/ci-py", Number: 3, URL: "https://github.example/acme/ci-py/pull/3", Branch: "qlp/ci-py", Base: "main"}
+	for _, bad := range []struct {
+		remote, branch, token, field string
+	}{
+		{g.URL + "/ci-py.git", "qlp/../x", token, "branch"},
+		{strings.Replace(g.URL, "http://", "http://u:p@", 1) + "/ci-py.git", "qlp/ci-py", token, "remote_url"},
+		{g.URL + "/ci-py.git", "qlp/ci-py", "", "token"},
+	} {
+		p := pr
+		p.Branch = bad.branch
+		_, err := pl.p.Orchestrator.StartDeliveryLoop(ctx, "acme", capID, 0, bad.remote, p, delivery.Auth{Token: bad.token})
+		var he *httpx.Error
+		require.ErrorAs(t, err, &he, bad.field)
+		require.Equal(t, []any{http.StatusBadRequest, bad.field}, []any{he.Status, he.Field})
+	}
+	_, err := pl.p.Orchestrator.StartDeliveryLoop(ctx, "globex", capID, 0, g.URL+"/ci-py.git", pr, delivery.Auth{Token: token})
+	var nf *httpx.Error
+	require.ErrorAs(t, err, &nf)
+	require.Equal(t, http.StatusNotFound, nf.Status, "another tenant's capsule")
 	loop, err := pl.p.Orchestrator.StartDeliveryLoop(ctx, "acme", capID, 0, g.URL+"/ci-py.git", pr, delivery.Auth{Token: token})
 	require.NoError(t, err)
 	require.Equal(t, 1, loop.Version)
@@ -235,6 +254,13 @@ func TestDeliveryLoopRepairsFromCI(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, string(raw))
 	require.Contains(t, hdr.Get("Content-Type"), "text/x-diff")
 	require.Equal(t, diff.Unified(), string(raw))
+	for q, field := range map[string]string{"from=x&to=2": "from", "from=1": "to", "from=0&to=2": "from"} {
+		code, body, _ := pl.call("GET", "/api/v2/capsules/"+capID+"/diff?"+q, pl.keys["acme"], nil, nil)
+		require.Equal(t, http.StatusBadRequest, code, q)
+		require.Contains(t, string(body), `"field":"`+field+`"`, q)
+	}
+	code, _, _ = pl.call("GET", "/api/v2/capsules/"+capID+"/diff?from=1&to=9", pl.keys["acme"], nil, nil)
+	require.Equal(t, http.StatusNotFound, code, "a version the capsule does not have")
 	// The plain diff turns a checkout of the first round's commit into
 	// the second's.
 	work := t.TempDir()
