@@ -28,6 +28,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/config"
 	"github.com/quantumlayer/qlp/internal/costs"
+	"github.com/quantumlayer/qlp/internal/delivery"
 	"github.com/quantumlayer/qlp/internal/engine"
 	"github.com/quantumlayer/qlp/internal/httpx"
 	"github.com/quantumlayer/qlp/internal/llm/tiers"
@@ -58,6 +59,10 @@ type Options struct {
 	Use []string
 	// Version is reported by /health and recorded in manifests.
 	Version string
+	// CI returns the CI client of a pull request's forge for the delivery
+	// loop (the forge clients, GitHub and GitLab); nil fails a loop's
+	// first look at the CI with "not implemented".
+	CI workflow.CIFactory
 }
 
 // Platform is a running QLP.
@@ -72,6 +77,10 @@ type Platform struct {
 	Engine *engine.Engine
 	Bus    *progress.Bus
 	Signer *capsule.Signer
+	// sealer seals and opens delivery credentials (deliverySealer); ci is
+	// Options.CI.
+	sealer *delivery.Sealer
+	ci     workflow.CIFactory
 	// Blobs keeps capsule archives: the worker writes them, the
 	// orchestrator serves them.
 	Blobs        blob.Store
@@ -153,7 +162,7 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 			logger.Warn("target runs in this process; its URL setting is not used here", "target", name, "setting", SettingName(cfg, t.URLKey))
 		}
 	}
-	p = &Platform{Cfg: cfg, Logger: logger, Plan: plan, version: opts.Version,
+	p = &Platform{Cfg: cfg, Logger: logger, Plan: plan, version: opts.Version, ci: opts.CI,
 		probes: map[string]*httpx.Probes{Orchestrator: httpx.NewProbes(Orchestrator, opts.Version)}}
 	// Each error return sets p to nil; close what was opened through pl.
 	pl := p
@@ -166,6 +175,12 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 		return nil, err
 	}
 	if p.Signer, err = capsule.LoadOrCreateSigner(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	// Delivery credentials are sealed with a key derived from the signing
+	// key: every process holding it (the API that starts a delivery loop,
+	// the worker that pushes) derives the same.
+	if p.sealer, err = deliverySealer(p.Signer); err != nil {
 		return nil, err
 	}
 	if p.Blobs, err = blob.Open(ctx, cfg.BlobConfig()); err != nil {
@@ -211,7 +226,7 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 	p.Orchestrator = orchestrator.New(orchestrator.Config{
 		Workflow: cfg.Workflow, MaxBodyBytes: cfg.API.MaxBodyBytes, Limits: cfg.Limits, PublicURL: cfg.API.PublicURL, Version: opts.Version,
 	}, orchestrator.Deps{Store: p.Store, Temporal: tc, Bus: p.Bus, Costs: p.Costs, Budgets: p.Budget, Blobs: p.Blobs, Buckets: buckets,
-		Policy: newPolicy(&cfg), PolicyMetrics: p.requestPolicyMetrics,
+		Policy: newPolicy(&cfg), PolicyMetrics: p.requestPolicyMetrics, Sealer: p.sealer,
 		Audit: p.Store, Logger: logger.With("component", "orchestrator")})
 	p.remoteReady = map[string]httpx.Check{}
 	for _, name := range plan.Remote {
@@ -341,6 +356,7 @@ func (p *Platform) startWorker(ctx context.Context) error {
 		DecomposerTier: p.Cfg.Workflow.DecomposerTier, Logger: p.Logger.With("component", "activities"),
 		Memory: p.Memory, Metrics: jobMetrics, Blobs: p.Blobs,
 		Policy: newPolicy(&p.Cfg), PolicyStore: p.Store, PolicyMetrics: outputPolicyMetrics,
+		Sealer: p.sealer, CI: p.ci,
 	}
 	p.worker = workflow.NewWorker(p.Engine.Client, acts, worker.Options{
 		MaxConcurrentActivityExecutionSize: 4 * p.Cfg.Workflow.MaxParallel,
@@ -555,4 +571,14 @@ func (p *Platform) serviceHandler(name string, probes *httpx.Probes, mount func(
 	requireKey := auth.Require(p.Authenticator(extra...), logger)
 	mount(root, requireKey)
 	return httpx.Chain(root, httpx.RequestID, httpx.Recover(logger), httpx.Logging(logger, metrics))
+}
+
+// deliverySealer is the sealer of delivery credentials, keyed from the
+// capsule signing key.
+func deliverySealer(s *capsule.Signer) (*delivery.Sealer, error) {
+	key, err := s.DeriveKey("delivery credentials")
+	if err != nil {
+		return nil, err
+	}
+	return delivery.NewSealer(key)
 }

@@ -3,6 +3,7 @@ package capsule
 import (
 	"bytes"
 	"crypto/ed25519"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
@@ -146,4 +147,12 @@ func (s *Signer) PublicKeyPEM() ([]byte, error) {
 		return nil, err
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
+}
+
+// DeriveKey derives a 32-byte key for purpose from the signing key
+// (HKDF-SHA256), so that other secrets of the installation — the sealing
+// of delivery credentials — need no key of their own; every process that
+// holds the signing key derives the same one.
+func (s *Signer) DeriveKey(purpose string) ([]byte, error) {
+	return hkdf.Key(sha256.New, s.key.Seed(), nil, "qlp "+purpose, 32)
 }

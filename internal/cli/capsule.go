@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -122,8 +123,8 @@ func findingLine(f orchestrator.Finding) string {
 }
 
 func newCapsuleCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "capsule", Short: "List, show, download, verify, retest and push capsules"}
-	cmd.AddCommand(newCapsuleListCmd(e), newCapsuleShowCmd(e), newCapsuleDownloadCmd(e), newCapsuleVerifyCmd(e), newCapsuleRetestCmd(e), newCapsuleKeyCmd(e), newCapsulePushCmd(e))
+	cmd := &cobra.Command{Use: "capsule", Short: "List, show, download, verify, retest, push and diff capsules"}
+	cmd.AddCommand(newCapsuleListCmd(e), newCapsuleShowCmd(e), newCapsuleDownloadCmd(e), newCapsuleVerifyCmd(e), newCapsuleRetestCmd(e), newCapsuleKeyCmd(e), newCapsulePushCmd(e), newCapsuleDiffCmd(e))
 	return cmd
 }
 
@@ -162,13 +163,25 @@ func newCapsuleShowCmd(e *env) *cobra.Command {
 		Short: "Show a capsule's manifest summary and files",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var rounds orchestrator.DeliveryRounds
 			return callAPI(cmd, e, apiClient(e, false), jsonOut, func(ctx context.Context, c *orchestrator.Client) (orchestrator.CapsuleDetail, error) {
-				return c.Capsule(ctx, args[0], version)
+				d, err := c.Capsule(ctx, args[0], version)
+				if err != nil || jsonOut {
+					return d, err
+				}
+				rounds, err = c.Deliveries(ctx, args[0])
+				return d, err
 			}, func(d orchestrator.CapsuleDetail) error {
 				tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 				fmt.Fprintf(tw, "capsule\t%s\nname\t%s\nversion\t%d of %d\nrequest\t%s\nfiles\t%d (%d lines)\n", d.ID, d.Name, d.Version, d.LatestVersion, d.RequestID, d.Stats.TotalFiles, d.Stats.TotalLines)
 				for _, f := range d.Files {
 					fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\n", f.Path, f.Role, f.Size, f.SHA256[:12])
+				}
+				if len(rounds.Rounds) > 0 {
+					fmt.Fprintf(tw, "deliveries\t%d round(s)\n", len(rounds.Rounds))
+					for _, r := range rounds.Rounds {
+						fmt.Fprintf(tw, "  %s\n", deliveryLine(r))
+					}
 				}
 				return tw.Flush()
 			})
@@ -568,5 +581,59 @@ version changed since is a note, not a difference.`,
 	}
 	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
 	cmd.Flags().IntVar(&version, "version", 0, "capsule version, for an ID (0 = latest)")
+	return cmd
+}
+
+// deliveryLine is one delivery round in a line: which version went where,
+// what the CI said, what the repair cost and why the round stopped.
+func deliveryLine(r orchestrator.DeliveryRound) string {
+	s := fmt.Sprintf("round %d: v%d on %s", r.Round, r.Version, r.Branch)
+	if r.PullRequest > 0 {
+		s += fmt.Sprintf(" (%s#%d)", r.Repo, r.PullRequest)
+	}
+	if r.SHA != "" {
+		s += " at " + r.SHA[:min(12, len(r.SHA))]
+	}
+	s += ": " + r.State
+	if len(r.FailingRuns) > 0 {
+		s += " (failing: " + strings.Join(r.FailingRuns, ", ") + ")"
+	}
+	if r.CostUSD != "" && r.CostUSD != "0.000000" {
+		s += ", repair $" + r.CostUSD
+	}
+	if r.Error != "" {
+		s += ": " + r.Error
+	}
+	return s
+}
+
+func newCapsuleDiffCmd(e *env) *cobra.Command {
+	var jsonOut bool
+	cmd := &cobra.Command{
+		Use:   "diff ID V1 V2",
+		Short: "Show how two versions of a capsule differ, as a unified diff (git apply and patch -p1 take it)",
+		Long: `Prints the changes from version V1 to version V2 of a capsule as one git-style
+unified diff: added, removed and modified files, binary files noted
+("Binary files … differ"). The output applies to a checkout of V1 with
+git apply or patch -p1. --json prints the files with their change and diff.`,
+		Args: cobra.ExactArgs(3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			from, err := strconv.Atoi(args[1])
+			if err != nil {
+				return fmt.Errorf("V1 %q is not a version number", args[1])
+			}
+			to, err := strconv.Atoi(args[2])
+			if err != nil {
+				return fmt.Errorf("V2 %q is not a version number", args[2])
+			}
+			return callAPI(cmd, e, apiClient(e, false), jsonOut, func(ctx context.Context, c *orchestrator.Client) (orchestrator.CapsuleDiff, error) {
+				return c.CapsuleDiff(ctx, args[0], from, to)
+			}, func(d orchestrator.CapsuleDiff) error {
+				_, err := io.WriteString(e.stdout, d.Unified())
+				return err
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&jsonOut, "json", false, "print JSON")
 	return cmd
 }

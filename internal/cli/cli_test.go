@@ -18,6 +18,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/cli"
 	"github.com/quantumlayer/qlp/internal/memory/localstore"
 	"github.com/quantumlayer/qlp/internal/memory/vector"
+	"github.com/quantumlayer/qlp/internal/store"
 )
 
 func run(t *testing.T, env map[string]string, args ...string) (int, string, string) {
@@ -122,6 +123,39 @@ func TestGenerateWithTheExampleCassette(t *testing.T) {
 	require.Contains(t, stdout, "DIFFERS report overall status: capsule "+m.Validation.Status+", retest failed")
 	require.Regexp(t, `DIFFERS \S+ finding: capsule absent, retest main.go:3: .*\[aws-access-key-id\]`, stdout)
 	require.Contains(t, stderr, "the retest differs")
+
+	// A second version, as a delivery round's repair stores one, and the
+	// round: capsule diff prints the unified diff between the versions,
+	// capsule show lists the rounds.
+	st, err := store.OpenSQLite(t.Context(), store.SQLitePath(filepath.Join(dir, "data")))
+	require.NoError(t, err)
+	v1, err := st.GetCapsuleVersion(t.Context(), "", rt.Capsule, 1)
+	require.NoError(t, err)
+	c1, err := st.GetCapsule(t.Context(), "", rt.Capsule)
+	require.NoError(t, err)
+	v2 := v1
+	v2.Version, v2.ParentVersion, v2.Message, v2.Files = 2, 1, "delivery round 2", nil
+	for _, f := range v1.Files {
+		if f.Path == "main.go" {
+			f.Content = bytes.Replace(f.Content, []byte("// Command shorty serves the URL shortener."), []byte("// Command shorty serves the URL shortener (MIT License)."), 1)
+		}
+		v2.Files = append(v2.Files, f)
+	}
+	require.NoError(t, st.AddCapsuleVersion(t.Context(), c1, v2))
+	require.NoError(t, st.PutDeliveryRound(t.Context(), store.DeliveryRound{TenantID: c1.TenantID, CapsuleID: c1.ID, LoopID: "loop", Round: 1, Version: 1,
+		Forge: "github", Repo: "acme/shorty", PR: 3, Branch: "qlp/url-shortener", SHA: "0123456789abcdef", State: "failure", FailingRuns: []string{"license"}}))
+	require.NoError(t, st.Close())
+	code, stdout, stderr = run(t, env, "capsule", "diff", rt.Capsule, "1", "2")
+	require.Equal(t, 0, code, stderr)
+	require.True(t, strings.HasPrefix(stdout, "diff --git a/main.go b/main.go\n"), stdout)
+	require.Contains(t, stdout, "-// Command shorty serves the URL shortener.\n+// Command shorty serves the URL shortener (MIT License).\n")
+	code, _, stderr = run(t, env, "capsule", "diff", rt.Capsule, "1", "x")
+	require.NotEqual(t, 0, code)
+	require.Contains(t, stderr, `V2 "x" is not a version number`)
+	code, stdout, stderr = run(t, env, "capsule", "show", rt.Capsule)
+	require.Equal(t, 0, code, stderr)
+	require.Regexp(t, `version\s+2 of 2`, stdout)
+	require.Contains(t, stdout, "round 1: v1 on qlp/url-shortener (acme/shorty#3) at 0123456789ab: failure (failing: license)")
 }
 
 func capsuleTime(t *testing.T, files map[string][]byte) time.Time {

@@ -200,6 +200,25 @@ func Push(ctx context.Context, files map[string][]byte, o PushOptions) (PushResu
 	return res, nil
 }
 
+// CheckAccess lists the remote's references with the credentials (git
+// ls-remote): it fails with ErrAuth when the remote refuses them (a
+// revoked or expired token), and changes nothing.
+func CheckAccess(ctx context.Context, remote string, a Auth) error {
+	o := PushOptions{Remote: remote, Branch: "main", Auth: a}
+	if err := o.Check(); err != nil {
+		return err
+	}
+	auth, err := o.auth()
+	if err != nil {
+		return err
+	}
+	r := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{remote}})
+	if _, err := r.ListContext(ctx, &git.ListOptions{Auth: auth}); err != nil && !errors.Is(err, transport.ErrEmptyRemoteRepository) {
+		return remoteError("read", remote, err)
+	}
+	return nil
+}
+
 func isMissingRef(err error) bool {
 	var nm git.NoMatchingRefSpecError
 	return errors.As(err, &nm) || errors.Is(err, plumbing.ErrReferenceNotFound) || strings.Contains(err.Error(), "couldn't find remote ref")

@@ -88,3 +88,44 @@ type CapsuleRoute struct {
 	// attempt's failures.
 	Failures string `json:"failures"`
 }
+
+// Delivery round states.
+const (
+	// DeliveryPending: the version is pushed; its CI has not finished.
+	DeliveryPending = "pending"
+	// DeliverySuccess: the pushed commit's CI passed; the loop ends.
+	DeliverySuccess = "success"
+	// DeliveryFailure: the pushed commit's CI failed; the next round
+	// repairs from the failing runs' logs.
+	DeliveryFailure = "failure"
+	// DeliveryError: the round stopped (a refused push, a repair that
+	// failed, the budget or the rounds used up); Error says why.
+	DeliveryError = "error"
+)
+
+// DeliveryRound is one round of a capsule's delivery loop: a version
+// pushed to a pull request's branch and what its CI said.
+type DeliveryRound struct {
+	ID        int64
+	TenantID  string
+	CapsuleID string
+	// LoopID names the loop (its workflow id); Round counts from 1 in it.
+	LoopID  string
+	Round   int
+	Version int
+	Forge   string
+	Repo    string
+	PR      int
+	Branch  string
+	// SHA is the commit pushed ("" when the push failed).
+	SHA   string
+	State string
+	// FailingRuns names the CI runs that failed.
+	FailingRuns []string
+	// CostPUSD is what the repair that made Version cost (0 for the first
+	// round, whose version was there already).
+	CostPUSD  int64
+	Error     string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}

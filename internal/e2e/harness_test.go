@@ -63,9 +63,20 @@ type platform struct {
 
 func startPlatform(t testing.TB, pgURL string, handler llmtest.Handler) *platform {
 	t.Helper()
+	return startPlatformWith(t, pgURL, handler, nil)
+}
+
+// startPlatformWith is startPlatform with the configuration and the
+// options changed by tune first.
+func startPlatformWith(t testing.TB, pgURL string, handler llmtest.Handler, tune func(*config.Config, *app.Options)) *platform {
+	t.Helper()
 	model := llmtest.New(handler)
 	t.Cleanup(model.Close)
-	p, err := app.Open(t.Context(), testConfig(t, pgURL, model.URL), logtest.Logger(t), app.Options{Run: []string{app.Worker}, Version: "test"})
+	cfg, opts := testConfig(t, pgURL, model.URL), app.Options{Run: []string{app.Worker}, Version: "test"}
+	if tune != nil {
+		tune(&cfg, &opts)
+	}
+	p, err := app.Open(t.Context(), cfg, logtest.Logger(t), opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { p.Close() })
 	srv := httptest.NewServer(p.APIHandler())

@@ -50,6 +50,8 @@ func (s *Service) routes() []route {
 		{"GET", "/capsule/{id}", s.handleLegacyCapsule, read},
 		{"GET", "/v2/capsules/{id}/download", s.handleDownload, read},
 		{"POST", "/api/v2/capsules/{id}/deliver", s.handleDeliver, submit},
+		{"GET", "/api/v2/capsules/{id}/diff", s.handleCapsuleDiff, read},
+		{"GET", "/api/v2/capsules/{id}/deliveries", s.handleDeliveries, read},
 		{"GET", "/progress/stream/{id}", s.handleProgress, read},
 		{"GET", "/api/v2/costs", s.handleCosts, read},
 		{"GET", "/api/v2/costs/estimate", s.handleCostEstimate, read},

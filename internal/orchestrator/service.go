@@ -23,6 +23,7 @@ import (
 
 	"github.com/quantumlayer/qlp/internal/blob"
 	"github.com/quantumlayer/qlp/internal/capsule"
+	"github.com/quantumlayer/qlp/internal/delivery"
 	"github.com/quantumlayer/qlp/internal/domain"
 	"github.com/quantumlayer/qlp/internal/httpx"
 	"github.com/quantumlayer/qlp/internal/policy"
@@ -74,7 +75,10 @@ type Deps struct {
 	// counts what it finds.
 	Policy        *policy.Checker
 	PolicyMetrics *policy.Metrics
-	Logger        *slog.Logger
+	// Sealer seals the credentials a delivery loop carries (the worker's
+	// workflow.Activities.Sealer opens them); nil refuses delivery loops.
+	Sealer *delivery.Sealer
+	Logger *slog.Logger
 }
 
 // Service is the orchestrator.
@@ -91,6 +95,7 @@ type Service struct {
 	policy  *policy.Checker
 	// policyMetrics may be nil (counts nothing).
 	policyMetrics *policy.Metrics
+	sealer        *delivery.Sealer
 	logger        *slog.Logger
 }
 
@@ -103,7 +108,7 @@ func New(cfg Config, d Deps) *Service {
 		d.Buckets = ratelimit.NewMemory(nil)
 	}
 	return &Service{cfg: cfg, store: d.Store, tc: d.Temporal, bus: d.Bus, costs: d.Costs, budgets: d.Budgets, blobs: d.Blobs,
-		buckets: d.Buckets, audit: d.Audit, policy: d.Policy, policyMetrics: d.PolicyMetrics, logger: d.Logger}
+		buckets: d.Buckets, audit: d.Audit, policy: d.Policy, policyMetrics: d.PolicyMetrics, sealer: d.Sealer, logger: d.Logger}
 }
 
 // Limits on request text.

@@ -26,6 +26,8 @@ type Store interface {
 	ListCapsules(ctx context.Context, tenantID string, limit, offset int) (caps []domain.Capsule, total int, err error)
 	GetCapsuleVersion(ctx context.Context, tenantID, id string, version int) (domain.CapsuleVersion, error)
 	GetCapsuleFile(ctx context.Context, tenantID, id string, version int, path string) (domain.CapsuleFile, error)
+	ListDeliveryRounds(ctx context.Context, tenantID, capsuleID string) ([]domain.DeliveryRound, error)
+	PendingDeliveryRounds(ctx context.Context, forge, repo, sha string) ([]domain.DeliveryRound, error)
 
 	SumUsage(ctx context.Context, f store.UsageFilter) (store.UsageTotals, error)
 

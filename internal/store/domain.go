@@ -40,6 +40,7 @@ type (
 	CapsuleCheck   = domain.CapsuleCheck
 	CapsuleFinding = domain.CapsuleFinding
 	CapsuleRoute   = domain.CapsuleRoute
+	DeliveryRound  = domain.DeliveryRound
 )
 
 // Usage and progress records.

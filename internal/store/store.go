@@ -329,6 +329,7 @@ type Store interface {
 
 	Loop
 	Policies
+	Deliveries
 
 	// Driver names the backend: "sqlite" or "postgres".
 	Driver() string
@@ -364,4 +365,16 @@ type Loop interface {
 	// LatestCapsuleCheck returns a job's last capsule check; ErrNotFound if
 	// its capsule was never validated.
 	LatestCapsuleCheck(ctx context.Context, jobID string) (CapsuleCheck, error)
+}
+
+// Deliveries is the part of the store the delivery loop uses.
+type Deliveries interface {
+	// PutDeliveryRound inserts or replaces a round (by loop and round).
+	PutDeliveryRound(ctx context.Context, r DeliveryRound) error
+	// ListDeliveryRounds returns the rounds of a tenant's capsule, oldest
+	// first; tenantID scopes them unless empty.
+	ListDeliveryRounds(ctx context.Context, tenantID, capsuleID string) ([]DeliveryRound, error)
+	// PendingDeliveryRounds returns the rounds waiting on the CI of a
+	// commit of a forge's repository (state pending).
+	PendingDeliveryRounds(ctx context.Context, forge, repo, sha string) ([]DeliveryRound, error)
 }

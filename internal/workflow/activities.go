@@ -16,6 +16,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/blob"
 	"github.com/quantumlayer/qlp/internal/budget"
 	"github.com/quantumlayer/qlp/internal/capsule"
+	"github.com/quantumlayer/qlp/internal/delivery"
 	"github.com/quantumlayer/qlp/internal/domain"
 	"github.com/quantumlayer/qlp/internal/llm"
 	"github.com/quantumlayer/qlp/internal/llm/tiers"
@@ -59,8 +60,13 @@ type Activities struct {
 	Policy        *policy.Checker
 	PolicyStore   PolicyStore
 	PolicyMetrics *policy.Metrics
-	Logger        *slog.Logger
-	Now           func() time.Time
+	// Sealer opens the delivery loop's sealed credentials; CI returns the
+	// CI client of a pull request's forge. Without them the delivery loop
+	// fails its rounds saying so.
+	Sealer *delivery.Sealer
+	CI     CIFactory
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 func (a *Activities) now() time.Time {

@@ -31,21 +31,28 @@ type Config struct {
 	// Review is the server's review policy; a tenant's policy and a job's
 	// metadata may override each field (see docs/api.md).
 	Review ReviewPolicy
+	// CIPollInterval is the delivery loop's wait between looks at a pushed
+	// commit's CI (a webhook wakes it sooner); DeliveryMaxRounds bounds its
+	// pushes, the first included.
+	CIPollInterval    time.Duration
+	DeliveryMaxRounds int
 }
 
 // Defaults returns the configuration used when nothing is set. A zero
 // field of an [Input] means the default of the same name.
 func Defaults() Config {
 	return Config{
-		MaxParallel:      4,
-		MaxAttempts:      3,
-		EscalateAfter:    2,
-		MaxTasks:         20,
-		HeartbeatTimeout: 30 * time.Second,
-		TaskTimeout:      20 * time.Minute,
-		DecomposerTier:   "T2",
-		TaskValidation:   TaskValidationQuick,
-		Review:           ReviewPolicy{Timeout: 24 * time.Hour, OnTimeout: vocab.OnTimeoutWait},
+		MaxParallel:       4,
+		MaxAttempts:       3,
+		EscalateAfter:     2,
+		MaxTasks:          20,
+		HeartbeatTimeout:  30 * time.Second,
+		TaskTimeout:       20 * time.Minute,
+		DecomposerTier:    "T2",
+		TaskValidation:    TaskValidationQuick,
+		Review:            ReviewPolicy{Timeout: 24 * time.Hour, OnTimeout: vocab.OnTimeoutWait},
+		CIPollInterval:    DefaultCIPollInterval,
+		DeliveryMaxRounds: DefaultDeliveryMaxRounds,
 	}
 }
 
@@ -64,6 +71,8 @@ func (c *Config) Settings() []settings.Setting {
 		{Key: "hitl.threshold", Env: "QLP_HITL_THRESHOLD", Help: "a task that passes validation with a confidence below this (0..1) waits for a review; 0 turns reviews off", Value: settings.Float(&c.Review.Threshold)},
 		{Key: "hitl.timeout", Env: "QLP_HITL_TIMEOUT", Help: "how long a review waits for a decision before hitl.on_timeout applies", Value: settings.Duration(&c.Review.Timeout)},
 		{Key: "hitl.on_timeout", Env: "QLP_HITL_ON_TIMEOUT", Help: "what an unanswered review becomes after hitl.timeout: approve, reject or wait (forever)", Value: settings.String(&c.Review.OnTimeout)},
+		{Key: "delivery.ci_poll_interval", Env: "QLP_DELIVERY_CI_POLL_INTERVAL", Help: "how often the delivery loop looks at the CI of a commit it pushed to a pull request (a checked webhook wakes it sooner)", Value: settings.Duration(&c.CIPollInterval)},
+		{Key: "delivery.max_rounds", Env: "QLP_DELIVERY_MAX_ROUNDS", Help: "pushes of one delivery loop, the first included: after that many failed CI runs it stops repairing", Value: settings.Int(&c.DeliveryMaxRounds)},
 		{Key: "hitl.aitl", Env: "QLP_HITL_AITL", Help: "let the automated reviewer (tier T2) approve or ask for changes before a person is asked", Value: settings.Bool(&c.Review.AITL)},
 	}
 }
@@ -95,6 +104,10 @@ func (c *Config) Validate() error {
 		return bad("workflow.task_validation", "%q is not quick or full", c.TaskValidation)
 	case !vocab.ValidTier(c.DecomposerTier):
 		return bad("workflow.decomposer_tier", "%q is not T0..T3", c.DecomposerTier)
+	case c.CIPollInterval < time.Second:
+		return bad("delivery.ci_poll_interval", "%v is shorter than 1s", c.CIPollInterval)
+	case c.DeliveryMaxRounds < 1 || c.DeliveryMaxRounds > 20:
+		return bad("delivery.max_rounds", "%d is outside 1..20", c.DeliveryMaxRounds)
 	}
 	return nil
 }

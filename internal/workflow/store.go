@@ -26,6 +26,9 @@ type Store interface {
 
 	PutCapsuleCheck(ctx context.Context, c domain.CapsuleCheck) error
 	GetCapsuleCheck(ctx context.Context, jobID string, round int) (domain.CapsuleCheck, error)
+	LatestCapsuleCheck(ctx context.Context, jobID string) (domain.CapsuleCheck, error)
+
+	PutDeliveryRound(ctx context.Context, r domain.DeliveryRound) error
 
 	CreateReview(ctx context.Context, r domain.Review) error
 	GetReview(ctx context.Context, tenantID, id string) (domain.Review, error)

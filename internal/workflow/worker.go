@@ -15,9 +15,11 @@ func NewWorker(c client.Client, acts *Activities, opts worker.Options) worker.Wo
 	return w
 }
 
-// RegisterWorkflow registers QLPWorkflow under WorkflowName with r. The
+// RegisterWorkflow registers QLPWorkflow under WorkflowName and
+// DeliveryWorkflow under DeliveryWorkflowName with r. The
 // worker and the replay tests (worker.NewWorkflowReplayer) both register it
 // here, so that the replayed workflow is the one the worker runs.
 func RegisterWorkflow(r worker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(QLPWorkflow, workflow.RegisterOptions{Name: WorkflowName})
+	r.RegisterWorkflowWithOptions(DeliveryWorkflow, workflow.RegisterOptions{Name: DeliveryWorkflowName})
 }

@@ -4,6 +4,8 @@
 package gittest
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -114,4 +116,51 @@ func (g *Server) CloneBack(t testing.TB, repo, branch string) map[string][]byte 
 		t.Fatal(err)
 	}
 	return files
+}
+
+// Tree clones the branch of repo (with the current token), checks out
+// commit and returns its files (path → content, without .git). It reports
+// errors instead of failing a test, for code that runs outside the test's
+// goroutine (a CI the tests play).
+func (g *Server) Tree(ctx context.Context, repo, branch, commit string) (map[string][]byte, error) {
+	dir, err := os.MkdirTemp("", "gittest-tree-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	run := func(args ...string) error {
+		cmd := exec.CommandContext(ctx, "git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "HOME="+dir, "GIT_TERMINAL_PROMPT=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("git %s: %w: %s", args[0], err, out)
+		}
+		return nil
+	}
+	if err := run("clone", "--quiet", "--branch", branch, g.AuthURL(repo), "out"); err != nil {
+		return nil, err
+	}
+	if err := run("-C", "out", "checkout", "--quiet", commit); err != nil {
+		return nil, err
+	}
+	files := map[string][]byte{}
+	root := filepath.Join(dir, "out")
+	err = filepath.Walk(root, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if info.IsDir() && info.Name() == ".git" {
+			return filepath.SkipDir
+		}
+		if !info.IsDir() {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(root, p)
+			files[filepath.ToSlash(rel)] = b
+		}
+		return nil
+	})
+	return files, err
 }

@@ -88,6 +88,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"attempts", testAttempts},
 		{"reviews", testReviews},
 		{"capsule checks", testCapsuleChecks},
+		{"delivery rounds", testDeliveryRounds},
 		{"key expiry and last use", testKeyExpiry},
 		{"audit log", testAuditLog},
 	}
@@ -930,4 +931,43 @@ func testPolicyViolations(t *testing.T, s store.Store) {
 	if other, err := s.ListPolicyViolations(ctx(t), "other", 10); err != nil || len(other) != 0 {
 		t.Fatalf("another tenant sees %+v, %v", other, err)
 	}
+}
+
+func testDeliveryRounds(t *testing.T, s store.Store) {
+	mustTenant(t, s, "acme")
+	got, err := s.ListDeliveryRounds(ctx(t), "acme", "cap-1")
+	require.NoError(t, err)
+	require.Empty(t, got)
+	r1 := store.DeliveryRound{TenantID: "acme", CapsuleID: "cap-1", LoopID: "loop-1", Round: 1, Version: 1, Forge: "github", Repo: "o/r", PR: 7,
+		Branch: "qlp/x", SHA: "abc", State: "pending"}
+	require.NoError(t, s.PutDeliveryRound(ctx(t), r1))
+	r1.State, r1.FailingRuns = "failure", []string{"test", "lint"}
+	require.NoError(t, s.PutDeliveryRound(ctx(t), r1), "a round is updated in place")
+	require.NoError(t, s.PutDeliveryRound(ctx(t), store.DeliveryRound{TenantID: "acme", CapsuleID: "cap-1", LoopID: "loop-1", Round: 2, Version: 2,
+		SHA: "def", State: "success", CostPUSD: 1234}))
+	require.NoError(t, s.PutDeliveryRound(ctx(t), store.DeliveryRound{TenantID: "other", CapsuleID: "cap-1", LoopID: "loop-9", Round: 1, Version: 1, State: "error", Error: "x"}))
+
+	got, err = s.ListDeliveryRounds(ctx(t), "acme", "cap-1")
+	require.NoError(t, err)
+	require.Len(t, got, 2, "another tenant's rounds are not listed")
+	require.Equal(t, "failure", got[0].State)
+	require.Equal(t, []string{"test", "lint"}, got[0].FailingRuns)
+	require.Equal(t, 7, got[0].PR)
+	require.False(t, got[0].CreatedAt.IsZero())
+	require.Equal(t, 2, got[1].Round)
+	require.Equal(t, int64(1234), got[1].CostPUSD)
+	require.Empty(t, got[1].FailingRuns)
+	all, err := s.ListDeliveryRounds(ctx(t), "", "cap-1")
+	require.NoError(t, err)
+	require.Len(t, all, 3)
+
+	require.NoError(t, s.PutDeliveryRound(ctx(t), store.DeliveryRound{TenantID: "acme", CapsuleID: "cap-2", LoopID: "loop-2", Round: 1, Version: 1,
+		Forge: "github", Repo: "o/r", SHA: "abc", State: "pending"}))
+	waiting, err := s.PendingDeliveryRounds(ctx(t), "github", "o/r", "abc")
+	require.NoError(t, err)
+	require.Len(t, waiting, 1, "only rounds still pending on that commit")
+	require.Equal(t, "loop-2", waiting[0].LoopID)
+	none, err := s.PendingDeliveryRounds(ctx(t), "gitlab", "o/r", "abc")
+	require.NoError(t, err)
+	require.Empty(t, none)
 }
