@@ -50,6 +50,8 @@ func (s *Service) routes() []route {
 		{"GET", "/capsule/{id}", s.handleLegacyCapsule, read},
 		{"GET", "/v2/capsules/{id}/download", s.handleDownload, read},
 		{"POST", "/api/v2/capsules/{id}/deliver", s.handleDeliver, submit},
+		{"POST", "/api/github/push", s.handleGitHubPush, submit},
+		{"GET", "/api/github/check-token", s.handleCheckToken, read},
 		{"GET", "/progress/stream/{id}", s.handleProgress, read},
 		{"GET", "/api/v2/costs", s.handleCosts, read},
 		{"GET", "/api/v2/costs/estimate", s.handleCostEstimate, read},

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"regexp"
 	"strings"
 	"time"
@@ -23,7 +24,9 @@ import (
 
 	"github.com/quantumlayer/qlp/internal/blob"
 	"github.com/quantumlayer/qlp/internal/capsule"
+	"github.com/quantumlayer/qlp/internal/delivery"
 	"github.com/quantumlayer/qlp/internal/domain"
+	"github.com/quantumlayer/qlp/internal/forge"
 	"github.com/quantumlayer/qlp/internal/httpx"
 	"github.com/quantumlayer/qlp/internal/policy"
 	"github.com/quantumlayer/qlp/internal/progress"
@@ -49,6 +52,8 @@ type Config struct {
 	PublicURL string
 	// Version is reported by /health.
 	Version string
+	// Forge configures GitHub and GitLab delivery and their webhooks.
+	Forge forge.Config
 }
 
 // Deps are the service's collaborators.
@@ -75,6 +80,12 @@ type Deps struct {
 	Policy        *policy.Checker
 	PolicyMetrics *policy.Metrics
 	Logger        *slog.Logger
+	// CIWaker is told of the CI events forge webhooks bring (their
+	// signature checked); nil answers the webhooks 503.
+	CIWaker delivery.CIWaker
+	// ForgeHTTP is the HTTP client forge calls go through; nil is a
+	// default one.
+	ForgeHTTP *http.Client
 }
 
 // Service is the orchestrator.
@@ -92,6 +103,8 @@ type Service struct {
 	// policyMetrics may be nil (counts nothing).
 	policyMetrics *policy.Metrics
 	logger        *slog.Logger
+	ciWaker       delivery.CIWaker
+	forgeHTTP     *http.Client
 }
 
 // New returns a service.
@@ -103,7 +116,8 @@ func New(cfg Config, d Deps) *Service {
 		d.Buckets = ratelimit.NewMemory(nil)
 	}
 	return &Service{cfg: cfg, store: d.Store, tc: d.Temporal, bus: d.Bus, costs: d.Costs, budgets: d.Budgets, blobs: d.Blobs,
-		buckets: d.Buckets, audit: d.Audit, policy: d.Policy, policyMetrics: d.PolicyMetrics, logger: d.Logger}
+		buckets: d.Buckets, audit: d.Audit, policy: d.Policy, policyMetrics: d.PolicyMetrics, logger: d.Logger,
+		ciWaker: d.CIWaker, forgeHTTP: d.ForgeHTTP}
 }
 
 // Limits on request text.
