@@ -63,9 +63,19 @@ type platform struct {
 
 func startPlatform(t testing.TB, pgURL string, handler llmtest.Handler) *platform {
 	t.Helper()
+	return startPlatformWith(t, pgURL, handler, nil)
+}
+
+// startPlatformWith is startPlatform with the configuration edited first.
+func startPlatformWith(t testing.TB, pgURL string, handler llmtest.Handler, edit func(*config.Config)) *platform {
+	t.Helper()
 	model := llmtest.New(handler)
 	t.Cleanup(model.Close)
-	p, err := app.Open(t.Context(), testConfig(t, pgURL, model.URL), logtest.Logger(t), app.Options{Run: []string{app.Worker}, Version: "test"})
+	cfg := testConfig(t, pgURL, model.URL)
+	if edit != nil {
+		edit(&cfg)
+	}
+	p, err := app.Open(t.Context(), cfg, logtest.Logger(t), app.Options{Run: []string{app.Worker}, Version: "test"})
 	require.NoError(t, err)
 	t.Cleanup(func() { p.Close() })
 	srv := httptest.NewServer(p.APIHandler())
