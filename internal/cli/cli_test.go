@@ -16,6 +16,7 @@ import (
 
 	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/cli"
+	"github.com/quantumlayer/qlp/internal/forge/forgetest"
 	"github.com/quantumlayer/qlp/internal/memory/localstore"
 	"github.com/quantumlayer/qlp/internal/memory/vector"
 )
@@ -122,6 +123,24 @@ func TestGenerateWithTheExampleCassette(t *testing.T) {
 	require.Contains(t, stdout, "DIFFERS report overall status: capsule "+m.Validation.Status+", retest failed")
 	require.Regexp(t, `DIFFERS \S+ finding: capsule absent, retest main.go:3: .*\[aws-access-key-id\]`, stdout)
 	require.Contains(t, stderr, "the retest differs")
+
+	// qlp capsule pr: the stored capsule goes to a (fake) GitHub as a
+	// pull request whose URL is printed; the token comes from
+	// QLP_GIT_TOKEN only.
+	gh := forgetest.NewGitHub(t, "ghp_cli_token", "octo")
+	env["QLP_FORGE_GITHUB_URL"] = gh.URL + "/"
+	env["QLP_GIT_TOKEN"] = ""
+	code, _, stderr = run(t, env, "capsule", "pr", rt.Capsule, "--forge", "github", "--repo", "octo/shortener", "--create")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "QLP_GIT_TOKEN")
+	env["QLP_GIT_TOKEN"] = "ghp_cli_token"
+	code, stdout, stderr = run(t, env, "capsule", "pr", rt.Capsule, "--forge", "github", "--repo", "octo/shortener", "--create", "--title", "url-shortener v1")
+	require.Equal(t, 0, code, stderr)
+	prs := gh.PullRequests("octo/shortener")
+	require.Len(t, prs, 1)
+	require.Equal(t, "url-shortener v1", prs[0].Title)
+	require.Equal(t, gh.URL+"/octo/shortener/pull/1\n", stdout)
+	require.Contains(t, gh.Git.CloneBack(t, "octo/shortener.git", prs[0].Head), "shortener/store.go")
 }
 
 func capsuleTime(t *testing.T, files map[string][]byte) time.Time {
