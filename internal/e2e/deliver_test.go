@@ -9,7 +9,9 @@ import (
 	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/config"
 	"github.com/quantumlayer/qlp/internal/delivery/gittest"
+	"github.com/quantumlayer/qlp/internal/forge"
 	"github.com/quantumlayer/qlp/internal/forge/forgetest"
+	"github.com/quantumlayer/qlp/internal/logx/logtest"
 	"github.com/quantumlayer/qlp/internal/orchestrator"
 )
 
@@ -103,10 +105,32 @@ func deliverToForges(t *testing.T, pl *platform, capID string, files map[string]
 		})
 	}
 
+	// A revoked token: 422 naming the token, the branch and the pull
+	// requests as they were.
+	gl.SetToken("glpat-rotated")
+	before := gl.Git.Ref("acme/platform/tenancy.git", "qlp/tenancy-py")
+	_, err := c.Deliver(ctx, capID, orchestrator.DeliverRequest{Forge: "gitlab", Repo: "acme/platform/tenancy", Token: tok, ForgeURL: gl.APIURL()})
+	ae := requireAPIError(t, err, http.StatusUnprocessableEntity)
+	require.Equal(t, "token", ae.Field)
+	require.NotContains(t, ae.Error(), tok)
+	require.Equal(t, before, gl.Git.Ref("acme/platform/tenancy.git", "qlp/tenancy-py"), "the remote is unchanged")
+	require.Len(t, gl.MergeRequests("acme/platform/tenancy"), 1)
+
 	// A forge_url the operator did not allow is refused before any call.
-	_, err := c.Deliver(ctx, capID, orchestrator.DeliverRequest{Forge: "gitlab", Repo: "a/b", Token: tok, ForgeURL: "http://169.254.169.254/api/v4/"})
-	ae := requireAPIError(t, err, http.StatusBadRequest)
+	_, err = c.Deliver(ctx, capID, orchestrator.DeliverRequest{Forge: "gitlab", Repo: "a/b", Token: tok, ForgeURL: "http://169.254.169.254/api/v4/"})
+	ae = requireAPIError(t, err, http.StatusBadRequest)
 	require.Equal(t, "forge_url", ae.Field)
+
+	// The webhooks are reached without an API key; their signature is
+	// checked (this platform runs no delivery loop: a signed event is 503).
+	body := []byte(`{"action":"completed","check_suite":{"head_sha":"abc","status":"completed","conclusion":"success"},"repository":{"full_name":"acme/tenancy"}}`)
+	code, answer, _ := pl.call("POST", "/api/v2/delivery/webhooks/github", "", body, map[string]string{"X-GitHub-Event": "check_suite"})
+	require.Equal(t, http.StatusUnauthorized, code, string(answer))
+	require.Contains(t, string(answer), "X-Hub-Signature-256")
+	code, answer, _ = pl.call("POST", "/api/v2/delivery/webhooks/github", "", body, map[string]string{"X-GitHub-Event": "check_suite",
+		"X-Hub-Signature-256": forge.SignGitHub(logtest.CanaryWebhookSecret, body)})
+	require.Equal(t, http.StatusServiceUnavailable, code, string(answer))
+	require.Contains(t, string(answer), "no delivery loop")
 
 	// The earlier endpoints.
 	push, err := c.GitHubPush(ctx, orchestrator.GitHubPushRequest{CapsuleID: capID, GitHubToken: tok, RepoName: "tenancy-legacy"})
@@ -116,7 +140,7 @@ func deliverToForges(t *testing.T, pl *platform, capID string, files map[string]
 	require.Equal(t, "tenancy-legacy", push.RepoName)
 	require.Equal(t, len(files), push.FilesCreated)
 	require.Equal(t, files, gh.Git.CloneBack(t, "octo/tenancy-legacy.git", "main"))
-	code, body, _ := pl.call("GET", "/api/github/check-token?token="+tok, pl.keys["acme"], nil, nil)
+	code, body, _ = pl.call("GET", "/api/github/check-token?token="+tok, pl.keys["acme"], nil, nil)
 	require.Equal(t, http.StatusOK, code, string(body))
 	require.Contains(t, string(body), `"valid":true`)
 	require.Contains(t, string(body), `"username":"octo"`)

@@ -119,6 +119,8 @@ func deliveryError(err error) error {
 			Message: err.Error() + " (pass create_repo to create a missing repository)"}
 	case errors.Is(err, forge.ErrRateLimited):
 		return &httpx.Error{Status: http.StatusServiceUnavailable, Code: "forge_rate_limited", Message: err.Error()}
+	case errors.As(err, &ae) && ae.Status == http.StatusForbidden:
+		return &httpx.Error{Status: http.StatusUnprocessableEntity, Code: "forge_forbidden", Field: "token", Message: err.Error()}
 	case errors.As(err, &ae):
 		return &httpx.Error{Status: http.StatusBadGateway, Code: "forge_failed", Message: err.Error()}
 	}

@@ -43,14 +43,11 @@ type WebhookAnswer struct {
 	Message  string            `json:"message,omitempty"`
 }
 
-// readWebhook reads the body (bounded) after checking that webhooks can be
-// handled at all.
+// readWebhook reads the body (bounded) after checking that the forge's
+// webhooks are configured at all.
 func (s *Service) readWebhook(w http.ResponseWriter, r *http.Request, secret, setting string) ([]byte, error) {
 	if secret == "" {
 		return nil, httpx.Unavailable(errors.New("not configured"), "this server takes no webhooks from this forge: set %s", setting)
-	}
-	if s.ciWaker == nil {
-		return nil, httpx.Unavailable(errors.New("no delivery loop"), "no delivery loop runs in this server to take CI events; poll-based delivery still works")
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
 	if err != nil {
@@ -88,6 +85,9 @@ func (s *Service) handleGitLabWebhook(w http.ResponseWriter, r *http.Request) er
 func (s *Service) wake(w http.ResponseWriter, ctx context.Context, ev delivery.CIEvent, ok bool, err error) error {
 	if err != nil {
 		return httpx.BadRequest("body", "%v", err)
+	}
+	if s.ciWaker == nil {
+		return httpx.Unavailable(errors.New("no delivery loop"), "no delivery loop runs in this server to take CI events; poll-based delivery still works")
 	}
 	if !ok {
 		httpx.WriteJSON(w, http.StatusAccepted, WebhookAnswer{Message: "not a CI event: ignored"})
