@@ -225,6 +225,7 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 	p.requestPolicyMetrics = policy.NewMetrics()
 	p.Orchestrator = orchestrator.New(orchestrator.Config{
 		Workflow: cfg.Workflow, MaxBodyBytes: cfg.API.MaxBodyBytes, Limits: cfg.Limits, PublicURL: cfg.API.PublicURL, Version: opts.Version,
+		Forge: cfg.Forge,
 	}, orchestrator.Deps{Store: p.Store, Temporal: tc, Bus: p.Bus, Costs: p.Costs, Budgets: p.Budget, Blobs: p.Blobs, Buckets: buckets,
 		Policy: newPolicy(&cfg), PolicyMetrics: p.requestPolicyMetrics, Sealer: p.sealer,
 		Audit: p.Store, Logger: logger.With("component", "orchestrator")})

@@ -41,6 +41,7 @@ var floors = map[string]int{
 	"internal/answer":          2,
 	"internal/capsule":         2,
 	"internal/delivery":        2,
+	"internal/forge":           2,
 	"internal/store":           2,
 	"internal/engine":          2,
 	"internal/blob":            2,

@@ -402,6 +402,8 @@ func (p *Platform) APIHandler(extra ...auth.Authenticator) http.Handler {
 func mountAPI(p *Platform, mux *http.ServeMux, requireKey func(http.Handler) http.Handler) {
 	logger := p.Logger.With("component", "api")
 	p.Orchestrator.Mount(mux, requireKey)
+	// The forges' webhooks: their signature is their authentication.
+	p.Orchestrator.MountWebhooks(mux)
 	// MCP over streamable HTTP: behind the same authentication, and each
 	// tool call goes through the routes above with the caller's credential.
 	mux.Handle("/mcp", requireKey(mcpserver.Handler(mux, mcpserver.Options{Version: p.version}, logger)))

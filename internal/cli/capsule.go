@@ -123,8 +123,8 @@ func findingLine(f orchestrator.Finding) string {
 }
 
 func newCapsuleCmd(e *env) *cobra.Command {
-	cmd := &cobra.Command{Use: "capsule", Short: "List, show, download, verify, retest, push and diff capsules"}
-	cmd.AddCommand(newCapsuleListCmd(e), newCapsuleShowCmd(e), newCapsuleDownloadCmd(e), newCapsuleVerifyCmd(e), newCapsuleRetestCmd(e), newCapsuleKeyCmd(e), newCapsulePushCmd(e), newCapsuleDiffCmd(e))
+	cmd := &cobra.Command{Use: "capsule", Short: "List, show, download, verify, retest, push and diff capsules, and open pull requests of them"}
+	cmd.AddCommand(newCapsuleListCmd(e), newCapsuleShowCmd(e), newCapsuleDownloadCmd(e), newCapsuleVerifyCmd(e), newCapsuleRetestCmd(e), newCapsuleKeyCmd(e), newCapsulePushCmd(e), newCapsulePRCmd(e), newCapsuleDiffCmd(e))
 	return cmd
 }
 
@@ -277,6 +277,61 @@ failed push leaves the remote as it was.`,
 	cmd.Flags().StringVar(&req.SSHKnownHost, "ssh-known-host", "", "the server's host key (an authorized_keys line) to accept; without it the host key is not checked")
 	cmd.Flags().StringVar(&req.Message, "message", "", "commit message (default from the manifest)")
 	_ = cmd.MarkFlagRequired("remote")
+	return cmd
+}
+
+func newCapsulePRCmd(e *env) *cobra.Command {
+	var req orchestrator.DeliverRequest
+	pr := orchestrator.PullRequestOptions{}
+	cmd := &cobra.Command{
+		Use:   "pr ID --forge github|gitlab --repo OWNER/NAME",
+		Short: "Push a capsule to a GitHub or GitLab repository and open a pull request",
+		Long: `Pushes a capsule version to a branch of a GitHub or GitLab repository
+(--create makes the repository when it is missing, --private keeps it
+private) and opens a pull (merge) request from that branch into --base
+(default: the repository's default branch); an open pull request of the
+branch is found instead of opened twice. Prints the pull request's URL.
+The forge token comes from QLP_GIT_TOKEN (never a flag); it is used for
+this call only. --forge-url names GitHub Enterprise (https://host/api/v3/)
+or a self-managed GitLab (https://host/api/v4/), which the server must
+allow (forge.allowed_urls).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			req.Token = os.Getenv("QLP_GIT_TOKEN")
+			if req.Token == "" {
+				return fmt.Errorf("set QLP_GIT_TOKEN to a %s token that may create and write the repository", req.Forge)
+			}
+			req.PullRequest = &pr
+			b, err := connect(cmd.Context(), e, false, false)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			res, err := b.Deliver(cmd.Context(), args[0], req)
+			if err != nil {
+				return err
+			}
+			if res.PullRequest == nil {
+				return fmt.Errorf("the server pushed the capsule but answered no pull request: is it older than this CLI?")
+			}
+			fmt.Fprintln(e.stdout, res.PullRequest.URL)
+			fmt.Fprintf(e.stderr, "capsule %s v%d: commit %s on branch %s of %s, pull request #%d into %s\n",
+				res.CapsuleID, res.Version, res.Commit[:12], res.Branch, res.Repository.Path, res.PullRequest.Number, res.PullRequest.Base)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&req.Forge, "forge", "", "github or gitlab")
+	cmd.Flags().StringVar(&req.Repo, "repo", "", "owner/name (GitLab: group/subgroup/name)")
+	cmd.Flags().BoolVar(&req.CreateRepo, "create", false, "create the repository when it is missing")
+	cmd.Flags().BoolVar(&req.Private, "private", false, "a created repository is private")
+	cmd.Flags().StringVar(&req.Branch, "branch", "", "branch to push to (default qlp/<capsule name>)")
+	cmd.Flags().StringVar(&pr.Base, "base", "", "branch the pull request merges into (default: the repository's default branch)")
+	cmd.Flags().StringVar(&pr.Title, "title", "", "pull request title (default from the manifest)")
+	cmd.Flags().StringVar(&pr.Body, "body", "", "pull request description (default from the manifest)")
+	cmd.Flags().IntVar(&req.Version, "version", 0, "capsule version (0 = latest)")
+	cmd.Flags().StringVar(&req.ForgeURL, "forge-url", "", "the forge's API URL (default: the server's forge.github_url or forge.gitlab_url)")
+	_ = cmd.MarkFlagRequired("forge")
+	_ = cmd.MarkFlagRequired("repo")
 	return cmd
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/cli"
+	"github.com/quantumlayer/qlp/internal/forge/forgetest"
 	"github.com/quantumlayer/qlp/internal/memory/localstore"
 	"github.com/quantumlayer/qlp/internal/memory/vector"
 	"github.com/quantumlayer/qlp/internal/store"
@@ -156,6 +157,23 @@ func TestGenerateWithTheExampleCassette(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	require.Regexp(t, `version\s+2 of 2`, stdout)
 	require.Contains(t, stdout, "round 1: v1 on qlp/url-shortener (acme/shorty#3) at 0123456789ab: failure (failing: license)")
+	// qlp capsule pr: the stored capsule goes to a (fake) GitHub as a
+	// pull request whose URL is printed; the token comes from
+	// QLP_GIT_TOKEN only.
+	gh := forgetest.NewGitHub(t, "ghp_cli_token", "octo")
+	env["QLP_FORGE_GITHUB_URL"] = gh.URL + "/"
+	env["QLP_GIT_TOKEN"] = ""
+	code, _, stderr = run(t, env, "capsule", "pr", rt.Capsule, "--forge", "github", "--repo", "octo/shortener", "--create")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "QLP_GIT_TOKEN")
+	env["QLP_GIT_TOKEN"] = "ghp_cli_token"
+	code, stdout, stderr = run(t, env, "capsule", "pr", rt.Capsule, "--forge", "github", "--repo", "octo/shortener", "--create", "--title", "url-shortener v1")
+	require.Equal(t, 0, code, stderr)
+	prs := gh.PullRequests("octo/shortener")
+	require.Len(t, prs, 1)
+	require.Equal(t, "url-shortener v1", prs[0].Title)
+	require.Equal(t, gh.URL+"/octo/shortener/pull/1\n", stdout)
+	require.Contains(t, gh.Git.CloneBack(t, "octo/shortener.git", prs[0].Head), "shortener/store.go")
 }
 
 func capsuleTime(t *testing.T, files map[string][]byte) time.Time {

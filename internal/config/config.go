@@ -18,6 +18,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/budget"
 	"github.com/quantumlayer/qlp/internal/costs"
 	"github.com/quantumlayer/qlp/internal/engine"
+	"github.com/quantumlayer/qlp/internal/forge"
 	"github.com/quantumlayer/qlp/internal/llm/tiers"
 	"github.com/quantumlayer/qlp/internal/logx"
 	"github.com/quantumlayer/qlp/internal/memory"
@@ -88,6 +89,7 @@ type Config struct {
 	Blob         blob.Config
 	Backup       backup.Config
 	OIDC         auth.OIDCConfig
+	Forge        forge.Config
 	Limits       orchestrator.Limits
 	Policy       policy.Config
 }
@@ -112,6 +114,7 @@ func Defaults() Config {
 		Blob:       blob.Defaults(),
 		Backup:     backup.Defaults(),
 		OIDC:       auth.OIDCDefaults(),
+		Forge:      forge.Defaults(),
 		Policy:     policy.Defaults(),
 	}
 }
@@ -190,6 +193,7 @@ func (c *Config) Settings() []settings.Setting {
 	s = append(s, c.Blob.Settings()...)
 	s = append(s, c.Backup.Settings()...)
 	s = append(s, c.OIDC.Settings()...)
+	s = append(s, c.Forge.Settings()...)
 	return s
 }
 
@@ -262,6 +266,9 @@ func (c *Config) ValidateCore() error {
 		return err
 	}
 	if err := c.Costs.Validate(); err != nil {
+		return err
+	}
+	if err := c.Forge.Validate(); err != nil {
 		return err
 	}
 	if err := c.Blob.Validate(); err != nil {

@@ -54,6 +54,12 @@ type PushOptions struct {
 	Remote string
 	// Branch is created if missing, else moved forward by one commit.
 	Branch string
+	// From, when Branch is missing, is the branch the new one starts from:
+	// its head becomes the new commit's parent, so that a pull request
+	// from Branch into From shows the capsule as a change of From. Empty
+	// (or a From that does not exist either) starts a branch with no
+	// history.
+	From string
 	// Message is the commit's message (from the capsule's manifest).
 	Message string
 	// AuthorName and AuthorEmail sign the commit.
@@ -165,14 +171,26 @@ func Push(ctx context.Context, files map[string][]byte, o PushOptions) (PushResu
 	})
 	switch {
 	case err == nil:
+	case isMissingRef(err) && o.From != "" && o.From != o.Branch:
+		// A new branch of an existing repository, started from From.
+		from := plumbing.NewBranchReferenceName(o.From)
+		repo, err = git.CloneContext(ctx, memory.NewStorage(), memfs.New(), &git.CloneOptions{
+			URL: o.Remote, Auth: auth, ReferenceName: from, SingleBranch: true, Depth: 1, NoCheckout: true, Tags: git.NoTags,
+		})
+		switch {
+		case err == nil:
+			ref = from
+		case errors.Is(err, transport.ErrEmptyRemoteRepository), isMissingRef(err):
+			if repo, err = initRepo(o.Remote); err != nil {
+				return res, err
+			}
+		default:
+			return res, remoteError("read", o.Remote, err)
+		}
 	case errors.Is(err, transport.ErrEmptyRemoteRepository), isMissingRef(err):
 		// A new repository, or a new branch of an existing one.
-		repo, err = git.Init(memory.NewStorage(), memfs.New())
-		if err != nil {
-			return res, fmt.Errorf("delivery: %w", err)
-		}
-		if _, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{o.Remote}}); err != nil {
-			return res, fmt.Errorf("delivery: %w", err)
+		if repo, err = initRepo(o.Remote); err != nil {
+			return res, err
 		}
 	default:
 		return res, remoteError("read", o.Remote, err)
@@ -182,8 +200,11 @@ func Push(ctx context.Context, files map[string][]byte, o PushOptions) (PushResu
 		if parent, err = repo.CommitObject(head.Hash()); err != nil {
 			return res, fmt.Errorf("delivery: read the branch's commit: %w", err)
 		}
-		res.Parent = head.Hash().String()
+		if ref.Short() == o.Branch {
+			res.Parent = head.Hash().String()
+		}
 	}
+	ref = plumbing.NewBranchReferenceName(o.Branch)
 	commit, err := writeCommit(repo, files, o, parent)
 	if err != nil {
 		return res, err
@@ -217,6 +238,17 @@ func CheckAccess(ctx context.Context, remote string, a Auth) error {
 		return remoteError("read", remote, err)
 	}
 	return nil
+}
+
+func initRepo(remote string) (*git.Repository, error) {
+	repo, err := git.Init(memory.NewStorage(), memfs.New())
+	if err != nil {
+		return nil, fmt.Errorf("delivery: %w", err)
+	}
+	if _, err := repo.CreateRemote(&config.RemoteConfig{Name: "origin", URLs: []string{remote}}); err != nil {
+		return nil, fmt.Errorf("delivery: %w", err)
+	}
+	return repo, nil
 }
 
 func isMissingRef(err error) bool {

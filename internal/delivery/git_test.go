@@ -121,3 +121,26 @@ func TestPushOptionsAreChecked(t *testing.T) {
 		require.ErrorContains(t, err, "path git must not take", p)
 	}
 }
+
+// TestPushStartsANewBranchFrom: with From, a new branch's commit is a
+// child of From's head (so a pull request into From has history in
+// common), while its tree is still exactly the capsule.
+func TestPushStartsANewBranchFrom(t *testing.T) {
+	g := gittest.Start(t, "tok-valid", "app.git")
+	base, err := g.Seed("app.git", "main", "Initial commit", map[string]string{"README.md": "# app\n"})
+	require.NoError(t, err)
+	res, err := delivery.Push(t.Context(), capsuleV1, delivery.PushOptions{Remote: g.URL + "/app.git", Branch: "qlp/app", From: "main",
+		Message: "capsule", Auth: delivery.Auth{Token: "tok-valid"}})
+	require.NoError(t, err)
+	require.Empty(t, res.Parent, "the branch is new")
+	parents := gittest.Git(t, filepath.Join(g.Root, "app.git"), "log", "--format=%H", "qlp/app")
+	require.Equal(t, []string{res.Commit, base}, strings.Fields(parents))
+	require.Equal(t, capsuleV1, g.CloneBack(t, "app.git", "qlp/app"))
+	require.Equal(t, base, g.Ref("app.git", "main"), "main is untouched")
+
+	// From a branch that does not exist either: a branch with no history.
+	res, err = delivery.Push(t.Context(), capsuleV1, delivery.PushOptions{Remote: g.URL + "/app.git", Branch: "qlp/other", From: "nope",
+		Message: "capsule", Auth: delivery.Auth{Token: "tok-valid"}})
+	require.NoError(t, err)
+	require.Equal(t, res.Commit, gittest.Git(t, filepath.Join(g.Root, "app.git"), "log", "--format=%H", "qlp/other"))
+}

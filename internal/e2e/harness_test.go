@@ -45,6 +45,7 @@ func testConfig(t testing.TB, pgURL, modelURL string) config.Config {
 	cfg.LLM.Models = [4]string{"gpt-4o-mini", "gpt-4.1-mini", "gpt-4.1", "gpt-4o"}
 	// Canary secrets: the log scan after make test proves none is logged.
 	cfg.LLM.APIKey, cfg.Budget.WebhookSecret, cfg.ServiceToken = logtest.CanaryLLMKey, logtest.CanaryWebhookSecret, logtest.CanaryServiceToken
+	cfg.Forge.GitHubWebhookSecret, cfg.Forge.GitLabWebhookToken = logtest.CanaryWebhookSecret, logtest.CanaryWebhookSecret
 	cfg.Workflow.HeartbeatTimeout = 3 * time.Second
 	cfg.API.MaxBodyBytes = 64 << 10
 	if url := validationURL(t); url != "" {

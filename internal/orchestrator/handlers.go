@@ -52,6 +52,8 @@ func (s *Service) routes() []route {
 		{"POST", "/api/v2/capsules/{id}/deliver", s.handleDeliver, submit},
 		{"GET", "/api/v2/capsules/{id}/diff", s.handleCapsuleDiff, read},
 		{"GET", "/api/v2/capsules/{id}/deliveries", s.handleDeliveries, read},
+		{"POST", "/api/github/push", s.handleGitHubPush, submit},
+		{"GET", "/api/github/check-token", s.handleCheckToken, read},
 		{"GET", "/progress/stream/{id}", s.handleProgress, read},
 		{"GET", "/api/v2/costs", s.handleCosts, read},
 		{"GET", "/api/v2/costs/estimate", s.handleCostEstimate, read},

@@ -31,3 +31,34 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenAPIListsTheWebhooks: the webhook routes are in openapi.json with
+// no security (no API key) and their signature named as their
+// authentication.
+func TestOpenAPIListsTheWebhooks(t *testing.T) {
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Scope    *string `json:"x-qlp-scope"`
+			Auth     string  `json:"x-qlp-auth"`
+			Security *[]any  `json:"security"`
+		} `json:"paths"`
+	}
+	require.NoError(t, json.Unmarshal(openapiDoc, &doc))
+	routes := (&Service{}).webhookRoutes()
+	require.Len(t, routes, 2)
+	for _, rt := range routes {
+		op, ok := doc.Paths[rt.pattern][strings.ToLower(rt.method)]
+		require.True(t, ok, "openapi.json lacks %s %s", rt.method, rt.pattern)
+		require.NotNil(t, op.Security, "%s: security: [] says no API key", rt.pattern)
+		require.Empty(t, *op.Security)
+		require.Equal(t, "webhook-signature", op.Auth)
+		require.NotNil(t, op.Scope)
+	}
+	for path, ops := range doc.Paths {
+		for m, op := range ops {
+			if op.Security != nil && len(*op.Security) == 0 && !strings.HasPrefix(path, "/health") && path != "/healthz" && path != "/readyz" && path != "/metrics" {
+				require.Equal(t, "webhook-signature", op.Auth, "%s %s: an operation without an API key is a probe or a signed webhook", m, path)
+			}
+		}
+	}
+}

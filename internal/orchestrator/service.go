@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"regexp"
 	"strings"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/delivery"
 	"github.com/quantumlayer/qlp/internal/domain"
+	"github.com/quantumlayer/qlp/internal/forge"
 	"github.com/quantumlayer/qlp/internal/httpx"
 	"github.com/quantumlayer/qlp/internal/policy"
 	"github.com/quantumlayer/qlp/internal/progress"
@@ -50,6 +52,8 @@ type Config struct {
 	PublicURL string
 	// Version is reported by /health.
 	Version string
+	// Forge configures GitHub and GitLab delivery and their webhooks.
+	Forge forge.Config
 }
 
 // Deps are the service's collaborators.
@@ -79,6 +83,12 @@ type Deps struct {
 	// workflow.Activities.Sealer opens them); nil refuses delivery loops.
 	Sealer *delivery.Sealer
 	Logger *slog.Logger
+	// CIWaker is told of the CI events forge webhooks bring (their
+	// signature checked); nil answers the webhooks 503.
+	CIWaker delivery.CIWaker
+	// ForgeHTTP is the HTTP client forge calls go through; nil is a
+	// default one.
+	ForgeHTTP *http.Client
 }
 
 // Service is the orchestrator.
@@ -97,6 +107,8 @@ type Service struct {
 	policyMetrics *policy.Metrics
 	sealer        *delivery.Sealer
 	logger        *slog.Logger
+	ciWaker       delivery.CIWaker
+	forgeHTTP     *http.Client
 }
 
 // New returns a service.
@@ -108,7 +120,8 @@ func New(cfg Config, d Deps) *Service {
 		d.Buckets = ratelimit.NewMemory(nil)
 	}
 	return &Service{cfg: cfg, store: d.Store, tc: d.Temporal, bus: d.Bus, costs: d.Costs, budgets: d.Budgets, blobs: d.Blobs,
-		buckets: d.Buckets, audit: d.Audit, policy: d.Policy, policyMetrics: d.PolicyMetrics, sealer: d.Sealer, logger: d.Logger}
+		buckets: d.Buckets, audit: d.Audit, policy: d.Policy, policyMetrics: d.PolicyMetrics, sealer: d.Sealer, logger: d.Logger,
+		ciWaker: d.CIWaker, forgeHTTP: d.ForgeHTTP}
 }
 
 // Limits on request text.

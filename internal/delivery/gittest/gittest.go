@@ -164,3 +164,69 @@ func (g *Server) Tree(ctx context.Context, repo, branch, commit string) (map[str
 	})
 	return files, err
 }
+
+// Create makes an empty bare repository (path such as owner/name.git)
+// with branch main, as a forge does when a repository is created. It
+// returns an error instead of failing the test: fake forges call it from
+// their handlers.
+func (g *Server) Create(repo string) error {
+	dir := filepath.Join(g.Root, filepath.FromSlash(repo))
+	if _, err := run(g.Root, "init", "--quiet", "--bare", "--initial-branch=main", dir); err != nil {
+		return err
+	}
+	_, err := run(dir, "config", "http.receivepack", "true")
+	return err
+}
+
+// Seed commits files to branch of repo (a forge's "initialize with a
+// README"), as a child of the branch's head if it has one.
+func (g *Server) Seed(repo, branch, message string, files map[string]string) (string, error) {
+	dir := filepath.Join(g.Root, filepath.FromSlash(repo))
+	idx := filepath.Join(g.Root, ".seed-index-"+strings.ReplaceAll(repo, "/", "_"))
+	defer os.Remove(idx)
+	env := []string{"GIT_INDEX_FILE=" + idx, "GIT_AUTHOR_NAME=forge", "GIT_AUTHOR_EMAIL=forge@example.com", "GIT_COMMITTER_NAME=forge", "GIT_COMMITTER_EMAIL=forge@example.com"}
+	for name, content := range files {
+		cmd := exec.Command("git", "hash-object", "-w", "--stdin")
+		cmd.Dir, cmd.Stdin = dir, strings.NewReader(content)
+		out, err := cmd.Output()
+		if err != nil {
+			return "", err
+		}
+		if _, err := runEnv(dir, env, "update-index", "--add", "--cacheinfo", "100644,"+strings.TrimSpace(string(out))+","+name); err != nil {
+			return "", err
+		}
+	}
+	tree, err := runEnv(dir, env, "write-tree")
+	if err != nil {
+		return "", err
+	}
+	args := []string{"commit-tree", tree, "-m", message}
+	if head, _ := run(dir, "for-each-ref", "--format=%(objectname)", "refs/heads/"+branch); head != "" {
+		args = append(args, "-p", head)
+	}
+	commit, err := runEnv(dir, env, args...)
+	if err != nil {
+		return "", err
+	}
+	_, err = run(dir, "update-ref", "refs/heads/"+branch, commit)
+	return commit, err
+}
+
+// Ref is the commit branch of repo points at, "" when it has none.
+func (g *Server) Ref(repo, branch string) string {
+	out, _ := run(filepath.Join(g.Root, filepath.FromSlash(repo)), "for-each-ref", "--format=%(objectname)", "refs/heads/"+branch)
+	return out
+}
+
+func run(dir string, args ...string) (string, error) { return runEnv(dir, nil, args...) }
+
+func runEnv(dir string, env []string, args ...string) (string, error) {
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_TERMINAL_PROMPT=0"), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("git %v: %w: %s", args, err, out)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
