@@ -30,6 +30,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/costs"
 	"github.com/quantumlayer/qlp/internal/delivery"
 	"github.com/quantumlayer/qlp/internal/engine"
+	"github.com/quantumlayer/qlp/internal/forge"
 	"github.com/quantumlayer/qlp/internal/httpx"
 	"github.com/quantumlayer/qlp/internal/llm/tiers"
 	"github.com/quantumlayer/qlp/internal/memory"
@@ -60,8 +61,7 @@ type Options struct {
 	// Version is reported by /health and recorded in manifests.
 	Version string
 	// CI returns the CI client of a pull request's forge for the delivery
-	// loop (the forge clients, GitHub and GitLab); nil fails a loop's
-	// first look at the CI with "not implemented".
+	// loop; nil is the forge clients (GitHub and GitLab, forgeCI).
 	CI workflow.CIFactory
 }
 
@@ -161,6 +161,9 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 		if t, _ := LookupTarget(name); t.URL(cfg) != "" {
 			logger.Warn("target runs in this process; its URL setting is not used here", "target", name, "setting", SettingName(cfg, t.URLKey))
 		}
+	}
+	if opts.CI == nil {
+		opts.CI = forgeCI(cfg.Forge)
 	}
 	p = &Platform{Cfg: cfg, Logger: logger, Plan: plan, version: opts.Version, ci: opts.CI,
 		probes: map[string]*httpx.Probes{Orchestrator: httpx.NewProbes(Orchestrator, opts.Version)}}
@@ -572,6 +575,19 @@ func (p *Platform) serviceHandler(name string, probes *httpx.Probes, mount func(
 	requireKey := auth.Require(p.Authenticator(extra...), logger)
 	mount(root, requireKey)
 	return httpx.Chain(root, httpx.RequestID, httpx.Recover(logger), httpx.Logging(logger, metrics))
+}
+
+// forgeCI reads a pull request's CI through its forge's client, at the API
+// URL the pull request was opened through, checked again against the
+// configured and allowed ones (the token is sent there).
+func forgeCI(cfg forge.Config) workflow.CIFactory {
+	return func(pr delivery.PullRequest, a delivery.Auth) (delivery.CI, error) {
+		u, err := cfg.BaseURL(pr.Forge, pr.APIURL)
+		if err != nil {
+			return nil, err
+		}
+		return forge.New(pr.Forge, u, a.Token, cfg, nil)
+	}
 }
 
 // deliverySealer is the sealer of delivery credentials, keyed from the

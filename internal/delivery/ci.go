@@ -30,6 +30,9 @@ type PullRequest struct {
 	Branch string `json:"branch"`
 	// Base is the branch it merges into.
 	Base string `json:"base"`
+	// APIURL is the forge's API base URL the pull request was opened
+	// through, where its CI is read ("" for the configured one).
+	APIURL string `json:"api_url,omitempty"`
 }
 
 // CIStatus is what a forge says about the CI of one commit.

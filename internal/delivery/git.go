@@ -77,6 +77,9 @@ type PushResult struct {
 	// Parent is the branch's commit before the push, "" for a new branch.
 	Parent string `json:"parent,omitempty"`
 	Files  int    `json:"files"`
+	// Unchanged: the branch already held exactly these files, so nothing
+	// was pushed and Commit is its head.
+	Unchanged bool `json:"unchanged,omitempty"`
 }
 
 // Errors callers may test with errors.Is.
@@ -205,9 +208,16 @@ func Push(ctx context.Context, files map[string][]byte, o PushOptions) (PushResu
 		}
 	}
 	ref = plumbing.NewBranchReferenceName(o.Branch)
-	commit, err := writeCommit(repo, files, o, parent)
+	commit, err := writeCommit(repo, files, o, parent, res.Parent != "")
 	if err != nil {
 		return res, err
+	}
+	if commit.String() == res.Parent {
+		// The branch already holds exactly these files: pushing the same
+		// version again adds no commit (a delivery loop's first push of
+		// the version its pull request was opened with).
+		res.Commit, res.Unchanged = res.Parent, true
+		return res, nil
 	}
 	if err := repo.Storer.SetReference(plumbing.NewHashReference(ref, commit)); err != nil {
 		return res, fmt.Errorf("delivery: %w", err)
@@ -283,8 +293,9 @@ func gitPath(p string) bool {
 	return true
 }
 
-// writeCommit stores the files as blobs and trees and a commit of them.
-func writeCommit(repo *git.Repository, files map[string][]byte, o PushOptions, parent *object.Commit) (plumbing.Hash, error) {
+// writeCommit stores the files as blobs and trees and a commit of them;
+// with reuse, a parent whose tree is those files is returned instead.
+func writeCommit(repo *git.Repository, files map[string][]byte, o PushOptions, parent *object.Commit, reuse bool) (plumbing.Hash, error) {
 	st := repo.Storer
 	root := &dir{dirs: map[string]*dir{}, files: map[string]plumbing.Hash{}}
 	for p, content := range files {
@@ -309,6 +320,9 @@ func writeCommit(repo *git.Repository, files map[string][]byte, o PushOptions, p
 	tree, err := root.write(st)
 	if err != nil {
 		return plumbing.ZeroHash, err
+	}
+	if reuse && parent != nil && parent.TreeHash == tree {
+		return parent.Hash, nil
 	}
 	when := o.When
 	if when.IsZero() {

@@ -49,6 +49,10 @@ type DeliverRequest struct {
 	// self-managed GitLab): the configured one, or one the operator lists
 	// in forge.allowed_urls.
 	ForgeURL string `json:"forge_url,omitempty"`
+	// WatchCI starts the delivery loop on the pull request: its CI is
+	// watched and a failure repaired into a new version pushed to the
+	// same branch (StartDeliveryLoop).
+	WatchCI bool `json:"watch_ci,omitempty"`
 }
 
 // PullRequestOptions are a delivery's pull request; empty fields are made
@@ -67,6 +71,8 @@ type DeliverResponse struct {
 	// Repository and PullRequest answer a delivery to a forge.
 	Repository  *forge.Repo           `json:"repository,omitempty"`
 	PullRequest *delivery.PullRequest `json:"pull_request,omitempty"`
+	// DeliveryLoop is the loop watching the pull request's CI (watch_ci).
+	DeliveryLoop *DeliveryLoop `json:"delivery_loop,omitempty"`
 }
 
 // Deliver pushes a capsule version of the tenant to a git remote.
@@ -86,8 +92,8 @@ func (s *Service) Deliver(ctx context.Context, tenantID, id string, req DeliverR
 	if req.Forge != "" {
 		return s.deliverToForge(ctx, c, v, branch, msg, req)
 	}
-	if req.Repo != "" || req.CreateRepo || req.PullRequest != nil || req.ForgeURL != "" {
-		return DeliverResponse{}, httpx.BadRequest("forge", "repo, create_repo, pull_request and forge_url go with forge (github or gitlab)")
+	if req.Repo != "" || req.CreateRepo || req.PullRequest != nil || req.ForgeURL != "" || req.WatchCI {
+		return DeliverResponse{}, httpx.BadRequest("forge", "repo, create_repo, pull_request, forge_url and watch_ci go with forge (github or gitlab)")
 	}
 	res, err := delivery.Push(ctx, capsule.VersionFiles(v), delivery.PushOptions{Remote: req.RemoteURL, Branch: branch, Message: msg,
 		AuthorName: "QLP", AuthorEmail: "qlp@localhost", When: v.CreatedAt,
@@ -160,7 +166,29 @@ func (s *Service) deliverToForge(ctx context.Context, c domain.Capsule, v domain
 	if err := deliveryError(err); err != nil {
 		return DeliverResponse{}, err
 	}
-	return DeliverResponse{CapsuleID: c.ID, Version: v.Version, PushResult: d.Push, Repository: &d.Repository, PullRequest: d.PullRequest}, nil
+	res := DeliverResponse{CapsuleID: c.ID, Version: v.Version, PushResult: d.Push, Repository: &d.Repository, PullRequest: d.PullRequest}
+	if d.PullRequest != nil {
+		// The loop reads the CI where the pull request was opened.
+		cfg := s.forgeConfig()
+		if u, err := cfg.BaseURL(req.Forge, req.ForgeURL); err == nil {
+			d.PullRequest.APIURL = u
+		}
+	}
+	if req.WatchCI && d.PullRequest != nil {
+		loop, err := s.StartDeliveryLoop(ctx, c.TenantID, c.ID, v.Version, d.Repository.CloneURL, *d.PullRequest, f.PushAuth())
+		if err != nil {
+			why := fmt.Sprintf("the pull request %s is open, but its CI is not watched", d.PullRequest.URL)
+			var he *httpx.Error
+			if errors.As(err, &he) {
+				e := *he
+				e.Message = why + ": " + he.Message
+				return DeliverResponse{}, &e
+			}
+			return DeliverResponse{}, fmt.Errorf("%s: %w", why, err)
+		}
+		res.DeliveryLoop = &loop
+	}
+	return res, nil
 }
 
 // forgeClient is a client of the named forge at the configured API URL

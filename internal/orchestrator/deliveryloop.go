@@ -60,7 +60,7 @@ func (s *Service) StartDeliveryLoop(ctx context.Context, tenantID, capsuleID str
 	wcfg := s.cfg.Workflow
 	_, err = s.tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflow.TaskQueue, WorkflowExecutionTimeout: 7 * 24 * time.Hour},
 		workflow.DeliveryWorkflowName, workflow.DeliveryInput{TenantID: tenantID, CapsuleID: c.ID, Version: v.Version, Remote: remote, PR: pr,
-			SealedAuth: sealed, PollInterval: wcfg.CIPollInterval, MaxRounds: wcfg.DeliveryMaxRounds, MaxAttempts: wcfg.MaxAttempts,
+			SealedAuth: sealed, PollInterval: wcfg.CIPollInterval, CITimeout: wcfg.CITimeout, MaxRounds: wcfg.DeliveryMaxRounds, MaxAttempts: wcfg.MaxAttempts,
 			EscalateAfter: wcfg.EscalateAfter, TaskValidation: wcfg.TaskValidation, HeartbeatTimeout: wcfg.HeartbeatTimeout, TaskTimeout: wcfg.TaskTimeout})
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if err != nil && !errors.As(err, &started) {

@@ -119,9 +119,14 @@ func New(cfg Config, d Deps) *Service {
 	if d.Buckets == nil {
 		d.Buckets = ratelimit.NewMemory(nil)
 	}
-	return &Service{cfg: cfg, store: d.Store, tc: d.Temporal, bus: d.Bus, costs: d.Costs, budgets: d.Budgets, blobs: d.Blobs,
+	s := &Service{cfg: cfg, store: d.Store, tc: d.Temporal, bus: d.Bus, costs: d.Costs, budgets: d.Budgets, blobs: d.Blobs,
 		buckets: d.Buckets, audit: d.Audit, policy: d.Policy, policyMetrics: d.PolicyMetrics, sealer: d.Sealer, logger: d.Logger,
 		ciWaker: d.CIWaker, forgeHTTP: d.ForgeHTTP}
+	if s.ciWaker == nil && s.tc != nil {
+		// This service starts the delivery loops, so it wakes them.
+		s.ciWaker = s
+	}
+	return s
 }
 
 // Limits on request text.

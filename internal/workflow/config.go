@@ -36,6 +36,10 @@ type Config struct {
 	// pushes, the first included.
 	CIPollInterval    time.Duration
 	DeliveryMaxRounds int
+	// CITimeout bounds the wait for one pushed commit's CI: a repository
+	// with no CI (or a stuck one) ends the loop instead of polling it for
+	// days.
+	CITimeout time.Duration
 }
 
 // Defaults returns the configuration used when nothing is set. A zero
@@ -53,6 +57,7 @@ func Defaults() Config {
 		Review:            ReviewPolicy{Timeout: 24 * time.Hour, OnTimeout: vocab.OnTimeoutWait},
 		CIPollInterval:    DefaultCIPollInterval,
 		DeliveryMaxRounds: DefaultDeliveryMaxRounds,
+		CITimeout:         DefaultCITimeout,
 	}
 }
 
@@ -72,6 +77,7 @@ func (c *Config) Settings() []settings.Setting {
 		{Key: "hitl.timeout", Env: "QLP_HITL_TIMEOUT", Help: "how long a review waits for a decision before hitl.on_timeout applies", Value: settings.Duration(&c.Review.Timeout)},
 		{Key: "hitl.on_timeout", Env: "QLP_HITL_ON_TIMEOUT", Help: "what an unanswered review becomes after hitl.timeout: approve, reject or wait (forever)", Value: settings.String(&c.Review.OnTimeout)},
 		{Key: "delivery.ci_poll_interval", Env: "QLP_DELIVERY_CI_POLL_INTERVAL", Help: "how often the delivery loop looks at the CI of a commit it pushed to a pull request (a checked webhook wakes it sooner)", Value: settings.Duration(&c.CIPollInterval)},
+		{Key: "delivery.ci_timeout", Env: "QLP_DELIVERY_CI_TIMEOUT", Help: "longest wait for the CI of one pushed commit to finish; then the delivery loop stops with an error saying so", Value: settings.Duration(&c.CITimeout)},
 		{Key: "delivery.max_rounds", Env: "QLP_DELIVERY_MAX_ROUNDS", Help: "pushes of one delivery loop, the first included: after that many failed CI runs it stops repairing", Value: settings.Int(&c.DeliveryMaxRounds)},
 		{Key: "hitl.aitl", Env: "QLP_HITL_AITL", Help: "let the automated reviewer (tier T2) approve or ask for changes before a person is asked", Value: settings.Bool(&c.Review.AITL)},
 	}
@@ -106,6 +112,8 @@ func (c *Config) Validate() error {
 		return bad("workflow.decomposer_tier", "%q is not T0..T3", c.DecomposerTier)
 	case c.CIPollInterval < time.Second:
 		return bad("delivery.ci_poll_interval", "%v is shorter than 1s", c.CIPollInterval)
+	case c.CITimeout < c.CIPollInterval:
+		return bad("delivery.ci_timeout", "%v is shorter than delivery.ci_poll_interval (%v)", c.CITimeout, c.CIPollInterval)
 	case c.DeliveryMaxRounds < 1 || c.DeliveryMaxRounds > 20:
 		return bad("delivery.max_rounds", "%d is outside 1..20", c.DeliveryMaxRounds)
 	}

@@ -80,6 +80,8 @@ type DeliveryInput struct {
 	// the pushes (the first included).
 	PollInterval time.Duration
 	MaxRounds    int
+	// CITimeout bounds the wait for one commit's CI.
+	CITimeout time.Duration
 	// MaxAttempts and EscalateAfter bound each task's repair attempts in
 	// one round; the others are as for jobs (see Input).
 	MaxAttempts      int
@@ -104,6 +106,7 @@ type DeliveryResult struct {
 const (
 	DefaultCIPollInterval    = 30 * time.Second
 	DefaultDeliveryMaxRounds = 3
+	DefaultCITimeout         = 2 * time.Hour
 )
 
 // DeliveryWorkflow runs the delivery loop (see above).
@@ -114,6 +117,9 @@ func DeliveryWorkflow(ctx workflow.Context, in DeliveryInput) (DeliveryResult, e
 	}
 	if in.MaxRounds <= 0 {
 		in.MaxRounds = DefaultDeliveryMaxRounds
+	}
+	if in.CITimeout <= 0 {
+		in.CITimeout = DefaultCITimeout
 	}
 	if in.MaxAttempts <= 0 {
 		in.MaxAttempts = def.MaxAttempts
@@ -194,8 +200,9 @@ func DeliveryWorkflow(ctx workflow.Context, in DeliveryInput) (DeliveryResult, e
 		r.State = domain.DeliveryPending
 		record(r)
 
-		// Wait for the CI of the pushed commit.
+		// Wait for the CI of the pushed commit, at most CITimeout.
 		var st delivery.CIStatus
+		waitUntil := workflow.Now(ctx).Add(in.CITimeout)
 		for {
 			if err := workflow.ExecuteActivity(remoteCtx, a.CheckCI, CheckCIInput{PR: in.PR, SHA: pushed.Commit, SealedAuth: in.SealedAuth}).Get(ctx, &st); err != nil {
 				return stop(r, fmt.Sprintf("round %d: the CI status of %s could not be read: %s", n, short(pushed.Commit), reason(err)))
@@ -203,8 +210,12 @@ func DeliveryWorkflow(ctx workflow.Context, in DeliveryInput) (DeliveryResult, e
 			if st.State != delivery.CIPending {
 				break
 			}
+			left := waitUntil.Sub(workflow.Now(ctx))
+			if left <= 0 {
+				return stop(r, fmt.Sprintf("round %d: the CI of %s did not finish within %v (delivery.ci_timeout): no CI runs on the branch, or it is stuck", n, short(pushed.Commit), in.CITimeout))
+			}
 			sel := workflow.NewSelector(ctx)
-			timer := workflow.NewTimer(ctx, in.PollInterval)
+			timer := workflow.NewTimer(ctx, min(in.PollInterval, left))
 			sel.AddFuture(timer, func(workflow.Future) {})
 			sel.AddReceive(wake, func(c workflow.ReceiveChannel, _ bool) {
 				var ev delivery.CIEvent
