@@ -48,8 +48,12 @@ const (
 	ErrTypeDelivery = "DeliveryFailed"
 )
 
-// Bounds of what a CI run's log may carry through the workflow.
+// Bounds of what a CI run's log may carry through the workflow, and of
+// the wait for one commit's CI: every look is a few events of the
+// workflow's history, which must stay well under Temporal's limits (6 h
+// at the default 30 s interval is about 5,000 events per round).
 const (
+	maxCIWait     = 6 * time.Hour
 	maxCIRuns     = 5
 	maxCILogBytes = 16 << 10
 )
@@ -194,14 +198,18 @@ func DeliveryWorkflow(ctx workflow.Context, in DeliveryInput) (DeliveryResult, e
 		r.State = domain.DeliveryPending
 		record(r)
 
-		// Wait for the CI of the pushed commit.
+		// Wait for the CI of the pushed commit, within maxCIWait.
 		var st delivery.CIStatus
+		waitStart := workflow.Now(ctx)
 		for {
 			if err := workflow.ExecuteActivity(remoteCtx, a.CheckCI, CheckCIInput{PR: in.PR, SHA: pushed.Commit, SealedAuth: in.SealedAuth}).Get(ctx, &st); err != nil {
 				return stop(r, fmt.Sprintf("round %d: the CI status of %s could not be read: %s", n, short(pushed.Commit), reason(err)))
 			}
 			if st.State != delivery.CIPending {
 				break
+			}
+			if workflow.Now(ctx).Sub(waitStart) >= maxCIWait {
+				return stop(r, fmt.Sprintf("round %d: the CI of %s did not finish within %s", n, short(pushed.Commit), maxCIWait))
 			}
 			sel := workflow.NewSelector(ctx)
 			timer := workflow.NewTimer(ctx, in.PollInterval)
