@@ -114,6 +114,8 @@ func (c *Config) Validate() error {
 		return bad("delivery.ci_poll_interval", "%v is shorter than 1s", c.CIPollInterval)
 	case c.CITimeout < c.CIPollInterval:
 		return bad("delivery.ci_timeout", "%v is shorter than delivery.ci_poll_interval (%v)", c.CITimeout, c.CIPollInterval)
+	case c.CITimeout/c.CIPollInterval > 2000:
+		return bad("delivery.ci_timeout", "%v makes %d looks at one commit's CI (at delivery.ci_poll_interval %v): at most 2000 keep the workflow's history bounded", c.CITimeout, c.CITimeout/c.CIPollInterval, c.CIPollInterval)
 	case c.DeliveryMaxRounds < 1 || c.DeliveryMaxRounds > 20:
 		return bad("delivery.max_rounds", "%d is outside 1..20", c.DeliveryMaxRounds)
 	}

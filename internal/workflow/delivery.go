@@ -48,7 +48,11 @@ const (
 	ErrTypeDelivery = "DeliveryFailed"
 )
 
-// Bounds of what a CI run's log may carry through the workflow.
+// Bounds of what a CI run's log may carry through the workflow. The wait
+// for one commit's CI is bounded too (DeliveryInput.CITimeout): every look
+// is a few events of the workflow's history, which must stay well under
+// Temporal's limits (6 h at the default 30 s interval is about 5,000
+// events per round).
 const (
 	maxCIRuns     = 5
 	maxCILogBytes = 16 << 10
@@ -106,7 +110,7 @@ type DeliveryResult struct {
 const (
 	DefaultCIPollInterval    = 30 * time.Second
 	DefaultDeliveryMaxRounds = 3
-	DefaultCITimeout         = 2 * time.Hour
+	DefaultCITimeout         = 6 * time.Hour
 )
 
 // DeliveryWorkflow runs the delivery loop (see above).

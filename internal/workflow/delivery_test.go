@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -30,6 +31,8 @@ type testCI struct {
 	run          string
 	check        func(files map[string][]byte) []string
 	pendingFirst bool
+	// pending: the CI never finishes.
+	pending bool
 	// onFailure runs when a commit fails (to revoke the token, say).
 	onFailure func()
 
@@ -46,7 +49,7 @@ func (c *testCI) CIStatus(ctx context.Context, pr delivery.PullRequest, sha stri
 	c.looks[sha]++
 	n := c.looks[sha]
 	c.mu.Unlock()
-	if c.pendingFirst && n == 1 {
+	if c.pending || c.pendingFirst && n == 1 {
 		return delivery.CIStatus{State: delivery.CIPending}, nil
 	}
 	files, err := c.g.Tree(ctx, c.repo, pr.Branch, sha)
@@ -238,4 +241,26 @@ func TestCIRoutingNamesFilesAndLines(t *testing.T) {
 			{Name: "docs", Log: "README is stale"}})
 	sort.Strings(got)
 	require.Equal(t, []string{"t1 vet shortener/store.go:12:5", "t3 docs :0:0", "t3 vet main.go:3:0"}, got)
+}
+
+// TestDeliveryLoopStopsWaitingForACIThatNeverFinishes: a commit whose CI
+// stays pending is looked at every poll interval, then given up with the
+// round in error, so that the workflow's history stays bounded.
+func TestDeliveryLoopStopsWaitingForACIThatNeverFinishes(t *testing.T) {
+	_, rules := exampleRules(t)
+	h := newHarness(t, llmtest.NewScript(rules...).Handle)
+	ci := &testCI{run: "lint", check: missingChangelog, pending: true}
+	d := newDeliverySetup(t, h, "dl-pending", ci)
+	d.in.PollInterval = 10 * time.Minute
+	err := d.run()
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "round 1: the CI of ")
+	require.Contains(t, err.Error(), "did not finish within 6h0m0s")
+	rs := d.rounds(t)
+	require.Len(t, rs, 1)
+	require.Equal(t, "error", rs[0].State)
+	ci.mu.Lock()
+	defer ci.mu.Unlock()
+	require.Equal(t, 37, ci.looks[rs[0].SHA], "a look at the push and one every 10 minutes for 6 hours")
+	require.Empty(t, ci.seen, "it never finished")
 }
