@@ -55,6 +55,14 @@ func TestPushToAGitServer(t *testing.T) {
 	parents := gittest.Git(t, filepath.Join(g.Root, "shorty.git"), "log", "--format=%H", "qlp/shorty")
 	require.Equal(t, []string{res2.Commit, res.Commit}, strings.Fields(parents))
 
+	// The same files again: no new commit, the head answered.
+	opts.Message = "shorty v2, again"
+	same, err := delivery.Push(t.Context(), v2, opts)
+	require.NoError(t, err)
+	require.True(t, same.Unchanged)
+	require.Equal(t, res2.Commit, same.Commit)
+	require.Equal(t, res2.Commit, g.Head(t, "shorty.git", "qlp/shorty"))
+
 	// A revoked token: the push fails clearly, nothing moves.
 	g.SetToken("tok-rotated")
 	before := g.Head(t, "shorty.git", "qlp/shorty")
