@@ -306,3 +306,24 @@ func TestNewRefusesBadInput(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "https://ghe.example/api/v3", u)
 }
+
+// TestCIStatusPagesOnGitLab: the pipeline's jobs are read page by page
+// along X-Next-Page (3 pages of 2); a job allowed to fail does not fail
+// the commit.
+func TestCIStatusPagesOnGitLab(t *testing.T) {
+	gl := forgetest.NewGitLab(t, token, "tanuki")
+	c, err := forge.New(forge.GitLab, gl.APIURL(), token, cfg(), nil)
+	require.NoError(t, err)
+	_, err = c.EnsureRepo(t.Context(), forge.RepoSpec{Path: "tanuki/app", Create: true})
+	require.NoError(t, err)
+	gl.MaxPerPage = 2
+	sha := "89abcdef0123456789abcdef0123456789abcdef"
+	for i := range 4 {
+		gl.SetJob("tanuki/app", sha, fmt.Sprintf("job-%d", i), "success", "", false)
+	}
+	gl.SetJob("tanuki/app", sha, "flaky", "failed", "flaky output", true)
+	st, err := c.CIStatus(t.Context(), delivery.PullRequest{Repo: "tanuki/app"}, sha)
+	require.NoError(t, err)
+	require.Equal(t, delivery.CISuccess, st.State)
+	require.Equal(t, 3, gl.Hits(fmt.Sprintf("GET /api/v4/projects/tanuki/app/pipelines/%d/jobs", gl.Pipeline("tanuki/app", sha))), "three pages")
+}
