@@ -245,6 +245,10 @@ func TestErrorBodiesAreReadable(t *testing.T) {
 					_, err := c.OpenPullRequest(t.Context(), forge.PullRequestSpec{Repo: repo, Head: "no-such-branch", Base: "main", Title: "x"})
 					return err
 				}, nil, map[string]string{forge.GitHub: "head is invalid", forge.GitLab: "Source branch does not exist"}[f.name]},
+				{"pull request without a title", func(c forge.Forge) error {
+					_, err := c.OpenPullRequest(t.Context(), forge.PullRequestSpec{Repo: repo, Head: "main", Base: "main"})
+					return err
+				}, nil, "title is missing"},
 				{"not owner/name", func(c forge.Forge) error {
 					_, err := c.EnsureRepo(t.Context(), forge.RepoSpec{Path: "justaname"})
 					return err
@@ -258,6 +262,10 @@ func TestErrorBodiesAreReadable(t *testing.T) {
 						require.ErrorIs(t, err, tt.is)
 					}
 					require.Contains(t, err.Error(), tt.message)
+					var ae *forge.APIError
+					if errors.As(err, &ae) && f.name == forge.GitHub {
+						require.Contains(t, err.Error(), "see https://docs.github.com/", "GitHub's documentation_url is passed on")
+					}
 				})
 			}
 
