@@ -245,6 +245,10 @@ func TestErrorBodiesAreReadable(t *testing.T) {
 					_, err := c.OpenPullRequest(t.Context(), forge.PullRequestSpec{Repo: repo, Head: "no-such-branch", Base: "main", Title: "x"})
 					return err
 				}, nil, map[string]string{forge.GitHub: "head is invalid", forge.GitLab: "Source branch does not exist"}[f.name]},
+				{"pull request without a title", func(c forge.Forge) error {
+					_, err := c.OpenPullRequest(t.Context(), forge.PullRequestSpec{Repo: repo, Head: "main", Base: "main"})
+					return err
+				}, nil, "title is missing"},
 				{"not owner/name", func(c forge.Forge) error {
 					_, err := c.EnsureRepo(t.Context(), forge.RepoSpec{Path: "justaname"})
 					return err
@@ -258,6 +262,10 @@ func TestErrorBodiesAreReadable(t *testing.T) {
 						require.ErrorIs(t, err, tt.is)
 					}
 					require.Contains(t, err.Error(), tt.message)
+					var ae *forge.APIError
+					if errors.As(err, &ae) && f.name == forge.GitHub {
+						require.Contains(t, err.Error(), "see https://docs.github.com/", "GitHub's documentation_url is passed on")
+					}
 				})
 			}
 
@@ -305,4 +313,25 @@ func TestNewRefusesBadInput(t *testing.T) {
 	u, err := c.BaseURL(forge.GitHub, "https://ghe.example/api/v3")
 	require.NoError(t, err)
 	require.Equal(t, "https://ghe.example/api/v3", u)
+}
+
+// TestCIStatusPagesOnGitLab: the pipeline's jobs are read page by page
+// along X-Next-Page (3 pages of 2); a job allowed to fail does not fail
+// the commit.
+func TestCIStatusPagesOnGitLab(t *testing.T) {
+	gl := forgetest.NewGitLab(t, token, "tanuki")
+	c, err := forge.New(forge.GitLab, gl.APIURL(), token, cfg(), nil)
+	require.NoError(t, err)
+	_, err = c.EnsureRepo(t.Context(), forge.RepoSpec{Path: "tanuki/app", Create: true})
+	require.NoError(t, err)
+	gl.MaxPerPage = 2
+	sha := "89abcdef0123456789abcdef0123456789abcdef"
+	for i := range 4 {
+		gl.SetJob("tanuki/app", sha, fmt.Sprintf("job-%d", i), "success", "", false)
+	}
+	gl.SetJob("tanuki/app", sha, "flaky", "failed", "flaky output", true)
+	st, err := c.CIStatus(t.Context(), delivery.PullRequest{Repo: "tanuki/app"}, sha)
+	require.NoError(t, err)
+	require.Equal(t, delivery.CISuccess, st.State)
+	require.Equal(t, 3, gl.Hits(fmt.Sprintf("GET /api/v4/projects/tanuki/app/pipelines/%d/jobs", gl.Pipeline("tanuki/app", sha))), "three pages")
 }

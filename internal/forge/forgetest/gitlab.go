@@ -416,3 +416,13 @@ func (g *GitLab) createMR(w http.ResponseWriter, r *http.Request, p *glProject) 
 	g.mrs[p.PathWithNamespace] = append(g.mrs[p.PathWithNamespace], m)
 	writeJSON(w, http.StatusCreated, g.mrJSON(p, m))
 }
+
+// Pipeline is the id of the pipeline of sha, 0 when it has none.
+func (g *GitLab) Pipeline(project, sha string) int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if p := g.pipelines[project+"@"+sha]; p != nil {
+		return p.ID
+	}
+	return 0
+}
