@@ -294,7 +294,9 @@ branch is found instead of opened twice. Prints the pull request's URL.
 The forge token comes from QLP_GIT_TOKEN (never a flag); it is used for
 this call only. --forge-url names GitHub Enterprise (https://host/api/v3/)
 or a self-managed GitLab (https://host/api/v4/), which the server must
-allow (forge.allowed_urls).`,
+allow (forge.allowed_urls). --watch-ci starts the delivery loop: the pull
+request's CI is watched and a failure repaired into a new capsule version
+pushed to the same branch (qlp capsule show lists its rounds).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req.Token = os.Getenv("QLP_GIT_TOKEN")
@@ -317,6 +319,9 @@ allow (forge.allowed_urls).`,
 			fmt.Fprintln(e.stdout, res.PullRequest.URL)
 			fmt.Fprintf(e.stderr, "capsule %s v%d: commit %s on branch %s of %s, pull request #%d into %s\n",
 				res.CapsuleID, res.Version, res.Commit[:12], res.Branch, res.Repository.Path, res.PullRequest.Number, res.PullRequest.Base)
+			if res.DeliveryLoop != nil {
+				fmt.Fprintf(e.stderr, "its CI is watched by delivery loop %s (qlp capsule show %s lists the rounds)\n", res.DeliveryLoop.ID, res.CapsuleID)
+			}
 			return nil
 		},
 	}
@@ -329,6 +334,7 @@ allow (forge.allowed_urls).`,
 	cmd.Flags().StringVar(&pr.Title, "title", "", "pull request title (default from the manifest)")
 	cmd.Flags().StringVar(&pr.Body, "body", "", "pull request description (default from the manifest)")
 	cmd.Flags().IntVar(&req.Version, "version", 0, "capsule version (0 = latest)")
+	cmd.Flags().BoolVar(&req.WatchCI, "watch-ci", false, "watch the pull request's CI and repair a failure into a new version on the same branch")
 	cmd.Flags().StringVar(&req.ForgeURL, "forge-url", "", "the forge's API URL (default: the server's forge.github_url or forge.gitlab_url)")
 	_ = cmd.MarkFlagRequired("forge")
 	_ = cmd.MarkFlagRequired("repo")
