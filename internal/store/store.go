@@ -329,6 +329,7 @@ type Store interface {
 
 	Loop
 	Policies
+	Marketing
 
 	// Driver names the backend: "sqlite" or "postgres".
 	Driver() string
