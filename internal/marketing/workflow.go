@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -35,8 +36,22 @@ type Input struct {
 	HeartbeatTimeout time.Duration
 }
 
+// Registry is what Register needs: a worker, or a test environment.
+type Registry interface {
+	worker.WorkflowRegistry
+	RegisterActivity(a interface{})
+}
+
+// NewWorker returns a worker on TaskQueue running the marketing workflows,
+// the publisher and their activities.
+func NewWorker(c client.Client, a *Activities, opts worker.Options) worker.Worker {
+	w := worker.New(c, TaskQueue, opts)
+	Register(w, a)
+	return w
+}
+
 // Register puts the marketing workflows and activities on w.
-func Register(w worker.Registry, a *Activities) {
+func Register(w Registry, a *Activities) {
 	w.RegisterWorkflowWithOptions(MarketingWorkflow, workflow.RegisterOptions{Name: WorkflowName})
 	w.RegisterWorkflowWithOptions(ContentGenerationWorkflow, workflow.RegisterOptions{Name: ContentWorkflowName})
 	w.RegisterWorkflowWithOptions(PublisherWorkflow, workflow.RegisterOptions{Name: PublisherWorkflowName})
