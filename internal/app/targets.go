@@ -27,6 +27,7 @@ const (
 	Sandbox      = "sandbox"
 	Validation   = "validation"
 	Worker       = "worker"
+	Marketing    = "marketing"
 )
 
 // Target is one service a QLP process can run. `qlp up` runs every target,
@@ -123,6 +124,12 @@ func Targets() []Target {
 			Needs:   []string{Memory, Validation},
 			AddrKey: "services.worker.addr", LLM: true, Engine: true,
 			open:  (*Platform).startWorker,
+			mount: mountWorker,
+		},
+		{
+			Name: Marketing, Summary: "Temporal worker running MarketingWorkflow and the publisher (task queue qlp-marketing; serves only probes and /metrics)",
+			AddrKey: "services.marketing.addr", LLM: true, Engine: true,
+			open:  (*Platform).startMarketing,
 			mount: mountWorker,
 		},
 	}

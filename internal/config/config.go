@@ -20,6 +20,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/engine"
 	"github.com/quantumlayer/qlp/internal/llm/tiers"
 	"github.com/quantumlayer/qlp/internal/logx"
+	"github.com/quantumlayer/qlp/internal/marketing"
 	"github.com/quantumlayer/qlp/internal/memory"
 	"github.com/quantumlayer/qlp/internal/orchestrator"
 	"github.com/quantumlayer/qlp/internal/policy"
@@ -44,6 +45,7 @@ type API struct {
 type Services struct {
 	AgentsAddr     string
 	WorkerAddr     string
+	MarketingAddr  string
 	SandboxAddr    string
 	SandboxURL     string
 	MemoryAddr     string
@@ -87,6 +89,7 @@ type Config struct {
 	Validation   validation.Config
 	Blob         blob.Config
 	Backup       backup.Config
+	Marketing    marketing.Config
 	OIDC         auth.OIDCConfig
 	Limits       orchestrator.Limits
 	Policy       policy.Config
@@ -103,7 +106,7 @@ func Defaults() Config {
 		LLM:        tiers.Defaults(),
 		Workflow:   workflow.Defaults(),
 		Limits:     orchestrator.DefaultLimits(),
-		Services:   Services{AgentsAddr: "127.0.0.1:8001", WorkerAddr: "127.0.0.1:8005", SandboxAddr: "127.0.0.1:8004", MemoryAddr: "127.0.0.1:8003", ValidationAddr: "127.0.0.1:8002"},
+		Services:   Services{AgentsAddr: "127.0.0.1:8001", WorkerAddr: "127.0.0.1:8005", MarketingAddr: "127.0.0.1:8006", SandboxAddr: "127.0.0.1:8004", MemoryAddr: "127.0.0.1:8003", ValidationAddr: "127.0.0.1:8002"},
 		Sandbox:    sandbox.Defaults(),
 		Memory:     memoryDefaults(),
 		Budget:     budget.Defaults(),
@@ -111,6 +114,7 @@ func Defaults() Config {
 		Validation: validation.Defaults(),
 		Blob:       blob.Defaults(),
 		Backup:     backup.Defaults(),
+		Marketing:  marketing.Defaults(),
 		OIDC:       auth.OIDCDefaults(),
 		Policy:     policy.Defaults(),
 	}
@@ -165,6 +169,7 @@ func (c *Config) Settings() []settings.Setting {
 		{Key: "api.public_url", Env: "QLP_API_PUBLIC_URL", Help: "URL clients use to reach the API, for links in responses", Value: settings.String(&c.API.PublicURL)},
 		{Key: "services.agents.addr", Env: "QLP_AGENTS_ADDR", Help: "listen address of the Agent Factory service (POST /execute: one task, one tier)", Value: settings.String(&c.Services.AgentsAddr)},
 		{Key: "services.worker.addr", Env: "QLP_WORKER_ADDR", Help: "listen address of the worker's probes and /metrics", Value: settings.String(&c.Services.WorkerAddr)},
+		{Key: "services.marketing.addr", Env: "QLP_MARKETING_ADDR", Help: "listen address of the marketing worker's probes and /metrics", Value: settings.String(&c.Services.MarketingAddr)},
 		{Key: "services.sandbox.addr", Env: "QLP_SANDBOX_ADDR", Help: "listen address of the Execution Sandbox service", Value: settings.String(&c.Services.SandboxAddr)},
 		{Key: "services.sandbox.url", Env: "QLP_SANDBOX_URL", Help: "URL of a sandbox service in another process; empty runs the sandbox in this process", Value: settings.String(&c.Services.SandboxURL)},
 		{Key: "services.memory.addr", Env: "QLP_MEMORY_ADDR", Help: "listen address of the Vector Memory service", Value: settings.String(&c.Services.MemoryAddr)},
@@ -189,6 +194,7 @@ func (c *Config) Settings() []settings.Setting {
 	s = append(s, c.Validation.Settings()...)
 	s = append(s, c.Blob.Settings()...)
 	s = append(s, c.Backup.Settings()...)
+	s = append(s, c.Marketing.Settings()...)
 	s = append(s, c.OIDC.Settings()...)
 	return s
 }
@@ -268,6 +274,9 @@ func (c *Config) ValidateCore() error {
 		return err
 	}
 	if err := c.Backup.Validate(); err != nil {
+		return err
+	}
+	if err := c.Marketing.Validate(); err != nil {
 		return err
 	}
 	if err := c.OIDC.Validate(); err != nil {
