@@ -12,6 +12,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/config"
 	"github.com/quantumlayer/qlp/internal/eval"
 	"github.com/quantumlayer/qlp/internal/httpx"
+	"github.com/quantumlayer/qlp/internal/marketing"
 	"github.com/quantumlayer/qlp/internal/mcpserver"
 	"github.com/quantumlayer/qlp/internal/memory"
 	"github.com/quantumlayer/qlp/internal/sandbox"
@@ -420,6 +421,14 @@ func mountAPI(p *Platform, mux *http.ServeMux, requireKey func(http.Handler) htt
 		}
 		return p.validator
 	}, logger))))
+	// The marketing API: campaigns start on the marketing worker's queue.
+	mapi := &marketing.API{Store: p.Store, Cfg: p.Cfg.Marketing, Logger: logger.With("component", "marketing"), MaxBodyBytes: p.Cfg.API.MaxBodyBytes}
+	if p.Engine != nil {
+		mapi.Temporal = p.Engine.Client
+	}
+	for _, rt := range mapi.Routes() {
+		mux.Handle(rt.Method+" "+rt.Pattern, requireKey(p.Orchestrator.Guard(rt.Method, rt.Pattern, rt.Scope, httpx.Handle(logger, rt.Handler))))
+	}
 	// Anything else is a JSON 404, still behind authentication so that
 	// the API's shape is not probed anonymously.
 	mux.Handle("/", requireKey(httpx.Handle(logger, func(w http.ResponseWriter, r *http.Request) error {
