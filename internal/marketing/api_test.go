@@ -16,7 +16,6 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/quantumlayer/qlp/internal/auth"
-	"github.com/quantumlayer/qlp/internal/engine"
 	"github.com/quantumlayer/qlp/internal/httpx"
 	"github.com/quantumlayer/qlp/internal/logx"
 	mkt "github.com/quantumlayer/qlp/internal/marketing"
@@ -97,9 +96,7 @@ func TestMarketingAPI(t *testing.T) {
 	}
 	h := newHarness(t, "", nil)
 	capsule := h.demoCapsule(t)
-	eng, err := engine.Start(t.Context(), engine.Config{Namespace: "default", LogLevel: "error"}, t.TempDir(), logx.Discard())
-	require.NoError(t, err)
-	t.Cleanup(eng.Close)
+	eng := sharedEngine(t)
 	w := mkt.NewWorker(eng.Client, h.acts, worker.Options{})
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)

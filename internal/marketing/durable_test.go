@@ -37,7 +37,34 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if shared.eng != nil {
+		shared.eng.Close()
+		os.RemoveAll(shared.dir)
+	}
+	os.Exit(code)
+}
+
+// shared is one embedded Temporal server for the test binary: starting one
+// takes seconds (more under -race), and the tests that need one run one
+// after another on it, each with its own campaign and worker.
+var shared struct {
+	once sync.Once
+	eng  *engine.Engine
+	err  error
+	dir  string
+}
+
+func sharedEngine(t *testing.T) *engine.Engine {
+	t.Helper()
+	shared.once.Do(func() {
+		shared.dir, shared.err = os.MkdirTemp("", "qlp-marketing-temporal-")
+		if shared.err == nil {
+			shared.eng, shared.err = engine.Start(context.Background(), engine.Config{Namespace: "default", LogLevel: "error"}, shared.dir, logx.Discard())
+		}
+	})
+	require.NoError(t, shared.err)
+	return shared.eng
 }
 
 // workerMain runs a marketing worker on the store, Temporal server and
@@ -155,9 +182,7 @@ func TestKilledWorkerCompletesTheCampaignWithoutRegenerating(t *testing.T) {
 		}
 	})
 
-	eng, err := engine.Start(t.Context(), engine.Config{Namespace: "default", LogLevel: "error"}, dir, logx.Discard())
-	require.NoError(t, err)
-	t.Cleanup(eng.Close)
+	eng := sharedEngine(t)
 
 	w1 := startWorker(t, eng.Address, db, srv.URL)
 	run, err := eng.Client.ExecuteWorkflow(t.Context(), client.StartWorkflowOptions{ID: mkt.WorkflowID("cmp-kill"), TaskQueue: mkt.TaskQueue},
@@ -218,9 +243,7 @@ func TestScheduleFiresThePublisher(t *testing.T) {
 	h.acts.Now = func() time.Time { return time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC) }
 	generatedPiece(t, h, store.PublishingActive)
 
-	eng, err := engine.Start(t.Context(), engine.Config{Namespace: "default", LogLevel: "error"}, t.TempDir(), logx.Discard())
-	require.NoError(t, err)
-	t.Cleanup(eng.Close)
+	eng := sharedEngine(t)
 	w := mkt.NewWorker(eng.Client, h.acts, worker.Options{})
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)
