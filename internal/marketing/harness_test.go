@@ -3,7 +3,6 @@ package marketing_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -224,13 +223,9 @@ func (h *harness) callsPerTask() map[string]int {
 	return out
 }
 
-func usd(p int64) string { return pricing.USD(p) }
-
 func ledger(t *testing.T, st store.Store, campaignID string) []store.Usage {
 	t.Helper()
 	rows, err := st.ListUsage(context.Background(), store.UsageFilter{JobID: campaignID})
 	require.NoError(t, err)
 	return rows
 }
-
-var _ = fmt.Sprintf

@@ -292,6 +292,9 @@ type PublishResult struct {
 // that drops repeated idempotency keys; otherwise it is failed for a
 // person to check, never posted twice.
 func (a *Activities) PublishPiece(ctx context.Context, ref PieceRef) (PublishResult, error) {
+	if a.Publisher == nil || len(a.Publisher.Adapters) == 0 {
+		return PublishResult{}, temporal.NewNonRetryableApplicationError("not configured: no publishing adapter", ErrTypeCampaign, nil)
+	}
 	p, err := a.Store.GetPiece(ctx, ref.CampaignID, ref.PieceID)
 	if err != nil {
 		return PublishResult{}, err

@@ -2,6 +2,7 @@ package marketing
 
 import (
 	"errors"
+	"strings"
 	"time"
 
 	"go.temporal.io/api/enums/v1"
@@ -90,6 +91,11 @@ func MarketingWorkflow(ctx workflow.Context, in Input) (Report, error) {
 		return rep, temporal.NewNonRetryableApplicationError(rep.Error, "CampaignFailed", nil)
 	}
 	if err := workflow.ExecuteActivity(ctx, a.StartCampaign, ci).Get(ctx, nil); err != nil {
+		var app *temporal.ApplicationError
+		if errors.As(err, &app) && app.Type() == ErrTypeCampaign && strings.Contains(app.Error(), " is already ") {
+			// A second run for an ended campaign leaves its outcome alone.
+			return Report{}, err
+		}
 		return fail("", err)
 	}
 	var plan PlanResult

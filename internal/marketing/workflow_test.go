@@ -112,6 +112,16 @@ func TestCampaignForTheDemoCapsule(t *testing.T) {
 	again, err := mkt.CostReport(t.Context(), h.st, "cmp-demo")
 	require.NoError(t, err)
 	require.Equal(t, rep.CostPUSD, again.CostPUSD)
+
+	// A second run of the ended campaign's workflow changes nothing.
+	made := len(h.srv.Calls())
+	env = h.env()
+	env.ExecuteWorkflow(mkt.WorkflowName, mkt.Input{CampaignID: "cmp-demo", TenantID: "acme"})
+	require.ErrorContains(t, env.GetWorkflowError(), "campaign cmp-demo is already completed")
+	c, err = h.st.GetCampaign(t.Context(), "acme", "cmp-demo")
+	require.NoError(t, err)
+	require.Equal(t, store.CampaignCompleted, c.Status)
+	require.Len(t, h.srv.Calls(), made)
 }
 
 // TestTooSmallBudgetStopsTheCampaign: with a request budget of $0.006 the
