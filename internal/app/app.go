@@ -401,7 +401,7 @@ func (p *Platform) startMarketing(ctx context.Context) error {
 	if err := pub.Schedule(ctx, p.Engine.Client, marketing.TaskQueue); err != nil {
 		p.Logger.Error("the marketing publisher is not scheduled", "error", err)
 	} else if len(pub.Adapters) == 0 && pub.Interval > 0 {
-		p.Logger.Warn("the marketing publisher has no adapter: set marketing.publish.webhook_url, slack_webhook_url or discord_webhook_url to publish due pieces")
+		p.Logger.Info("the marketing publisher has no adapter: set marketing.publish.webhook_url, slack_webhook_url or discord_webhook_url to publish due pieces")
 	}
 	return nil
 }
