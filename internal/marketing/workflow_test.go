@@ -149,3 +149,28 @@ func TestTooSmallBudgetStopsTheCampaign(t *testing.T) {
 	rows := ledger(t, h.st, "cmp-small")
 	require.Len(t, rows, 3)
 }
+
+// TestIdenticalCampaignIsServedFromTheCache: the provider layer's response
+// cache serves a second campaign with the same brief: no model is called,
+// and its ledger rows are marked cached at no cost.
+func TestIdenticalCampaignIsServedFromTheCache(t *testing.T) {
+	h := newHarness(t, "", nil)
+	brief := mkt.Brief{ProductName: "url-shortener", ProductDescription: "A URL shortener in Go.", DurationDays: 3, Channels: []string{"x"}, LaunchDate: "2026-03-02"}
+	for _, id := range []string{"cmp-first", "cmp-again"} {
+		h.campaign(t, id, brief)
+		env := h.env()
+		env.ExecuteWorkflow(mkt.WorkflowName, mkt.Input{CampaignID: id, TenantID: "acme"})
+		require.NoError(t, env.GetWorkflowError())
+	}
+	require.Len(t, h.srv.Calls(), 4, "strategy, two pieces, optimisation: once")
+	first, again := ledger(t, h.st, "cmp-first"), ledger(t, h.st, "cmp-again")
+	require.Len(t, again, len(first))
+	for _, r := range again {
+		require.True(t, r.Cached, r.TaskID)
+		require.Zero(t, r.CostPUSD)
+	}
+	rep, err := mkt.CostReport(t.Context(), h.st, "cmp-again")
+	require.NoError(t, err)
+	require.Zero(t, rep.CostPUSD)
+	require.Equal(t, 2, rep.Generated)
+}
