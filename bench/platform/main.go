@@ -261,7 +261,7 @@ func start(qlpBin string, latency time.Duration, lang, plan string, extraEnv []s
 	env := append(os.Environ(), "QLP_DATA_DIR="+dataDir, "QLP_API_ADDR="+api, fmt.Sprintf("QLP_TEMPORAL_PORT=%d", p.tport),
 		"QLP_SANDBOX_ADDR="+sandboxAddr, fmt.Sprintf("QLP_MEMORY_ADDR=127.0.0.1:%d", freePort()),
 		fmt.Sprintf("QLP_VALIDATION_ADDR=127.0.0.1:%d", freePort()), fmt.Sprintf("QLP_AGENTS_ADDR=127.0.0.1:%d", freePort()),
-		fmt.Sprintf("QLP_WORKER_ADDR=127.0.0.1:%d", freePort()),
+		fmt.Sprintf("QLP_WORKER_ADDR=127.0.0.1:%d", freePort()), fmt.Sprintf("QLP_MARKETING_ADDR=127.0.0.1:%d", freePort()),
 		"QLP_LLM_PROVIDER=openai", "QLP_LLM_BASE_URL="+p.model.URL, "QLP_LLM_MODEL_T0=gpt-4o-mini", "QLP_LLM_MODEL_T1=gpt-4.1-mini",
 		"QLP_LLM_MODEL_T2=gpt-4.1", "QLP_LLM_MODEL_T3=gpt-4o", "QLP_LOG_LEVEL=warn", "QLP_STORE_DRIVER=sqlite", "QLP_DATABASE_URL=")
 	env = append(env, extraEnv...)

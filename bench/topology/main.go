@@ -375,7 +375,7 @@ func onUp(ctx context.Context, tp *topology.Topology, dir string, n int) (jobsRe
 		"QLP_MEMORY_THRESHOLD_REQUESTS=1", "QLP_MEMORY_THRESHOLD_CODE=1", "QLP_MEMORY_THRESHOLD_ERRORS=1",
 		"QLP_MEMORY_URL=", "QLP_VALIDATION_URL=", "QLP_SANDBOX_URL="}
 	env = append(env, noAPILimits...)
-	for _, name := range []string{"QLP_AGENTS_ADDR", "QLP_VALIDATION_ADDR", "QLP_MEMORY_ADDR", "QLP_SANDBOX_ADDR", "QLP_WORKER_ADDR"} {
+	for _, name := range []string{"QLP_AGENTS_ADDR", "QLP_VALIDATION_ADDR", "QLP_MEMORY_ADDR", "QLP_SANDBOX_ADDR", "QLP_WORKER_ADDR", "QLP_MARKETING_ADDR"} {
 		p, err := freePort()
 		if err != nil {
 			return jobsResult{}, err

@@ -33,6 +33,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/forge"
 	"github.com/quantumlayer/qlp/internal/httpx"
 	"github.com/quantumlayer/qlp/internal/llm/tiers"
+	"github.com/quantumlayer/qlp/internal/marketing"
 	"github.com/quantumlayer/qlp/internal/memory"
 	"github.com/quantumlayer/qlp/internal/orchestrator"
 	"github.com/quantumlayer/qlp/internal/policy"
@@ -117,6 +118,7 @@ type Platform struct {
 	remoteReady map[string]httpx.Check
 	redis       *redis.Client
 	worker      worker.Worker
+	marketing   worker.Worker
 	// Backups takes the scheduled backups when the worker runs here.
 	Backups *backup.Service
 	// keyAuth authenticates API keys (one per process, for its last-used
@@ -308,6 +310,8 @@ func (p *Platform) openRouter(ctx context.Context) error {
 		reg = p.probes[Agents].Registry
 	case p.probes[Worker] != nil:
 		reg = p.probes[Worker].Registry
+	case p.probes[Marketing] != nil:
+		reg = p.probes[Marketing].Registry
 	}
 	deps := tiers.Deps{Sink: p.Store, Logger: p.Logger.With("component", "llm"), Registerer: reg}
 	if p.redis != nil {
@@ -383,6 +387,41 @@ func (p *Platform) startWorker(ctx context.Context) error {
 		p.Logger.Error("backups are not scheduled", "error", err)
 	} else if !p.Cfg.Backup.HasKey() {
 		p.Logger.Warn("backups are off: set backup.key (QLP_BACKUP_KEY) to an age identity (`qlp backup keygen`) to take one every backup.interval")
+	}
+	return nil
+}
+
+// startMarketing runs the marketing worker (MarketingWorkflow,
+// ContentGenerationWorkflow and the publisher on task queue qlp-marketing)
+// and makes the publisher's Temporal Schedule.
+func (p *Platform) startMarketing(ctx context.Context) error {
+	if err := p.openRouter(ctx); err != nil {
+		return err
+	}
+	pr := p.probes[Marketing]
+	pr.AddCheck("store", p.Store.Ping)
+	pr.AddCheck("temporal", func(ctx context.Context) error {
+		_, err := p.Engine.Client.CheckHealth(ctx, nil)
+		return err
+	})
+	mc := p.Cfg.Marketing
+	pub := &marketing.Publisher{Interval: mc.PublishInterval, Adapters: mc.Adapters(&http.Client{Timeout: 30 * time.Second}),
+		Logger: p.Logger.With("component", "marketing-publisher")}
+	acts := &marketing.Activities{Store: p.Store, Models: p.Router, Tier: mc.Tier, MaxTokens: p.Router.MaxTokens,
+		Temperature: p.Router.Temperature, MaxPieces: mc.MaxPieces, Logger: p.Logger.With("component", "marketing"), Publisher: pub}
+	p.marketing = marketing.NewWorker(p.Engine.Client, acts, worker.Options{
+		MaxConcurrentActivityExecutionSize: 4 * mc.MaxParallel,
+		WorkerStopTimeout:                  10 * time.Second,
+	})
+	if err := p.marketing.Start(); err != nil {
+		return fmt.Errorf("app: start the marketing worker on %s: %w", marketing.TaskQueue, err)
+	}
+	// A schedule that cannot be made does not stop campaigns from being
+	// written; publishing waits until it can be.
+	if err := pub.Schedule(ctx, p.Engine.Client, marketing.TaskQueue); err != nil {
+		p.Logger.Error("the marketing publisher is not scheduled", "error", err)
+	} else if len(pub.Adapters) == 0 && pub.Interval > 0 {
+		p.Logger.Info("the marketing publisher has no adapter: set marketing.publish.webhook_url, slack_webhook_url or discord_webhook_url to publish due pieces")
 	}
 	return nil
 }
@@ -477,6 +516,9 @@ func tierModels(c tiers.Config) ([]costs.TierModel, error) {
 func (p *Platform) Close() error {
 	if p.worker != nil {
 		p.worker.Stop()
+	}
+	if p.marketing != nil {
+		p.marketing.Stop()
 	}
 	var errs []error
 	if p.Router != nil {

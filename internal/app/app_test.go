@@ -167,8 +167,10 @@ func TestOpenTargets(t *testing.T) {
 		require.NoError(t, err)
 		_, err = p.Handler(app.Worker)
 		require.ErrorContains(t, err, "worker does not run in this process")
-		_, err = p.Handler("marketing")
-		require.ErrorContains(t, err, `unknown target "marketing"`)
+		_, err = p.Handler(app.Marketing)
+		require.ErrorContains(t, err, "marketing does not run in this process")
+		_, err = p.Handler("billing")
+		require.ErrorContains(t, err, `unknown target "billing"`)
 	})
 	t.Run("a service named by URL is not opened, nor what it needs", func(t *testing.T) {
 		cfg := base(t)
@@ -188,10 +190,12 @@ func TestOpenTargets(t *testing.T) {
 		cfg.LLM.Provider, cfg.LLM.APIKey = "openai", "sk-test"
 		_, err := app.Open(t.Context(), cfg, logx.Discard(), app.Options{NoEngine: true, Run: []string{app.Worker}, Version: "test"})
 		require.ErrorContains(t, err, "the worker needs the workflow engine")
+		_, err = app.Open(t.Context(), cfg, logx.Discard(), app.Options{NoEngine: true, Run: []string{app.Marketing}, Version: "test"})
+		require.ErrorContains(t, err, "the marketing needs the workflow engine")
 	})
 	t.Run("unknown target", func(t *testing.T) {
-		_, err := app.Open(t.Context(), base(t), logx.Discard(), app.Options{NoEngine: true, Run: []string{"marketing"}, Version: "test"})
-		require.ErrorContains(t, err, `unknown target "marketing" (want orchestrator, agents, memory, sandbox, validation, worker)`)
+		_, err := app.Open(t.Context(), base(t), logx.Discard(), app.Options{NoEngine: true, Run: []string{"billing"}, Version: "test"})
+		require.ErrorContains(t, err, `unknown target "billing" (want orchestrator, agents, memory, sandbox, validation, worker, marketing)`)
 	})
 }
 

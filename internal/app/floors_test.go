@@ -31,6 +31,7 @@ var floors = map[string]int{
 	"internal/costs":        3,
 	"internal/budget":       3,
 	"internal/backup":       3,
+	"internal/marketing":    3,
 	"internal/retest":       3,
 	"internal/logx/logtest": 1,
 	"internal/progress":     3,

@@ -12,6 +12,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/config"
 	"github.com/quantumlayer/qlp/internal/eval"
 	"github.com/quantumlayer/qlp/internal/httpx"
+	"github.com/quantumlayer/qlp/internal/marketing"
 	"github.com/quantumlayer/qlp/internal/mcpserver"
 	"github.com/quantumlayer/qlp/internal/memory"
 	"github.com/quantumlayer/qlp/internal/sandbox"
@@ -27,6 +28,7 @@ const (
 	Sandbox      = "sandbox"
 	Validation   = "validation"
 	Worker       = "worker"
+	Marketing    = "marketing"
 )
 
 // Target is one service a QLP process can run. `qlp up` runs every target,
@@ -123,6 +125,12 @@ func Targets() []Target {
 			Needs:   []string{Memory, Validation},
 			AddrKey: "services.worker.addr", LLM: true, Engine: true,
 			open:  (*Platform).startWorker,
+			mount: mountWorker,
+		},
+		{
+			Name: Marketing, Summary: "Temporal worker running MarketingWorkflow and the publisher (task queue qlp-marketing; serves only probes and /metrics)",
+			AddrKey: "services.marketing.addr", LLM: true, Engine: true,
+			open:  (*Platform).startMarketing,
 			mount: mountWorker,
 		},
 	}
@@ -415,6 +423,14 @@ func mountAPI(p *Platform, mux *http.ServeMux, requireKey func(http.Handler) htt
 		}
 		return p.validator
 	}, logger))))
+	// The marketing API: campaigns start on the marketing worker's queue.
+	mapi := &marketing.API{Store: p.Store, Cfg: p.Cfg.Marketing, Logger: logger.With("component", "marketing"), MaxBodyBytes: p.Cfg.API.MaxBodyBytes}
+	if p.Engine != nil {
+		mapi.Temporal = p.Engine.Client
+	}
+	for _, rt := range mapi.Routes() {
+		mux.Handle(rt.Method+" "+rt.Pattern, requireKey(p.Orchestrator.Guard(rt.Method, rt.Pattern, rt.Scope, httpx.Handle(logger, rt.Handler))))
+	}
 	// Anything else is a JSON 404, still behind authentication so that
 	// the API's shape is not probed anonymously.
 	mux.Handle("/", requireKey(httpx.Handle(logger, func(w http.ResponseWriter, r *http.Request) error {

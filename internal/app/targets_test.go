@@ -61,7 +61,7 @@ func TestTargetsTable(t *testing.T) {
 	table := Targets()
 	all, err := sortTargets(table, TargetNames())
 	require.NoError(t, err, "the table sorts")
-	require.Equal(t, []string{Orchestrator, Agents, Memory, Sandbox, Validation, Worker}, all)
+	require.Equal(t, []string{Orchestrator, Agents, Memory, Sandbox, Validation, Worker, Marketing}, all)
 	needed := map[string]bool{}
 	ports := map[string]string{}
 	for _, tg := range table {
@@ -131,7 +131,7 @@ func TestPlanFor(t *testing.T) {
 		{name: "nothing", cfg: config.Defaults(), want: Plan{}},
 		{name: "named twice", cfg: config.Defaults(), run: []string{Sandbox, Sandbox},
 			want: Plan{Run: []string{Sandbox}, Local: []string{Sandbox}}},
-		{name: "unknown", cfg: config.Defaults(), run: []string{"marketing"}, wantErr: `unknown target "marketing" (want orchestrator, agents`},
+		{name: "unknown", cfg: config.Defaults(), run: []string{"billing"}, wantErr: `unknown target "billing" (want orchestrator, agents`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -34,6 +34,16 @@ func (b *backend) Close() {
 // its API on a loopback port that only this process can authenticate to, so
 // that local and remote commands share every code path.
 func connect(ctx context.Context, e *env, worker, engine bool) (*backend, error) {
+	var run []string
+	if worker {
+		run = []string{app.Worker}
+	}
+	return connectRun(ctx, e, run, engine)
+}
+
+// connectRun is connect running the targets run (workers) in the embedded
+// platform.
+func connectRun(ctx context.Context, e *env, run []string, engine bool) (*backend, error) {
 	if e.cfg.Client.URL != "" {
 		return &backend{Client: orchestrator.NewClient(e.cfg.Client.URL, auth.Secret(e.cfg.Client.APIKey), &http.Client{})}, nil
 	}
@@ -46,10 +56,7 @@ func connect(ctx context.Context, e *env, worker, engine bool) (*backend, error)
 	if !e.verbose() {
 		logger = logx.Discard()
 	}
-	opts := app.Options{NoEngine: !engine, Version: e.version}
-	if worker {
-		opts.Run = []string{app.Worker}
-	}
+	opts := app.Options{NoEngine: !engine, Version: e.version, Run: run}
 	p, err := app.Open(ctx, cfg, logger, opts)
 	if err != nil {
 		return nil, err

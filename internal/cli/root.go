@@ -115,7 +115,7 @@ variables and an optional YAML file (--config or QLP_CONFIG); see
 	pf.StringVar(&e.logLevel, "log-level", "", "debug, info, warn or error (default: $QLP_LOG_LEVEL or info)")
 	root.AddCommand(
 		newUpCmd(e), newServeCmd(e), newWorkerCmd(e), newTemporalCmd(e), newGenerateCmd(e), newStatusCmd(e), newCapsuleCmd(e),
-		newAPIKeyCmd(e), newMigrateCmd(e), newConfigCmd(e), newMemoryCmd(e), newCostsCmd(e), newBudgetCmd(e), newReviewCmd(e), newSandboxCmd(e), newBackupCmd(e), newAuditCmd(e), newMCPCmd(e), newEvalCmd(e), newVersionCmd(e),
+		newAPIKeyCmd(e), newMigrateCmd(e), newConfigCmd(e), newMemoryCmd(e), newCostsCmd(e), newBudgetCmd(e), newReviewCmd(e), newSandboxCmd(e), newBackupCmd(e), newAuditCmd(e), newMCPCmd(e), newEvalCmd(e), newCampaignCmd(e), newVersionCmd(e),
 	)
 	return root
 }

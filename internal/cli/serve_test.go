@@ -35,6 +35,7 @@ func TestServeList(t *testing.T) {
 			"orchestrator  -                  127.0.0.1:8000  api.addr (QLP_API_ADDR)",
 			"validation    sandbox            127.0.0.1:8002  services.validation.addr (QLP_VALIDATION_ADDR)  services.validation.url (QLP_VALIDATION_URL)",
 			"worker        memory,validation  127.0.0.1:8005  services.worker.addr (QLP_WORKER_ADDR)",
+			"marketing     -                  127.0.0.1:8006  services.marketing.addr (QLP_MARKETING_ADDR)",
 		}, excludes: []string{"qlp serve "}},
 		{name: "worker, one process", env: none, args: []string{"serve", "--list", "worker"}, contains: []string{
 			"qlp serve worker:", "serves          worker", "also opens      memory, sandbox, validation", "reaches by URL  -",
@@ -67,9 +68,9 @@ func TestServeArgumentErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{name: "no target", args: []string{"serve"}, want: "want one argument, TARGET[,TARGET...] (orchestrator, agents, memory, sandbox, validation, worker or all), got 0"},
+		{name: "no target", args: []string{"serve"}, want: "want one argument, TARGET[,TARGET...] (orchestrator, agents, memory, sandbox, validation, worker, marketing or all), got 0"},
 		{name: "two arguments", args: []string{"serve", "worker", "agents"}, want: "got 2; 'qlp serve --list' prints the targets"},
-		{name: "unknown target", args: []string{"serve", "worker,marketing"}, want: `unknown target "marketing" (want orchestrator, agents, memory, sandbox, validation, worker or all)`},
+		{name: "unknown target", args: []string{"serve", "worker,billing"}, want: `unknown target "billing" (want orchestrator, agents, memory, sandbox, validation, worker, marketing or all)`},
 		{name: "unknown target in --list", args: []string{"serve", "--list", "nope"}, want: `unknown target "nope"`},
 	}
 	for _, tc := range tests {

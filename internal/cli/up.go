@@ -14,6 +14,8 @@ import (
 
 	"github.com/quantumlayer/qlp/internal/app"
 	"github.com/quantumlayer/qlp/internal/httpx"
+	"github.com/quantumlayer/qlp/internal/marketing"
+	"github.com/quantumlayer/qlp/internal/workflow"
 )
 
 func newUpCmd(e *env) *cobra.Command {
@@ -158,14 +160,44 @@ func printTargets(e *env, run []string) error {
 }
 
 func newWorkerCmd(e *env) *cobra.Command {
-	return &cobra.Command{
+	var queues []string
+	cmd := &cobra.Command{
 		Use:   "worker",
-		Short: "Run the Temporal worker for QLPWorkflow (task queue qlp-main)",
-		Args:  cobra.NoArgs,
+		Short: "Run a Temporal worker: QLPWorkflow (task queue qlp-main) or the marketing worker (qlp-marketing)",
+		Long: `Run a Temporal worker. --queue chooses which: qlp-main (the default) runs
+QLPWorkflow (target worker), qlp-marketing runs MarketingWorkflow and the
+publisher (target marketing); give both to run both in one process.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return serve(cmd.Context(), e, []string{app.Worker})
+			targets, err := workerTargets(queues)
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), e, targets)
 		},
 	}
+	cmd.Flags().StringSliceVar(&queues, "queue", []string{workflow.TaskQueue}, "task queues to serve: "+workflow.TaskQueue+", "+marketing.TaskQueue)
+	return cmd
+}
+
+// workerTargets maps task queues to the targets that serve them.
+func workerTargets(queues []string) ([]string, error) {
+	var out []string
+	for _, q := range queues {
+		var t string
+		switch q {
+		case workflow.TaskQueue:
+			t = app.Worker
+		case marketing.TaskQueue:
+			t = app.Marketing
+		default:
+			return nil, fmt.Errorf("unknown task queue %q (want %s or %s)", q, workflow.TaskQueue, marketing.TaskQueue)
+		}
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
 }
 
 // serve runs the targets until SIGINT or SIGTERM.

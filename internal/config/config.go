@@ -21,6 +21,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/forge"
 	"github.com/quantumlayer/qlp/internal/llm/tiers"
 	"github.com/quantumlayer/qlp/internal/logx"
+	"github.com/quantumlayer/qlp/internal/marketing"
 	"github.com/quantumlayer/qlp/internal/memory"
 	"github.com/quantumlayer/qlp/internal/orchestrator"
 	"github.com/quantumlayer/qlp/internal/policy"
@@ -45,6 +46,7 @@ type API struct {
 type Services struct {
 	AgentsAddr     string
 	WorkerAddr     string
+	MarketingAddr  string
 	SandboxAddr    string
 	SandboxURL     string
 	MemoryAddr     string
@@ -88,6 +90,7 @@ type Config struct {
 	Validation   validation.Config
 	Blob         blob.Config
 	Backup       backup.Config
+	Marketing    marketing.Config
 	OIDC         auth.OIDCConfig
 	Forge        forge.Config
 	Limits       orchestrator.Limits
@@ -105,7 +108,7 @@ func Defaults() Config {
 		LLM:        tiers.Defaults(),
 		Workflow:   workflow.Defaults(),
 		Limits:     orchestrator.DefaultLimits(),
-		Services:   Services{AgentsAddr: "127.0.0.1:8001", WorkerAddr: "127.0.0.1:8005", SandboxAddr: "127.0.0.1:8004", MemoryAddr: "127.0.0.1:8003", ValidationAddr: "127.0.0.1:8002"},
+		Services:   Services{AgentsAddr: "127.0.0.1:8001", WorkerAddr: "127.0.0.1:8005", MarketingAddr: "127.0.0.1:8006", SandboxAddr: "127.0.0.1:8004", MemoryAddr: "127.0.0.1:8003", ValidationAddr: "127.0.0.1:8002"},
 		Sandbox:    sandbox.Defaults(),
 		Memory:     memoryDefaults(),
 		Budget:     budget.Defaults(),
@@ -113,6 +116,7 @@ func Defaults() Config {
 		Validation: validation.Defaults(),
 		Blob:       blob.Defaults(),
 		Backup:     backup.Defaults(),
+		Marketing:  marketing.Defaults(),
 		OIDC:       auth.OIDCDefaults(),
 		Forge:      forge.Defaults(),
 		Policy:     policy.Defaults(),
@@ -168,6 +172,7 @@ func (c *Config) Settings() []settings.Setting {
 		{Key: "api.public_url", Env: "QLP_API_PUBLIC_URL", Help: "URL clients use to reach the API, for links in responses", Value: settings.String(&c.API.PublicURL)},
 		{Key: "services.agents.addr", Env: "QLP_AGENTS_ADDR", Help: "listen address of the Agent Factory service (POST /execute: one task, one tier)", Value: settings.String(&c.Services.AgentsAddr)},
 		{Key: "services.worker.addr", Env: "QLP_WORKER_ADDR", Help: "listen address of the worker's probes and /metrics", Value: settings.String(&c.Services.WorkerAddr)},
+		{Key: "services.marketing.addr", Env: "QLP_MARKETING_ADDR", Help: "listen address of the marketing worker's probes and /metrics", Value: settings.String(&c.Services.MarketingAddr)},
 		{Key: "services.sandbox.addr", Env: "QLP_SANDBOX_ADDR", Help: "listen address of the Execution Sandbox service", Value: settings.String(&c.Services.SandboxAddr)},
 		{Key: "services.sandbox.url", Env: "QLP_SANDBOX_URL", Help: "URL of a sandbox service in another process; empty runs the sandbox in this process", Value: settings.String(&c.Services.SandboxURL)},
 		{Key: "services.memory.addr", Env: "QLP_MEMORY_ADDR", Help: "listen address of the Vector Memory service", Value: settings.String(&c.Services.MemoryAddr)},
@@ -192,6 +197,7 @@ func (c *Config) Settings() []settings.Setting {
 	s = append(s, c.Validation.Settings()...)
 	s = append(s, c.Blob.Settings()...)
 	s = append(s, c.Backup.Settings()...)
+	s = append(s, c.Marketing.Settings()...)
 	s = append(s, c.OIDC.Settings()...)
 	s = append(s, c.Forge.Settings()...)
 	return s
@@ -275,6 +281,9 @@ func (c *Config) ValidateCore() error {
 		return err
 	}
 	if err := c.Backup.Validate(); err != nil {
+		return err
+	}
+	if err := c.Marketing.Validate(); err != nil {
 		return err
 	}
 	if err := c.OIDC.Validate(); err != nil {

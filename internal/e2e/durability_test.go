@@ -70,7 +70,7 @@ func childEnv(t *testing.T, apiAddr, modelURL string, extra ...string) []string 
 		"QLP_WORKFLOW_HEARTBEAT_TIMEOUT=3s", "QLP_LOG_LEVEL=" + logtest.Level("warn"), "QLP_STORE_DRIVER=sqlite", "QLP_DATABASE_URL=",
 		// Canary secrets: the log scan after make test proves none is logged.
 		"QLP_LLM_API_KEY=" + logtest.CanaryLLMKey, "QLP_BUDGET_WEBHOOK_SECRET=" + logtest.CanaryWebhookSecret}
-	for _, name := range []string{"QLP_AGENTS_ADDR", "QLP_VALIDATION_ADDR", "QLP_MEMORY_ADDR", "QLP_SANDBOX_ADDR", "QLP_WORKER_ADDR"} {
+	for _, name := range []string{"QLP_AGENTS_ADDR", "QLP_VALIDATION_ADDR", "QLP_MEMORY_ADDR", "QLP_SANDBOX_ADDR", "QLP_WORKER_ADDR", "QLP_MARKETING_ADDR"} {
 		env = append(env, fmt.Sprintf("%s=127.0.0.1:%d", name, freePort(t)))
 	}
 	if url := validationURL(t); url != "" {

@@ -48,6 +48,17 @@ func (c *Client) Call(ctx context.Context, method, path string, in, out any) err
 	return c.hc.Do(ctx, method, path, in, out)
 }
 
+// Raw sends a request without a body and returns the answer's body as it
+// is, for routes that answer other formats than JSON (exports).
+func (c *Client) Raw(ctx context.Context, method, path string) ([]byte, error) {
+	resp, err := c.hc.Send(ctx, method, path, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(resp.Body)
+}
+
 // Execute submits a job through POST /execute.
 func (c *Client) Execute(ctx context.Context, req ExecuteRequest, idempotencyKey string) (ExecuteResponse, error) {
 	hdr := http.Header{"Accept": {"application/json"}}

@@ -330,6 +330,7 @@ type Store interface {
 	Loop
 	Policies
 	Deliveries
+	Marketing
 
 	// Driver names the backend: "sqlite" or "postgres".
 	Driver() string

@@ -125,7 +125,7 @@ func newSession(t *testing.T) *session {
 		"QLP_TEMPORAL_PORT": strings.Split(freeAddr(t), ":")[1], "QLP_URL": "", "QLP_API_KEY": "", "QLP_CAPSULE_TRUSTED_KEYS": "",
 	}}
 	s.env["QLP_API_ADDR"] = s.apiAddr
-	for _, name := range []string{"QLP_AGENTS_ADDR", "QLP_VALIDATION_ADDR", "QLP_MEMORY_ADDR", "QLP_SANDBOX_ADDR", "QLP_WORKER_ADDR"} {
+	for _, name := range []string{"QLP_AGENTS_ADDR", "QLP_VALIDATION_ADDR", "QLP_MEMORY_ADDR", "QLP_SANDBOX_ADDR", "QLP_WORKER_ADDR", "QLP_MARKETING_ADDR"} {
 		s.env[name] = freeAddr(t)
 	}
 	return s

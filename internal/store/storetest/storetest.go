@@ -91,6 +91,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"delivery rounds", testDeliveryRounds},
 		{"key expiry and last use", testKeyExpiry},
 		{"audit log", testAuditLog},
+		{"marketing", testMarketing},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
