@@ -28,6 +28,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/sandbox"
 	"github.com/quantumlayer/qlp/internal/settings"
 	"github.com/quantumlayer/qlp/internal/store"
+	"github.com/quantumlayer/qlp/internal/telemetry"
 	"github.com/quantumlayer/qlp/internal/validation"
 	"github.com/quantumlayer/qlp/internal/workflow"
 )
@@ -90,6 +91,7 @@ type Config struct {
 	OIDC         auth.OIDCConfig
 	Limits       orchestrator.Limits
 	Policy       policy.Config
+	Telemetry    telemetry.Config
 }
 
 // Defaults returns the embedded-mode defaults.
@@ -113,6 +115,7 @@ func Defaults() Config {
 		Backup:     backup.Defaults(),
 		OIDC:       auth.OIDCDefaults(),
 		Policy:     policy.Defaults(),
+		Telemetry:  telemetry.Defaults(),
 	}
 }
 
@@ -190,6 +193,7 @@ func (c *Config) Settings() []settings.Setting {
 	s = append(s, c.Blob.Settings()...)
 	s = append(s, c.Backup.Settings()...)
 	s = append(s, c.OIDC.Settings()...)
+	s = append(s, c.Telemetry.Settings()...)
 	return s
 }
 
@@ -271,6 +275,9 @@ func (c *Config) ValidateCore() error {
 		return err
 	}
 	if err := c.OIDC.Validate(); err != nil {
+		return err
+	}
+	if err := c.Telemetry.Validate(); err != nil {
 		return err
 	}
 	return c.Temporal.Validate()
