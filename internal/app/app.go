@@ -299,7 +299,8 @@ func (p *Platform) openRouter(ctx context.Context) error {
 	case p.probes[Worker] != nil:
 		reg = p.probes[Worker].Registry
 	}
-	deps := tiers.Deps{Sink: p.Store, Logger: p.Logger.With("component", "llm"), Registerer: reg}
+	deps := tiers.Deps{Sink: p.Store, Logger: p.Logger.With("component", "llm"), Registerer: reg,
+		TracePromptText: p.Cfg.Telemetry.RecordPrompts}
 	if p.redis != nil {
 		deps.Redis = p.redis
 	}
