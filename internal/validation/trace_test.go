@@ -26,6 +26,9 @@ func TestEachCheckAndSandboxRunIsASpan(t *testing.T) {
 	ctx, job := otel.Tracer("test").Start(t.Context(), "job")
 	req := loadProject(t, "python/good", "python")
 	req.Label = "traced"
+	// Content no earlier test validated, so that the mesh's cache of
+	// results answers none of the checks and the sandbox runs.
+	req.Files[0].Content += "\n# traced " + job.SpanContext().TraceID().String() + "\n"
 	rep, err := mesh.Validate(ctx, req)
 	job.End()
 	if err != nil {
