@@ -181,6 +181,8 @@ type StatusResponse struct {
 	Error       string     `json:"error,omitempty"`
 	Progress    *Progress  `json:"progress,omitempty"`
 	Result      *JobResult `json:"result,omitempty"`
+	// TraceID is the job's OpenTelemetry trace (see LegacyWorkflowStatus).
+	TraceID string `json:"trace_id,omitempty"`
 }
 
 // Progress is how far a job is, from the tasks actually done.

@@ -48,6 +48,10 @@ type LegacyWorkflowStatus struct {
 	// its message.
 	Progress   Progress `json:"progress"`
 	ResultLink string   `json:"result_link,omitempty"`
+	// TraceID is the job's OpenTelemetry trace, when it was submitted with
+	// tracing on (or inside a caller's trace): look it up in the tracing
+	// backend.
+	TraceID string `json:"trace_id,omitempty"`
 }
 
 // LegacyResult answers GET /v2/workflows/{id}/result: the earlier SDKs'
@@ -180,7 +184,7 @@ func (s *Service) handleV2Status(w http.ResponseWriter, r *http.Request) error {
 	}
 	job = s.liveCounts(r, job)
 	resp := LegacyWorkflowStatus{WorkflowID: job.WorkflowID, Status: legacyUpper(job.Status), StartedAt: pythonTime(job.StartedAt),
-		CompletedAt: pythonTime(job.CompletedAt), Progress: progressOf(job)}
+		CompletedAt: pythonTime(job.CompletedAt), Progress: progressOf(job), TraceID: traceIDOf(job)}
 	if job.StartedAt != nil {
 		t := executionTime(job)
 		resp.ExecutionTime = &t
