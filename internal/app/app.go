@@ -166,8 +166,9 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 		}
 	}()
 	// Tracing first, so that everything opened after it is traced: off
-	// (the default) it is the no-op provider and installs nothing.
-	if p.tracing, err = telemetry.New(ctx, cfg.Telemetry, plan.Run, opts.Version); err != nil {
+	// (the default) it is the no-op provider and installs nothing. Its
+	// resource names the targets open in this process.
+	if p.tracing, err = telemetry.New(ctx, cfg.Telemetry, plan.Local, opts.Version); err != nil {
 		return nil, err
 	}
 	telemetry.Install(p.tracing)
