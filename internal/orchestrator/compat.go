@@ -48,10 +48,8 @@ type LegacyWorkflowStatus struct {
 	// its message.
 	Progress   Progress `json:"progress"`
 	ResultLink string   `json:"result_link,omitempty"`
-	// TraceID is the job's OpenTelemetry trace, when it was submitted with
-	// tracing on (or inside a caller's trace): look it up in the tracing
-	// backend.
-	TraceID string `json:"trace_id,omitempty"`
+	// No trace_id here: the earlier Python SDK's dataclass refuses any
+	// other key. QLP's own status (GET /api/v2/jobs/{id}) has it.
 }
 
 // LegacyResult answers GET /v2/workflows/{id}/result: the earlier SDKs'
@@ -184,7 +182,7 @@ func (s *Service) handleV2Status(w http.ResponseWriter, r *http.Request) error {
 	}
 	job = s.liveCounts(r, job)
 	resp := LegacyWorkflowStatus{WorkflowID: job.WorkflowID, Status: legacyUpper(job.Status), StartedAt: pythonTime(job.StartedAt),
-		CompletedAt: pythonTime(job.CompletedAt), Progress: progressOf(job), TraceID: traceIDOf(job)}
+		CompletedAt: pythonTime(job.CompletedAt), Progress: progressOf(job)}
 	if job.StartedAt != nil {
 		t := executionTime(job)
 		resp.ExecutionTime = &t
