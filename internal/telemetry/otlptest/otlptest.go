@@ -107,10 +107,18 @@ func attrs(kvs []*commonpb.KeyValue) map[string]string {
 	return out
 }
 
-// NewHTTP starts an OTLP/HTTP receiver; its URL is the endpoint to
-// configure (traces are posted to URL/v1/traces).
+// NewHTTP starts an OTLP/HTTP receiver for the test; its URL is the
+// endpoint to configure (traces are posted to URL/v1/traces).
 func NewHTTP(t testing.TB) (*Receiver, string) {
-	r := newReceiver()
+	r, url, stop := StartHTTP()
+	t.Cleanup(stop)
+	return r, url
+}
+
+// StartHTTP is NewHTTP for a harness that outlives one test (TestMain):
+// stop closes the receiver.
+func StartHTTP() (r *Receiver, url string, stop func()) {
+	r = newReceiver()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if req.Method != http.MethodPost || req.URL.Path != "/v1/traces" {
 			http.Error(w, "want POST /v1/traces", http.StatusNotFound)
@@ -135,8 +143,31 @@ func NewHTTP(t testing.TB) (*Receiver, string) {
 		w.Header().Set("Content-Type", "application/x-protobuf")
 		_, _ = w.Write(out)
 	}))
-	t.Cleanup(srv.Close)
-	return r, srv.URL
+	return r, srv.URL, srv.Close
+}
+
+// Trace is the spans of one trace, by span id.
+func Trace(spans []Span, traceID string) map[string]Span {
+	out := map[string]Span{}
+	for _, s := range spans {
+		if s.TraceID == traceID {
+			out[s.SpanID] = s
+		}
+	}
+	return out
+}
+
+// Orphans lists the spans of a trace whose parent is not in it.
+func Orphans(trace map[string]Span) []Span {
+	var out []Span
+	for _, s := range trace {
+		if s.ParentID != "" {
+			if _, ok := trace[s.ParentID]; !ok {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
 }
 
 type grpcService struct {
