@@ -25,7 +25,7 @@ func TestEachCheckAndSandboxRunIsASpan(t *testing.T) {
 
 	ctx, job := otel.Tracer("test").Start(t.Context(), "job")
 	req := loadProject(t, "python/good", "python")
-	req.Label = "traced"
+	req.Label, req.Quick = "traced", true // the gating checks run, in one sandbox run: enough, and cheap
 	// Content no earlier test validated, so that the mesh's cache of
 	// results answers none of the checks and the sandbox runs.
 	req.Files[0].Content += "\n# traced " + job.SpanContext().TraceID().String() + "\n"
