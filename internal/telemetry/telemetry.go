@@ -106,7 +106,8 @@ func (c Config) Validate() error {
 	}
 	if c.Endpoint != "" && c.Protocol == ProtocolHTTP {
 		if u, err := url.Parse(c.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return bad("otel.endpoint", "%q is not an http:// or https:// URL (http/protobuf needs one)", c.Endpoint)
+			// Not echoed: a URL may hold credentials.
+			return bad("otel.endpoint", "is not an http:// or https:// URL (http/protobuf needs one)")
 		}
 	}
 	return nil
