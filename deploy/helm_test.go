@@ -994,3 +994,40 @@ func TestHelmAKSExample(t *testing.T) {
 		}
 	}
 }
+
+// TestHelmTracing: the otel values become the standard OTEL_* variables of
+// every container, and nothing is set while the endpoint is empty.
+func TestHelmTracing(t *testing.T) {
+	tests := []struct {
+		name string
+		otel map[string]any
+		want map[string]string // "" = absent
+	}{
+		{"off by default", nil, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "", "OTEL_TRACES_SAMPLER": ""}},
+		{"to a collector", map[string]any{"endpoint": "http://otel-collector.observability:4318", "sampler": "parentbased_traceidratio", "samplerArg": 0.25},
+			map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://otel-collector.observability:4318", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+				"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.25"}},
+		{"over gRPC", map[string]any{"endpoint": "otel-collector:4317", "protocol": "grpc"},
+			map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_TRACES_SAMPLER": "parentbased_always_on", "OTEL_TRACES_SAMPLER_ARG": ""}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var m *manifests
+			if tc.otel == nil {
+				m = render(t)
+			} else {
+				m = render(t, map[string]any{"otel": tc.otel})
+			}
+			for _, d := range m.deployments {
+				for _, c := range d.Spec.Template.Spec.Containers {
+					env := podEnv(t, m, c, nil)
+					for k, want := range tc.want {
+						if got := env[k]; got != want {
+							t.Errorf("Deployment %s container %s: %s=%q, want %q", d.Name, c.Name, k, got, want)
+						}
+					}
+				}
+			}
+		})
+	}
+}

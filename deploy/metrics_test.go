@@ -400,7 +400,7 @@ func loadDashboard(t *testing.T) dashboard {
 
 // grafanaVars turns a panel query into PromQL.
 func grafanaVars(expr string) string {
-	return strings.NewReplacer("$__rate_interval", "5m", "$namespace", ".*").Replace(expr)
+	return strings.NewReplacer("$__rate_interval", "5m", "$namespace", ".*", "$service", ".*").Replace(expr)
 }
 
 var legendLabel = regexp.MustCompile(`\{\{\s*(\w+)\s*\}\}`)
@@ -506,4 +506,58 @@ func usedViaRecording(metric string, used map[string]bool) bool {
 func strconvQuote(s string) string {
 	b, _ := json.Marshal(s) // a JSON string is a valid YAML double-quoted scalar
 	return string(b)
+}
+
+// TestDashboardLinksLatencyToTraces: a latency panel repeated per service
+// asks for the exemplars (trace ids) of the HTTP latency histogram and
+// links each to its trace.
+func TestDashboardLinksLatencyToTraces(t *testing.T) {
+	var d struct {
+		Panels []struct {
+			Title       string `json:"title"`
+			Repeat      string `json:"repeat"`
+			FieldConfig struct {
+				Overrides []struct {
+					Matcher struct {
+						Options string `json:"options"`
+					} `json:"matcher"`
+					Properties []struct {
+						ID    string `json:"id"`
+						Value []struct {
+							URL string `json:"url"`
+						} `json:"value"`
+					} `json:"properties"`
+				} `json:"overrides"`
+			} `json:"fieldConfig"`
+			Targets []struct {
+				Expr     string `json:"expr"`
+				Exemplar bool   `json:"exemplar"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal([]byte(readFile(t, "grafana/qlp-dashboard.json")), &d); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range d.Panels {
+		if p.Repeat != "service" {
+			continue
+		}
+		exemplars := false
+		for _, tg := range p.Targets {
+			exemplars = exemplars || tg.Exemplar && strings.Contains(tg.Expr, "qlp_http_request_duration_seconds_bucket")
+		}
+		link := false
+		for _, o := range p.FieldConfig.Overrides {
+			for _, pr := range o.Properties {
+				for _, v := range pr.Value {
+					link = link || o.Matcher.Options == "trace_id" && pr.ID == "links" && strings.Contains(v.URL, "${__value.raw}")
+				}
+			}
+		}
+		if exemplars && link {
+			return
+		}
+		t.Errorf("panel %q: exemplars %v, trace link %v", p.Title, exemplars, link)
+	}
+	t.Error("no latency panel repeated per service links its exemplars to traces")
 }

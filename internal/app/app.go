@@ -43,6 +43,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/redisx"
 	"github.com/quantumlayer/qlp/internal/sandbox"
 	"github.com/quantumlayer/qlp/internal/store"
+	"github.com/quantumlayer/qlp/internal/telemetry"
 	"github.com/quantumlayer/qlp/internal/validation"
 	"github.com/quantumlayer/qlp/internal/vocab"
 	"github.com/quantumlayer/qlp/internal/workflow"
@@ -128,6 +129,8 @@ type Platform struct {
 	oidc     *auth.OIDC
 	oidcOnce sync.Once
 	version  string
+	// tracing is this process's tracer provider (no-op when off).
+	tracing *telemetry.Provider
 }
 
 // Open starts the core (store, engine, orchestrator service, budgets) and
@@ -176,6 +179,13 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 			pl.Close()
 		}
 	}()
+	// Tracing first, so that everything opened after it is traced: off
+	// (the default) it is the no-op provider and installs nothing. Its
+	// resource names the targets open in this process.
+	if p.tracing, err = telemetry.New(ctx, cfg.Telemetry, plan.Local, opts.Version); err != nil {
+		return nil, err
+	}
+	telemetry.Install(p.tracing)
 	if p.Store, err = store.Open(ctx, cfg.Store, cfg.DataDir); err != nil {
 		return nil, err
 	}
@@ -313,7 +323,8 @@ func (p *Platform) openRouter(ctx context.Context) error {
 	case p.probes[Marketing] != nil:
 		reg = p.probes[Marketing].Registry
 	}
-	deps := tiers.Deps{Sink: p.Store, Logger: p.Logger.With("component", "llm"), Registerer: reg}
+	deps := tiers.Deps{Sink: p.Store, Logger: p.Logger.With("component", "llm"), Registerer: reg,
+		TracePromptText: p.Cfg.Telemetry.RecordPrompts}
 	if p.redis != nil {
 		deps.Redis = p.redis
 	}
@@ -545,6 +556,12 @@ func (p *Platform) Close() error {
 	if p.Store != nil {
 		errs = append(errs, p.Store.Close())
 	}
+	if p.tracing != nil {
+		// Last, so that the spans of everything closed above are flushed.
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		errs = append(errs, p.tracing.Shutdown(sctx))
+		cancel()
+	}
 	return errors.Join(errs...)
 }
 
@@ -607,8 +624,9 @@ func (p *Platform) pingRedis(ctx context.Context) error {
 }
 
 // serviceHandler is one service's whole HTTP surface: its probes without a
-// credential, everything mount adds behind authentication, and request ids,
-// panic recovery, logging and metrics around all of it.
+// credential, everything mount adds behind authentication, and a server
+// span (continuing the caller's trace), request ids, panic recovery,
+// logging and metrics around all of it.
 func (p *Platform) serviceHandler(name string, probes *httpx.Probes, mount func(mux *http.ServeMux, requireKey func(http.Handler) http.Handler), extra ...auth.Authenticator) http.Handler {
 	logger := p.Logger.With("component", name)
 	metrics := httpx.NewHTTPMetrics(probes.Registry)
@@ -616,7 +634,7 @@ func (p *Platform) serviceHandler(name string, probes *httpx.Probes, mount func(
 	probes.Mount(root)
 	requireKey := auth.Require(p.Authenticator(extra...), logger)
 	mount(root, requireKey)
-	return httpx.Chain(root, httpx.RequestID, httpx.Recover(logger), httpx.Logging(logger, metrics))
+	return httpx.Chain(root, httpx.Trace(name), httpx.RequestID, httpx.Recover(logger), httpx.Logging(logger, metrics))
 }
 
 // forgeCI reads a pull request's CI through its forge's client, at the API

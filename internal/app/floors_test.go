@@ -60,6 +60,7 @@ var floors = map[string]int{
 	"internal/logx":         1,
 	"internal/ratelimit":    1,
 	"internal/sandbox/wire": 1,
+	"internal/telemetry":    1,
 }
 
 func floorOf(pkg string) (int, bool) {

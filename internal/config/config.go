@@ -30,6 +30,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/sandbox"
 	"github.com/quantumlayer/qlp/internal/settings"
 	"github.com/quantumlayer/qlp/internal/store"
+	"github.com/quantumlayer/qlp/internal/telemetry"
 	"github.com/quantumlayer/qlp/internal/validation"
 	"github.com/quantumlayer/qlp/internal/workflow"
 )
@@ -95,6 +96,7 @@ type Config struct {
 	Forge        forge.Config
 	Limits       orchestrator.Limits
 	Policy       policy.Config
+	Telemetry    telemetry.Config
 }
 
 // Defaults returns the embedded-mode defaults.
@@ -120,6 +122,7 @@ func Defaults() Config {
 		OIDC:       auth.OIDCDefaults(),
 		Forge:      forge.Defaults(),
 		Policy:     policy.Defaults(),
+		Telemetry:  telemetry.Defaults(),
 	}
 }
 
@@ -200,6 +203,7 @@ func (c *Config) Settings() []settings.Setting {
 	s = append(s, c.Marketing.Settings()...)
 	s = append(s, c.OIDC.Settings()...)
 	s = append(s, c.Forge.Settings()...)
+	s = append(s, c.Telemetry.Settings()...)
 	return s
 }
 
@@ -287,6 +291,9 @@ func (c *Config) ValidateCore() error {
 		return err
 	}
 	if err := c.OIDC.Validate(); err != nil {
+		return err
+	}
+	if err := c.Telemetry.Validate(); err != nil {
 		return err
 	}
 	return c.Temporal.Validate()

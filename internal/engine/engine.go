@@ -22,6 +22,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/temporalio/cli/temporalcli/devserver"
 	"go.temporal.io/sdk/client"
+	temporalotel "go.temporal.io/sdk/contrib/opentelemetry"
+	"go.temporal.io/sdk/interceptor"
 	tlog "go.temporal.io/sdk/log"
 
 	"github.com/quantumlayer/qlp/internal/settings"
@@ -122,10 +124,23 @@ func Start(ctx context.Context, cfg Config, dataDir string, logger *slog.Logger)
 		}
 		e.server, e.Address, e.UIURL, e.Embedded = srv, addr, ui, true
 	}
+	// The tracing interceptor carries the caller's trace context in the
+	// headers of workflows and activities, so that a job's workflow and
+	// activity spans join the trace of the request that started it. The
+	// workers made from this client use it too. It reaches the process's
+	// tracer provider through the OpenTelemetry API (telemetry.Install):
+	// with tracing off its spans are no-ops that still carry the trace id
+	// to the activities' log lines.
+	tracing, err := temporalotel.NewTracingInterceptor(temporalotel.TracerOptions{})
+	if err != nil {
+		e.Close()
+		return nil, fmt.Errorf("engine: tracing interceptor: %w", err)
+	}
 	opts := client.Options{
-		HostPort:  e.Address,
-		Namespace: cfg.Namespace,
-		Logger:    tlog.NewStructuredLogger(logger.With("component", "temporal-client")),
+		HostPort:     e.Address,
+		Namespace:    cfg.Namespace,
+		Logger:       tlog.NewStructuredLogger(logger.With("component", "temporal-client")),
+		Interceptors: []interceptor.ClientInterceptor{tracing},
 	}
 	tlsCfg, err := tlsConfig(cfg)
 	if err != nil {

@@ -179,7 +179,11 @@ func (c *Client) Send(ctx context.Context, method, path string, in any, hdr http
 	if hc == nil {
 		hc = http.DefaultClient
 	}
+	// The call is a client span of the caller's trace, and the called
+	// service continues that trace (traceparent).
+	_, span := startClientSpan(ctx, c.Service, req)
 	resp, err := hc.Do(req)
+	endClientSpan(span, resp, err)
 	if err != nil {
 		return nil, c.transportError(ctx, method, path, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 type ctxKey int
@@ -139,9 +140,10 @@ func Logging(logger *slog.Logger, m *HTTPMetrics) func(http.Handler) http.Handle
 			if pattern == "" {
 				pattern = "unmatched"
 			}
+			nameSpan(r, pattern)
 			if m != nil {
 				m.requests.WithLabelValues(r.Method, pattern, strconv.Itoa(sw.status)).Inc()
-				m.duration.WithLabelValues(r.Method, pattern).Observe(d.Seconds())
+				observe(r.Context(), m.duration.WithLabelValues(r.Method, pattern), d.Seconds())
 			}
 			level := slog.LevelInfo
 			if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
@@ -151,6 +153,20 @@ func Logging(logger *slog.Logger, m *HTTPMetrics) func(http.Handler) http.Handle
 				"status", sw.status, "bytes", sw.bytes, "duration_ms", d.Milliseconds(), "request_id", RequestIDFrom(r.Context()))
 		})
 	}
+}
+
+// observe records v, with the trace id of the span in ctx as its exemplar
+// when that span is sampled: a latency bucket in Grafana then links to a
+// trace that fell in it (exemplars are exposed in the OpenMetrics format,
+// which /metrics offers to a scraper that asks for it).
+func observe(ctx context.Context, o prometheus.Observer, v float64) {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsSampled() {
+		if eo, ok := o.(prometheus.ExemplarObserver); ok {
+			eo.ObserveWithExemplar(v, prometheus.Labels{"trace_id": sc.TraceID().String()})
+			return
+		}
+	}
+	o.Observe(v)
 }
 
 // Chain applies middleware so that the first one listed is the outermost.

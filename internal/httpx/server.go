@@ -72,7 +72,9 @@ func (p *Probes) Ready(ctx context.Context) (map[string]string, bool) {
 	return out, ok
 }
 
-// Mount registers the probe routes on mux.
+// Mount registers the probe routes on mux. /metrics answers in the
+// OpenMetrics format to a scraper that asks for it (Prometheus does), which
+// carries the latency histograms' exemplars: the trace ids.
 func (p *Probes) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok", "service": p.Service})
@@ -95,7 +97,7 @@ func (p *Probes) Mount(mux *http.ServeMux) {
 		}
 		WriteJSON(w, http.StatusOK, map[string]any{"status": state, "service": p.Service, "version": p.Version, "checks": res})
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(p.Registry, promhttp.HandlerOpts{Registry: p.Registry}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(p.Registry, promhttp.HandlerOpts{Registry: p.Registry, EnableOpenMetrics: true}))
 }
 
 // Server is an http.Server with every timeout set, started on a listener so

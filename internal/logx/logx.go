@@ -27,7 +27,8 @@ func ParseLevel(s string) (slog.Level, error) {
 }
 
 // New returns a logger writing to w. With FormatAuto it writes text when w is
-// a terminal and JSON otherwise.
+// a terminal and JSON otherwise. A record logged with a context that holds a
+// span carries its trace_id and span_id (see [WithTrace]).
 func New(w io.Writer, format string, level slog.Level) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	if format == FormatAuto || format == "" {
@@ -37,9 +38,9 @@ func New(w io.Writer, format string, level slog.Level) *slog.Logger {
 		}
 	}
 	if format == FormatText {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(WithTrace(slog.NewTextHandler(w, opts)))
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(WithTrace(slog.NewJSONHandler(w, opts)))
 }
 
 // IsTerminal reports whether w is a character device such as a terminal.

@@ -181,6 +181,10 @@ type StatusResponse struct {
 	Error       string     `json:"error,omitempty"`
 	Progress    *Progress  `json:"progress,omitempty"`
 	Result      *JobResult `json:"result,omitempty"`
+	// TraceID is the job's OpenTelemetry trace, when it was submitted with
+	// tracing on (or inside a caller's trace): look it up in the tracing
+	// backend.
+	TraceID string `json:"trace_id,omitempty"`
 }
 
 // Progress is how far a job is, from the tasks actually done.

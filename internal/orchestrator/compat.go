@@ -48,6 +48,8 @@ type LegacyWorkflowStatus struct {
 	// its message.
 	Progress   Progress `json:"progress"`
 	ResultLink string   `json:"result_link,omitempty"`
+	// No trace_id here: the earlier Python SDK's dataclass refuses any
+	// other key. QLP's own status (GET /api/v2/jobs/{id}) has it.
 }
 
 // LegacyResult answers GET /v2/workflows/{id}/result: the earlier SDKs'

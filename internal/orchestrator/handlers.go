@@ -334,7 +334,7 @@ func (s *Service) handleStatus(w http.ResponseWriter, r *http.Request) error {
 	job = s.liveCounts(r, job)
 	p := progressOf(job)
 	resp := StatusResponse{WorkflowID: job.WorkflowID, RequestID: job.RequestID, Status: string(job.Status), CreatedAt: job.CreatedAt,
-		StartedAt: job.StartedAt, Error: job.Error, Progress: &p}
+		StartedAt: job.StartedAt, Error: job.Error, Progress: &p, TraceID: traceIDOf(job)}
 	if job.Status.Terminal() {
 		res, err := s.result(r, job)
 		if err != nil {

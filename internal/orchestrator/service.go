@@ -19,6 +19,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
@@ -206,7 +210,18 @@ func (r *SubmitRequest) validate() error {
 // Submit records a job and starts its workflow. With an idempotency key
 // that the tenant used before, it returns the earlier job (created=false)
 // and starts nothing.
-func (s *Service) Submit(ctx context.Context, tenantID string, r SubmitRequest) (domain.Job, bool, error) {
+func (s *Service) Submit(ctx context.Context, tenantID string, r SubmitRequest) (_ domain.Job, _ bool, err error) {
+	// The job's trace: this span (a child of the request's, or of the
+	// caller's traceparent) is the parent of the workflow's, which the
+	// Temporal interceptor carries to the worker.
+	ctx, span := otel.Tracer(tracerName).Start(ctx, "job.submit", trace.WithAttributes(attribute.String("qlp.tenant_id", tenantID)))
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
 	if err := r.validate(); err != nil {
 		return domain.Job{}, false, err
 	}
@@ -231,11 +246,18 @@ func (s *Service) Submit(ctx context.Context, tenantID string, r SubmitRequest) 
 	if err != nil {
 		return domain.Job{}, false, httpx.BadRequest("constraints", "%v", err)
 	}
+	span.SetAttributes(attribute.String("qlp.job_id", key), attribute.String("qlp.request_id", r.RequestID))
 	meta := r.Metadata
-	if r.Execution != nil || r.Delivery != nil {
-		meta = make(map[string]any, len(r.Metadata)+2)
+	traceID := span.SpanContext().TraceID()
+	if r.Execution != nil || r.Delivery != nil || traceID.IsValid() {
+		meta = make(map[string]any, len(r.Metadata)+3)
 		for k, v := range r.Metadata {
 			meta[k] = v
+		}
+		if traceID.IsValid() {
+			// The status shows it, so that a user goes from a job to
+			// its trace (a metadata key: no column, no migration).
+			meta[traceKey] = traceID.String()
 		}
 		if r.Execution != nil {
 			meta[workflow.ExecutionKey] = r.Execution

@@ -1,6 +1,7 @@
 package orchestrator
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/quantumlayer/qlp/internal/capsule"
+	"github.com/quantumlayer/qlp/internal/domain"
 	"github.com/quantumlayer/qlp/internal/httpx"
 	"github.com/quantumlayer/qlp/internal/workflow"
 )
@@ -27,6 +29,22 @@ const (
 // deliveryKey is the metadata key under which a v2 job keeps its delivery
 // options; like workflow.ExecutionKey it is written by the server only.
 const deliveryKey = "qlp_delivery"
+
+// traceKey is the metadata key under which a job keeps the id of its trace
+// (written by the server only, when the job was submitted inside a trace).
+const traceKey = "qlp_trace_id"
+
+// tracerName is the instrumentation scope of the orchestrator's spans.
+const tracerName = "github.com/quantumlayer/qlp/internal/orchestrator"
+
+// traceIDOf reads a job's trace id, "" when it has none.
+func traceIDOf(job domain.Job) string {
+	var m struct {
+		TraceID string `json:"qlp_trace_id"`
+	}
+	_ = json.Unmarshal(job.Metadata, &m)
+	return m.TraceID
+}
 
 // reservedPrefix marks the metadata keys the server writes.
 const reservedPrefix = "qlp_"

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/quantumlayer/qlp/internal/settings"
@@ -51,6 +52,16 @@ func Open(ctx context.Context, c Config) (*redis.Client, error) {
 		return nil, settings.Invalid(c.Settings(), "redis.url", "%w", err)
 	}
 	rdb := redis.NewClient(opts)
+	// Each command is a span of the caller's trace (the process's tracer
+	// provider; no-op when tracing is off). Commands' arguments are not
+	// recorded: cached answers and rate-limit keys are no one's business.
+	// Readiness pings are left out: probes are not traced, so each would
+	// start a trace of its own.
+	if err := redisotel.InstrumentTracing(rdb, redisotel.WithDBStatement(false), redisotel.WithCallerEnabled(false),
+		redisotel.WithCommandFilter(func(cmd redis.Cmder) bool { return cmd.Name() == "ping" })); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("redisx: instrument tracing: %w", err)
+	}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {

@@ -9,10 +9,17 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/quantumlayer/qlp/internal/auth"
 	"github.com/quantumlayer/qlp/internal/httpx"
 )
+
+// tracerName is the instrumentation scope of the sandbox's spans.
+const tracerName = "github.com/quantumlayer/qlp/internal/sandbox"
 
 // Deps are what the service needs from the application.
 type Deps struct {
@@ -122,14 +129,28 @@ func (s *Service) acquire(ctx context.Context) (func(), error) {
 
 func (s *Service) runNow(ctx context.Context, spec Spec, onOutput func(OutputChunk)) (*Result, error) {
 	start := time.Now()
+	// One span per run, a child of the caller's (the validation check, or
+	// the HTTP request that carried its trace), with what ran and how it
+	// ended; never the files or the output.
+	ctx, span := otel.Tracer(tracerName).Start(ctx, "sandbox.run", trace.WithAttributes(
+		attribute.String("qlp.sandbox.language", spec.Language),
+		attribute.String("qlp.sandbox.mode", spec.Mode),
+		attribute.Int("qlp.sandbox.files", len(spec.Files)),
+	))
+	defer span.End()
 	res, err := s.local.Run(ctx, spec, onOutput)
 	if err != nil {
-		s.logger.Error("sandbox run failed", "language", spec.Language, "tenant", tenantOf(ctx), "error", err)
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+		s.logger.ErrorContext(ctx, "sandbox run failed", "language", spec.Language, "tenant", tenantOf(ctx), "error", err)
 		return nil, err
 	}
+	span.SetAttributes(attribute.String("qlp.sandbox.run_id", res.ID), attribute.String("qlp.sandbox.status", string(res.Status)),
+		attribute.String("qlp.sandbox.backend", res.Backend), attribute.Int("qlp.sandbox.exit_code", res.ExitCode),
+		attribute.Int("qlp.sandbox.commands", len(res.Commands)))
 	s.metrics.runs.WithLabelValues(string(res.Status), res.Language, res.Backend).Inc()
 	s.metrics.duration.WithLabelValues(res.Language, string(res.Status)).Observe(time.Since(start).Seconds())
-	s.logger.Info("sandbox run", "run", res.ID, "tenant", tenantOf(ctx), "language", res.Language, "status", res.Status,
+	s.logger.InfoContext(ctx, "sandbox run", "run", res.ID, "tenant", tenantOf(ctx), "language", res.Language, "status", res.Status,
 		"exit_code", res.ExitCode, "duration_ms", res.Duration.D().Milliseconds(), "reason", res.Reason)
 	return res, nil
 }

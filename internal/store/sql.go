@@ -15,8 +15,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5/stdlib" // also registers the "pgx" database/sql driver
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -140,10 +141,14 @@ func OpenSQLite(ctx context.Context, path string) (*SQL, error) {
 // OpenPostgres connects to the PostgreSQL database at dsn (a postgres://
 // URL) and applies pending migrations.
 func OpenPostgres(ctx context.Context, dsn string) (*SQL, error) {
-	db, err := sql.Open("pgx", dsn)
+	pgcfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("store: open postgres: %w", err)
+		// Never echo the DSN: it may hold a password.
+		return nil, fmt.Errorf("store: open postgres: the database URL does not parse")
 	}
+	// Each query is a span of the caller's trace.
+	pgcfg.Tracer = queryTracer{}
+	db := stdlib.OpenDB(*pgcfg)
 	db.SetMaxOpenConns(20)
 	db.SetMaxIdleConns(5)
 	db.SetConnMaxIdleTime(5 * time.Minute)

@@ -11,12 +11,19 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/quantumlayer/qlp/internal/auth"
 	"github.com/quantumlayer/qlp/internal/httpx"
 	"github.com/quantumlayer/qlp/internal/sandbox"
 	"github.com/quantumlayer/qlp/internal/vocab"
 )
+
+// tracerName is the instrumentation scope of the mesh's spans.
+const tracerName = "github.com/quantumlayer/qlp/internal/validation"
 
 // Deps are what the mesh needs from the application.
 type Deps struct {
@@ -144,6 +151,10 @@ type slot struct {
 	// Go packages (a result per package), else one unit for the whole.
 	units   []unitRun
 	perUnit bool
+	// spanCtx holds the span the check's own span is a child of (its
+	// batch's, when it ran in the sandbox); began is when it started.
+	spanCtx context.Context
+	began   time.Time
 }
 
 // unitRun is one unit of a check in a validation: its key, and its cached
@@ -248,12 +259,22 @@ func (m *Mesh) merged(s *slot, fresh *outcome) outcome {
 }
 
 // Validate implements [Validator].
-func (m *Mesh) Validate(ctx context.Context, req Request) (*Report, error) {
+func (m *Mesh) Validate(ctx context.Context, req Request) (_ *Report, err error) {
 	start := time.Now()
+	ctx, span := otel.Tracer(tracerName).Start(ctx, "validation.validate", trace.WithAttributes(
+		attribute.String("qlp.validation.label", req.Label), attribute.Bool("qlp.validation.quick", req.Quick)))
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
 	p, err := m.cfg.checkRequest(req)
 	if err != nil {
 		return nil, err
 	}
+	span.SetAttributes(attribute.String("qlp.validation.language", p.lang), attribute.Int("qlp.validation.files", len(p.paths)))
 	tenant := tenantOf(ctx)
 	var slots []*slot
 	batches := map[string][]*slot{}
@@ -262,7 +283,8 @@ func (m *Mesh) Validate(ctx context.Context, req Request) (*Report, error) {
 		if !c.appliesTo(p.lang) {
 			continue
 		}
-		s := &slot{c: c, check: Check{Name: c.name, Category: c.category, Tool: c.tool, ToolVersion: m.toolVersion(c), Findings: []Finding{}}}
+		s := &slot{c: c, check: Check{Name: c.name, Category: c.category, Tool: c.tool, ToolVersion: m.toolVersion(c), Findings: []Finding{}},
+			spanCtx: ctx, began: time.Now()}
 		slots = append(slots, s)
 		if req.Quick && !gating(c.category) && !builtin(c.tool) {
 			if req.Partial {
@@ -289,6 +311,7 @@ func (m *Mesh) Validate(ctx context.Context, req Request) (*Report, error) {
 		}
 		if c.local != nil {
 			t0 := time.Now()
+			s.began = t0
 			s.out, s.done = c.local(p), true
 			s.check.DurationMS = time.Since(t0).Milliseconds()
 			m.cache.put(s.key, s.out, s.check.DurationMS, req.Label)
@@ -338,6 +361,7 @@ func (m *Mesh) Validate(ctx context.Context, req Request) (*Report, error) {
 	r := &Report{Language: p.lang, Label: req.Label, ContentHash: p.hash, Checks: make([]Check, 0, len(slots))}
 	for _, s := range slots {
 		r.Checks = append(r.Checks, s.finish())
+		s.traceCheck()
 		if s.check.Reused != nil {
 			r.Reused = append(r.Reused, s.c.name)
 		}
@@ -348,11 +372,27 @@ func (m *Mesh) Validate(ctx context.Context, req Request) (*Report, error) {
 	}
 	score(r, m.cfg.ReviewThreshold)
 	r.DurationMS = time.Since(start).Milliseconds()
+	span.SetAttributes(attribute.String("qlp.validation.status", r.OverallStatus), attribute.Float64("qlp.validation.confidence", r.ConfidenceScore))
 	m.metrics.validations.WithLabelValues(p.lang, r.OverallStatus).Inc()
 	m.metrics.duration.WithLabelValues(p.lang).Observe(time.Since(start).Seconds())
-	m.logger.Info("validated", "label", req.Label, "language", p.lang, "files", len(p.paths), "status", r.OverallStatus,
+	m.logger.InfoContext(ctx, "validated", "label", req.Label, "language", p.lang, "files", len(p.paths), "status", r.OverallStatus,
 		"confidence", r.ConfidenceScore, "review", r.RequiresHumanReview, "failed", r.Failed(), "reused", r.Reused, "duration_ms", r.DurationMS)
 	return r, nil
+}
+
+// traceCheck records the check as a span once its result is settled: a
+// child of its batch's span when it ran in the sandbox (its commands ran
+// one after another there, so it spans their time from the batch's
+// start), else of the validation's, over the time it took.
+func (s *slot) traceCheck() {
+	_, span := otel.Tracer(tracerName).Start(s.spanCtx, "validation.check", trace.WithTimestamp(s.began), trace.WithAttributes(
+		attribute.String("qlp.check.name", s.check.Name), attribute.String("qlp.check.category", s.check.Category),
+		attribute.String("qlp.check.tool", s.check.Tool), attribute.String("qlp.check.status", s.check.Status),
+		attribute.Int("qlp.check.findings", len(s.check.Findings)), attribute.Bool("qlp.check.reused", s.check.Reused != nil)))
+	if s.check.Status == StatusFailed {
+		span.SetStatus(codes.Error, s.check.Message)
+	}
+	span.End(trace.WithTimestamp(s.began.Add(time.Duration(s.check.DurationMS) * time.Millisecond)))
 }
 
 // skip marks a check skipped with its reason. A skipped check is never
@@ -497,12 +537,19 @@ func (m *Mesh) Plan(req Request) ([]sandbox.Spec, error) {
 func (m *Mesh) runBatch(ctx context.Context, p *project, batch string, slots []*slot) error {
 	label := p.req.Label
 	spec, spans := m.batchSpec(p, batch, slots)
+	ctx, span := otel.Tracer(tracerName).Start(ctx, "validation.batch", trace.WithAttributes(
+		attribute.String("qlp.validation.batch", batch), attribute.Int("qlp.validation.checks", len(slots))))
+	defer span.End()
 	t0 := time.Now()
+	for _, s := range slots {
+		s.spanCtx, s.began = ctx, t0
+	}
 	res, err := m.sb.Run(ctx, spec, nil)
 	elapsed := time.Since(t0).Milliseconds()
 	if err != nil {
 		m.metrics.sandboxRuns.WithLabelValues(batch, "unavailable").Inc()
-		m.logger.Warn("validation sandbox run failed", "batch", batch, "error", err)
+		span.RecordError(err)
+		m.logger.WarnContext(ctx, "validation sandbox run failed", "batch", batch, "error", err)
 		if _, down := httpx.ServiceDown(err); down {
 			return err
 		}
@@ -540,6 +587,13 @@ func (m *Mesh) runBatch(ctx context.Context, p *project, batch string, slots []*
 			ms += c.Duration.D().Milliseconds()
 		}
 		s.check.DurationMS = ms
+		// The batch's commands ran in order: the check began when the
+		// commands before its own had run.
+		var before time.Duration
+		for _, c := range res.Commands[:sp[0]] {
+			before += c.Duration.D()
+		}
+		s.began = t0.Add(before)
 		s.out, s.done = fresh, true
 		if !cacheable(fresh, cr) {
 			if s.p != nil && fresh.status != StatusSkipped {

@@ -104,7 +104,7 @@ func (a *Activities) publish(ctx context.Context, job domain.Job, typ, taskID, m
 	}
 	if _, err := a.Bus.Publish(ctx, job.ID, job.TenantID, typ, taskID, msg, data); err != nil {
 		// Progress is best effort; the job's state in the store is the truth.
-		a.Logger.Warn("publish progress event", "job", job.ID, "type", typ, "error", err)
+		a.Logger.WarnContext(ctx, "publish progress event", "job", job.ID, "type", typ, "error", err)
 	}
 }
 

@@ -39,7 +39,7 @@ func (a *Activities) memoryFailed(ctx context.Context, job domain.Job, taskID, w
 	if errors.Is(err, memory.ErrNoMatch) {
 		return
 	}
-	a.Logger.Warn("memory call failed", "job", job.ID, "what", what, "error", err)
+	a.Logger.WarnContext(ctx, "memory call failed", "job", job.ID, "what", what, "error", err)
 	a.publish(ctx, job, progress.LogMessage, taskID, fmt.Sprintf("memory unavailable (%s): %v; continuing without it", what, err), nil)
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/orchestrator"
+	"github.com/quantumlayer/qlp/internal/telemetry/otlptest"
 )
 
 // shared is the topology every test of the package drives; setupErr says
@@ -23,6 +24,8 @@ import (
 var (
 	shared   *Topology
 	setupErr error
+	// traces receives the spans of every process of the topology.
+	traces *otlptest.Receiver
 )
 
 func TestMain(m *testing.M) {
@@ -58,7 +61,11 @@ func TestMain(m *testing.M) {
 		}
 		fmt.Fprintf(os.Stderr, "topology: image %s built in %s\n", image, time.Since(start).Round(time.Millisecond))
 		start = time.Now()
-		shared, err = Start(ctx, dir, Options{SandboxImage: image})
+		// Every process exports its spans here: a job's trace crosses them.
+		// (It lives as long as the test binary.)
+		var otlpURL string
+		traces, otlpURL, _ = otlptest.StartHTTP()
+		shared, err = Start(ctx, dir, Options{SandboxImage: image, Env: []string{"OTEL_EXPORTER_OTLP_ENDPOINT=" + otlpURL}})
 		cancel()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "topology: start: %v\n", err)
@@ -194,6 +201,7 @@ func TestJobThroughNginx(t *testing.T) {
 	sub := tp.submit(ctx, t, "acme", j, nil)
 	events := follow(ctx, t, tp.Client("acme"), sub.WorkflowID)
 	id := tp.requireCompletedOnce(ctx, t, "acme", sub.WorkflowID, events)
+	requireTraceAcrossProcesses(ctx, t, tp, sub.WorkflowID)
 
 	// The archive the worker built and stored in the S3 store is what
 	// nginx and each replica serve, byte for byte.
@@ -335,4 +343,40 @@ func TestSandboxRunsFromTheImage(t *testing.T) {
 	require.NotContains(t, languages, "go", "the sandbox found Go: it sees this machine's toolchains, not the image's")
 	_, hostGo := exec.LookPath("go")
 	require.NoError(t, hostGo, "this machine has go (the other processes were built with it)")
+}
+
+// requireTraceAcrossProcesses: the job's trace (named by its status) holds
+// spans of the orchestrator, the worker, the validation service and the
+// sandbox service, each in its own process, and every span's parent is in
+// the trace: the traceparent header and the workflow's headers carried it
+// from process to process.
+func requireTraceAcrossProcesses(ctx context.Context, t *testing.T, tp *Topology, workflowID string) {
+	t.Helper()
+	st, err := tp.Client("acme").Status(ctx, workflowID)
+	require.NoError(t, err)
+	require.Len(t, st.TraceID, 32, "the job's status names its trace")
+	want := []string{"qlp-orchestrator", "qlp-worker", "qlp-validation", "qlp-sandbox"}
+	var trace map[string]otlptest.Span
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	_, err = traces.Wait(wctx, func(s []otlptest.Span) bool {
+		trace = otlptest.Trace(s, st.TraceID)
+		services := map[string]bool{}
+		finished := false
+		for _, sp := range trace {
+			services[sp.Resource["service.name"]] = true
+			finished = finished || sp.Name == "RunWorkflow:QLPWorkflow"
+		}
+		for _, w := range want {
+			if !services[w] {
+				return false
+			}
+		}
+		return finished && len(otlptest.Orphans(trace)) == 0
+	})
+	services := map[string]int{}
+	for _, sp := range trace {
+		services[sp.Resource["service.name"]]++
+	}
+	require.NoError(t, err, "spans of the job's trace by service: %v; spans whose parent is missing: %v", services, otlptest.Orphans(trace))
 }

@@ -629,6 +629,9 @@ type Deps struct {
 	// Wrap, when set, wraps each tier's provider last (outermost): the
 	// place for a budget guard that must see every call before it is made.
 	Wrap func(tier string, p llm.Provider) llm.Provider
+	// TracePromptText puts prompts and answers on the model calls' spans
+	// (otel.record_prompts; debugging only).
+	TracePromptText bool
 }
 
 // Build constructs the router with in-process state and no metrics.
@@ -743,7 +746,7 @@ func (r *Router) buildReplay(c Config, d Deps, prices *pricing.Catalogue, rec *r
 	if err != nil {
 		return err
 	}
-	p = m
+	p = m.TracePromptText(d.TracePromptText)
 	if r.Metrics != nil {
 		p = r.Metrics.Instrument(p)
 	}
@@ -840,7 +843,7 @@ func (b *builder) chain(name string, models []string) error {
 	if err != nil {
 		return fmt.Errorf("llm.pack (QLP_LLM_PACK, QLP_LLM_MODEL_T0..T3): %w", err)
 	}
-	p = m
+	p = m.TracePromptText(b.d.TracePromptText)
 	if b.r.Metrics != nil {
 		p = b.r.Metrics.Instrument(p)
 	}
