@@ -16,6 +16,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/backup"
 	"github.com/quantumlayer/qlp/internal/blob"
 	"github.com/quantumlayer/qlp/internal/budget"
+	"github.com/quantumlayer/qlp/internal/console"
 	"github.com/quantumlayer/qlp/internal/costs"
 	"github.com/quantumlayer/qlp/internal/engine"
 	"github.com/quantumlayer/qlp/internal/llm/tiers"
@@ -90,6 +91,7 @@ type Config struct {
 	OIDC         auth.OIDCConfig
 	Limits       orchestrator.Limits
 	Policy       policy.Config
+	Console      console.Config
 }
 
 // Defaults returns the embedded-mode defaults.
@@ -113,6 +115,7 @@ func Defaults() Config {
 		Backup:     backup.Defaults(),
 		OIDC:       auth.OIDCDefaults(),
 		Policy:     policy.Defaults(),
+		Console:    console.Defaults(),
 	}
 }
 
@@ -190,6 +193,7 @@ func (c *Config) Settings() []settings.Setting {
 	s = append(s, c.Blob.Settings()...)
 	s = append(s, c.Backup.Settings()...)
 	s = append(s, c.OIDC.Settings()...)
+	s = append(s, c.Console.Settings()...)
 	return s
 }
 
@@ -262,6 +266,9 @@ func (c *Config) ValidateCore() error {
 		return err
 	}
 	if err := c.Costs.Validate(); err != nil {
+		return err
+	}
+	if err := c.Console.Validate(); err != nil {
 		return err
 	}
 	if err := c.Blob.Validate(); err != nil {
