@@ -89,6 +89,8 @@ type jobView struct {
 	TemporalUI string
 	Findings   []orchestrator.Finding
 	CostUSD    string
+	// CSRF is the session's token, for the cancel form in the live part.
+	CSRF string
 	// EventTypes and EndTypes name the stream's events for the script.
 	EventTypes, EndTypes string
 }
@@ -120,7 +122,7 @@ func (c *Console) job(w http.ResponseWriter, r *http.Request, q *req) error {
 		return err
 	}
 	v := jobView{Job: st, Tasks: tasks, Graph: taskGraph(tasks), Terminal: st.Status != "queued" && st.Status != "running",
-		EventTypes: strings.Join(eventTypes, " "), EndTypes: endTypes()}
+		CSRF: q.sess.CSRF, EventTypes: strings.Join(eventTypes, " "), EndTypes: endTypes()}
 	if c.cfg.TemporalUIURL != "" {
 		v.TemporalUI = strings.TrimRight(c.cfg.TemporalUIURL, "/") + "/namespaces/default/workflows/" + url.PathEscape(st.WorkflowID)
 	}
