@@ -42,16 +42,18 @@ func highlight(path, text string, marks map[int]string) template.HTML {
 			}
 		}
 	}
+	// One <pre> with a block span per line: a browser paints it without
+	// the table layout pass a long file would cost.
 	var b strings.Builder
-	b.WriteString(`<table class="code"><tbody>`)
+	b.WriteString(`<pre class="code">`)
 	for i, toks := range tokensByLine {
 		n := i + 1
-		cls := ""
+		cls := "line"
 		title := ""
 		if m, ok := marks[n]; ok {
-			cls, title = ` class="finding"`, ` title="`+html.EscapeString(m)+`"`
+			cls, title = "line finding", ` title="`+html.EscapeString(m)+`"`
 		}
-		fmt.Fprintf(&b, `<tr id="L%d"%s%s><td class="ln"><a href="#L%d">%d</a></td><td class="src">`, n, cls, title, n, n)
+		fmt.Fprintf(&b, `<span id="L%d" class="%s"%s><a class="ln" href="#L%d">%d</a>`, n, cls, title, n, n)
 		for _, t := range toks {
 			v := strings.TrimSuffix(t.Value, "\n")
 			if v == "" {
@@ -65,9 +67,9 @@ func highlight(path, text string, marks map[int]string) template.HTML {
 				b.WriteString(html.EscapeString(v))
 			}
 		}
-		b.WriteString("</td></tr>")
+		b.WriteString("</span>\n")
 	}
-	b.WriteString("</tbody></table>")
+	b.WriteString("</pre>")
 	return template.HTML(b.String()) //nolint:gosec // every piece of text above went through html.EscapeString
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/stretchr/testify/require"
 
 	"github.com/quantumlayer/qlp/internal/auth"
@@ -182,6 +183,22 @@ func TestConsoleInABrowser(t *testing.T) {
 	ver, err := capsule.Verify(files, pl.p.Signer.PublicKey())
 	require.NoError(t, err)
 	require.True(t, ver.OK(), "downloaded archive does not verify: %v", ver.Problems)
+
+	// Keyboard first: Tab reaches the skip link, with a visible focus ring.
+	do(chromedp.KeyEvent(kb.Tab))
+	require.Equal(t, "skip", eval(`document.activeElement.className`))
+	require.NotEqual(t, "none", eval(`getComputedStyle(document.activeElement).outlineStyle`), "focus is not visible")
+	// At phone width the page itself does not scroll sideways (code and
+	// tables scroll in their own boxes).
+	do(chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	for _, u := range []string{capsuleURL + "?file=value.py", jobURL} {
+		do(chromedp.Navigate(u), chromedp.WaitVisible(chromedp.CSS("h1")))
+		require.Equal(t, true, eval(`document.documentElement.scrollWidth <= window.innerWidth + 1`), "%s is wider than a phone", u)
+		if u == jobURL {
+			shot("job-phone")
+		}
+	}
+	do(chromedp.ResetViewport())
 
 	// A job waiting for reviews, answered in the review queue.
 	c := pl.client("acme")
