@@ -37,8 +37,10 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-// KeyStore is what the admin page needs of the store to manage API keys.
+// KeyStore is what the admin page needs of the store to manage API keys
+// and record those changes in the audit log.
 type KeyStore interface {
+	AppendAudit(ctx context.Context, e store.AuditEntry) error
 	CreateAPIKey(ctx context.Context, k store.APIKey) error
 	ListAPIKeys(ctx context.Context, tenantID string) ([]store.APIKey, error)
 	RevokeAPIKey(ctx context.Context, tenantID, id string) error

@@ -1,7 +1,9 @@
 package console
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 
@@ -473,10 +475,11 @@ func (c *Console) createKey(w http.ResponseWriter, r *http.Request, q *req) erro
 		at := c.now().Add(dur).UTC()
 		rec.ExpiresAt = &at
 	}
-	if err := c.d.Keys.CreateAPIKey(r.Context(), rec); err != nil {
+	err = c.d.Keys.CreateAPIKey(r.Context(), rec)
+	c.audit(r, q, "console apikey create", rec.ID, err)
+	if err != nil {
 		return err
 	}
-	c.d.Logger.InfoContext(r.Context(), "console: API key created", "tenant", q.who.TenantID, "key", rec.ID, "by", q.who.KeyID)
 	return c.showAdmin(w, r, q, key.Reveal())
 }
 
@@ -487,12 +490,30 @@ func (c *Console) revokeKey(w http.ResponseWriter, r *http.Request, q *req) erro
 	if c.d.Keys == nil {
 		return &httpx.Error{Status: http.StatusNotImplemented, Code: "not_implemented", Message: "not implemented: this process manages no keys"}
 	}
-	if err := c.d.Keys.RevokeAPIKey(r.Context(), q.who.TenantID, r.PathValue("id")); err != nil {
+	err := c.d.Keys.RevokeAPIKey(r.Context(), q.who.TenantID, r.PathValue("id"))
+	c.audit(r, q, "console apikey revoke", r.PathValue("id"), err)
+	if errors.Is(err, store.ErrNotFound) {
+		return httpx.NotFound("key " + r.PathValue("id"))
+	}
+	if err != nil {
 		return err
 	}
-	c.d.Logger.InfoContext(r.Context(), "console: API key revoked", "tenant", q.who.TenantID, "key", r.PathValue("id"), "by", q.who.KeyID)
 	http.Redirect(w, r, "/ui/admin?flash="+url.QueryEscape("Key "+r.PathValue("id")+" revoked."), http.StatusSeeOther)
 	return nil
+}
+
+// audit records a key change made here, as the CLI records its own (the
+// other forms reach audited API routes); a failure to record is logged,
+// since the change is made.
+func (c *Console) audit(r *http.Request, q *req, action, target string, err error) {
+	out, detail := "ok", ""
+	if err != nil {
+		out, detail = "error", err.Error()
+	}
+	if aerr := c.d.Keys.AppendAudit(context.WithoutCancel(r.Context()), store.AuditEntry{TenantID: q.who.TenantID, Actor: orchestrator.Actor(q.who),
+		Action: action, Target: target, Outcome: out, Detail: detail}); aerr != nil {
+		c.d.Logger.WarnContext(r.Context(), "console: the audit log did not record a key change", "action", action, "target", target, "err", aerr)
+	}
 }
 
 // setReviewPolicy sends the form to PUT /api/v2/review-policy.

@@ -24,6 +24,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/llm/llmtest"
 	"github.com/quantumlayer/qlp/internal/orchestrator"
+	"github.com/quantumlayer/qlp/internal/store"
 )
 
 // consoleRequest and consoleReviewRequest are the console tests' jobs: a
@@ -237,8 +238,28 @@ func TestConsoleInABrowser(t *testing.T) {
 	require.NotNil(t, bs.Limits["request"].LimitUSD)
 	require.Equal(t, "0.500000", *bs.Limits["request"].LimitUSD)
 	shot("costs")
-	do(chromedp.Navigate(base+"/ui/admin"), chromedp.WaitVisible(chromedp.ID("key-name")))
+	// Admin: a key made here is shown once, works, and once revoked
+	// here no longer signs in; both changes are in the audit log.
+	do(chromedp.Navigate(base+"/ui/admin"), chromedp.WaitVisible(chromedp.ID("key-name")),
+		chromedp.SendKeys(chromedp.ID("key-name"), "made-in-console"), chromedp.Click(chromedp.CSS(`input[name=scope][value=read]`)),
+		chromedp.Submit(chromedp.ID("key-name")), chromedp.WaitVisible(chromedp.ID("new-key")))
+	made := text("#new-key")
+	require.True(t, strings.HasPrefix(made, "qlp_"), made)
+	_, err = orchestrator.NewClient(base, auth.Secret(made), nil).Capsules(ctx, 1, 0)
+	require.NoError(t, err, "the key made in the console does not work")
 	shot("admin")
+	do(chromedp.Click(chromedp.CSS(`button[aria-label="Revoke key `+made[:12]+`"]`)), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	_, err = orchestrator.NewClient(base, auth.Secret(made), nil).Capsules(ctx, 1, 0)
+	require.Error(t, err, "the key revoked in the console still works")
+	entries, err := pl.p.Store.ListAudit(ctx, store.AuditFilter{TenantID: "acme"})
+	require.NoError(t, err)
+	var actions []string
+	for _, e := range entries {
+		actions = append(actions, e.Action)
+	}
+	require.Contains(t, actions, "console apikey create")
+	require.Contains(t, actions, "console apikey revoke")
+	require.Contains(t, actions, "PUT /api/v2/budgets")
 
 	// A non-administrator sees no budget form and is refused a post.
 	signOut()
