@@ -199,7 +199,7 @@ func TestConsoleInABrowser(t *testing.T) {
 			shot("job-phone")
 		}
 	}
-	do(chromedp.ResetViewport())
+	do(chromedp.EmulateViewport(1100, 900))
 
 	// A job waiting for reviews, answered in the review queue.
 	c := pl.client("acme")
@@ -240,15 +240,16 @@ func TestConsoleInABrowser(t *testing.T) {
 	shot("costs")
 	// Admin: a key made here is shown once, works, and once revoked
 	// here no longer signs in; both changes are in the audit log.
-	do(chromedp.Navigate(base+"/ui/admin"), chromedp.WaitVisible(chromedp.ID("key-name")),
-		chromedp.SendKeys(chromedp.ID("key-name"), "made-in-console"), chromedp.Click(chromedp.CSS(`input[name=scope][value=read]`)),
+	do(chromedp.Navigate(base+"/ui/admin"), chromedp.WaitVisible(chromedp.ID("key-name")))
+	shot("admin") // before a key is shown: no key in the pictures
+	do(chromedp.SendKeys(chromedp.ID("key-name"), "made-in-console"), chromedp.Click(chromedp.CSS(`input[name=scope][value=read]`)),
 		chromedp.Submit(chromedp.ID("key-name")), chromedp.WaitVisible(chromedp.ID("new-key")))
 	made := text("#new-key")
 	require.True(t, strings.HasPrefix(made, "qlp_"), made)
 	_, err = orchestrator.NewClient(base, auth.Secret(made), nil).Capsules(ctx, 1, 0)
 	require.NoError(t, err, "the key made in the console does not work")
-	shot("admin")
-	do(chromedp.Click(chromedp.CSS(`button[aria-label="Revoke key `+made[:12]+`"]`)), chromedp.WaitVisible(chromedp.CSS(".flash")))
+	do(chromedp.Click(chromedp.CSS(`button[aria-label="Revoke key `+made[:12]+`"]`)), chromedp.WaitVisible(chromedp.CSS("p.flash")))
+	require.Contains(t, text("p.flash"), "revoked")
 	_, err = orchestrator.NewClient(base, auth.Secret(made), nil).Capsules(ctx, 1, 0)
 	require.Error(t, err, "the key revoked in the console still works")
 	entries, err := pl.p.Store.ListAudit(ctx, store.AuditFilter{TenantID: "acme"})
