@@ -233,6 +233,9 @@ func TestConsoleInABrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("request_usd"), "0.5"), chromedp.Submit(chromedp.ID("request_usd")),
 		chromedp.WaitVisible(chromedp.CSS(".flash")))
 	require.Contains(t, text(".flash"), "Budgets saved")
+	// The runway chart is the CLI's SVG, drawn in the page.
+	require.Equal(t, true, eval(`new Promise(ok => { const i = document.querySelector('img.runway');
+		if (i.complete) { ok(i.naturalWidth > 0) } else { i.onload = () => ok(i.naturalWidth > 0); i.onerror = () => ok(false) } })`), "the runway chart did not load")
 	bs, err := orchestrator.NewClient(base, auth.Secret(admin), nil).Budgets(ctx)
 	require.NoError(t, err)
 	require.NotNil(t, bs.Limits["request"].LimitUSD)
