@@ -321,6 +321,51 @@ func TestConsoleRefusesFormsWithoutCSRF(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, status)
 	require.Contains(t, body, "CSRF")
 
+	// Without a session: pages go to the sign-in page, forms and the
+	// event stream are 401, only the sign-in page and the static files
+	// answer.
+	anon := []struct {
+		method, path string
+		status       int
+		location     string
+	}{
+		{"GET", "/ui/", http.StatusSeeOther, "/ui/login?next=%2Fui%2F"},
+		{"GET", "/ui/nope", http.StatusSeeOther, "/ui/login?next=%2Fui%2Fnope"},
+		{"GET", "/ui/jobs/x/events", http.StatusUnauthorized, ""},
+		{"POST", "/ui/jobs", http.StatusUnauthorized, ""},
+		{"POST", "/ui/costs/budgets", http.StatusUnauthorized, ""},
+		{"GET", "/ui/login", http.StatusOK, ""},
+		{"GET", "/ui/static/console.css", http.StatusOK, ""},
+	}
+	for _, tt := range anon {
+		t.Run("anonymous "+tt.method+" "+tt.path, func(t *testing.T) {
+			req, err := http.NewRequestWithContext(t.Context(), tt.method, base+tt.path, strings.NewReader(""))
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			resp, err := bare.Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, tt.status, resp.StatusCode)
+			require.Equal(t, tt.location, resp.Header.Get("Location"))
+		})
+	}
+
+	// Revoking a key ends its console sessions at the next request.
+	key, digest, err := auth.NewKey()
+	require.NoError(t, err)
+	require.NoError(t, pl.p.Store.CreateAPIKey(t.Context(), store.APIKey{ID: "acme-short", TenantID: "acme", Prefix: auth.DisplayPrefix(key.Reveal()), Digest: digest}))
+	short := consoleSession(t, base, key.Reveal())
+	resp, err := short.Get(base + "/ui/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.NoError(t, pl.p.Store.RevokeAPIKey(t.Context(), "acme", "acme-short"))
+	resp, err = short.Get(base + "/ui/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, "a revoked key's session still works")
+	require.True(t, strings.HasPrefix(resp.Header.Get("Location"), "/ui/login"))
+
 	// With the token the same post goes through (the refusals above are
 	// the token's doing).
 	status, body = consolePost(t, hc, base+"/ui/jobs", url.Values{"csrf": {consoleToken(t, hc, base+"/ui/")}, "description": {consoleRequest}})
