@@ -206,7 +206,7 @@ func diffFiles(old, cur map[string][]byte) template.HTML {
 		}
 		fmt.Fprintf(&b, `<details open><summary>%s <span class="muted">(%s)</span></summary><pre class="diff">`, html.EscapeString(p), status)
 		for _, l := range lineDiff(splitLines(string(a)), splitLines(string(c))) {
-			fmt.Fprintf(&b, `<span class="d%c">%c %s</span>`+"\n", l.op, l.op, html.EscapeString(l.text))
+			fmt.Fprintf(&b, `<span class="d%c">%c %s`+"\n"+`</span>`, l.op, l.op, html.EscapeString(l.text))
 		}
 		b.WriteString(`</pre></details>`)
 	}

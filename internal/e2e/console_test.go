@@ -185,6 +185,30 @@ func TestConsoleInABrowser(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ver.OK(), "downloaded archive does not verify: %v", ver.Problems)
 
+	// A second version whose file was changed without a new signature:
+	// the diff shows the change, and the badge, from a real verification,
+	// says it does not verify.
+	capsuleID := strings.TrimPrefix(capsuleURL, base+"/ui/capsules/")
+	c1, err := pl.p.Store.GetCapsule(ctx, "acme", capsuleID)
+	require.NoError(t, err)
+	v1, err := pl.p.Store.GetCapsuleVersion(ctx, "acme", capsuleID, 1)
+	require.NoError(t, err)
+	v2 := v1
+	v2.Version, v2.ParentVersion, v2.Message, v2.Files = 2, 1, "edited outside QLP", nil
+	for _, f := range v1.Files {
+		if f.Path == "value.py" {
+			f.Content = []byte(strings.Replace(string(f.Content), "return 42", "return 43", 1))
+			f.Size, f.SHA256 = int64(len(f.Content)), capsule.Digest(f.Content)
+		}
+		v2.Files = append(v2.Files, f)
+	}
+	require.NoError(t, pl.p.Store.AddCapsuleVersion(ctx, c1, v2))
+	do(chromedp.Navigate(capsuleURL+"?version=2&diff=1"), chromedp.WaitVisible(chromedp.CSS("pre.diff")))
+	require.Regexp(t, `(?m)^-\s+return 42$`, text("pre.diff"))
+	require.Regexp(t, `(?m)^\+\s+return 43$`, text("pre.diff"))
+	require.Contains(t, text("#signature"), "NOT verified")
+	shot("capsule-diff")
+
 	// Keyboard first: Tab reaches the skip link, with a visible focus ring.
 	do(chromedp.KeyEvent(kb.Tab))
 	require.Equal(t, "skip", eval(`document.activeElement.className`))
