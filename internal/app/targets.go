@@ -471,7 +471,12 @@ func (p *Platform) consoleHandler(api http.Handler, logger *slog.Logger) http.Ha
 		if p.Signer != nil {
 			trusted = append(trusted, p.Signer.PublicKey())
 		}
-		p.console, p.consoleErr = console.New(p.Cfg.Console, console.Deps{Auth: p.keys(), Tasks: p.Orchestrator.Tasks,
+		cfg := p.Cfg.Console
+		cfg.TemporalNamespace = p.Cfg.Temporal.Namespace
+		if cfg.TemporalUIURL == "" && p.Engine != nil {
+			cfg.TemporalUIURL = p.Engine.UIURL // the embedded server's, when it serves one
+		}
+		p.console, p.consoleErr = console.New(cfg, console.Deps{Auth: p.keys(), Tasks: p.Orchestrator.Tasks,
 			Keys: p.Store, Trusted: trusted, Logger: logger.With("component", "console")})
 	})
 	if p.consoleErr != nil {

@@ -17,8 +17,12 @@ type Config struct {
 	// SessionTTL is how long a sign-in lasts.
 	SessionTTL time.Duration
 	// TemporalUIURL, when set, is linked from each job page
-	// (URL + "/namespaces/default/workflows/" + workflow id).
+	// (URL + "/namespaces/" + TemporalNamespace + "/workflows/" + workflow
+	// id); the platform sets it to the embedded server's UI when that runs.
 	TemporalUIURL string
+	// TemporalNamespace is the jobs' namespace (temporal.namespace, set by
+	// the platform; empty is "default").
+	TemporalNamespace string
 }
 
 // Defaults returns the default configuration.
@@ -29,7 +33,7 @@ func (c *Config) Settings() []settings.Setting {
 	return []settings.Setting{
 		{Key: "console.session_key", Env: "QLP_CONSOLE_SESSION_KEY", Secret: true, Help: "secret that seals the web console's session cookies; every API replica needs the same one (empty = random per process: sessions end with it)", Value: settings.String(&c.SessionKey)},
 		{Key: "console.session_ttl", Env: "QLP_CONSOLE_SESSION_TTL", Help: "how long a web console sign-in lasts", Value: settings.Duration(&c.SessionTTL)},
-		{Key: "console.temporal_ui_url", Env: "QLP_CONSOLE_TEMPORAL_UI_URL", Help: "Temporal Web UI base URL linked from the console's job pages (empty = no link)", Value: settings.String(&c.TemporalUIURL)},
+		{Key: "console.temporal_ui_url", Env: "QLP_CONSOLE_TEMPORAL_UI_URL", Help: "Temporal Web UI base URL linked from the console's job pages (empty = the embedded server's UI when QLP_TEMPORAL_UI is on, else no link)", Value: settings.String(&c.TemporalUIURL)},
 	}
 }
 

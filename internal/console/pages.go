@@ -126,7 +126,11 @@ func (c *Console) job(w http.ResponseWriter, r *http.Request, q *req) error {
 	v := jobView{Job: st, Tasks: tasks, Graph: taskGraph(tasks), Terminal: st.Status != "queued" && st.Status != "running",
 		CSRF: q.sess.CSRF, EventTypes: strings.Join(eventTypes, " "), EndTypes: endTypes()}
 	if c.cfg.TemporalUIURL != "" {
-		v.TemporalUI = strings.TrimRight(c.cfg.TemporalUIURL, "/") + "/namespaces/default/workflows/" + url.PathEscape(st.WorkflowID)
+		ns := c.cfg.TemporalNamespace
+		if ns == "" {
+			ns = "default"
+		}
+		v.TemporalUI = strings.TrimRight(c.cfg.TemporalUIURL, "/") + "/namespaces/" + url.PathEscape(ns) + "/workflows/" + url.PathEscape(st.WorkflowID)
 	}
 	if st.Result != nil {
 		v.Findings, v.CostUSD = st.Result.Findings, st.Result.Cost.USD
