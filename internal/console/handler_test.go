@@ -50,7 +50,8 @@ func TestJobPageThroughTheAPI(t *testing.T) {
 	})
 	tasks := func(_ context.Context, jobID string) ([]domain.Task, error) {
 		require.Equal(t, "j1", jobID)
-		return []domain.Task{{ID: "t1", Seq: 1, Status: domain.TaskCompleted}, {ID: "t2", Seq: 2, Status: domain.TaskRunning, Dependencies: []string{"t1"}}}, nil
+		return []domain.Task{{ID: "t1", Seq: 1, Status: domain.TaskCompleted, InputTokens: 10, OutputTokens: 5, CostPUSD: 1_500_000},
+			{ID: "t2", Seq: 2, Status: domain.TaskRunning, Dependencies: []string{"t1"}, InputTokens: 20, OutputTokens: 7, CostPUSD: 500_000}}, nil
 	}
 	c, err := New(Config{TemporalUIURL: "http://temporal.test/", TemporalNamespace: "qlp"}, Deps{Auth: oneKey(key), Tasks: tasks})
 	require.NoError(t, err)
@@ -78,6 +79,7 @@ func TestJobPageThroughTheAPI(t *testing.T) {
 	require.Contains(t, page, `data-task="t2" data-state="running"`)
 	require.Contains(t, page, `href="http://temporal.test/namespaces/qlp/workflows/qlp-execution-j1"`)
 	require.Contains(t, page, "1 of 2 tasks done")
+	require.Contains(t, page, "Tasks so far: 30 tokens in, 12 out, $0.000002.")
 	require.Contains(t, page, `action="/ui/jobs/qlp-execution-j1/cancel"`, "a running job offers cancel")
 	require.Equal(t, []string{"Bearer " + key}, seen, "the page did not ask the API with the session's key")
 

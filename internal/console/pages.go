@@ -23,6 +23,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/domain"
 	"github.com/quantumlayer/qlp/internal/httpx"
 	"github.com/quantumlayer/qlp/internal/orchestrator"
+	"github.com/quantumlayer/qlp/internal/pricing"
 	"github.com/quantumlayer/qlp/internal/progress"
 	"github.com/quantumlayer/qlp/internal/store"
 	"github.com/quantumlayer/qlp/internal/validation"
@@ -91,6 +92,10 @@ type jobView struct {
 	TemporalUI string
 	Findings   []orchestrator.Finding
 	CostUSD    string
+	// TokensIn, TokensOut and SpentUSD sum the tasks so far, so that they
+	// tick while the job runs.
+	TokensIn, TokensOut int
+	SpentUSD            string
 	// CSRF is the session's token, for the cancel form in the live part.
 	CSRF string
 	// EventTypes and EndTypes name the stream's events for the script.
@@ -125,6 +130,11 @@ func (c *Console) job(w http.ResponseWriter, r *http.Request, q *req) error {
 	}
 	v := jobView{Job: st, Tasks: tasks, Graph: taskGraph(tasks), Terminal: st.Status != "queued" && st.Status != "running",
 		CSRF: q.sess.CSRF, EventTypes: strings.Join(eventTypes, " "), EndTypes: endTypes()}
+	var spent int64
+	for _, t := range tasks {
+		v.TokensIn, v.TokensOut, spent = v.TokensIn+t.InputTokens, v.TokensOut+t.OutputTokens, spent+t.CostPUSD
+	}
+	v.SpentUSD = pricing.USD(spent)
 	if c.cfg.TemporalUIURL != "" {
 		ns := c.cfg.TemporalNamespace
 		if ns == "" {
