@@ -1,7 +1,9 @@
 package console
 
 import (
+	"fmt"
 	"html"
+	"io/fs"
 	"net/http/httptest"
 	"regexp"
 	"strings"
@@ -11,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/quantumlayer/qlp/internal/domain"
+	"github.com/quantumlayer/qlp/internal/orchestrator"
 )
 
 func TestSealerRoundTripAndTampering(t *testing.T) {
@@ -158,5 +161,28 @@ func TestTemplatesParse(t *testing.T) {
 	require.NoError(t, err)
 	for _, name := range []string{"login", "home", "job", "joblive", "capsule", "reviews", "costs", "admin", "error"} {
 		require.Contains(t, pages, name)
+	}
+}
+
+func TestFileTree(t *testing.T) {
+	got := fileTree([]orchestrator.CapsuleFileInfo{{Path: "b.go"}, {Path: "pkg/x/y.go"}, {Path: "pkg/a.go"}, {Path: "a/b/c/d/e/f/g/h.go"}})
+	var lines []string
+	for _, e := range got {
+		lines = append(lines, fmt.Sprintf("%d %s", e.Depth, e.Name))
+	}
+	require.Equal(t, []string{"0 a/", "1 b/", "2 c/", "3 d/", "4 e/", "5 f/", "6 g/", "6 h.go", "0 b.go", "0 pkg/", "1 a.go", "1 x/", "2 y.go"}, lines)
+}
+
+// TestTemplatesNeedNoInlineCode keeps the pages within their
+// Content-Security-Policy (script-src and style-src 'self'): no inline
+// style, script or event handler.
+func TestTemplatesNeedNoInlineCode(t *testing.T) {
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	require.NoError(t, err)
+	bad := regexp.MustCompile(`(?i)style="|<style|<script(?:\s[^>]*)?>[^<]|<script>|\son[a-z]+=`)
+	for _, n := range names {
+		b, err := templateFS.ReadFile(n)
+		require.NoError(t, err)
+		require.Empty(t, bad.FindAllString(string(b), -1), n)
 	}
 }

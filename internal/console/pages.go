@@ -190,11 +190,13 @@ type capsuleView struct {
 	DiffFrom  int
 }
 
+// treeEntry is one line of the file tree: a directory or a file, its
+// name, and its depth (capped at maxDepth for the indentation classes).
 type treeEntry struct {
-	Path, Role string
-	Depth      int
-	Dir        bool
-	Size       int64
+	Path, Name, Role string
+	Depth            int
+	Dir              bool
+	Size             int64
 }
 
 type signatureBadge struct {
@@ -271,6 +273,9 @@ func findingLines(checks []validation.Check, file string) map[int]string {
 	return out
 }
 
+// maxDepth is the deepest indentation the tree draws (console.css d0..d6).
+const maxDepth = 6
+
 func fileTree(files []orchestrator.CapsuleFileInfo) []treeEntry {
 	paths := make([]orchestrator.CapsuleFileInfo, len(files))
 	copy(paths, files)
@@ -283,10 +288,10 @@ func fileTree(files []orchestrator.CapsuleFileInfo) []treeEntry {
 			dir := strings.Join(parts[:i], "/")
 			if !seen[dir] {
 				seen[dir] = true
-				out = append(out, treeEntry{Path: parts[i-1] + "/", Depth: i - 1, Dir: true})
+				out = append(out, treeEntry{Path: dir, Name: parts[i-1] + "/", Depth: min(i-1, maxDepth), Dir: true})
 			}
 		}
-		out = append(out, treeEntry{Path: f.Path, Role: f.Role, Depth: len(parts) - 1, Size: f.Size})
+		out = append(out, treeEntry{Path: f.Path, Name: parts[len(parts)-1], Role: f.Role, Depth: min(len(parts)-1, maxDepth), Size: f.Size})
 	}
 	return out
 }
