@@ -67,7 +67,7 @@ func highlight(path, text string, marks map[int]string) template.HTML {
 				b.WriteString(html.EscapeString(v))
 			}
 		}
-		b.WriteString("</span>\n")
+		b.WriteString("\n</span>") // the newline inside the block: one line each
 	}
 	b.WriteString("</pre>")
 	return template.HTML(b.String()) //nolint:gosec // every piece of text above went through html.EscapeString
