@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -53,8 +54,10 @@ func TestJobPageThroughTheAPI(t *testing.T) {
 		return []domain.Task{{ID: "t1", Seq: 1, Status: domain.TaskCompleted, InputTokens: 10, OutputTokens: 5, CostPUSD: 1_500_000},
 			{ID: "t2", Seq: 2, Status: domain.TaskRunning, Dependencies: []string{"t1"}, InputTokens: 20, OutputTokens: 7, CostPUSD: 500_000}}, nil
 	}
-	c, err := New(Config{TemporalUIURL: "http://temporal.test/", TemporalNamespace: "qlp"}, Deps{Auth: oneKey(key), Tasks: tasks})
+	c, err := New(Config{TemporalUIURL: "http://temporal.test/", TemporalNamespace: "qlp", SessionTTL: time.Hour}, Deps{Auth: oneKey(key), Tasks: tasks})
 	require.NoError(t, err)
+	clock := time.Now()
+	c.now = func() time.Time { return clock }
 	srv := httptest.NewServer(c.Handler(api))
 	defer srv.Close()
 
@@ -86,4 +89,10 @@ func TestJobPageThroughTheAPI(t *testing.T) {
 	status, page := get("/ui/jobs/someone-elses")
 	require.Equal(t, http.StatusNotFound, status)
 	require.Contains(t, page, "Not found")
+
+	// The session ends after its TTL, whatever the browser keeps.
+	clock = clock.Add(time.Hour + time.Second)
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	status, _ = get("/ui/jobs/qlp-execution-j1")
+	require.Equal(t, http.StatusSeeOther, status, "an expired session still opens pages")
 }
