@@ -27,6 +27,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/budget"
 	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/config"
+	"github.com/quantumlayer/qlp/internal/console"
 	"github.com/quantumlayer/qlp/internal/costs"
 	"github.com/quantumlayer/qlp/internal/delivery"
 	"github.com/quantumlayer/qlp/internal/engine"
@@ -126,9 +127,14 @@ type Platform struct {
 	// throttle).
 	keyAuth  *storeKeys
 	keysOnce sync.Once
-	oidc     *auth.OIDC
-	oidcOnce sync.Once
-	version  string
+	// console is the web console, built once so that every handler of
+	// this process shares its session key.
+	console     *console.Console
+	consoleErr  error
+	consoleOnce sync.Once
+	oidc        *auth.OIDC
+	oidcOnce    sync.Once
+	version     string
 	// tracing is this process's tracer provider (no-op when off).
 	tracing *telemetry.Provider
 }

@@ -36,6 +36,7 @@ var floors = map[string]int{
 	"internal/logx/logtest": 1,
 	"internal/progress":     3,
 	"internal/mcpserver":    3,
+	"internal/console":      3,
 	"internal/eval":         3,
 
 	"internal/llm":             2,

@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -10,6 +12,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/agents"
 	"github.com/quantumlayer/qlp/internal/auth"
 	"github.com/quantumlayer/qlp/internal/config"
+	"github.com/quantumlayer/qlp/internal/console"
 	"github.com/quantumlayer/qlp/internal/eval"
 	"github.com/quantumlayer/qlp/internal/httpx"
 	"github.com/quantumlayer/qlp/internal/marketing"
@@ -431,6 +434,9 @@ func mountAPI(p *Platform, mux *http.ServeMux, requireKey func(http.Handler) htt
 	for _, rt := range mapi.Routes() {
 		mux.Handle(rt.Method+" "+rt.Pattern, requireKey(p.Orchestrator.Guard(rt.Method, rt.Pattern, rt.Scope, httpx.Handle(logger, rt.Handler))))
 	}
+	// The web console: its pages act through the routes above with the
+	// signed-in key, so it needs no authentication of its own here.
+	mux.Handle("/ui/", p.consoleHandler(mux, logger))
 	// Anything else is a JSON 404, still behind authentication so that
 	// the API's shape is not probed anonymously.
 	mux.Handle("/", requireKey(httpx.Handle(logger, func(w http.ResponseWriter, r *http.Request) error {
@@ -474,4 +480,28 @@ func (p *Platform) openSandbox(ctx context.Context) error {
 	pr.AddCheck("sandbox", sb.Ready)
 	sb.WarmUp() // the Go build-cache and mypy seeds, before the first job needs them
 	return nil
+}
+
+// consoleHandler is the web console under /ui/, acting through api.
+func (p *Platform) consoleHandler(api http.Handler, logger *slog.Logger) http.Handler {
+	p.consoleOnce.Do(func() {
+		var trusted []ed25519.PublicKey
+		if p.Signer != nil {
+			trusted = append(trusted, p.Signer.PublicKey())
+		}
+		cfg := p.Cfg.Console
+		cfg.TemporalNamespace = p.Cfg.Temporal.Namespace
+		if cfg.TemporalUIURL == "" && p.Engine != nil {
+			cfg.TemporalUIURL = p.Engine.UIURL // the embedded server's, when it serves one
+		}
+		p.console, p.consoleErr = console.New(cfg, console.Deps{Auth: p.keys(), Tasks: p.Orchestrator.Tasks,
+			Keys: p.Store, Trusted: trusted, Logger: logger.With("component", "console")})
+	})
+	if p.consoleErr != nil {
+		err := p.consoleErr
+		return httpx.Handle(logger, func(http.ResponseWriter, *http.Request) error {
+			return httpx.Unavailable(err, "the web console could not start: %v", err)
+		})
+	}
+	return p.console.Handler(api)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/backup"
 	"github.com/quantumlayer/qlp/internal/blob"
 	"github.com/quantumlayer/qlp/internal/budget"
+	"github.com/quantumlayer/qlp/internal/console"
 	"github.com/quantumlayer/qlp/internal/costs"
 	"github.com/quantumlayer/qlp/internal/engine"
 	"github.com/quantumlayer/qlp/internal/forge"
@@ -97,6 +98,7 @@ type Config struct {
 	Limits       orchestrator.Limits
 	Policy       policy.Config
 	Telemetry    telemetry.Config
+	Console      console.Config
 }
 
 // Defaults returns the embedded-mode defaults.
@@ -123,6 +125,7 @@ func Defaults() Config {
 		Forge:      forge.Defaults(),
 		Policy:     policy.Defaults(),
 		Telemetry:  telemetry.Defaults(),
+		Console:    console.Defaults(),
 	}
 }
 
@@ -204,6 +207,7 @@ func (c *Config) Settings() []settings.Setting {
 	s = append(s, c.OIDC.Settings()...)
 	s = append(s, c.Forge.Settings()...)
 	s = append(s, c.Telemetry.Settings()...)
+	s = append(s, c.Console.Settings()...)
 	return s
 }
 
@@ -279,6 +283,9 @@ func (c *Config) ValidateCore() error {
 		return err
 	}
 	if err := c.Forge.Validate(); err != nil {
+		return err
+	}
+	if err := c.Console.Validate(); err != nil {
 		return err
 	}
 	if err := c.Blob.Validate(); err != nil {
