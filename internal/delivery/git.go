@@ -100,7 +100,11 @@ func (o PushOptions) Check() error {
 		return fieldError{"remote_url", "required"}
 	}
 	if u, err := url.Parse(o.Remote); err == nil && u.User != nil {
-		return fieldError{"remote_url", "must not hold credentials: pass the token separately"}
+		// ssh://git@host/… names the SSH user, as forges write it; a
+		// password, or any user in an http(s) URL, is a credential.
+		if _, pass := u.User.Password(); pass || u.Scheme != "ssh" {
+			return fieldError{"remote_url", "must not hold credentials: pass the token separately"}
+		}
 	}
 	if !strings.HasPrefix(o.Remote, "https://") && !strings.HasPrefix(o.Remote, "http://") && !strings.HasPrefix(o.Remote, "ssh://") &&
 		!regexp.MustCompile(`^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:`).MatchString(o.Remote) {
@@ -272,6 +276,10 @@ func remoteError(what, remote string, err error) error {
 	switch {
 	case errors.Is(err, transport.ErrAuthenticationRequired), errors.Is(err, transport.ErrAuthorizationFailed):
 		return fmt.Errorf("delivery: %s %s: %w (check that the token is valid and may write to the repository)", what, remote, ErrAuth)
+	case strings.Contains(err.Error(), "ssh: unable to authenticate"):
+		return fmt.Errorf("delivery: %s %s: %w (check that the SSH key is one the server accepts for the repository)", what, remote, ErrAuth)
+	case strings.Contains(err.Error(), "ssh: host key mismatch"):
+		return fmt.Errorf("delivery: %s %s: the server's host key is not the pinned one (ssh_known_host): not pushed", what, remote)
 	case errors.Is(err, transport.ErrRepositoryNotFound):
 		return fmt.Errorf("delivery: %s %s: the repository does not exist or the token cannot see it", what, remote)
 	case strings.Contains(err.Error(), "rejected"), strings.Contains(err.Error(), "non-fast-forward"):

@@ -2,6 +2,10 @@ package delivery_test
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/quantumlayer/qlp/internal/delivery"
 	"github.com/quantumlayer/qlp/internal/delivery/gittest"
@@ -105,6 +110,8 @@ func TestPushOptionsAreChecked(t *testing.T) {
 	}{
 		{"no remote", func(o *delivery.PushOptions) { o.Remote = "" }, "remote_url"},
 		{"credentials in the URL", func(o *delivery.PushOptions) { o.Remote = "https://u:secret@git.example/o/r.git" }, "remote_url"},
+		{"a user in an https URL", func(o *delivery.PushOptions) { o.Remote = "https://secret@git.example/o/r.git" }, "remote_url"},
+		{"a password in an ssh URL", func(o *delivery.PushOptions) { o.Remote = "ssh://git:secret@git.example/o/r.git" }, "remote_url"},
 		{"a local path", func(o *delivery.PushOptions) { o.Remote = "/srv/git/r.git" }, "remote_url"},
 		{"file URL", func(o *delivery.PushOptions) { o.Remote = "file:///srv/git/r.git" }, "remote_url"},
 		{"branch with ..", func(o *delivery.PushOptions) { o.Branch = "a..b" }, "branch"},
@@ -113,6 +120,9 @@ func TestPushOptionsAreChecked(t *testing.T) {
 		{"no credential", func(o *delivery.PushOptions) { o.Auth = delivery.Auth{} }, "token"},
 	}
 	require.NoError(t, ok.Check())
+	sshOK := ok
+	sshOK.Remote = "ssh://git@git.example/o/r.git" // the SSH user, as forges write it
+	require.NoError(t, sshOK.Check())
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			o := ok
@@ -151,4 +161,62 @@ func TestPushStartsANewBranchFrom(t *testing.T) {
 		Message: "capsule", Auth: delivery.Auth{Token: "tok-valid"}})
 	require.NoError(t, err)
 	require.Equal(t, res.Commit, gittest.Git(t, filepath.Join(g.Root, "app.git"), "log", "--format=%H", "qlp/other"))
+}
+
+// sshKey is a new ed25519 key: its PEM (what delivery.Auth.SSHKey takes)
+// and its public half.
+func sshKey(t *testing.T) ([]byte, ssh.PublicKey) {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	require.NoError(t, err)
+	sp, err := ssh.NewPublicKey(pub)
+	require.NoError(t, err)
+	return pem.EncodeToMemory(block), sp
+}
+
+// TestPushOverSSH: the same push over SSH to an in-process SSH server
+// running Debian's git upload-pack and receive-pack, the host key pinned;
+// the tree cloned back (over HTTP) is the capsule's. A wrong pinned host
+// key and a revoked client key are both refused, the remote unchanged.
+func TestPushOverSSH(t *testing.T) {
+	g := gittest.Start(t, "tok-valid", "shorty.git")
+	keyPEM, pub := sshKey(t)
+	srv := g.StartSSH(t, pub)
+	opts := delivery.PushOptions{Remote: srv.URL("shorty.git"), Branch: "qlp/shorty", Message: "shorty over ssh",
+		Auth: delivery.Auth{SSHKey: keyPEM, SSHKnownHost: srv.HostKey}}
+	res, err := delivery.Push(t.Context(), capsuleV1, opts)
+	require.NoError(t, err)
+	require.Equal(t, res.Commit, g.Head(t, "shorty.git", "qlp/shorty"))
+	require.Equal(t, capsuleV1, g.CloneBack(t, "shorty.git", "qlp/shorty"))
+
+	v2 := map[string][]byte{"README.md": []byte("v2\n")}
+	_, otherHost := sshKey(t)
+	tests := []struct {
+		name   string
+		change func(o *delivery.PushOptions)
+		isAuth bool
+		says   string
+	}{
+		{"another host key pinned", func(o *delivery.PushOptions) {
+			o.Auth.SSHKnownHost = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(otherHost)))
+		}, false, "host key is not the pinned one"},
+		{"a revoked client key", func(*delivery.PushOptions) {
+			_, other := sshKey(t)
+			srv.SetKey(other)
+		}, true, "SSH key"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			o := opts
+			tc.change(&o)
+			_, err := delivery.Push(t.Context(), v2, o)
+			require.Error(t, err)
+			require.Equal(t, tc.isAuth, errors.Is(err, delivery.ErrAuth), err.Error())
+			require.Contains(t, err.Error(), tc.says)
+			require.NotContains(t, err.Error(), "PRIVATE KEY")
+			require.Equal(t, res.Commit, g.Head(t, "shorty.git", "qlp/shorty"), "the remote is unchanged")
+		})
+	}
 }

@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
 	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/quantumlayer/qlp/internal/app"
 	"github.com/quantumlayer/qlp/internal/capsule"
@@ -54,6 +58,20 @@ func TestDeliverACapsuleToGit(t *testing.T) {
 	require.Equal(t, files, g.CloneBack(t, "tenancy-py.git", "qlp/tenancy-py"), "the pushed tree is the capsule")
 	msg := gittest.Git(t, g.Root+"/tenancy-py.git", "log", "-1", "--format=%B", "qlp/tenancy-py")
 	require.Contains(t, msg, "QLP capsule "+capID+" version 1")
+
+	// Over SSH: the key in the request, the server's host key pinned.
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	require.NoError(t, err)
+	sshPub, err := ssh.NewPublicKey(pub)
+	require.NoError(t, err)
+	sshd := g.StartSSH(t, sshPub)
+	viaSSH, err := c.Deliver(ctx, capID, orchestrator.DeliverRequest{RemoteURL: sshd.URL("tenancy-py.git"), Branch: "qlp/over-ssh",
+		SSHKey: string(pem.EncodeToMemory(block)), SSHKnownHost: sshd.HostKey})
+	require.NoError(t, err)
+	require.Equal(t, viaSSH.Commit, g.Head(t, "tenancy-py.git", "qlp/over-ssh"))
+	require.Equal(t, files, g.CloneBack(t, "tenancy-py.git", "qlp/over-ssh"), "the tree pushed over SSH is the capsule")
 
 	g.SetToken("ghp_rotated")
 	_, err = c.Deliver(ctx, capID, orchestrator.DeliverRequest{RemoteURL: g.URL + "/tenancy-py.git", Branch: "qlp/again", Token: "ghp_validtoken"})
