@@ -558,6 +558,9 @@ var wantResources = map[string][4]string{
 	"memory":       {"500m", "1Gi", "1", "2Gi"},
 	"validation":   {"500m", "1Gi", "1", "2Gi"},
 	"sandbox":      {"1", "2Gi", "2", "4Gi"},
+	// The strategy names the marketing worker without sizing it: model
+	// calls and webhooks, light on CPU.
+	"marketing": {"100m", "256Mi", "500m", "1Gi"},
 }
 
 func TestHelmDistributed(t *testing.T) {

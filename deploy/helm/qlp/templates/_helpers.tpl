@@ -11,6 +11,7 @@ validation: {port: 8002, addrEnv: QLP_VALIDATION_ADDR, urlEnv: QLP_VALIDATION_UR
 memory: {port: 8003, addrEnv: QLP_MEMORY_ADDR, urlEnv: QLP_MEMORY_URL}
 sandbox: {port: 8004, addrEnv: QLP_SANDBOX_ADDR, urlEnv: QLP_SANDBOX_URL}
 worker: {port: 8005, addrEnv: QLP_WORKER_ADDR, urlEnv: ""}
+marketing: {port: 8006, addrEnv: QLP_MARKETING_ADDR, urlEnv: ""}
 {{- end }}
 
 {{/*
@@ -35,6 +36,7 @@ validation: [sandbox]
 memory: []
 sandbox: []
 worker: [memory, validation]
+marketing: []
 {{- end }}
 
 {{- define "qlp.name" -}}
