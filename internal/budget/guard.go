@@ -331,12 +331,17 @@ func (g *guard) read(ctx context.Context, req llm.Request) (*reading, error) {
 		}
 		return tot.CostPUSD, nil
 	}
-	if m.JobID != "" && lim.RequestPUSD != store.NoLimit {
+	requestLimit := lim.RequestPUSD
+	if m.JobBudgetPUSD > 0 && (requestLimit == store.NoLimit || m.JobBudgetPUSD < requestLimit) {
+		// The job's own budget, lower than the tenant's request budget.
+		requestLimit = m.JobBudgetPUSD
+	}
+	if m.JobID != "" && requestLimit != store.NoLimit {
 		spent, err := sum(store.UsageFilter{JobID: m.JobID})
 		if err != nil {
 			return nil, err
 		}
-		rd.common = append(rd.common, scope{name: ScopeRequest, subject: m.JobID, key: "job/" + m.JobID, limit: lim.RequestPUSD, spent: spent})
+		rd.common = append(rd.common, scope{name: ScopeRequest, subject: m.JobID, key: "job/" + m.JobID, limit: requestLimit, spent: spent})
 	}
 	day, month := dayStart(now), monthStart(now)
 	for _, t := range []struct {

@@ -68,6 +68,14 @@ func (c *Console) submit(w http.ResponseWriter, r *http.Request, q *req) error {
 	if fw := strings.TrimSpace(f.Get("framework")); fw != "" {
 		body.Constraints["framework"] = fw
 	}
+	if b := strings.TrimSpace(f.Get("budget")); b != "" {
+		usd, err := strconv.ParseFloat(b, 64)
+		if err != nil {
+			return c.showHome(w, r, q, http.StatusBadRequest, f, "budget: "+strconv.Quote(b)+" is not a number of dollars")
+		}
+		// The API checks it (metadata.budget_usd) and says why it refuses.
+		body.Options.Metadata = map[string]any{"budget_usd": usd}
+	}
 	var out orchestrator.V2ExecuteResponse
 	if err := q.api.Call(r.Context(), http.MethodPost, "/v2/execute", body, &out); err != nil {
 		if se, ok := httpx.AsStatusError(err); ok && se.Status < 500 && se.Status != http.StatusNotFound {

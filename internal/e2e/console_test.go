@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -151,12 +152,19 @@ func TestConsoleInABrowser(t *testing.T) {
 
 	// Submit a request and watch the job page, loaded once, reach
 	// completed from the progress stream.
-	do(chromedp.SendKeys(chromedp.ID("description"), consoleRequest), chromedp.SetValue(chromedp.ID("language"), "python"))
+	do(chromedp.SendKeys(chromedp.ID("description"), consoleRequest), chromedp.SetValue(chromedp.ID("language"), "python"),
+		chromedp.SendKeys(chromedp.ID("budget"), "5"))
 	shot("new-request")
 	do(chromedp.Submit(chromedp.ID("description")), chromedp.WaitVisible(chromedp.ID("live")))
 	jobURL, err := chromedp.Run(bctx, chromedp.Location())
 	require.NoError(t, err)
 	require.Contains(t, jobURL, "/ui/jobs/qlp-execution-")
+	// The form's budget is the job's own (metadata.budget_usd).
+	submitted, err := pl.p.Store.GetJob(t.Context(), "acme", strings.TrimPrefix(jobURL[strings.LastIndex(jobURL, "/")+1:], "qlp-execution-"))
+	require.NoError(t, err)
+	var submittedMeta map[string]any
+	require.NoError(t, json.Unmarshal(submitted.Metadata, &submittedMeta))
+	require.Equal(t, 5.0, submittedMeta["budget_usd"])
 	eval(`window.__loadedOnce = 1`)
 	do(chromedp.WaitVisible(chromedp.CSS("strong.state-completed")), chromedp.WaitVisible(chromedp.ID("capsule-link")))
 	require.Equal(t, true, eval(`window.__loadedOnce === 1`), "the job page reached completed by reloading, not by live updates")

@@ -35,6 +35,10 @@ type Meta struct {
 	Attempt  int
 	Tier     string
 	Role     string // decomposer, coder, test_writer, reviewer, fixer
+	// JobBudgetPUSD is the job's own budget (its request's
+	// metadata.budget_usd), 0 when it set none: the budget guard applies
+	// the lower of it and the tenant's request budget.
+	JobBudgetPUSD int64
 }
 
 // Request is one chat completion request.

@@ -76,3 +76,33 @@ func TestReviewPolicyFromMetadata(t *testing.T) {
 	_, err = reviewPolicy(workflow.ReviewPolicy{}, map[string]any{"review_threshold": 0.5, "review_on_timeout": "approve"})
 	require.Error(t, err, "a timeout policy needs a timeout")
 }
+
+// TestJobBudgetIsChecked: metadata.budget_usd is a positive number of
+// dollars the ledger can hold exactly; anything else is refused naming it.
+func TestJobBudgetIsChecked(t *testing.T) {
+	tests := []struct {
+		budget any
+		ok     bool
+	}{
+		{0.5, true},
+		{12.25, true},
+		{0.000001, true},
+		{0.0, false},
+		{-1.0, false},
+		{2e6, false},
+		{"5", false},
+		{true, false},
+		{0.0000001, false}, // below a micro-dollar: not exact in the ledger
+	}
+	for _, tc := range tests {
+		r := SubmitRequest{Description: "a thing", Metadata: map[string]any{"budget_usd": tc.budget}}
+		err := r.validate()
+		if tc.ok {
+			require.NoError(t, err, "%v", tc.budget)
+			continue
+		}
+		var he *httpx.Error
+		require.ErrorAs(t, err, &he, "%v", tc.budget)
+		require.Equal(t, "metadata.budget_usd", he.Field)
+	}
+}

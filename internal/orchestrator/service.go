@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,6 +34,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/forge"
 	"github.com/quantumlayer/qlp/internal/httpx"
 	"github.com/quantumlayer/qlp/internal/policy"
+	"github.com/quantumlayer/qlp/internal/pricing"
 	"github.com/quantumlayer/qlp/internal/progress"
 	"github.com/quantumlayer/qlp/internal/ratelimit"
 	"github.com/quantumlayer/qlp/internal/store"
@@ -194,6 +196,15 @@ func (r *SubmitRequest) validate() error {
 	for k := range r.Metadata {
 		if strings.HasPrefix(k, reservedPrefix) {
 			return httpx.BadRequest("metadata."+k, "keys starting with %q are the server's", reservedPrefix)
+		}
+	}
+	if v, ok := r.Metadata["budget_usd"]; ok {
+		f, isNum := v.(float64)
+		if !isNum || f <= 0 || f > 1e6 {
+			return httpx.BadRequest("metadata.budget_usd", "must be a number of dollars above 0 (at most 1000000): the most this job's model calls may cost")
+		}
+		if _, err := pricing.ParseUSD(strconv.FormatFloat(f, 'f', -1, 64)); err != nil {
+			return httpx.BadRequest("metadata.budget_usd", "%v", err)
 		}
 	}
 	if v, ok := r.Metadata["allow_reuse"]; ok {

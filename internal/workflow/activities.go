@@ -151,6 +151,22 @@ func llmError(what string, err error) error {
 
 // call runs one model exchange with heartbeats, streaming progress and up to
 // two continuations of an answer cut off at the token limit.
+// JobBudget is the job's own budget in pico-USD (its request's
+// metadata.budget_usd, validated when it was submitted), 0 for none.
+func JobBudget(job domain.Job) int64 {
+	var m struct {
+		Budget json.Number `json:"budget_usd"`
+	}
+	if json.Unmarshal(job.Metadata, &m) != nil || m.Budget == "" {
+		return 0
+	}
+	p, err := pricing.ParseUSD(m.Budget.String())
+	if err != nil || p <= 0 {
+		return 0
+	}
+	return p
+}
+
 func (a *Activities) call(ctx context.Context, job domain.Job, tier string, meta llm.Meta, msgs []llm.Message, jsonMode bool) (*llm.Response, error) {
 	target, err := a.Models.TargetFor(ctx, job.TenantID, tier)
 	if err != nil {
@@ -158,6 +174,7 @@ func (a *Activities) call(ctx context.Context, job domain.Job, tier string, meta
 	}
 	meta.TenantID, meta.JobID, meta.Tier = job.TenantID, job.ID, tier
 	meta.Attempt = int(activity.GetInfo(ctx).Attempt)
+	meta.JobBudgetPUSD = JobBudget(job)
 
 	// Heartbeat on a timer as well as on output: a model may think for a
 	// long time before its first token.

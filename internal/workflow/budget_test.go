@@ -1,6 +1,7 @@
 package workflow_test
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/pricing"
 	"github.com/quantumlayer/qlp/internal/progress"
 	"github.com/quantumlayer/qlp/internal/store"
+	wf "github.com/quantumlayer/qlp/internal/workflow"
 )
 
 // Known token counts for the example: the plan on T2 (gpt-4.1, $2/$8 per
@@ -183,4 +185,35 @@ func TestExpiredCreditPoolRefusesTheJobsCalls(t *testing.T) {
 	require.Contains(t, job.Error, "decomposition failed: decomposer call to gpt-4.1: budget exceeded: credit pool openai-credit expired on 2026-04-30")
 	require.Empty(t, h.srv.Calls(), "nothing was spent against the expired credit, on any tier")
 	require.Equal(t, "0.000000", spent(t, h, "req-expired"))
+}
+
+// TestJobBudgetIsTheLowerOfTheTwo: a request's own budget
+// (metadata.budget_usd) bounds its job like the tenant's request budget
+// does, and the lower of the two applies.
+func TestJobBudgetIsTheLowerOfTheTwo(t *testing.T) {
+	tests := []struct {
+		name, tenant, job string
+		wantLimit         string
+	}{
+		{"the job's budget is lower", "1.00", `{"budget_usd": 0.036}`, "$0.036000"},
+		{"the tenant's budget is lower", "0.036", `{"budget_usd": 5}`, "$0.036000"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			request, _ := exampleRules(t)
+			h := guardHarness(t, tc.tenant, "stop")
+			_, err := h.store.EnsureTenant(t.Context(), "acme", "Acme")
+			require.NoError(t, err)
+			_, _, err = h.store.CreateJob(t.Context(), store.Job{ID: "own-budget", TenantID: "acme", WorkflowID: wf.WorkflowID("own-budget"),
+				Description: request, Constraints: json.RawMessage(`{}`), Metadata: json.RawMessage(tc.job)})
+			require.NoError(t, err)
+			h.run("own-budget")
+			require.True(t, h.env.IsWorkflowCompleted())
+			job, err := h.store.GetJob(t.Context(), "acme", "own-budget")
+			require.NoError(t, err)
+			require.Equal(t, store.JobFailed, job.Status)
+			require.Contains(t, job.Error, "budget exceeded: the request budget of job own-budget is "+tc.wantLimit+" and $0.029650 is spent")
+			require.Equal(t, "0.029650", spent(t, h, "own-budget"), "the exceeding call was never made")
+		})
+	}
 }
