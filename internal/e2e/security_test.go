@@ -91,6 +91,16 @@ func TestTenantIsolationAndScopesFromOpenAPI(t *testing.T) {
 			Metadata: map[string]any{"review_threshold": 1}}, "")
 		require.NoError(t, err)
 		review := waitPendingReview(ctx, t, acme, "iso-review")
+		// acme's campaign (its workflow waits for a marketing worker this
+		// platform does not run, which is enough to be described).
+		code, body, _ := pl.call("POST", "/api/v2/marketing/campaigns", pl.keys["acme"],
+			[]byte(`{"product_name":"Tenancy","product_description":"a Python tenancy helper","duration_days":3,"channels":["x"]}`), nil)
+		require.Equal(t, http.StatusAccepted, code, string(body))
+		var campaign struct {
+			CampaignID string `json:"campaign_id"`
+			WorkflowID string `json:"workflow_id"`
+		}
+		mustJSON(t, body, &campaign)
 
 		// acme's resource for each path parameter, per route family.
 		resource := func(o operation) string {
@@ -100,6 +110,10 @@ func TestTenantIsolationAndScopesFromOpenAPI(t *testing.T) {
 				switch {
 				case name == "path":
 					v = "value.py"
+				case strings.Contains(o.path, "/marketing/workflows/"):
+					v = campaign.WorkflowID
+				case strings.Contains(o.path, "/marketing/"):
+					v = campaign.CampaignID
 				case strings.Contains(o.path, "/hitl/"):
 					v = review.ID
 				case strings.Contains(o.path, "capsule"):
@@ -200,7 +214,7 @@ func TestTenantIsolationAndScopesFromOpenAPI(t *testing.T) {
 
 		// The audit log: the refused calls are there, each tenant sees its
 		// own, and reading it takes the admin scope.
-		code, body, _ := pl.call("GET", "/api/v2/audit?limit=1000", pl.adminKey("acme"), nil, nil)
+		code, body, _ = pl.call("GET", "/api/v2/audit?limit=1000", pl.adminKey("acme"), nil, nil)
 		require.Equal(t, http.StatusOK, code, string(body))
 		var log struct {
 			Entries []store.AuditEntry `json:"entries"`
