@@ -246,7 +246,7 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 	p.requestPolicyMetrics = policy.NewMetrics()
 	p.Orchestrator = orchestrator.New(orchestrator.Config{
 		Workflow: cfg.Workflow, MaxBodyBytes: cfg.API.MaxBodyBytes, Limits: cfg.Limits, PublicURL: cfg.API.PublicURL, Version: opts.Version,
-		Forge: cfg.Forge,
+		Forge: cfg.Forge, LLM: cfg.LLM,
 	}, orchestrator.Deps{Store: p.Store, Temporal: tc, Bus: p.Bus, Costs: p.Costs, Budgets: p.Budget, Blobs: p.Blobs, Buckets: buckets,
 		Policy: newPolicy(&cfg), PolicyMetrics: p.requestPolicyMetrics, Sealer: p.sealer,
 		Audit: p.Store, Logger: logger.With("component", "orchestrator")})
@@ -329,7 +329,7 @@ func (p *Platform) openRouter(ctx context.Context) error {
 	case p.probes[Marketing] != nil:
 		reg = p.probes[Marketing].Registry
 	}
-	deps := tiers.Deps{Sink: p.Store, Logger: p.Logger.With("component", "llm"), Registerer: reg,
+	deps := tiers.Deps{Sink: p.Store, Packs: tenantPacks{p.Store}, Logger: p.Logger.With("component", "llm"), Registerer: reg,
 		TracePromptText: p.Cfg.Telemetry.RecordPrompts}
 	if p.redis != nil {
 		deps.Redis = p.redis
@@ -641,6 +641,14 @@ func (p *Platform) serviceHandler(name string, probes *httpx.Probes, mount func(
 	requireKey := auth.Require(p.Authenticator(extra...), logger)
 	mount(root, requireKey)
 	return httpx.Chain(root, httpx.Trace(name), httpx.RequestID, httpx.Recover(logger), httpx.Logging(logger, metrics))
+}
+
+// tenantPacks tells the model router which pack a tenant was assigned
+// (PUT /api/v2/model-packs).
+type tenantPacks struct{ s store.ModelPacks }
+
+func (t tenantPacks) PackFor(ctx context.Context, tenantID string) (string, error) {
+	return t.s.TenantModelPack(ctx, tenantID)
 }
 
 // forgeCI reads a pull request's CI through its forge's client, at the API

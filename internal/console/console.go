@@ -178,6 +178,7 @@ func (c *Console) routes() http.Handler {
 	page("POST /ui/admin/keys", c.createKey)
 	page("POST /ui/admin/keys/{id}/revoke", c.revokeKey)
 	page("POST /ui/admin/review-policy", c.setReviewPolicy)
+	page("POST /ui/admin/model-pack", c.setModelPack)
 	// Anything else is a 404 for the signed-in, and sign-in for the rest.
 	page("/ui/", func(w http.ResponseWriter, r *http.Request, q *req) error {
 		c.render(w, r, http.StatusNotFound, "error", q, errorView{Title: "Not found", Message: "There is no page at " + r.URL.Path + "."})

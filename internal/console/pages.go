@@ -445,6 +445,7 @@ type adminView struct {
 	Keys       []store.APIKey
 	NewKey     string
 	Policy     orchestrator.ReviewPolicyView
+	Packs      orchestrator.ModelPacks
 	Scopes     []string
 	ManageKeys bool
 }
@@ -461,7 +462,11 @@ func (c *Console) showAdmin(w http.ResponseWriter, r *http.Request, q *req, newK
 	if err != nil {
 		return err
 	}
-	v := adminView{Policy: pol, NewKey: newKey, Scopes: auth.TenantScopes(), ManageKeys: c.d.Keys != nil}
+	packs, err := q.api.ModelPacks(r.Context())
+	if err != nil {
+		return err
+	}
+	v := adminView{Policy: pol, Packs: packs, NewKey: newKey, Scopes: auth.TenantScopes(), ManageKeys: c.d.Keys != nil}
 	if c.d.Keys != nil {
 		if v.Keys, err = c.d.Keys.ListAPIKeys(r.Context(), q.who.TenantID); err != nil {
 			return err
@@ -541,6 +546,15 @@ func (c *Console) audit(r *http.Request, q *req, action, target string, err erro
 		Action: action, Target: target, Outcome: out, Detail: detail}); aerr != nil {
 		c.d.Logger.WarnContext(r.Context(), "console: the audit log did not record a key change", "action", action, "target", target, "err", aerr)
 	}
+}
+
+// setModelPack sends the form to PUT /api/v2/model-packs.
+func (c *Console) setModelPack(w http.ResponseWriter, r *http.Request, q *req) error {
+	if _, err := q.api.SetModelPack(r.Context(), r.PostFormValue("pack")); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/ui/admin?flash="+url.QueryEscape("Model pack saved."), http.StatusSeeOther)
+	return nil
 }
 
 // setReviewPolicy sends the form to PUT /api/v2/review-policy.

@@ -287,6 +287,13 @@ func TestConsoleInABrowser(t *testing.T) {
 	require.Contains(t, text("p.flash"), "revoked")
 	_, err = orchestrator.NewClient(base, auth.Secret(made), nil).Capsules(ctx, 1, 0)
 	require.Error(t, err, "the key revoked in the console still works")
+	// The tenant's model pack, chosen among those the server offers.
+	require.Contains(t, text("#active-pack"), "openai")
+	do(chromedp.SetValue(chromedp.ID("pack"), "openai"), chromedp.Submit(chromedp.ID("pack")), chromedp.WaitVisible(chromedp.CSS("p.flash")))
+	require.Contains(t, text("p.flash"), "Model pack saved")
+	own, err := pl.p.Store.TenantModelPack(ctx, "acme")
+	require.NoError(t, err)
+	require.Equal(t, "openai", own)
 	entries, err := pl.p.Store.ListAudit(ctx, store.AuditFilter{TenantID: "acme"})
 	require.NoError(t, err)
 	var actions []string
@@ -296,6 +303,7 @@ func TestConsoleInABrowser(t *testing.T) {
 	require.Contains(t, actions, "console apikey create")
 	require.Contains(t, actions, "console apikey revoke")
 	require.Contains(t, actions, "PUT /api/v2/budgets")
+	require.Contains(t, actions, "PUT /api/v2/model-packs")
 
 	// A non-administrator sees no budget form and is refused a post.
 	signOut()

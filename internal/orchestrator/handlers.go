@@ -65,6 +65,8 @@ func (s *Service) routes() []route {
 		{"POST", "/hitl/respond/{id}", s.handleHITLRespond, review},
 		{"GET", "/api/v2/review-policy", s.handleReviewPolicy, read},
 		{"PUT", "/api/v2/review-policy", s.handleReviewPolicyPut, admin},
+		{"GET", "/api/v2/model-packs", s.handleModelPacks, read},
+		{"PUT", "/api/v2/model-packs", s.handleModelPacksPut, admin},
 		{"GET", "/api/v2/audit", s.handleAudit, admin},
 		{"POST", "/api/v2/hap/check", s.handleHAPCheck, submit},
 		{"GET", "/api/v2/content-policy", s.handleContentPolicy, read},

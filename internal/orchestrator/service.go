@@ -33,6 +33,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/domain"
 	"github.com/quantumlayer/qlp/internal/forge"
 	"github.com/quantumlayer/qlp/internal/httpx"
+	"github.com/quantumlayer/qlp/internal/llm/tiers"
 	"github.com/quantumlayer/qlp/internal/policy"
 	"github.com/quantumlayer/qlp/internal/pricing"
 	"github.com/quantumlayer/qlp/internal/progress"
@@ -60,6 +61,9 @@ type Config struct {
 	Version string
 	// Forge configures GitHub and GitLab delivery and their webhooks.
 	Forge forge.Config
+	// LLM is the model configuration: the packs it offers tenants
+	// (GET /api/v2/model-packs).
+	LLM tiers.Config
 }
 
 // Deps are the service's collaborators.

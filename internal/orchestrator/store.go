@@ -40,6 +40,9 @@ type Store interface {
 	GetReviewPolicy(ctx context.Context, tenantID string) (store.ReviewPolicy, error)
 	PutReviewPolicy(ctx context.Context, p store.ReviewPolicy) error
 
+	TenantModelPack(ctx context.Context, tenantID string) (string, error)
+	SetTenantModelPack(ctx context.Context, tenantID, pack, by string) error
+
 	GetContentPolicy(ctx context.Context, tenantID string) (store.ContentPolicy, error)
 	PutContentPolicy(ctx context.Context, p store.ContentPolicy) error
 	RecordPolicyViolation(ctx context.Context, v store.PolicyViolation) (store.PolicyViolation, error)

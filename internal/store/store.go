@@ -331,6 +331,7 @@ type Store interface {
 	Policies
 	Deliveries
 	Marketing
+	ModelPacks
 
 	// Driver names the backend: "sqlite" or "postgres".
 	Driver() string

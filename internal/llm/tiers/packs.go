@@ -109,3 +109,20 @@ func parseSlot(v string, tierProvider string) Slot {
 	}
 	return Slot{Provider: tierProvider, Model: v}
 }
+
+// Offered are the packs a tenant may be assigned on this server, the
+// default first: the default pack (with its tier overrides) and
+// llm.tenant_packs. The fallback pack answers outages, not tenants.
+func (c *Config) Offered() ([]Pack, error) {
+	all, err := c.packs()
+	if err != nil {
+		return nil, err
+	}
+	n := 1
+	for _, name := range c.TenantPacks {
+		if name = strings.TrimSpace(name); name != "" && name != all[0].Name {
+			n++
+		}
+	}
+	return all[:n], nil
+}

@@ -482,3 +482,22 @@ func TestResponseCacheIsPerTenant(t *testing.T) {
 		})
 	}
 }
+
+// TestOfferedPacks: a tenant may be assigned the default pack (with the
+// tier overrides) or a tenant pack, never the fallback pack.
+func TestOfferedPacks(t *testing.T) {
+	c := tiers.Defaults()
+	c.Provider, c.TenantPacks, c.FallbackPack = "openai", []string{"ollama-local", " "}, "anthropic"
+	c.Models[0] = "gpt-4o-mini"
+	packs, err := c.Offered()
+	require.NoError(t, err)
+	var names []string
+	for _, p := range packs {
+		names = append(names, p.Name)
+	}
+	require.Equal(t, []string{"openai", "ollama-local"}, names)
+	require.Equal(t, "gpt-4o-mini", packs[0].Tiers[0].Model, "the default pack with its tier overrides")
+	c.TenantPacks = []string{"nope"}
+	_, err = c.Offered()
+	require.ErrorContains(t, err, "llm.tenant_packs")
+}

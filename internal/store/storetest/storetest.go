@@ -92,6 +92,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"key expiry and last use", testKeyExpiry},
 		{"audit log", testAuditLog},
 		{"marketing", testMarketing},
+		{"model packs", testModelPacks},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -971,4 +972,24 @@ func testDeliveryRounds(t *testing.T, s store.Store) {
 	none, err := s.PendingDeliveryRounds(ctx(t), "gitlab", "o/r", "abc")
 	require.NoError(t, err)
 	require.Empty(t, none)
+}
+
+func testModelPacks(t *testing.T, s store.Store) {
+	mustTenant(t, s, "acme")
+	mustTenant(t, s, "globex")
+	pack, err := s.TenantModelPack(ctx(t), "acme")
+	require.NoError(t, err)
+	require.Empty(t, pack, "no assignment: the default pack")
+	require.NoError(t, s.SetTenantModelPack(ctx(t), "acme", "anthropic", "admin-key"))
+	require.NoError(t, s.SetTenantModelPack(ctx(t), "acme", "hybrid", "admin-key"), "a second assignment replaces the first")
+	pack, err = s.TenantModelPack(ctx(t), "acme")
+	require.NoError(t, err)
+	require.Equal(t, "hybrid", pack)
+	pack, err = s.TenantModelPack(ctx(t), "globex")
+	require.NoError(t, err)
+	require.Empty(t, pack, "another tenant keeps the default")
+	require.NoError(t, s.SetTenantModelPack(ctx(t), "acme", "", "admin-key"))
+	pack, err = s.TenantModelPack(ctx(t), "acme")
+	require.NoError(t, err)
+	require.Empty(t, pack, "reset to the default")
 }
