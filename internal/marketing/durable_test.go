@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
@@ -225,6 +227,20 @@ func TestKilledWorkerCompletesTheCampaignWithoutRegenerating(t *testing.T) {
 	}
 	require.Equal(t, map[string]int{"strategy": 1, "p001-x": 1, "p002-x": 1, "p003-x": 1, "p004-x": 1, "optimise": 1}, perTask)
 	require.Equal(t, int64(len(rows))*callPUSD, rep.CostPUSD)
+
+	// The history the two workers made, crash included, replays against
+	// the workflows as registered: they are deterministic.
+	var events []*historypb.HistoryEvent
+	it := eng.Client.GetWorkflowHistory(t.Context(), mkt.WorkflowID("cmp-kill"), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() {
+		e, err := it.Next()
+		require.NoError(t, err)
+		events = append(events, e)
+	}
+	require.NotEmpty(t, events)
+	r := worker.NewWorkflowReplayer()
+	mkt.RegisterWorkflows(r)
+	require.NoError(t, r.ReplayWorkflowHistory(nil, &historypb.History{Events: events}))
 }
 
 // TestScheduleFiresThePublisher: the publisher's Temporal Schedule, made

@@ -53,10 +53,16 @@ func NewWorker(c client.Client, a *Activities, opts worker.Options) worker.Worke
 
 // Register puts the marketing workflows and activities on w.
 func Register(w Registry, a *Activities) {
+	RegisterWorkflows(w)
+	w.RegisterActivity(a)
+}
+
+// RegisterWorkflows puts the marketing workflows on w (a worker, or a
+// replayer checking recorded histories).
+func RegisterWorkflows(w worker.WorkflowRegistry) {
 	w.RegisterWorkflowWithOptions(MarketingWorkflow, workflow.RegisterOptions{Name: WorkflowName})
 	w.RegisterWorkflowWithOptions(ContentGenerationWorkflow, workflow.RegisterOptions{Name: ContentWorkflowName})
 	w.RegisterWorkflowWithOptions(PublisherWorkflow, workflow.RegisterOptions{Name: PublisherWorkflowName})
-	w.RegisterActivity(a)
 }
 
 func activityOptions(hb time.Duration) workflow.ActivityOptions {
