@@ -21,6 +21,7 @@ import (
 	"github.com/quantumlayer/qlp/internal/logx"
 	"github.com/quantumlayer/qlp/internal/orchestrator"
 	"github.com/quantumlayer/qlp/internal/store"
+	"github.com/quantumlayer/qlp/internal/telemetry"
 	"github.com/quantumlayer/qlp/internal/telemetry/otlptest"
 )
 
@@ -52,8 +53,9 @@ func (l *lockedBuffer) lines() []map[string]any {
 }
 
 // TestOneJobIsOneTrace runs one job with the scripted model and tracing
-// exported over OTLP/HTTP to a receiver that decodes the wire format, then
-// reads what it received: a single trace holds the orchestrator's spans,
+// exported over OTLP/gRPC to a real OpenTelemetry Collector, which forwards
+// it over OTLP/HTTP to a receiver that decodes the wire format; the test
+// then reads what arrived: a single trace holds the orchestrator's spans,
 // the workflow's, each activity's, the model calls, the validation checks
 // and the sandbox runs, every span's parent is in the trace, the job's
 // status names the trace, and the job's log lines carry its id.
@@ -65,7 +67,11 @@ func TestOneJobIsOneTrace(t *testing.T) {
 	cfg := testConfig(t, "", model.URL)
 	// Validation in this process, so that its spans are this process's.
 	cfg.Services.ValidationURL = ""
-	cfg.Telemetry.Endpoint = endpoint
+	// The job's spans go over OTLP/gRPC to a real OpenTelemetry Collector
+	// (scripts/deps/otelcol.sh), which forwards them over OTLP/HTTP to the
+	// receiver the test reads: what QLP exports is what a collector takes.
+	cfg.Telemetry.Endpoint = startCollector(t, endpoint)
+	cfg.Telemetry.Protocol, cfg.Telemetry.Insecure = telemetry.ProtocolGRPC, true
 	logs := &lockedBuffer{}
 	p, err := app.Open(t.Context(), cfg, logx.New(logs, logx.FormatJSON, slog.LevelDebug), app.Options{Run: []string{app.Worker}, Version: "test"})
 	require.NoError(t, err)

@@ -34,6 +34,9 @@ func TestConfigValidate(t *testing.T) {
 			"hitl.timeout (QLP_HITL_TIMEOUT): 0s must be positive (use hitl.on_timeout=wait to wait forever)"},
 		{"review wait needs no timeout", func(c *wf.Config) { c.Review.Threshold, c.Review.Timeout = 0.8, 0 }, ""},
 		{"ci poll interval", func(c *wf.Config) { c.CIPollInterval = 0 }, "delivery.ci_poll_interval (QLP_DELIVERY_CI_POLL_INTERVAL): 0s is shorter than 1s"},
+		{"ci timeout under the poll interval", func(c *wf.Config) { c.CITimeout = time.Second }, "delivery.ci_timeout (QLP_DELIVERY_CI_TIMEOUT): 1s is shorter than delivery.ci_poll_interval (30s)"},
+		{"ci timeout of too many looks", func(c *wf.Config) { c.CITimeout = 24 * time.Hour; c.CIPollInterval = time.Second },
+			"delivery.ci_timeout (QLP_DELIVERY_CI_TIMEOUT): 24h0m0s makes 86400 looks at one commit's CI (at delivery.ci_poll_interval 1s): at most 2000 keep the workflow's history bounded"},
 		{"delivery rounds", func(c *wf.Config) { c.DeliveryMaxRounds = 0 }, "delivery.max_rounds (QLP_DELIVERY_MAX_ROUNDS): 0 is outside 1..20"},
 	}
 	for _, tt := range tests {
@@ -60,7 +63,7 @@ func TestConfigSettings(t *testing.T) {
 		"QLP_WORKFLOW_MAX_TASKS": "40", "QLP_WORKFLOW_HEARTBEAT_TIMEOUT": "1m", "QLP_WORKFLOW_TASK_TIMEOUT": "30m",
 		"QLP_WORKFLOW_DECOMPOSER_TIER": "T3", "QLP_WORKFLOW_TASK_VALIDATION": "full",
 		"QLP_HITL_THRESHOLD": "0.7", "QLP_HITL_TIMEOUT": "2h", "QLP_HITL_ON_TIMEOUT": "reject", "QLP_HITL_AITL": "true",
-		"QLP_DELIVERY_CI_POLL_INTERVAL": "45s", "QLP_DELIVERY_MAX_ROUNDS": "5",
+		"QLP_DELIVERY_CI_POLL_INTERVAL": "45s", "QLP_DELIVERY_MAX_ROUNDS": "5", "QLP_DELIVERY_CI_TIMEOUT": "3h",
 	}
 	list := c.Settings()
 	if len(list) != len(env) {
@@ -72,7 +75,7 @@ func TestConfigSettings(t *testing.T) {
 	}
 	want := wf.Config{MaxParallel: 8, MaxAttempts: 5, EscalateAfter: 3, MaxTasks: 40, HeartbeatTimeout: time.Minute,
 		TaskTimeout: 30 * time.Minute, DecomposerTier: "T3", TaskValidation: "full",
-		Review: wf.ReviewPolicy{Threshold: 0.7, Timeout: 2 * time.Hour, OnTimeout: "reject", AITL: true}, CIPollInterval: 45 * time.Second, DeliveryMaxRounds: 5}
+		Review: wf.ReviewPolicy{Threshold: 0.7, Timeout: 2 * time.Hour, OnTimeout: "reject", AITL: true}, CIPollInterval: 45 * time.Second, DeliveryMaxRounds: 5, CITimeout: 3 * time.Hour}
 	if c != want {
 		t.Fatalf("after Apply: %+v, want %+v", c, want)
 	}
