@@ -5,6 +5,7 @@
 package otlptest
 
 import (
+	"compress/gzip"
 	"context"
 	"encoding/hex"
 	"fmt"
@@ -128,7 +129,24 @@ func StartHTTP() (r *Receiver, url string, stop func()) {
 			http.Error(w, "want application/x-protobuf, got "+ct, http.StatusUnsupportedMediaType)
 			return
 		}
-		body, err := io.ReadAll(req.Body)
+		// OTLP/HTTP bodies may be gzip-compressed (the Collector's
+		// exporter compresses by default).
+		var in io.Reader = req.Body
+		switch enc := req.Header.Get("Content-Encoding"); enc {
+		case "", "identity":
+		case "gzip":
+			zr, err := gzip.NewReader(req.Body)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			defer zr.Close()
+			in = zr
+		default:
+			http.Error(w, "unsupported Content-Encoding "+enc, http.StatusUnsupportedMediaType)
+			return
+		}
+		body, err := io.ReadAll(in)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
