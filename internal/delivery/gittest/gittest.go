@@ -91,27 +91,7 @@ func (g *Server) Head(t testing.TB, repo, branch string) string {
 // files (path → content, without .git).
 func (g *Server) CloneBack(t testing.TB, repo, branch string) map[string][]byte {
 	t.Helper()
-	dir := t.TempDir()
-	Git(t, dir, "clone", "--quiet", "--branch", branch, g.AuthURL(repo), "out")
-	files := map[string][]byte{}
-	root := filepath.Join(dir, "out")
-	err := filepath.Walk(root, func(p string, info os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		if info.IsDir() && info.Name() == ".git" {
-			return filepath.SkipDir
-		}
-		if !info.IsDir() {
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			rel, _ := filepath.Rel(root, p)
-			files[filepath.ToSlash(rel)] = b
-		}
-		return nil
-	})
+	files, err := g.Tree(t.Context(), repo, branch, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +99,8 @@ func (g *Server) CloneBack(t testing.TB, repo, branch string) map[string][]byte 
 }
 
 // Tree clones the branch of repo (with the current token), checks out
-// commit and returns its files (path → content, without .git). It reports
+// commit ("" for the branch's head) and returns its files (path →
+// content, without .git). It reports
 // errors instead of failing a test, for code that runs outside the test's
 // goroutine (a CI the tests play).
 func (g *Server) Tree(ctx context.Context, repo, branch, commit string) (map[string][]byte, error) {
@@ -140,12 +121,18 @@ func (g *Server) Tree(ctx context.Context, repo, branch, commit string) (map[str
 	if err := run("clone", "--quiet", "--branch", branch, g.AuthURL(repo), "out"); err != nil {
 		return nil, err
 	}
-	if err := run("-C", "out", "checkout", "--quiet", commit); err != nil {
-		return nil, err
+	if commit != "" {
+		if err := run("-C", "out", "checkout", "--quiet", commit); err != nil {
+			return nil, err
+		}
 	}
+	return readTree(filepath.Join(dir, "out"))
+}
+
+// readTree reads the files under root (path → content), without .git.
+func readTree(root string) (map[string][]byte, error) {
 	files := map[string][]byte{}
-	root := filepath.Join(dir, "out")
-	err = filepath.Walk(root, func(p string, info os.FileInfo, err error) error {
+	err := filepath.Walk(root, func(p string, info os.FileInfo, err error) error {
 		if err != nil {
 			return err
 		}
