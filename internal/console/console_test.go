@@ -130,30 +130,33 @@ func TestTaskGraph(t *testing.T) {
 	require.Contains(t, string(taskGraph(nil)), "No tasks yet")
 }
 
-func TestLineDiff(t *testing.T) {
+func TestDiffFiles(t *testing.T) {
 	tests := []struct {
 		name string
-		a, b []string
-		want string
+		a, b string
+		want []string // the diff's lines from its first hunk
 	}{
-		{"same", []string{"a", "b"}, []string{"a", "b"}, " a  b"},
-		{"added", []string{"a"}, []string{"a", "b"}, " a +b"},
-		{"removed", []string{"a", "b"}, []string{"b"}, "-a  b"},
-		{"changed", []string{"a", "b", "c"}, []string{"a", "x", "c"}, " a -b +x  c"},
+		{"added a line", "a\n", "a\nb\n", []string{"@@ -1 +1,2 @@", " a", "+b"}},
+		{"removed a line", "a\nb\n", "b\n", []string{"@@ -1,2 +1 @@", "-a", " b"}},
+		{"changed a line", "a\nb\nc\n", "a\nx\nc\n", []string{"@@ -1,3 +1,3 @@", " a", "-b", "+x", " c"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			out := string(diffFiles(map[string][]byte{"f.go": []byte(tt.a)}, map[string][]byte{"f.go": []byte(tt.b)}))
 			var got []string
-			for _, l := range lineDiff(tt.a, tt.b) {
-				got = append(got, string(l.op)+l.text)
+			for _, m := range regexp.MustCompile(`<span class="d[+-]?">(.*)\n</span>`).FindAllStringSubmatch(out, -1) {
+				got = append(got, m[1])
 			}
-			require.Equal(t, tt.want, strings.Join(got, " "))
+			require.Equal(t, tt.want, got)
+			require.Contains(t, out, "f.go <span class=\"muted\">(changed)</span>")
 		})
 	}
+	require.Contains(t, string(diffFiles(map[string][]byte{"a": []byte("x\n")}, map[string][]byte{"a": []byte("x\n")})), "No file differs")
 	out := string(diffFiles(map[string][]byte{"a.go": []byte("x\n"), "gone.go": []byte("<b>\n")}, map[string][]byte{"a.go": []byte("y\n"), "new.go": []byte("z\n")}))
 	require.Contains(t, out, "(added)")
 	require.Contains(t, out, "(removed)")
 	require.Contains(t, out, "&lt;b&gt;")
+	require.Contains(t, out, `<span class="d+">+z`+"\n</span>")
 }
 
 func TestTemplatesParse(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"github.com/alecthomas/chroma/v2"
 	"github.com/alecthomas/chroma/v2/lexers"
 
+	"github.com/quantumlayer/qlp/internal/delivery"
 	"github.com/quantumlayer/qlp/internal/domain"
 )
 
@@ -174,106 +175,35 @@ func taskGraph(tasks []domain.Task) template.HTML {
 	return template.HTML(b.String()) //nolint:gosec // every piece of text above went through html.EscapeString
 }
 
-// diffFiles shows, per changed file, a line diff between two versions.
+// diffFiles shows, per changed file, its part of the unified diff between
+// two versions: the one the API answers (delivery.DiffFiles), from its
+// first hunk on, each line coloured by what it does.
 func diffFiles(old, cur map[string][]byte) template.HTML {
-	names := map[string]bool{}
-	for p := range old {
-		names[p] = true
+	files := delivery.DiffFiles(old, cur)
+	if len(files) == 0 {
+		return template.HTML(`<p>No file differs.</p>`)
 	}
-	for p := range cur {
-		names[p] = true
-	}
-	sorted := make([]string, 0, len(names))
-	for p := range names {
-		sorted = append(sorted, p)
-	}
-	sort.Strings(sorted)
 	var b strings.Builder
-	changed := 0
-	for _, p := range sorted {
-		a, inOld := old[p]
-		c, inCur := cur[p]
-		if inOld && inCur && string(a) == string(c) {
-			continue
-		}
-		changed++
+	for _, f := range files {
 		status := "changed"
-		switch {
-		case !inOld:
-			status = "added"
-		case !inCur:
-			status = "removed"
+		if f.Change != delivery.Modified {
+			status = f.Change
 		}
-		fmt.Fprintf(&b, `<details open><summary>%s <span class="muted">(%s)</span></summary><pre class="diff">`, html.EscapeString(p), status)
-		for _, l := range lineDiff(splitLines(string(a)), splitLines(string(c))) {
-			fmt.Fprintf(&b, `<span class="d%c">%c %s`+"\n"+`</span>`, l.op, l.op, html.EscapeString(l.text))
+		fmt.Fprintf(&b, `<details open><summary>%s <span class="muted">(%s)</span></summary><pre class="diff">`, html.EscapeString(f.Path), status)
+		lines := strings.Split(strings.TrimSuffix(f.Diff, "\n"), "\n")
+		// The git header (diff --git, index, ---, +++) names the file
+		// the summary already names.
+		for len(lines) > 0 && !f.Binary && !strings.HasPrefix(lines[0], "@@") {
+			lines = lines[1:]
+		}
+		for _, l := range lines {
+			class := "d"
+			if l != "" && (l[0] == '+' || l[0] == '-') {
+				class += l[:1]
+			}
+			fmt.Fprintf(&b, `<span class="%s">%s`+"\n"+`</span>`, class, html.EscapeString(l))
 		}
 		b.WriteString(`</pre></details>`)
 	}
-	if changed == 0 {
-		return template.HTML(`<p>No file differs.</p>`)
-	}
 	return template.HTML(b.String()) //nolint:gosec // escaped above
-}
-
-func splitLines(s string) []string {
-	if s == "" {
-		return nil
-	}
-	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
-}
-
-type diffLine struct {
-	op   byte // ' ', '+', '-'
-	text string
-}
-
-// lineDiff is a longest-common-subsequence diff; files bigger than the
-// table allows are shown as removed and added whole.
-func lineDiff(a, b []string) []diffLine {
-	var out []diffLine
-	if len(a)*len(b) > 4_000_000 {
-		for _, l := range a {
-			out = append(out, diffLine{'-', l})
-		}
-		for _, l := range b {
-			out = append(out, diffLine{'+', l})
-		}
-		return out
-	}
-	lcs := make([][]int, len(a)+1)
-	for i := range lcs {
-		lcs[i] = make([]int, len(b)+1)
-	}
-	for i := len(a) - 1; i >= 0; i-- {
-		for j := len(b) - 1; j >= 0; j-- {
-			if a[i] == b[j] {
-				lcs[i][j] = lcs[i+1][j+1] + 1
-			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
-			}
-		}
-	}
-	i, j := 0, 0
-	for i < len(a) && j < len(b) {
-		switch {
-		case a[i] == b[j]:
-			out = append(out, diffLine{' ', a[i]})
-			i++
-			j++
-		case lcs[i+1][j] >= lcs[i][j+1]:
-			out = append(out, diffLine{'-', a[i]})
-			i++
-		default:
-			out = append(out, diffLine{'+', b[j]})
-			j++
-		}
-	}
-	for ; i < len(a); i++ {
-		out = append(out, diffLine{'-', a[i]})
-	}
-	for ; j < len(b); j++ {
-		out = append(out, diffLine{'+', b[j]})
-	}
-	return out
 }
