@@ -7,7 +7,7 @@ BIN := bin/qlp
 .PHONY: build demo test vet fmt-check bench clean
 
 build:
-	$(GO) build -o $(BIN) ./cmd/qlp
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/qlp
 
 demo:
 	scripts/install-deps.sh demo

@@ -22,8 +22,13 @@ echo "phase apt (update + bubblewrap): $((SECONDS - s)) s"
 versions=$(grep -E '^(STATICCHECK|GOSEC)_VERSION=' "$repo/scripts/deps/validation.sh")
 eval "$versions"
 s=$SECONDS
-GOBIN=$root/bin GOFLAGS=-trimpath CGO_ENABLED=0 go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" 2>/dev/null
-GOBIN=$root/bin GOFLAGS=-trimpath CGO_ENABLED=0 go install "github.com/securego/gosec/v2/cmd/gosec@$GOSEC_VERSION" 2>/dev/null
+# As scripts/deps/validation.sh does: both at once, qlp's build flags.
+GOBIN=$root/bin GOFLAGS=-trimpath CGO_ENABLED=0 go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION" 2>/dev/null &
+sc=$!
+GOBIN=$root/bin GOFLAGS=-trimpath CGO_ENABLED=0 go install "github.com/securego/gosec/v2/cmd/gosec@$GOSEC_VERSION" 2>/dev/null &
+gs=$!
+wait "$sc"
+wait "$gs"
 echo "phase go install staticcheck + gosec: $((SECONDS - s)) s"
 s=$SECONDS
 git clone -q "$repo" "$root/qlp"

@@ -15,7 +15,10 @@ phase() { # name
 
 mkdir -p bin out
 echo "demo: building qlp" >&2
-go build -ldflags "-X main.version=$(git describe --always --dirty 2>/dev/null || echo dev)" -o bin/qlp ./cmd/qlp
+# The flags scripts/deps/validation.sh compiles staticcheck and gosec with
+# (-trimpath, no cgo), so that the standard library they compiled is
+# reused here; -s -w: no debug sections to write at link.
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$(git describe --always --dirty 2>/dev/null || echo dev)" -o bin/qlp ./cmd/qlp
 
 # A fresh installation each time: the scripted cassette answers the prompts
 # of a platform with an empty memory (a second run would recall the first

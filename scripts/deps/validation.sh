@@ -21,6 +21,10 @@ sudo_() {
 }
 
 gobin=/usr/local/bin
+# Compiled as the invoking user, with the flags qlp itself is built with
+# (scripts/demo.sh, Makefile: -trimpath, CGO_ENABLED=0): the standard
+# library and the modules both need are compiled once, in one cache, and
+# downloaded once. Only the copy into /usr/local needs root.
 goinstall() { # name module version
 	local name=$1 mod=$2 ver=$3 have=""
 	if [ -x "$gobin/$name" ]; then
@@ -30,14 +34,31 @@ goinstall() { # name module version
 		return
 	fi
 	echo "validation deps: go install $mod@$ver" >&2
-	sudo_ env "PATH=$PATH" GOBIN="$gobin" GOFLAGS=-trimpath CGO_ENABLED=0 go install "$mod@$ver"
+	local out
+	out=$(mktemp -d)
+	GOBIN="$out" GOFLAGS=-trimpath CGO_ENABLED=0 go install "$mod@$ver"
+	sudo_ install -m 0755 "$out/$name" "$gobin/$name"
+	rm -rf "$out"
 }
 
 if [[ $langs != *" go "* ]]; then
 	:
 elif command -v go >/dev/null; then
-	goinstall staticcheck honnef.co/go/tools/cmd/staticcheck "$STATICCHECK_VERSION"
-	goinstall gosec github.com/securego/gosec/v2/cmd/gosec "$GOSEC_VERSION"
+	# Both at once: each is a chain of downloads, compiles and a
+	# single-threaded link that the other's compiles fill.
+	start=$SECONDS
+	goinstall staticcheck honnef.co/go/tools/cmd/staticcheck "$STATICCHECK_VERSION" &
+	sc=$!
+	goinstall gosec github.com/securego/gosec/v2/cmd/gosec "$GOSEC_VERSION" &
+	gs=$!
+	ok=0
+	wait "$sc" || ok=$?
+	wait "$gs" || ok=$?
+	if [ "$ok" != 0 ]; then
+		echo "validation deps: go install of staticcheck or gosec failed (see above)" >&2
+		exit "$ok"
+	fi
+	echo "validation deps: staticcheck and gosec ready in $((SECONDS - start)) s" >&2
 else
 	echo "validation deps: go not found; staticcheck and gosec not installed" >&2
 fi
