@@ -136,15 +136,27 @@ func run(clients int, duration time.Duration, jobs int) error {
 
 	fmt.Printf("## %d clients for %s, half polling status (%d bytes), half downloading the capsule (%d bytes)\n\n", clients, duration, len(statusBody), len(archive))
 	peak := newPeaks(tp)
+	cpu0 := cpuAll(tp)
 	services := load(ctx, clients, duration, tp.Nginx, key, statusPath, downloadPath)
+	cpuServices := cpuSince(cpu0, cpuAll(tp))
 	clientPeak := peak.stop()
+	cpu0 = cpuAll(tp)
 	baseline := load(ctx, clients, duration, tp.Nginx, "", staticLocation+"status.json", staticLocation+"capsule.zip")
+	cpuBaseline := cpuSince(cpu0, cpuAll(tp))
 	fmt.Println("| Through nginx to | requests | errors | requests/s | p50 | p99 |")
 	fmt.Println("|---|---|---|---|---|---|")
 	fmt.Println(services.row("the services (status + download)"))
 	fmt.Println(baseline.row("static files of the same sizes (baseline)"))
 	fmt.Printf("\np99 ratio services/static: **%.2f** (target ≤ 3), p50 ratio %.2f\n\n",
 		ratio(services.pct(0.99), baseline.pct(0.99)), ratio(services.pct(0.50), baseline.pct(0.50)))
+	fmt.Println("CPU seconds per process during each load (where the two cores went):")
+	fmt.Println()
+	fmt.Println("| Process | services load | static load |")
+	fmt.Println("|---|---|---|")
+	for _, n := range cpuNames(cpuServices, cpuBaseline) {
+		fmt.Printf("| %s | %.1f | %.1f |\n", n, cpuServices[n], cpuBaseline[n])
+	}
+	fmt.Println()
 
 	fmt.Printf("## %d jobs at once (scripted model, one Python task each)\n\n", jobs)
 	peak = newPeaks(tp)
@@ -152,6 +164,28 @@ func run(clients int, duration time.Duration, jobs int) error {
 	jobPeak := peak.stop()
 	if err != nil {
 		return fmt.Errorf("topology: %w\n%s", err, tp.Logs())
+	}
+	// The client load again, each client on one of the jobs just run (both
+	// tenants, their own keys): many jobs and capsules, not one.
+	if len(split.done) > 0 {
+		var targets []target
+		for _, d := range split.done {
+			st, err := tp.Client(d[0]).Status(ctx, d[1])
+			if err != nil {
+				return err
+			}
+			if st.Result == nil || st.Result.CapsuleID == "" {
+				return fmt.Errorf("job %s: no capsule", d[1])
+			}
+			targets = append(targets, target{key: tp.Keys[d[0]], a: "/api/v2/jobs/" + d[1], b: "/api/capsules/" + st.Result.CapsuleID + "/download?format=zip"})
+		}
+		spread := loadTargets(ctx, clients, duration, tp.Nginx, targets)
+		fmt.Printf("## %d clients for %s over the %d jobs of the split job load below (status and capsule of one job each)\n\n", clients, duration, len(targets))
+		fmt.Println("| Through nginx to | requests | errors | requests/s | p50 | p99 |")
+		fmt.Println("|---|---|---|---|---|---|")
+		fmt.Println(spread.row(fmt.Sprintf("the services, %d jobs and capsules", len(targets))))
+		fmt.Println(baseline.row("static files (the baseline above)"))
+		fmt.Printf("\np99 ratio services/static: **%.2f** (target ≤ 3)\n\n", ratio(spread.pct(0.99), baseline.pct(0.99)))
 	}
 	single, err := onUp(ctx, tp, dir, jobs)
 	if err != nil {
@@ -223,8 +257,17 @@ func (r loadResult) row(name string) string {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
+// target is what one client fetches: two paths, alternately, with a key.
+type target struct{ key, a, b string }
+
 // load runs clients loops for d, each alternating GET a and GET b.
 func load(ctx context.Context, clients int, d time.Duration, base, key, a, b string) loadResult {
+	return loadTargets(ctx, clients, d, base, []target{{key, a, b}})
+}
+
+// loadTargets runs clients loops for d, client i alternating the two paths
+// of targets[i % len(targets)].
+func loadTargets(ctx context.Context, clients int, d time.Duration, base string, targets []target) loadResult {
 	tr := &http.Transport{MaxIdleConns: clients, MaxIdleConnsPerHost: clients, IdleConnTimeout: time.Minute,
 		DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext}
 	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
@@ -240,13 +283,14 @@ func load(ctx context.Context, clients int, d time.Duration, base, key, a, b str
 			defer wg.Done()
 			var lat []time.Duration
 			errs, first := 0, ""
+			tg := targets[i%len(targets)]
 			for n := i; time.Now().Before(end); n++ {
-				path := a
+				path := tg.a
 				if n%2 == 1 {
-					path = b
+					path = tg.b
 				}
 				t0 := time.Now()
-				_, err := fetch(ctx, hc, base+path, key)
+				_, err := fetch(ctx, hc, base+path, tg.key)
 				if err != nil {
 					errs++
 					if first == "" {
@@ -286,8 +330,10 @@ func percentile(ds []time.Duration, q float64) time.Duration {
 // jobsResult is one job load's outcome.
 type jobsResult struct {
 	n, completed, failed, duplicated int
-	times                            []time.Duration
-	wall                             time.Duration
+	// done are the completed jobs: tenant and workflow id.
+	done  [][2]string
+	times []time.Duration
+	wall  time.Duration
 }
 
 func (r jobsResult) perMinute() float64 { return float64(r.completed) / r.wall.Minutes() }
@@ -338,6 +384,7 @@ func runJobs(ctx context.Context, n int, tp *topology.Topology, client func(tena
 					res.duplicated++
 				}
 				res.completed++
+				res.done = append(res.done, [2]string{tenant, sub.WorkflowID})
 				res.times = append(res.times, time.Since(t0))
 				return nil
 			}()
@@ -433,6 +480,95 @@ func freePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// cpuAll is the CPU time (user + system, seconds) used so far by each
+// process of the topology with its descendants (nginx's workers,
+// PostgreSQL's backends), by PostgreSQL, and by this load generator.
+func cpuAll(tp *topology.Topology) map[string]float64 {
+	type proc struct {
+		ppid int
+		cpu  float64
+		comm string
+	}
+	procs := map[int]proc{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid … utime(14) stime(15): fields after the
+		// last ')' start at state.
+		i := strings.LastIndexByte(string(b), ')')
+		f := strings.Fields(string(b[i+2:]))
+		if len(f) < 13 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		ut, _ := strconv.ParseFloat(f[11], 64)
+		st, _ := strconv.ParseFloat(f[12], 64)
+		j := strings.IndexByte(string(b), '(')
+		procs[pid] = proc{ppid: ppid, cpu: (ut + st) / clockTicks, comm: string(b[j+1 : i])}
+	}
+	children := map[int][]int{}
+	for pid, p := range procs {
+		children[p.ppid] = append(children[p.ppid], pid)
+	}
+	var tree func(pid int) float64
+	tree = func(pid int) float64 {
+		t := procs[pid].cpu
+		for _, c := range children[pid] {
+			t += tree(c)
+		}
+		return t
+	}
+	out := map[string]float64{}
+	for _, n := range tp.Order {
+		if pid := tp.Procs[n].PID(); pid > 0 {
+			out[n] = tree(pid)
+		}
+	}
+	for pid, p := range procs {
+		if p.comm == "postgres" && procs[p.ppid].comm != "postgres" {
+			out["postgresql"] += tree(pid)
+		}
+	}
+	// Its own threads only: the topology's processes are its children.
+	out["load generator (this process)"] = procs[os.Getpid()].cpu
+	return out
+}
+
+// clockTicks is the kernel's USER_HZ, 100 on Linux.
+const clockTicks = 100
+
+// cpuSince is the CPU each process used between two cpuAll readings.
+func cpuSince(before, after map[string]float64) map[string]float64 {
+	out := map[string]float64{}
+	for n, t := range after {
+		out[n] = t - before[n]
+	}
+	return out
+}
+
+// cpuNames is every process named in the readings, busiest first.
+func cpuNames(a, b map[string]float64) []string {
+	seen := map[string]bool{}
+	var names []string
+	for _, m := range []map[string]float64{a, b} {
+		for n := range m {
+			if !seen[n] {
+				seen[n] = true
+				names = append(names, n)
+			}
+		}
+	}
+	sort.Slice(names, func(i, j int) bool { return a[names[i]] > a[names[j]] })
+	return names
 }
 
 // rssKB reads a memory field (VmRSS, VmHWM) of pid from /proc, in KiB.

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/golang-lru/v2/expirable"
+
 	"github.com/quantumlayer/qlp/internal/auth"
 	"github.com/quantumlayer/qlp/internal/store"
 )
@@ -14,27 +16,48 @@ import (
 // key per minute, not one per request.
 const touchEvery = time.Minute
 
+// keyTTL is how long a key found in the store is trusted without asking the
+// store again: a client polling many times a second costs one query per
+// second per replica, and a key revoked or rotated elsewhere (another
+// replica, `qlp apikey revoke`) is refused everywhere within keyTTL. A key
+// revoked through this process is forgotten at once (forget).
+const keyTTL = time.Second
+
+// keyCacheEntries bounds the keys remembered; unknown keys are never
+// remembered, so guessing costs the guesser, not the cache.
+const keyCacheEntries = 10_000
+
 // storeKeys authenticates tenant API keys against the store: revoked and
 // expired keys are refused, and each key's last use is recorded.
 type storeKeys struct {
 	s   store.Store
 	now func() time.Time
 
+	// found: digest -> the key's record, for keyTTL.
+	found *expirable.LRU[string, store.APIKey]
+
 	mu      sync.Mutex
 	touched map[string]time.Time
 }
 
 func newStoreKeys(s store.Store) *storeKeys {
-	return &storeKeys{s: s, now: time.Now, touched: map[string]time.Time{}}
+	return &storeKeys{s: s, now: time.Now, touched: map[string]time.Time{},
+		found: expirable.NewLRU[string, store.APIKey](keyCacheEntries, nil, keyTTL)}
 }
 
 func (k *storeKeys) Authenticate(ctx context.Context, key string) (auth.Principal, error) {
-	rec, err := k.s.APIKeyByDigest(ctx, auth.Digest(key))
-	if errors.Is(err, store.ErrNotFound) {
-		return auth.Principal{}, auth.ErrInvalidKey
-	}
-	if err != nil {
-		return auth.Principal{}, err
+	digest := auth.Digest(key)
+	rec, ok := k.found.Get(digest)
+	if !ok {
+		var err error
+		rec, err = k.s.APIKeyByDigest(ctx, digest)
+		if errors.Is(err, store.ErrNotFound) {
+			return auth.Principal{}, auth.ErrInvalidKey
+		}
+		if err != nil {
+			return auth.Principal{}, err
+		}
+		k.found.Add(digest, rec)
 	}
 	now := k.now()
 	if rec.Expired(now) {
@@ -59,6 +82,23 @@ func (k *storeKeys) touch(ctx context.Context, rec store.APIKey, now time.Time) 
 	k.touched[rec.ID] = now
 	k.mu.Unlock()
 	_ = k.s.TouchAPIKey(context.WithoutCancel(ctx), rec.ID, now.UTC())
+}
+
+// forget drops the remembered keys, so that a key revoked through this
+// process is refused from its next request.
+func (k *storeKeys) forget() { k.found.Purge() }
+
+// revokingKeys is the console's key store: a key it revokes is refused by
+// this process from the next request, not keyTTL later.
+type revokingKeys struct {
+	store.Store
+	keys *storeKeys
+}
+
+func (r revokingKeys) RevokeAPIKey(ctx context.Context, tenantID, id string) error {
+	err := r.Store.RevokeAPIKey(ctx, tenantID, id)
+	r.keys.forget()
+	return err
 }
 
 // keys returns the process's key authenticator.

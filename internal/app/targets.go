@@ -495,7 +495,7 @@ func (p *Platform) consoleHandler(api http.Handler, logger *slog.Logger) http.Ha
 			cfg.TemporalUIURL = p.Engine.UIURL // the embedded server's, when it serves one
 		}
 		p.console, p.consoleErr = console.New(cfg, console.Deps{Auth: p.keys(), Tasks: p.Orchestrator.Tasks,
-			Keys: p.Store, Trusted: trusted, Logger: logger.With("component", "console")})
+			Keys: revokingKeys{p.Store, p.keys()}, Trusted: trusted, Logger: logger.With("component", "console")})
 	})
 	if p.consoleErr != nil {
 		err := p.consoleErr

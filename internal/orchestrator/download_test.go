@@ -17,7 +17,6 @@ import (
 	"github.com/quantumlayer/qlp/internal/blob/blobtest"
 	"github.com/quantumlayer/qlp/internal/capsule"
 	"github.com/quantumlayer/qlp/internal/logx"
-	"github.com/quantumlayer/qlp/internal/store"
 )
 
 // failingBlobs is a blob store whose reads fail as a store that is down
@@ -38,7 +37,7 @@ func (f *failingBlobs) Get(ctx context.Context, key string) (io.ReadCloser, blob
 
 // replica serves the API over st with blobs, as acme: one orchestrator
 // replica.
-func replica(t *testing.T, st store.Store, blobs blob.Store) *httptest.Server {
+func replica(t *testing.T, st Store, blobs blob.Store) *httptest.Server {
 	t.Helper()
 	s := New(Config{}, Deps{Store: st, Blobs: blobs, Logger: logx.Discard()})
 	mux := http.NewServeMux()

@@ -329,28 +329,49 @@ func (s *Service) jobFor(r *http.Request) (domain.Job, error) {
 }
 
 func (s *Service) handleStatus(w http.ResponseWriter, r *http.Request) error {
-	job, err := s.jobFor(r)
+	tid, err := tenant(r)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	if f, ok := s.reads.status.Get(tenantKey(tid, id)); ok {
+		httpx.WriteJSON(w, http.StatusOK, statusResponse(f.job, &f.result))
+		return nil
+	}
+	job, err := s.Job(r.Context(), tid, id)
 	if err != nil {
 		return err
 	}
 	job = s.liveCounts(r, job)
+	if !job.Status.Terminal() {
+		httpx.WriteJSON(w, http.StatusOK, statusResponse(job, nil))
+		return nil
+	}
+	res, err := s.result(r, job)
+	if err != nil {
+		return err
+	}
+	// A job that has ended changes no more (but for costs a delivery adds
+	// later, readTTL stale at most): the next polls are answered from here.
+	s.reads.status.Add(tenantKey(tid, id), finishedStatus{job: job, result: res})
+	httpx.WriteJSON(w, http.StatusOK, statusResponse(job, &res))
+	return nil
+}
+
+// statusResponse is a job's status, with its result once it has ended.
+func statusResponse(job domain.Job, res *JobResult) StatusResponse {
 	p := progressOf(job)
 	resp := StatusResponse{WorkflowID: job.WorkflowID, RequestID: job.RequestID, Status: string(job.Status), CreatedAt: job.CreatedAt,
 		StartedAt: job.StartedAt, Error: job.Error, Progress: &p, TraceID: traceIDOf(job)}
-	if job.Status.Terminal() {
-		res, err := s.result(r, job)
-		if err != nil {
-			return err
-		}
-		resp.Result = &res
+	if res != nil {
+		resp.Result = res
 		if job.Status == domain.JobCompleted {
 			resp.CompletedAt = job.CompletedAt
 		} else {
 			resp.FailedAt = job.CompletedAt
 		}
 	}
-	httpx.WriteJSON(w, http.StatusOK, resp)
-	return nil
+	return resp
 }
 
 func progressOf(job domain.Job) Progress {

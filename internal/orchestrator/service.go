@@ -119,6 +119,7 @@ type Service struct {
 	logger        *slog.Logger
 	ciWaker       delivery.CIWaker
 	forgeHTTP     *http.Client
+	reads         readCaches
 }
 
 // New returns a service.
@@ -131,7 +132,7 @@ func New(cfg Config, d Deps) *Service {
 	}
 	s := &Service{cfg: cfg, store: d.Store, tc: d.Temporal, bus: d.Bus, costs: d.Costs, budgets: d.Budgets, blobs: d.Blobs,
 		buckets: d.Buckets, audit: d.Audit, policy: d.Policy, policyMetrics: d.PolicyMetrics, sealer: d.Sealer, logger: d.Logger,
-		ciWaker: d.CIWaker, forgeHTTP: d.ForgeHTTP}
+		ciWaker: d.CIWaker, forgeHTTP: d.ForgeHTTP, reads: newReadCaches()}
 	if s.ciWaker == nil && s.tc != nil {
 		// This service starts the delivery loops, so it wakes them.
 		s.ciWaker = s
@@ -509,6 +510,31 @@ type Archive struct {
 	Stored bool
 }
 
+// readArchive reads a stored archive whole and checks it against the size
+// and digest it was stored with, so that what is kept in memory and served
+// again is exactly what was built.
+func (s *Service) readArchive(r io.ReadCloser, info blob.Info) (cachedArchive, error) {
+	defer r.Close()
+	b, err := io.ReadAll(io.LimitReader(r, info.Size+1))
+	if err != nil {
+		return cachedArchive{}, err
+	}
+	if int64(len(b)) != info.Size {
+		return cachedArchive{}, &damagedArchive{fmt.Sprintf("%d bytes read, %d stored", len(b), info.Size)}
+	}
+	want := capsule.StoredDigest(info.ContentType)
+	if want != "" && capsule.Digest(b) != want {
+		return cachedArchive{}, &damagedArchive{fmt.Sprintf("its sha256 is %s, not the %s it was stored with", capsule.Digest(b), want)}
+	}
+	return cachedArchive{data: b, sha256: want}, nil
+}
+
+// damagedArchive is a stored archive whose bytes are not those it was
+// stored with.
+type damagedArchive struct{ why string }
+
+func (d *damagedArchive) Error() string { return "damaged archive: " + d.why }
+
 // OpenArchive opens a capsule version's archive in format (zip, tar or
 // tar.gz). The archive the workflow kept in the blob store when it
 // created the version (capsule.DefaultFormat) is streamed from there, so
@@ -533,8 +559,22 @@ func (s *Service) OpenArchive(ctx context.Context, tenantID, id string, version 
 	}
 	if s.blobs != nil && format == capsule.DefaultFormat && version > 0 {
 		key := capsule.ArchiveKey(c.TenantID, c.ID, version, format)
+		if a, ok := s.reads.archives.get(key); ok {
+			return &Archive{ReadCloser: io.NopCloser(bytes.NewReader(a.data)), Format: format, Size: int64(len(a.data)), SHA256: a.sha256, Capsule: c, Stored: true}, nil
+		}
 		r, info, err := s.blobs.Get(ctx, key)
 		switch {
+		case err == nil && info.Size <= archiveCacheMaxItem:
+			a, err := s.readArchive(r, info)
+			var damaged *damagedArchive
+			if errors.As(err, &damaged) {
+				return nil, httpx.Unavailable(err, "the archive of capsule %s version %d in the blob store (%s) is damaged: %s", id, version, s.blobs, damaged.why)
+			}
+			if err != nil {
+				return nil, httpx.Unavailable(err, "the blob store (%s) could not serve the archive of capsule %s version %d; try again", s.blobs, id, version)
+			}
+			s.reads.archives.add(key, a)
+			return &Archive{ReadCloser: io.NopCloser(bytes.NewReader(a.data)), Format: format, Size: int64(len(a.data)), SHA256: a.sha256, Capsule: c, Stored: true}, nil
 		case err == nil:
 			return &Archive{ReadCloser: r, Format: format, Size: info.Size, SHA256: capsule.StoredDigest(info.ContentType), Capsule: c, Stored: true}, nil
 		case !errors.Is(err, blob.ErrNotFound):

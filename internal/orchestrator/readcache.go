@@ -1,0 +1,119 @@
+package orchestrator
+
+import (
+	"container/list"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/expirable"
+
+	"github.com/quantumlayer/qlp/internal/domain"
+)
+
+// Polling clients ask the same questions many times a second: what a
+// finished job's status is, which capsule an id names, what its archive's
+// bytes are. The answers below are kept in memory so that those questions
+// cost no database query and no blob store round trip. Each cache is per
+// replica and bounded; what can still change is kept for readTTL only.
+const (
+	// readTTL bounds how stale a cached answer that can change may be: a
+	// capsule's latest version, a finished job's result (a delivery's CI
+	// repair can add costs to it after it finished).
+	readTTL = time.Second
+	// readEntries bounds each TTL cache's entries.
+	readEntries = 4096
+	// archiveCacheBytes bounds the archive bytes kept; an archive larger
+	// than archiveCacheMaxItem is streamed from the blob store each time.
+	archiveCacheBytes   = 64 << 20
+	archiveCacheMaxItem = 4 << 20
+)
+
+// finishedStatus is what handleStatus answers for a job that has ended.
+type finishedStatus struct {
+	job    domain.Job
+	result JobResult
+}
+
+// readCaches are the service's read-path caches.
+type readCaches struct {
+	// status: tenant + "\x00" + the id as asked -> a finished job's answer.
+	status *expirable.LRU[string, finishedStatus]
+	// capsules: tenant + "\x00" + capsule id -> the capsule's record.
+	capsules *expirable.LRU[string, domain.Capsule]
+	// archives: blob key -> the archive's bytes. Archives are immutable
+	// (their key names the capsule version and format), so they need no
+	// TTL, only a bound.
+	archives *byteLRU
+}
+
+func newReadCaches() readCaches {
+	return readCaches{
+		status:   expirable.NewLRU[string, finishedStatus](readEntries, nil, readTTL),
+		capsules: expirable.NewLRU[string, domain.Capsule](readEntries, nil, readTTL),
+		archives: newByteLRU(archiveCacheBytes, archiveCacheMaxItem),
+	}
+}
+
+func tenantKey(tenantID, id string) string { return tenantID + "\x00" + id }
+
+// cachedArchive is one archive's bytes and the digest they were checked
+// against.
+type cachedArchive struct {
+	data   []byte
+	sha256 string
+}
+
+// byteLRU is a least-recently-used cache of archives bounded by their total
+// size.
+type byteLRU struct {
+	max, maxItem int
+	mu           sync.Mutex
+	size         int
+	order        *list.List // of *byteEntry, most recent first
+	items        map[string]*list.Element
+}
+
+type byteEntry struct {
+	key string
+	val cachedArchive
+}
+
+func newByteLRU(max, maxItem int) *byteLRU {
+	return &byteLRU{max: max, maxItem: maxItem, order: list.New(), items: map[string]*list.Element{}}
+}
+
+func (c *byteLRU) get(key string) (cachedArchive, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.items[key]
+	if !ok {
+		return cachedArchive{}, false
+	}
+	c.order.MoveToFront(e)
+	return e.Value.(*byteEntry).val, true
+}
+
+// add keeps val under key unless it is larger than an item may be, evicting
+// the least recently used archives until the total fits.
+func (c *byteLRU) add(key string, val cachedArchive) {
+	n := len(val.data)
+	if n > c.maxItem || n > c.max {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.items[key]; ok {
+		c.size -= len(e.Value.(*byteEntry).val.data)
+		c.order.Remove(e)
+		delete(c.items, key)
+	}
+	for c.size+n > c.max {
+		last := c.order.Back()
+		old := last.Value.(*byteEntry)
+		c.order.Remove(last)
+		delete(c.items, old.key)
+		c.size -= len(old.val.data)
+	}
+	c.items[key] = c.order.PushFront(&byteEntry{key: key, val: val})
+	c.size += n
+}
