@@ -57,7 +57,7 @@ import (
 func main() {
 	clients := flag.Int("clients", 200, "concurrent clients of the status and download load")
 	duration := flag.Duration("duration", 60*time.Second, "how long each client load (services, then static) runs")
-	jobs := flag.Int("jobs", 50, "jobs submitted at once, on the topology and then on qlp up")
+	jobs := flag.Int("jobs", 50, "jobs submitted at once, on the topology and then on qlp up (0: the client load only)")
 	flag.Parse()
 	if err := run(*clients, *duration, *jobs); err != nil {
 		log.Fatal(err)
@@ -149,6 +149,7 @@ func run(clients int, duration time.Duration, jobs int) error {
 	fmt.Println(baseline.row("static files of the same sizes (baseline)"))
 	fmt.Printf("\np99 ratio services/static: **%.2f** (target ≤ 3), p50 ratio %.2f\n\n",
 		ratio(services.pct(0.99), baseline.pct(0.99)), ratio(services.pct(0.50), baseline.pct(0.50)))
+	fmt.Printf("By path — services: %s. Static: %s.\n\n", services.split("status", "download"), baseline.split("status", "download"))
 	fmt.Println("CPU seconds per process during each load (where the two cores went):")
 	fmt.Println()
 	fmt.Println("| Process | services load | static load |")
@@ -158,6 +159,9 @@ func run(clients int, duration time.Duration, jobs int) error {
 	}
 	fmt.Println()
 
+	if jobs == 0 {
+		return nil
+	}
 	fmt.Printf("## %d jobs at once (scripted model, one Python task each)\n\n", jobs)
 	peak = newPeaks(tp)
 	split, err := runJobs(ctx, jobs, tp, func(tenant string) *orchestrator.Client { return tp.Client(tenant) })
@@ -242,13 +246,21 @@ func fetch(ctx context.Context, hc *http.Client, url, key string) ([]byte, error
 
 // loadResult is one client load's outcome.
 type loadResult struct {
-	lat      []time.Duration
-	errors   int
-	firstErr string
-	wall     time.Duration
+	lat []time.Duration
+	// latA and latB split lat by the target's first and second path.
+	latA, latB []time.Duration
+	errors     int
+	firstErr   string
+	wall       time.Duration
 }
 
 func (r loadResult) pct(q float64) time.Duration { return percentile(r.lat, q) }
+
+// split is the p50 and p99 of each path apart.
+func (r loadResult) split(a, b string) string {
+	return fmt.Sprintf("%s: p50 %.1f ms, p99 %.1f ms; %s: p50 %.1f ms, p99 %.1f ms", a, ms(percentile(r.latA, 0.5)), ms(percentile(r.latA, 0.99)),
+		b, ms(percentile(r.latB, 0.5)), ms(percentile(r.latB, 0.99)))
+}
 
 func (r loadResult) row(name string) string {
 	return fmt.Sprintf("| %s | %d | %d | %.0f | %.1f ms | %.1f ms |", name, len(r.lat)+r.errors, r.errors,
@@ -281,7 +293,7 @@ func loadTargets(ctx context.Context, clients int, d time.Duration, base string,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var lat []time.Duration
+			var lat, latA, latB []time.Duration
 			errs, first := 0, ""
 			tg := targets[i%len(targets)]
 			for n := i; time.Now().Before(end); n++ {
@@ -298,10 +310,18 @@ func loadTargets(ctx context.Context, clients int, d time.Duration, base string,
 					}
 					continue
 				}
-				lat = append(lat, time.Since(t0))
+				d := time.Since(t0)
+				lat = append(lat, d)
+				if n%2 == 1 {
+					latB = append(latB, d)
+				} else {
+					latA = append(latA, d)
+				}
 			}
 			mu.Lock()
 			res.lat = append(res.lat, lat...)
+			res.latA = append(res.latA, latA...)
+			res.latB = append(res.latB, latB...)
 			res.errors += errs
 			if res.firstErr == "" {
 				res.firstErr = first

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/expirable"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/quantumlayer/qlp/internal/auth"
 	"github.com/quantumlayer/qlp/internal/store"
@@ -35,6 +36,10 @@ type storeKeys struct {
 
 	// found: digest -> the key's record, for keyTTL.
 	found *expirable.LRU[string, store.APIKey]
+	// lookups makes the requests that find a key missing from found at
+	// the same moment (every poll in flight when it expires) share one
+	// query.
+	lookups singleflight.Group
 
 	mu      sync.Mutex
 	touched map[string]time.Time
@@ -49,15 +54,20 @@ func (k *storeKeys) Authenticate(ctx context.Context, key string) (auth.Principa
 	digest := auth.Digest(key)
 	rec, ok := k.found.Get(digest)
 	if !ok {
-		var err error
-		rec, err = k.s.APIKeyByDigest(ctx, digest)
+		v, err, _ := k.lookups.Do(digest, func() (any, error) {
+			rec, err := k.s.APIKeyByDigest(context.WithoutCancel(ctx), digest)
+			if err == nil {
+				k.found.Add(digest, rec)
+			}
+			return rec, err
+		})
 		if errors.Is(err, store.ErrNotFound) {
 			return auth.Principal{}, auth.ErrInvalidKey
 		}
 		if err != nil {
 			return auth.Principal{}, err
 		}
-		k.found.Add(digest, rec)
+		rec = v.(store.APIKey)
 	}
 	now := k.now()
 	if rec.Expired(now) {

@@ -1,6 +1,8 @@
 package orchestrator
 
 import (
+	"bytes"
+	"context"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -333,29 +335,53 @@ func (s *Service) handleStatus(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	id := r.PathValue("id")
-	if f, ok := s.reads.status.Get(tenantKey(tid, id)); ok {
-		httpx.WriteJSON(w, http.StatusOK, statusResponse(f.job, &f.result))
-		return nil
+	key := tenantKey(tid, r.PathValue("id"))
+	st, ok := s.reads.status.Get(key)
+	if !ok {
+		v, err, _ := s.reads.flight.Do("status\x00"+key, func() (any, error) {
+			// Shared by every request waiting on it: no one's cancellation
+			// cancels it for the others.
+			return s.lookupStatus(r.WithContext(context.WithoutCancel(r.Context())), tid, key)
+		})
+		if err != nil {
+			return err
+		}
+		st = v.(jobStatus)
 	}
-	job, err := s.Job(r.Context(), tid, id)
-	if err != nil {
+	if st.body != nil {
+		w.Header().Set("Content-Type", "application/json")
+		_, err := w.Write(st.body)
 		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, statusResponse(st.job, st.result))
+	return nil
+}
+
+// lookupStatus reads a job's status from the store. A job that has ended
+// changes no more (but for costs a delivery adds later, readTTL stale at
+// most): its answer is kept for the next polls.
+func (s *Service) lookupStatus(r *http.Request, tid, key string) (jobStatus, error) {
+	job, err := s.Job(r.Context(), tid, r.PathValue("id"))
+	if err != nil {
+		return jobStatus{}, err
 	}
 	job = s.liveCounts(r, job)
 	if !job.Status.Terminal() {
-		httpx.WriteJSON(w, http.StatusOK, statusResponse(job, nil))
-		return nil
+		return jobStatus{job: job}, nil
 	}
 	res, err := s.result(r, job)
 	if err != nil {
-		return err
+		return jobStatus{}, err
 	}
-	// A job that has ended changes no more (but for costs a delivery adds
-	// later, readTTL stale at most): the next polls are answered from here.
-	s.reads.status.Add(tenantKey(tid, id), finishedStatus{job: job, result: res})
-	httpx.WriteJSON(w, http.StatusOK, statusResponse(job, &res))
-	return nil
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // as httpx.WriteJSON
+	if err := enc.Encode(statusResponse(job, &res)); err != nil {
+		return jobStatus{}, err
+	}
+	st := jobStatus{job: job, result: &res, body: b.Bytes()}
+	s.reads.status.Add(key, st)
+	return st, nil
 }
 
 // statusResponse is a job's status, with its result once it has ended.

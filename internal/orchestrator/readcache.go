@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/expirable"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/quantumlayer/qlp/internal/domain"
 )
@@ -28,29 +29,43 @@ const (
 	archiveCacheMaxItem = 4 << 20
 )
 
-// finishedStatus is what handleStatus answers for a job that has ended.
-type finishedStatus struct {
+// jobStatus is what handleStatus answers: a job and, once it has ended,
+// its result.
+type jobStatus struct {
 	job    domain.Job
-	result JobResult
+	result *JobResult
+	// body is the answer encoded, for a finished job: polls of it cost no
+	// encoding either.
+	body []byte
 }
 
 // readCaches are the service's read-path caches.
 type readCaches struct {
 	// status: tenant + "\x00" + the id as asked -> a finished job's answer.
-	status *expirable.LRU[string, finishedStatus]
-	// capsules: tenant + "\x00" + capsule id -> the capsule's record.
+	status *expirable.LRU[string, jobStatus]
+	// capsules: tenant + "\x00" + capsule id -> the capsule's record, as a
+	// download reads it (its latest version readTTL stale at most).
 	capsules *expirable.LRU[string, domain.Capsule]
 	// archives: blob key -> the archive's bytes. Archives are immutable
 	// (their key names the capsule version and format), so they need no
 	// TTL, only a bound.
 	archives *byteLRU
+	// large: blob keys of archives too large to keep, streamed each time
+	// without asking the cache's way first. Bounded by the archives
+	// stored; a key is a few dozen bytes.
+	large *sync.Map
+	// flight makes the requests that miss a cache at the same moment (every
+	// poll in flight when an answer expires) share one lookup instead of
+	// queueing for the database together.
+	flight singleflight.Group
 }
 
 func newReadCaches() readCaches {
 	return readCaches{
-		status:   expirable.NewLRU[string, finishedStatus](readEntries, nil, readTTL),
+		status:   expirable.NewLRU[string, jobStatus](readEntries, nil, readTTL),
 		capsules: expirable.NewLRU[string, domain.Capsule](readEntries, nil, readTTL),
 		archives: newByteLRU(archiveCacheBytes, archiveCacheMaxItem),
+		large:    &sync.Map{},
 	}
 }
 

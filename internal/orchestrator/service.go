@@ -510,6 +510,29 @@ type Archive struct {
 	Stored bool
 }
 
+// errTooLargeToKeep is fetchArchive's answer for an archive larger than
+// archiveCacheMaxItem: each download streams it from the blob store.
+var errTooLargeToKeep = errors.New("archive too large to keep in memory")
+
+// fetchArchive reads the archive stored under key and keeps it.
+func (s *Service) fetchArchive(ctx context.Context, key string) (cachedArchive, error) {
+	r, info, err := s.blobs.Get(ctx, key)
+	if err != nil {
+		return cachedArchive{}, err
+	}
+	if info.Size > archiveCacheMaxItem {
+		r.Close()
+		s.reads.large.Store(key, struct{}{})
+		return cachedArchive{}, errTooLargeToKeep
+	}
+	a, err := s.readArchive(r, info)
+	if err != nil {
+		return cachedArchive{}, err
+	}
+	s.reads.archives.add(key, a)
+	return a, nil
+}
+
 // readArchive reads a stored archive whole and checks it against the size
 // and digest it was stored with, so that what is kept in memory and served
 // again is exactly what was built.
@@ -547,38 +570,61 @@ func (s *Service) OpenArchive(ctx context.Context, tenantID, id string, version 
 	if !capsule.ValidFormat(format) {
 		return nil, httpx.BadRequest("format", "%q is not zip, tar or tar.gz (or targz)", format)
 	}
-	c, err := s.store.GetCapsule(ctx, tenantID, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, httpx.NotFound("capsule " + id)
-	}
-	if err != nil {
-		return nil, err
+	// The capsule's record is kept for readTTL: a download of "the latest
+	// version" may see a version made in the last second late.
+	c, ok := s.reads.capsules.Get(tenantKey(tenantID, id))
+	if !ok {
+		found, err, _ := s.reads.flight.Do("capsule\x00"+tenantKey(tenantID, id), func() (any, error) {
+			c, err := s.store.GetCapsule(context.WithoutCancel(ctx), tenantID, id)
+			if err == nil {
+				s.reads.capsules.Add(tenantKey(tenantID, id), c)
+			}
+			return c, err
+		})
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, httpx.NotFound("capsule " + id)
+		}
+		if err != nil {
+			return nil, err
+		}
+		c = found.(domain.Capsule)
 	}
 	if version == 0 {
 		version = c.LatestVersion
 	}
 	if s.blobs != nil && format == capsule.DefaultFormat && version > 0 {
 		key := capsule.ArchiveKey(c.TenantID, c.ID, version, format)
-		if a, ok := s.reads.archives.get(key); ok {
-			return &Archive{ReadCloser: io.NopCloser(bytes.NewReader(a.data)), Format: format, Size: int64(len(a.data)), SHA256: a.sha256, Capsule: c, Stored: true}, nil
-		}
-		r, info, err := s.blobs.Get(ctx, key)
-		switch {
-		case err == nil && info.Size <= archiveCacheMaxItem:
-			a, err := s.readArchive(r, info)
+		a, ok := s.reads.archives.get(key)
+		_, stream := s.reads.large.Load(key)
+		if !ok && !stream {
+			v, err, _ := s.reads.flight.Do("archive\x00"+key, func() (any, error) {
+				return s.fetchArchive(context.WithoutCancel(ctx), key)
+			})
 			var damaged *damagedArchive
-			if errors.As(err, &damaged) {
+			switch {
+			case err == nil:
+				a, ok = v.(cachedArchive), true
+			case errors.As(err, &damaged):
 				return nil, httpx.Unavailable(err, "the archive of capsule %s version %d in the blob store (%s) is damaged: %s", id, version, s.blobs, damaged.why)
-			}
-			if err != nil {
+			case errors.Is(err, errTooLargeToKeep):
+				stream = true
+			case errors.Is(err, blob.ErrNotFound):
+				// Built below.
+			default:
 				return nil, httpx.Unavailable(err, "the blob store (%s) could not serve the archive of capsule %s version %d; try again", s.blobs, id, version)
 			}
-			s.reads.archives.add(key, a)
+		}
+		if ok {
 			return &Archive{ReadCloser: io.NopCloser(bytes.NewReader(a.data)), Format: format, Size: int64(len(a.data)), SHA256: a.sha256, Capsule: c, Stored: true}, nil
-		case err == nil:
-			return &Archive{ReadCloser: r, Format: format, Size: info.Size, SHA256: capsule.StoredDigest(info.ContentType), Capsule: c, Stored: true}, nil
-		case !errors.Is(err, blob.ErrNotFound):
-			return nil, httpx.Unavailable(err, "the blob store (%s) could not serve the archive of capsule %s version %d; try again", s.blobs, id, version)
+		}
+		if stream {
+			r, info, err := s.blobs.Get(ctx, key)
+			switch {
+			case err == nil:
+				return &Archive{ReadCloser: r, Format: format, Size: info.Size, SHA256: capsule.StoredDigest(info.ContentType), Capsule: c, Stored: true}, nil
+			case !errors.Is(err, blob.ErrNotFound):
+				return nil, httpx.Unavailable(err, "the blob store (%s) could not serve the archive of capsule %s version %d; try again", s.blobs, id, version)
+			}
 		}
 	}
 	_, v, err := s.Capsule(ctx, tenantID, id, version)

@@ -150,7 +150,11 @@ func OpenPostgres(ctx context.Context, dsn string) (*SQL, error) {
 	pgcfg.Tracer = queryTracer{}
 	db := stdlib.OpenDB(*pgcfg)
 	db.SetMaxOpenConns(20)
-	db.SetMaxIdleConns(5)
+	// As many idle as open: with fewer, every burst of queries past the
+	// idle count opens PostgreSQL connections (a backend forked, the
+	// password checked) and closes them again right after. Idle ones are
+	// closed after five minutes.
+	db.SetMaxIdleConns(20)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
