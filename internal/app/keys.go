@@ -55,7 +55,11 @@ func (k *storeKeys) Authenticate(ctx context.Context, key string) (auth.Principa
 	rec, ok := k.found.Get(digest)
 	if !ok {
 		v, err, _ := k.lookups.Do(digest, func() (any, error) {
-			rec, err := k.s.APIKeyByDigest(context.WithoutCancel(ctx), digest)
+			// Shared by the requests waiting on it: none's cancellation
+			// ends it for the others; a deadline of its own instead.
+			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			rec, err := k.s.APIKeyByDigest(lctx, digest)
 			if err == nil {
 				k.found.Add(digest, rec)
 			}

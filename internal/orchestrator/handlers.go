@@ -2,7 +2,6 @@ package orchestrator
 
 import (
 	"bytes"
-	"context"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -339,9 +338,9 @@ func (s *Service) handleStatus(w http.ResponseWriter, r *http.Request) error {
 	st, ok := s.reads.status.Get(key)
 	if !ok {
 		v, err, _ := s.reads.flight.Do("status\x00"+key, func() (any, error) {
-			// Shared by every request waiting on it: no one's cancellation
-			// cancels it for the others.
-			return s.lookupStatus(r.WithContext(context.WithoutCancel(r.Context())), tid, key)
+			ctx, cancel := flightContext(r.Context())
+			defer cancel()
+			return s.lookupStatus(r.WithContext(ctx), tid, key)
 		})
 		if err != nil {
 			return err

@@ -2,6 +2,7 @@ package orchestrator
 
 import (
 	"container/list"
+	"context"
 	"sync"
 	"time"
 
@@ -70,6 +71,16 @@ func newReadCaches() readCaches {
 }
 
 func tenantKey(tenantID, id string) string { return tenantID + "\x00" + id }
+
+// flightTimeout bounds a lookup shared by several requests: none of their
+// cancellations may end it for the others, so it carries a deadline of its
+// own instead (a store that hangs fails them all after it).
+const flightTimeout = 30 * time.Second
+
+// flightContext is ctx without its cancellation, with flightTimeout.
+func flightContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), flightTimeout)
+}
 
 // cachedArchive is one archive's bytes and the digest they were checked
 // against.

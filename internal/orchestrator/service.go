@@ -560,8 +560,10 @@ func (d *damagedArchive) Error() string { return "damaged archive: " + d.why }
 
 // OpenArchive opens a capsule version's archive in format (zip, tar or
 // tar.gz). The archive the workflow kept in the blob store when it
-// created the version (capsule.DefaultFormat) is streamed from there, so
-// every replica sharing the store serves the bytes that were built; other
+// created the version (capsule.DefaultFormat) is served from there (read
+// whole, checked against its stored digest and kept in memory, or streamed
+// when larger than archiveCacheMaxItem), so every replica sharing the
+// store serves the bytes that were built; other
 // formats, and versions with no stored archive, are built on demand. A
 // blob store that fails (other than with a missing object) is a 503 naming
 // it, never a silently rebuilt archive. The caller closes the archive.
@@ -575,7 +577,9 @@ func (s *Service) OpenArchive(ctx context.Context, tenantID, id string, version 
 	c, ok := s.reads.capsules.Get(tenantKey(tenantID, id))
 	if !ok {
 		found, err, _ := s.reads.flight.Do("capsule\x00"+tenantKey(tenantID, id), func() (any, error) {
-			c, err := s.store.GetCapsule(context.WithoutCancel(ctx), tenantID, id)
+			fctx, cancel := flightContext(ctx)
+			defer cancel()
+			c, err := s.store.GetCapsule(fctx, tenantID, id)
 			if err == nil {
 				s.reads.capsules.Add(tenantKey(tenantID, id), c)
 			}
@@ -598,7 +602,9 @@ func (s *Service) OpenArchive(ctx context.Context, tenantID, id string, version 
 		_, stream := s.reads.large.Load(key)
 		if !ok && !stream {
 			v, err, _ := s.reads.flight.Do("archive\x00"+key, func() (any, error) {
-				return s.fetchArchive(context.WithoutCancel(ctx), key)
+				fctx, cancel := flightContext(ctx)
+				defer cancel()
+				return s.fetchArchive(fctx, key)
 			})
 			var damaged *damagedArchive
 			switch {
