@@ -172,7 +172,11 @@ func TestConsoleInABrowser(t *testing.T) {
 	shot("job")
 
 	// The capsule: signature verified, the hostile file shown as text.
-	do(chromedp.Click(chromedp.ID("capsule-link")), chromedp.WaitVisible(chromedp.ID("signature")))
+	// Clicked from page script: a live update may replace the link between
+	// a CDP lookup of its node and the click, which then fails on a node
+	// that no longer exists; the script finds and clicks it in one step.
+	require.Equal(t, true, eval(`(() => { const a = document.getElementById('capsule-link'); a.click(); return a.href.includes('/ui/capsules/') })()`))
+	do(chromedp.WaitVisible(chromedp.ID("signature")))
 	require.Contains(t, text("#signature"), "Signature verified")
 	capsuleURL, err := chromedp.Run(bctx, chromedp.Location())
 	require.NoError(t, err)
