@@ -10,7 +10,6 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/qlp
 
 demo:
-	scripts/install-deps.sh demo
 	scripts/demo.sh
 
 test:

@@ -20,7 +20,9 @@ sudo_() {
 	if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-gobin=/usr/local/bin
+# QLP_DEPS_GOBIN: another directory, for bench/demo-fresh.sh, which
+# compiles them from nothing without touching /usr/local.
+gobin=${QLP_DEPS_GOBIN:-/usr/local/bin}
 # Compiled as the invoking user, with the flags qlp itself is built with
 # (scripts/demo.sh, Makefile: -trimpath, CGO_ENABLED=0): the standard
 # library and the modules both need are compiled once, in one cache, and
