@@ -39,7 +39,7 @@ goinstall() { # name module version
 	local out
 	out=$(mktemp -d)
 	GOBIN="$out" GOFLAGS=-trimpath CGO_ENABLED=0 go install "$mod@$ver"
-	sudo_ install -m 0755 "$out/$name" "$gobin/$name"
+	sudo_ install -D -m 0755 "$out/$name" "$gobin/$name"
 	rm -rf "$out"
 }
 
