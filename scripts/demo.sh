@@ -13,48 +13,24 @@ phase() { # name
 	phase_start=$SECONDS
 }
 
-# What the example's job is checked with (scripts/deps/demo.list): first
-# the apt packages, in the foreground (sudo may ask for a password).
-scripts/install-deps.sh demo apt
-phase "packages ready"
+# What the example's job is checked with (scripts/deps/demo.list):
+# bubblewrap, staticcheck and gosec.
+scripts/install-deps.sh demo
+phase "bubblewrap, staticcheck and gosec ready"
 
-# The flags scripts/deps/validation.sh compiles staticcheck and gosec with
-# (-trimpath, no cgo), so that the three share one compiled standard
-# library; -s -w: no debug sections to write at link.
-export CGO_ENABLED=0
-flags=(-trimpath -ldflags "-s -w -X main.version=$(git describe --always --dirty 2>/dev/null || echo dev)")
-# The standard library once, before the three builds below start at the
-# same time: go does not share a package another go process is compiling,
-# so each would compile the standard library again.
-echo "demo: compiling the standard library" >&2
-GOFLAGS=-trimpath go build std
-phase "standard library compiled"
-
-# staticcheck and gosec (scripts/deps/demo.sh) and qlp at the same time:
-# their compiles keep both cores busy, and each fills the other's pauses
-# (module downloads, single-threaded links).
 mkdir -p bin out
-echo "demo: building qlp while staticcheck and gosec are built" >&2
-scripts/install-deps.sh demo tools &
-tools=$!
-go build "${flags[@]}" -o bin/qlp ./cmd/qlp &
-qlp=$!
-ok=0
-wait "$qlp" || ok=$?
-[ "$ok" = 0 ] && echo "demo: qlp built in $((SECONDS - phase_start)) s" >&2
-wait "$tools" || ok=$?
-if [ "$ok" != 0 ]; then
-	echo "demo: building qlp or its Go checks failed (see above)" >&2
-	exit "$ok"
-fi
-phase "qlp, staticcheck and gosec built"
+echo "demo: building qlp" >&2
+# The flags scripts/deps/validation.sh compiles staticcheck and gosec with
+# (-trimpath, no cgo), so that the standard library they compiled is
+# reused here; -s -w: no debug sections to write at link.
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$(git describe --always --dirty 2>/dev/null || echo dev)" -o bin/qlp ./cmd/qlp
+phase "qlp built"
 
 # A fresh installation each time: the scripted cassette answers the prompts
 # of a platform with an empty memory (a second run would recall the first
 # and ask different questions, which the cassette rightly refuses).
 export QLP_DATA_DIR="$PWD/out/.qlp-demo"
 rm -rf "$QLP_DATA_DIR" out/demo out/demo.zip
-phase "qlp built"
 # The sandbox's Go build-cache seed, once per machine and Go version (a
 # phase of its own, so that the job below does not wait for it).
 bin/qlp sandbox seed --log-level warn

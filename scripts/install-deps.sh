@@ -3,8 +3,6 @@
 #
 #   scripts/install-deps.sh demo   # what `make demo` needs
 #   scripts/install-deps.sh test   # what `make test` needs (a superset)
-#   scripts/install-deps.sh demo apt    # only the apt packages (scripts/demo.sh
-#   scripts/install-deps.sh demo tools  # runs these two apart, to overlap)
 #
 # Packages come from Debian (apt). Each concern lists its packages in
 # scripts/deps/<concern>.apt (one package per line, # for comments) and may
@@ -15,11 +13,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode="${1:-test}"
-steps="${2:-all}"
-case "$steps" in
-all | apt | tools) ;;
-*) echo "usage: $0 demo|test [all|apt|tools]" >&2; exit 2 ;;
-esac
 case "$mode" in
 demo) concerns=$( (grep -v '^#' scripts/deps/demo.list || true) | xargs) ;;
 test)
@@ -37,9 +30,7 @@ sudo_() {
 }
 
 want=()
-apt_concerns=$concerns
-[ "$steps" != tools ] || apt_concerns=""
-for c in $apt_concerns; do
+for c in $concerns; do
 	f="scripts/deps/$c.apt"
 	[ -f "$f" ] || continue
 	while read -r pkg; do
@@ -68,9 +59,7 @@ if [ "${#want[@]}" -gt 0 ]; then
 	echo "install-deps: apt packages installed in $((SECONDS - start)) s" >&2
 fi
 
-script_concerns=$concerns
-[ "$steps" != apt ] || script_concerns=""
-for c in $script_concerns; do
+for c in $concerns; do
 	if [ -x "scripts/deps/$c.sh" ]; then
 		"scripts/deps/$c.sh"
 	fi
