@@ -2,8 +2,9 @@
 # `make demo` as a fresh machine sees it, phase by phase: empty Go module
 # and build caches, a fresh seed directory, a fresh clone of this checkout,
 # staticcheck and gosec compiled from nothing by scripts/demo.sh (into the
-# scratch directory, not /usr/local), and apt's part measured by reinstalling bubblewrap after
-# an update (root or sudo). Run it alone on the machine: it is all compiling.
+# scratch directory, not /usr/local), and apt's part measured by
+# reinstalling bubblewrap after an update (root or sudo). Run it alone on
+# the machine: it is all compiling.
 #
 #   bench/demo-fresh.sh            # prints each phase's seconds and the total
 set -euo pipefail
