@@ -27,12 +27,14 @@ gobin=${QLP_DEPS_GOBIN:-/usr/local/bin}
 # (scripts/demo.sh, Makefile: -trimpath, CGO_ENABLED=0): the standard
 # library and the modules both need are compiled once, in one cache, and
 # downloaded once. Only the copy into /usr/local needs root.
+# installed NAME VERSION: the tool in $gobin is at VERSION.
+installed() {
+	[ -x "$gobin/$1" ] &&
+		[ "$(go version -m "$gobin/$1" 2>/dev/null | awk '$1 == "mod" {print $3; exit}')" = "$2" ]
+}
 goinstall() { # name module version
-	local name=$1 mod=$2 ver=$3 have=""
-	if [ -x "$gobin/$name" ]; then
-		have=$(go version -m "$gobin/$name" 2>/dev/null | awk '$1 == "mod" {print $3; exit}')
-	fi
-	if [ "$have" = "$ver" ]; then
+	local name=$1 mod=$2 ver=$3
+	if installed "$name" "$ver"; then
 		return
 	fi
 	echo "validation deps: go install $mod@$ver" >&2
@@ -51,8 +53,7 @@ elif command -v go >/dev/null; then
 	# another go process is compiling, so the two builds below, started
 	# together, would each compile it (50 s of a fresh machine's 2 cores).
 	# Same flags as theirs and qlp's, so all three reuse it.
-	if [ "$(go version -m "$gobin/staticcheck" 2>/dev/null | awk '$1 == "mod" {print $3; exit}')" != "$STATICCHECK_VERSION" ] ||
-		[ "$(go version -m "$gobin/gosec" 2>/dev/null | awk '$1 == "mod" {print $3; exit}')" != "$GOSEC_VERSION" ]; then
+	if ! installed staticcheck "$STATICCHECK_VERSION" || ! installed gosec "$GOSEC_VERSION"; then
 		GOFLAGS=-trimpath CGO_ENABLED=0 go build std
 		echo "validation deps: standard library compiled in $((SECONDS - start)) s" >&2
 	fi
